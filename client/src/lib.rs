@@ -1,0 +1,5 @@
+//! # kafka-client
+//!
+//! An async Apache Kafka client built on [`kafka_wire`].
+
+pub mod partitioner;

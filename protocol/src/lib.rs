@@ -1,0 +1,17 @@
+//! # kafka-wire
+//!
+//! The Apache Kafka wire protocol, with no I/O: every request and response type generated from
+//! Kafka's JSON message specs (see [`messages`]), request/response headers, length-prefixed
+//! framing, Kafka's error codes, record batch v2 with CRC-32C, and compression (gzip, snappy,
+//! lz4, zstd). Shared by `kafka-client` and `broker-lite`.
+//!
+//! Decoding treats every byte as hostile: lengths are checked against what remains before any
+//! allocation, and malformed input becomes a typed [`DecodeError`].
+
+#![forbid(unsafe_code)]
+
+pub mod codec;
+pub mod error;
+
+pub use codec::{Decodable, Encodable, RawTaggedField, Uuid};
+pub use error::{DecodeError, EncodeError};
