@@ -88,7 +88,7 @@ impl Rng {
         (self.next_u64() as i64 as f64) / 1024.0
     }
     /// A short random length for strings, bytes and arrays.
-    pub fn len(&mut self) -> usize {
+    pub fn small_len(&mut self) -> usize {
         (self.next_u64() % 4) as usize
     }
     /// A random string, sometimes with multi-byte UTF-8.

@@ -324,7 +324,7 @@ fn rand_nonnull(ty: &FieldType) -> String {
         FieldType::Uuid => "rng.uuid()".into(),
         FieldType::Struct(n) => format!("<{n} as crate::test_support::Random>::random(rng, version)"),
         FieldType::Array(inner) => format!(
-            "{{ let n = rng.len(); (0..n).map(|_| {}).collect::<::std::vec::Vec<_>>() }}",
+            "{{ let n = rng.small_len(); (0..n).map(|_| {}).collect::<::std::vec::Vec<_>>() }}",
             rand_nonnull(inner)
         ),
     }

@@ -223,7 +223,7 @@ impl crate::test_support::Random for AddPartitionsToTxnRequest {
         let mut this = Self::default();
         if version >= 4 {
             this.transactions = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| {
                         <AddPartitionsToTxnTransaction as crate::test_support::Random>::random(
@@ -244,7 +244,7 @@ impl crate::test_support::Random for AddPartitionsToTxnRequest {
         }
         if version <= 3 {
             this.v3_and_below_topics = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| {
                         <AddPartitionsToTxnTopic as crate::test_support::Random>::random(
@@ -352,7 +352,7 @@ impl crate::test_support::Random for AddPartitionsToTxnTopic {
         let mut this = Self::default();
         this.name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.i32()).collect::<::std::vec::Vec<_>>()
         };
         if flexible {
@@ -561,7 +561,7 @@ impl crate::test_support::Random for AddPartitionsToTxnTransaction {
         }
         if version >= 4 {
             this.topics = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| {
                         <AddPartitionsToTxnTopic as crate::test_support::Random>::random(

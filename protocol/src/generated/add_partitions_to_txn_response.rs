@@ -179,7 +179,7 @@ impl crate::test_support::Random for AddPartitionsToTxnResponse {
         }
         if version >= 4 {
             this.results_by_transaction = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| {
                         <AddPartitionsToTxnResult as crate::test_support::Random>::random(
@@ -191,7 +191,7 @@ impl crate::test_support::Random for AddPartitionsToTxnResponse {
         }
         if version <= 3 {
             this.results_by_topic_v3_and_below = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| {
                         <AddPartitionsToTxnTopicResult as crate::test_support::Random>::random(
@@ -398,7 +398,7 @@ impl crate::test_support::Random for AddPartitionsToTxnTopicResult {
         let mut this = Self::default();
         this.name = rng.string();
         this.results_by_partition = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <AddPartitionsToTxnPartitionResult as crate::test_support::Random>::random(
@@ -544,7 +544,7 @@ impl crate::test_support::Random for AddPartitionsToTxnResult {
         }
         if version >= 4 {
             this.topic_results = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| {
                         <AddPartitionsToTxnTopicResult as crate::test_support::Random>::random(

@@ -141,7 +141,7 @@ impl crate::test_support::Random for AddRaftVoterRequest {
         this.voter_id = rng.i32();
         this.voter_directory_id = rng.uuid();
         this.listeners = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <Listener as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()

@@ -105,7 +105,7 @@ impl crate::test_support::Random for AlterClientQuotasRequest {
         let flexible = version >= 1;
         let mut this = Self::default();
         this.entries = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <EntryData as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
@@ -397,13 +397,13 @@ impl crate::test_support::Random for EntryData {
         let flexible = version >= 1;
         let mut this = Self::default();
         this.entity = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <EntityData as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
         };
         this.ops = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <OpData as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()

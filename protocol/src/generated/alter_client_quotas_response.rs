@@ -106,7 +106,7 @@ impl crate::test_support::Random for AlterClientQuotasResponse {
         let mut this = Self::default();
         this.throttle_time_ms = rng.i32();
         this.entries = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <EntryData as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
@@ -318,7 +318,7 @@ impl crate::test_support::Random for EntryData {
             Some(rng.string())
         };
         this.entity = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <EntityData as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()

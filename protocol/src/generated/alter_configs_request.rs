@@ -107,7 +107,7 @@ impl crate::test_support::Random for AlterConfigsRequest {
         let flexible = version >= 2;
         let mut this = Self::default();
         this.resources = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <AlterConfigsResource as crate::test_support::Random>::random(rng, version)
@@ -322,7 +322,7 @@ impl crate::test_support::Random for AlterConfigsResource {
         this.resource_type = rng.i8();
         this.resource_name = rng.string();
         this.configs = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <AlterableConfig as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()

@@ -108,7 +108,7 @@ impl crate::test_support::Random for AlterConfigsResponse {
         let mut this = Self::default();
         this.throttle_time_ms = rng.i32();
         this.responses = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <AlterConfigsResourceResponse as crate::test_support::Random>::random(

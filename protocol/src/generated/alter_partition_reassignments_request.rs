@@ -109,7 +109,7 @@ impl crate::test_support::Random for AlterPartitionReassignmentsRequest {
         let mut this = Self::default();
         this.timeout_ms = rng.i32();
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <ReassignableTopic as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
@@ -222,7 +222,7 @@ impl crate::test_support::Random for ReassignablePartition {
             None
         } else {
             Some({
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| rng.i32()).collect::<::std::vec::Vec<_>>()
             })
         };
@@ -325,7 +325,7 @@ impl crate::test_support::Random for ReassignableTopic {
         let mut this = Self::default();
         this.name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <ReassignablePartition as crate::test_support::Random>::random(rng, version)

@@ -155,7 +155,7 @@ impl crate::test_support::Random for AlterPartitionReassignmentsResponse {
             Some(rng.string())
         };
         this.responses = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <ReassignableTopicResponse as crate::test_support::Random>::random(rng, version)
@@ -382,7 +382,7 @@ impl crate::test_support::Random for ReassignableTopicResponse {
         let mut this = Self::default();
         this.name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <ReassignablePartitionResponse as crate::test_support::Random>::random(

@@ -114,7 +114,7 @@ impl crate::test_support::Random for AlterPartitionRequest {
         this.broker_id = rng.i32();
         this.broker_epoch = rng.i64();
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <TopicData as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
@@ -408,13 +408,13 @@ impl crate::test_support::Random for PartitionData {
         this.leader_epoch = rng.i32();
         if version <= 2 {
             this.new_isr = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| rng.i32()).collect::<::std::vec::Vec<_>>()
             };
         }
         if version >= 3 {
             this.new_isr_with_epochs = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| <BrokerState as crate::test_support::Random>::random(rng, version))
                     .collect::<::std::vec::Vec<_>>()
@@ -541,7 +541,7 @@ impl crate::test_support::Random for TopicData {
             this.topic_id = rng.uuid();
         }
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <PartitionData as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()

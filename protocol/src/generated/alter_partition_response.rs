@@ -114,7 +114,7 @@ impl crate::test_support::Random for AlterPartitionResponse {
         this.throttle_time_ms = rng.i32();
         this.error_code = rng.i16();
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <TopicData as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
@@ -252,7 +252,7 @@ impl crate::test_support::Random for PartitionData {
         this.leader_id = rng.i32();
         this.leader_epoch = rng.i32();
         this.isr = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.i32()).collect::<::std::vec::Vec<_>>()
         };
         if version >= 1 {
@@ -376,7 +376,7 @@ impl crate::test_support::Random for TopicData {
             this.topic_id = rng.uuid();
         }
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <PartitionData as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()

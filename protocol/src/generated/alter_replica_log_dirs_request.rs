@@ -98,7 +98,7 @@ impl crate::test_support::Random for AlterReplicaLogDirsRequest {
         let flexible = version >= 2;
         let mut this = Self::default();
         this.dirs = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <AlterReplicaLogDir as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
@@ -201,7 +201,7 @@ impl crate::test_support::Random for AlterReplicaLogDirTopic {
         let mut this = Self::default();
         this.name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.i32()).collect::<::std::vec::Vec<_>>()
         };
         if flexible {
@@ -303,7 +303,7 @@ impl crate::test_support::Random for AlterReplicaLogDir {
         let mut this = Self::default();
         this.path = rng.string();
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <AlterReplicaLogDirTopic as crate::test_support::Random>::random(rng, version)

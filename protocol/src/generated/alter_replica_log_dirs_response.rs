@@ -113,7 +113,7 @@ impl crate::test_support::Random for AlterReplicaLogDirsResponse {
         let mut this = Self::default();
         this.throttle_time_ms = rng.i32();
         this.results = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <AlterReplicaLogDirTopicResult as crate::test_support::Random>::random(
@@ -318,7 +318,7 @@ impl crate::test_support::Random for AlterReplicaLogDirTopicResult {
         let mut this = Self::default();
         this.topic_name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <AlterReplicaLogDirPartitionResult as crate::test_support::Random>::random(

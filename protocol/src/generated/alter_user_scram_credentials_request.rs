@@ -130,7 +130,7 @@ impl crate::test_support::Random for AlterUserScramCredentialsRequest {
         let flexible = true;
         let mut this = Self::default();
         this.deletions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <ScramCredentialDeletion as crate::test_support::Random>::random(rng, version)
@@ -138,7 +138,7 @@ impl crate::test_support::Random for AlterUserScramCredentialsRequest {
                 .collect::<::std::vec::Vec<_>>()
         };
         this.upsertions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <ScramCredentialUpsertion as crate::test_support::Random>::random(rng, version)

@@ -224,7 +224,7 @@ impl crate::test_support::Random for ApiVersionsResponse {
         let mut this = Self::default();
         this.error_code = rng.i16();
         this.api_keys = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <ApiVersion as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
@@ -234,7 +234,7 @@ impl crate::test_support::Random for ApiVersionsResponse {
         }
         if version >= 3 {
             this.supported_features = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| {
                         <SupportedFeatureKey as crate::test_support::Random>::random(rng, version)
@@ -247,7 +247,7 @@ impl crate::test_support::Random for ApiVersionsResponse {
         }
         if version >= 3 {
             this.finalized_features = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| {
                         <FinalizedFeatureKey as crate::test_support::Random>::random(rng, version)

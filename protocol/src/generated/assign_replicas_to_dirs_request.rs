@@ -117,7 +117,7 @@ impl crate::test_support::Random for AssignReplicasToDirsRequest {
         this.broker_id = rng.i32();
         this.broker_epoch = rng.i64();
         this.directories = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <DirectoryData as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
@@ -297,7 +297,7 @@ impl crate::test_support::Random for TopicData {
         let mut this = Self::default();
         this.topic_id = rng.uuid();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <PartitionData as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
@@ -399,7 +399,7 @@ impl crate::test_support::Random for DirectoryData {
         let mut this = Self::default();
         this.id = rng.uuid();
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <TopicData as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()

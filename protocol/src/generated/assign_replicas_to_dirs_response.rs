@@ -117,7 +117,7 @@ impl crate::test_support::Random for AssignReplicasToDirsResponse {
         this.throttle_time_ms = rng.i32();
         this.error_code = rng.i16();
         this.directories = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <DirectoryData as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
@@ -305,7 +305,7 @@ impl crate::test_support::Random for TopicData {
         let mut this = Self::default();
         this.topic_id = rng.uuid();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <PartitionData as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
@@ -407,7 +407,7 @@ impl crate::test_support::Random for DirectoryData {
         let mut this = Self::default();
         this.id = rng.uuid();
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <TopicData as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()

@@ -218,13 +218,13 @@ impl crate::test_support::Random for BrokerRegistrationRequest {
         this.cluster_id = rng.string();
         this.incarnation_id = rng.uuid();
         this.listeners = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <Listener as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
         };
         this.features = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <Feature as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
@@ -239,7 +239,7 @@ impl crate::test_support::Random for BrokerRegistrationRequest {
         }
         if version >= 2 {
             this.log_dirs = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| rng.uuid()).collect::<::std::vec::Vec<_>>()
             };
         }

@@ -117,7 +117,7 @@ impl crate::test_support::Random for ConsumerGroupDescribeRequest {
         let flexible = true;
         let mut this = Self::default();
         this.group_ids = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.string()).collect::<::std::vec::Vec<_>>()
         };
         this.include_authorized_operations = rng.bool();

@@ -109,7 +109,7 @@ impl crate::test_support::Random for ConsumerGroupDescribeResponse {
         let mut this = Self::default();
         this.throttle_time_ms = rng.i32();
         this.groups = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <DescribedGroup as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
@@ -219,7 +219,7 @@ impl crate::test_support::Random for TopicPartitions {
         this.topic_id = rng.uuid();
         this.topic_name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.i32()).collect::<::std::vec::Vec<_>>()
         };
         if flexible {
@@ -312,7 +312,7 @@ impl crate::test_support::Random for Assignment {
         let flexible = true;
         let mut this = Self::default();
         this.topic_partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <TopicPartitions as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
@@ -510,7 +510,7 @@ impl crate::test_support::Random for Member {
         this.client_id = rng.string();
         this.client_host = rng.string();
         this.subscribed_topic_names = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.string()).collect::<::std::vec::Vec<_>>()
         };
         this.subscribed_topic_regex = if (true) && rng.one_in(4) {
@@ -693,7 +693,7 @@ impl crate::test_support::Random for DescribedGroup {
         this.assignment_epoch = rng.i32();
         this.assignor_name = rng.string();
         this.members = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <Member as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()

@@ -321,7 +321,7 @@ impl crate::test_support::Random for ConsumerGroupHeartbeatRequest {
             None
         } else {
             Some({
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| rng.string()).collect::<::std::vec::Vec<_>>()
             })
         };
@@ -341,7 +341,7 @@ impl crate::test_support::Random for ConsumerGroupHeartbeatRequest {
             None
         } else {
             Some({
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| <TopicPartitions as crate::test_support::Random>::random(rng, version))
                     .collect::<::std::vec::Vec<_>>()
@@ -444,7 +444,7 @@ impl crate::test_support::Random for TopicPartitions {
         let mut this = Self::default();
         this.topic_id = rng.uuid();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.i32()).collect::<::std::vec::Vec<_>>()
         };
         if flexible {

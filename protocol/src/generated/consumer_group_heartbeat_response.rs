@@ -290,7 +290,7 @@ impl crate::test_support::Random for TopicPartitions {
         let mut this = Self::default();
         this.topic_id = rng.uuid();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.i32()).collect::<::std::vec::Vec<_>>()
         };
         if flexible {
@@ -383,7 +383,7 @@ impl crate::test_support::Random for Assignment {
         let flexible = true;
         let mut this = Self::default();
         this.topic_partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <TopicPartitions as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()

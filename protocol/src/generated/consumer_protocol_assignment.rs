@@ -101,7 +101,7 @@ impl crate::test_support::Random for ConsumerProtocolAssignment {
         let flexible = false;
         let mut this = Self::default();
         this.assigned_partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <TopicPartition as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
@@ -184,7 +184,7 @@ impl crate::test_support::Random for TopicPartition {
         let mut this = Self::default();
         this.topic = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.i32()).collect::<::std::vec::Vec<_>>()
         };
         this

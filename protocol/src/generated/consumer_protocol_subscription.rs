@@ -169,7 +169,7 @@ impl crate::test_support::Random for ConsumerProtocolSubscription {
         let flexible = false;
         let mut this = Self::default();
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.string()).collect::<::std::vec::Vec<_>>()
         };
         this.user_data = if (true) && rng.one_in(4) {
@@ -179,7 +179,7 @@ impl crate::test_support::Random for ConsumerProtocolSubscription {
         };
         if version >= 1 {
             this.owned_partitions = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| <TopicPartition as crate::test_support::Random>::random(rng, version))
                     .collect::<::std::vec::Vec<_>>()
@@ -298,7 +298,7 @@ impl crate::test_support::Random for TopicPartition {
         }
         if version >= 1 {
             this.partitions = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| rng.i32()).collect::<::std::vec::Vec<_>>()
             };
         }

@@ -109,7 +109,7 @@ impl crate::test_support::Random for ControlledShutdownResponse {
         let mut this = Self::default();
         this.error_code = rng.i16();
         this.remaining_partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <RemainingPartition as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()

@@ -147,13 +147,13 @@ impl crate::test_support::Random for ControllerRegistrationRequest {
         this.incarnation_id = rng.uuid();
         this.zk_migration_ready = rng.bool();
         this.listeners = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <Listener as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
         };
         this.features = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <Feature as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()

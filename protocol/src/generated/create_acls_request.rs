@@ -98,7 +98,7 @@ impl crate::test_support::Random for CreateAclsRequest {
         let flexible = version >= 2;
         let mut this = Self::default();
         this.creations = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <AclCreation as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()

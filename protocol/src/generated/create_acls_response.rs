@@ -106,7 +106,7 @@ impl crate::test_support::Random for CreateAclsResponse {
         let mut this = Self::default();
         this.throttle_time_ms = rng.i32();
         this.results = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <AclCreationResult as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()

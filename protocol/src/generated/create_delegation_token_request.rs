@@ -206,7 +206,7 @@ impl crate::test_support::Random for CreateDelegationTokenRequest {
             };
         }
         this.renewers = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <CreatableRenewers as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()

@@ -114,7 +114,7 @@ impl crate::test_support::Random for CreatePartitionsRequest {
         let flexible = version >= 2;
         let mut this = Self::default();
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <CreatePartitionsTopic as crate::test_support::Random>::random(rng, version)
@@ -215,7 +215,7 @@ impl crate::test_support::Random for CreatePartitionsAssignment {
         let flexible = version >= 2;
         let mut this = Self::default();
         this.broker_ids = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.i32()).collect::<::std::vec::Vec<_>>()
         };
         if flexible {
@@ -338,7 +338,7 @@ impl crate::test_support::Random for CreatePartitionsTopic {
             None
         } else {
             Some({
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| {
                         <CreatePartitionsAssignment as crate::test_support::Random>::random(

@@ -124,7 +124,7 @@ impl crate::test_support::Random for CreateTopicsRequest {
         let flexible = version >= 5;
         let mut this = Self::default();
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <CreatableTopic as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
@@ -233,7 +233,7 @@ impl crate::test_support::Random for CreatableReplicaAssignment {
         let mut this = Self::default();
         this.partition_index = rng.i32();
         this.broker_ids = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.i32()).collect::<::std::vec::Vec<_>>()
         };
         if flexible {
@@ -468,7 +468,7 @@ impl crate::test_support::Random for CreatableTopic {
         this.num_partitions = rng.i32();
         this.replication_factor = rng.i16();
         this.assignments = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <CreatableReplicaAssignment as crate::test_support::Random>::random(
@@ -478,7 +478,7 @@ impl crate::test_support::Random for CreatableTopic {
                 .collect::<::std::vec::Vec<_>>()
         };
         this.configs = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <CreatableTopicConfig as crate::test_support::Random>::random(rng, version)

@@ -114,7 +114,7 @@ impl crate::test_support::Random for CreateTopicsResponse {
             this.throttle_time_ms = rng.i32();
         }
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <CreatableTopicResult as crate::test_support::Random>::random(rng, version)
@@ -524,7 +524,7 @@ impl crate::test_support::Random for CreatableTopicResult {
                 None
             } else {
                 Some({
-                    let n = rng.len();
+                    let n = rng.small_len();
                     (0..n)
                         .map(|_| {
                             <CreatableTopicConfigs as crate::test_support::Random>::random(

@@ -98,7 +98,7 @@ impl crate::test_support::Random for DeleteAclsRequest {
         let flexible = version >= 2;
         let mut this = Self::default();
         this.filters = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <DeleteAclsFilter as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()

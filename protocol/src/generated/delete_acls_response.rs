@@ -109,7 +109,7 @@ impl crate::test_support::Random for DeleteAclsResponse {
         let mut this = Self::default();
         this.throttle_time_ms = rng.i32();
         this.filter_results = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <DeleteAclsFilterResult as crate::test_support::Random>::random(rng, version)
@@ -428,7 +428,7 @@ impl crate::test_support::Random for DeleteAclsFilterResult {
             Some(rng.string())
         };
         this.matching_acls = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <DeleteAclsMatchingAcl as crate::test_support::Random>::random(rng, version)

@@ -103,7 +103,7 @@ impl crate::test_support::Random for DeleteGroupsRequest {
         let flexible = version >= 2;
         let mut this = Self::default();
         this.groups_names = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.string()).collect::<::std::vec::Vec<_>>()
         };
         if flexible {

@@ -105,7 +105,7 @@ impl crate::test_support::Random for DeleteRecordsRequest {
         let flexible = version >= 2;
         let mut this = Self::default();
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <DeleteRecordsTopic as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
@@ -296,7 +296,7 @@ impl crate::test_support::Random for DeleteRecordsTopic {
         let mut this = Self::default();
         this.name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <DeleteRecordsPartition as crate::test_support::Random>::random(rng, version)

@@ -108,7 +108,7 @@ impl crate::test_support::Random for DeleteRecordsResponse {
         let mut this = Self::default();
         this.throttle_time_ms = rng.i32();
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <DeleteRecordsTopicResult as crate::test_support::Random>::random(rng, version)
@@ -313,7 +313,7 @@ impl crate::test_support::Random for DeleteRecordsTopicResult {
         let mut this = Self::default();
         this.name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <DeleteRecordsPartitionResult as crate::test_support::Random>::random(

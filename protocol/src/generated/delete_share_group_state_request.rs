@@ -114,7 +114,7 @@ impl crate::test_support::Random for DeleteShareGroupStateRequest {
         let mut this = Self::default();
         this.group_id = rng.string();
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <DeleteStateData as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
@@ -294,7 +294,7 @@ impl crate::test_support::Random for DeleteStateData {
         let mut this = Self::default();
         this.topic_id = rng.uuid();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <PartitionData as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()

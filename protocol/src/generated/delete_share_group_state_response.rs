@@ -101,7 +101,7 @@ impl crate::test_support::Random for DeleteShareGroupStateResponse {
         let flexible = true;
         let mut this = Self::default();
         this.results = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <DeleteStateResult as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
@@ -309,7 +309,7 @@ impl crate::test_support::Random for DeleteStateResult {
         let mut this = Self::default();
         this.topic_id = rng.uuid();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <PartitionResult as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()

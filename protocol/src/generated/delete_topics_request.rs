@@ -145,7 +145,7 @@ impl crate::test_support::Random for DeleteTopicsRequest {
         let mut this = Self::default();
         if version >= 6 {
             this.topics = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| {
                         <DeleteTopicState as crate::test_support::Random>::random(rng, version)
@@ -155,7 +155,7 @@ impl crate::test_support::Random for DeleteTopicsRequest {
         }
         if version <= 5 {
             this.topic_names = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| rng.string()).collect::<::std::vec::Vec<_>>()
             };
         }

@@ -114,7 +114,7 @@ impl crate::test_support::Random for DeleteTopicsResponse {
             this.throttle_time_ms = rng.i32();
         }
         this.responses = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <DeletableTopicResult as crate::test_support::Random>::random(rng, version)

@@ -136,7 +136,7 @@ impl crate::test_support::Random for DescribeAclsResponse {
             Some(rng.string())
         };
         this.resources = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <DescribeAclsResource as crate::test_support::Random>::random(rng, version)
@@ -377,7 +377,7 @@ impl crate::test_support::Random for DescribeAclsResource {
             this.pattern_type = rng.i8();
         }
         this.acls = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <AclDescription as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()

@@ -108,7 +108,7 @@ impl crate::test_support::Random for DescribeClientQuotasRequest {
         let flexible = version >= 1;
         let mut this = Self::default();
         this.components = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <ComponentData as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()

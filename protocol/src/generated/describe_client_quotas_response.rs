@@ -157,7 +157,7 @@ impl crate::test_support::Random for DescribeClientQuotasResponse {
             None
         } else {
             Some({
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| <EntryData as crate::test_support::Random>::random(rng, version))
                     .collect::<::std::vec::Vec<_>>()
@@ -441,13 +441,13 @@ impl crate::test_support::Random for EntryData {
         let flexible = version >= 1;
         let mut this = Self::default();
         this.entity = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <EntityData as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
         };
         this.values = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <ValueData as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()

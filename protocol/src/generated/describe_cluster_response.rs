@@ -192,7 +192,7 @@ impl crate::test_support::Random for DescribeClusterResponse {
         this.cluster_id = rng.string();
         this.controller_id = rng.i32();
         this.brokers = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <DescribeClusterBroker as crate::test_support::Random>::random(rng, version)

@@ -139,7 +139,7 @@ impl crate::test_support::Random for DescribeConfigsRequest {
         let flexible = version >= 4;
         let mut this = Self::default();
         this.resources = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <DescribeConfigsResource as crate::test_support::Random>::random(rng, version)
@@ -293,7 +293,7 @@ impl crate::test_support::Random for DescribeConfigsResource {
             None
         } else {
             Some({
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| rng.string()).collect::<::std::vec::Vec<_>>()
             })
         };

@@ -108,7 +108,7 @@ impl crate::test_support::Random for DescribeConfigsResponse {
         let mut this = Self::default();
         this.throttle_time_ms = rng.i32();
         this.results = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <DescribeConfigsResult as crate::test_support::Random>::random(rng, version)
@@ -495,7 +495,7 @@ impl crate::test_support::Random for DescribeConfigsResourceResult {
         this.is_sensitive = rng.bool();
         if version >= 1 {
             this.synonyms = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| {
                         <DescribeConfigsSynonym as crate::test_support::Random>::random(
@@ -660,7 +660,7 @@ impl crate::test_support::Random for DescribeConfigsResult {
         this.resource_type = rng.i8();
         this.resource_name = rng.string();
         this.configs = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <DescribeConfigsResourceResult as crate::test_support::Random>::random(

@@ -117,7 +117,7 @@ impl crate::test_support::Random for DescribeDelegationTokenRequest {
             None
         } else {
             Some({
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| {
                         <DescribeDelegationTokenOwner as crate::test_support::Random>::random(

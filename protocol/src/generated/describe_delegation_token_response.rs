@@ -120,7 +120,7 @@ impl crate::test_support::Random for DescribeDelegationTokenResponse {
         let mut this = Self::default();
         this.error_code = rng.i16();
         this.tokens = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <DescribedDelegationToken as crate::test_support::Random>::random(rng, version)
@@ -458,7 +458,7 @@ impl crate::test_support::Random for DescribedDelegationToken {
         this.token_id = rng.string();
         this.hmac = rng.bytes();
         this.renewers = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <DescribedDelegationTokenRenewer as crate::test_support::Random>::random(

@@ -122,7 +122,7 @@ impl crate::test_support::Random for DescribeGroupsRequest {
         let flexible = version >= 5;
         let mut this = Self::default();
         this.groups = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.string()).collect::<::std::vec::Vec<_>>()
         };
         if version >= 3 {

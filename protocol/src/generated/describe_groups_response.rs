@@ -112,7 +112,7 @@ impl crate::test_support::Random for DescribeGroupsResponse {
             this.throttle_time_ms = rng.i32();
         }
         this.groups = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <DescribedGroup as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
@@ -449,7 +449,7 @@ impl crate::test_support::Random for DescribedGroup {
         this.protocol_type = rng.string();
         this.protocol_data = rng.string();
         this.members = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <DescribedGroupMember as crate::test_support::Random>::random(rng, version)

@@ -111,7 +111,7 @@ impl crate::test_support::Random for DescribeLogDirsRequest {
             None
         } else {
             Some({
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| {
                         <DescribableLogDirTopic as crate::test_support::Random>::random(
@@ -219,7 +219,7 @@ impl crate::test_support::Random for DescribableLogDirTopic {
         let mut this = Self::default();
         this.topic = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.i32()).collect::<::std::vec::Vec<_>>()
         };
         if flexible {

@@ -122,7 +122,7 @@ impl crate::test_support::Random for DescribeLogDirsResponse {
             this.error_code = rng.i16();
         }
         this.results = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <DescribeLogDirsResult as crate::test_support::Random>::random(rng, version)
@@ -330,7 +330,7 @@ impl crate::test_support::Random for DescribeLogDirsTopic {
         let mut this = Self::default();
         this.name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <DescribeLogDirsPartition as crate::test_support::Random>::random(rng, version)
@@ -466,7 +466,7 @@ impl crate::test_support::Random for DescribeLogDirsResult {
         this.error_code = rng.i16();
         this.log_dir = rng.string();
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <DescribeLogDirsTopic as crate::test_support::Random>::random(rng, version)

@@ -98,7 +98,7 @@ impl crate::test_support::Random for DescribeProducersRequest {
         let flexible = true;
         let mut this = Self::default();
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <TopicRequest as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
@@ -201,7 +201,7 @@ impl crate::test_support::Random for TopicRequest {
         let mut this = Self::default();
         this.name = rng.string();
         this.partition_indexes = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.i32()).collect::<::std::vec::Vec<_>>()
         };
         if flexible {

@@ -106,7 +106,7 @@ impl crate::test_support::Random for DescribeProducersResponse {
         let mut this = Self::default();
         this.throttle_time_ms = rng.i32();
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <TopicResponse as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
@@ -355,7 +355,7 @@ impl crate::test_support::Random for PartitionResponse {
             Some(rng.string())
         };
         this.active_producers = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <ProducerState as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
@@ -457,7 +457,7 @@ impl crate::test_support::Random for TopicResponse {
         let mut this = Self::default();
         this.name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <PartitionResponse as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()

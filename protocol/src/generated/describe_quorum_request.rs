@@ -98,7 +98,7 @@ impl crate::test_support::Random for DescribeQuorumRequest {
         let flexible = true;
         let mut this = Self::default();
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <TopicData as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
@@ -278,7 +278,7 @@ impl crate::test_support::Random for TopicData {
         let mut this = Self::default();
         this.topic_name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <PartitionData as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()

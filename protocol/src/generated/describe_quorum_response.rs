@@ -167,14 +167,14 @@ impl crate::test_support::Random for DescribeQuorumResponse {
             };
         }
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <TopicData as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
         };
         if version >= 2 {
             this.nodes = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| <Node as crate::test_support::Random>::random(rng, version))
                     .collect::<::std::vec::Vec<_>>()
@@ -489,13 +489,13 @@ impl crate::test_support::Random for PartitionData {
         this.leader_epoch = rng.i32();
         this.high_watermark = rng.i64();
         this.current_voters = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <ReplicaState as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
         };
         this.observers = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <ReplicaState as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
@@ -597,7 +597,7 @@ impl crate::test_support::Random for TopicData {
         let mut this = Self::default();
         this.topic_name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <PartitionData as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
@@ -862,7 +862,7 @@ impl crate::test_support::Random for Node {
         }
         if version >= 2 {
             this.listeners = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| <Listener as crate::test_support::Random>::random(rng, version))
                     .collect::<::std::vec::Vec<_>>()

@@ -128,7 +128,7 @@ impl crate::test_support::Random for DescribeTopicPartitionsRequest {
         let flexible = true;
         let mut this = Self::default();
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <TopicRequest as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()

@@ -128,7 +128,7 @@ impl crate::test_support::Random for DescribeTopicPartitionsResponse {
         let mut this = Self::default();
         this.throttle_time_ms = rng.i32();
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <DescribeTopicPartitionsResponseTopic as crate::test_support::Random>::random(
@@ -405,18 +405,18 @@ impl crate::test_support::Random for DescribeTopicPartitionsResponsePartition {
         this.leader_id = rng.i32();
         this.leader_epoch = rng.i32();
         this.replica_nodes = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.i32()).collect::<::std::vec::Vec<_>>()
         };
         this.isr_nodes = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.i32()).collect::<::std::vec::Vec<_>>()
         };
         this.eligible_leader_replicas = if (true) && rng.one_in(4) {
             None
         } else {
             Some({
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| rng.i32()).collect::<::std::vec::Vec<_>>()
             })
         };
@@ -424,12 +424,12 @@ impl crate::test_support::Random for DescribeTopicPartitionsResponsePartition {
             None
         } else {
             Some({
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| rng.i32()).collect::<::std::vec::Vec<_>>()
             })
         };
         this.offline_replicas = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.i32()).collect::<::std::vec::Vec<_>>()
         };
         if flexible {
@@ -594,7 +594,7 @@ impl crate::test_support::Random for DescribeTopicPartitionsResponseTopic {
         this.topic_id = rng.uuid();
         this.is_internal = rng.bool();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| <DescribeTopicPartitionsResponsePartition as crate::test_support::Random>::random(rng, version)).collect::<::std::vec::Vec<_>>()
         };
         this.topic_authorized_operations = rng.i32();

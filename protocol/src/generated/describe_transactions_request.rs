@@ -112,7 +112,7 @@ impl crate::test_support::Random for DescribeTransactionsRequest {
         let flexible = true;
         let mut this = Self::default();
         this.transactional_ids = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.string()).collect::<::std::vec::Vec<_>>()
         };
         if flexible {

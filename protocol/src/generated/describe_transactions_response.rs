@@ -109,7 +109,7 @@ impl crate::test_support::Random for DescribeTransactionsResponse {
         let mut this = Self::default();
         this.throttle_time_ms = rng.i32();
         this.transaction_states = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <TransactionState as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
@@ -211,7 +211,7 @@ impl crate::test_support::Random for TopicData {
         let mut this = Self::default();
         this.topic = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.i32()).collect::<::std::vec::Vec<_>>()
         };
         if flexible {
@@ -371,7 +371,7 @@ impl crate::test_support::Random for TransactionState {
         this.producer_id = rng.i64();
         this.producer_epoch = rng.i16();
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <TopicData as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()

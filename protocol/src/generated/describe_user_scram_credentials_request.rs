@@ -116,7 +116,7 @@ impl crate::test_support::Random for DescribeUserScramCredentialsRequest {
             None
         } else {
             Some({
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| <UserName as crate::test_support::Random>::random(rng, version))
                     .collect::<::std::vec::Vec<_>>()

@@ -151,7 +151,7 @@ impl crate::test_support::Random for DescribeUserScramCredentialsResponse {
             Some(rng.string())
         };
         this.results = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <DescribeUserScramCredentialsResult as crate::test_support::Random>::random(
@@ -392,7 +392,7 @@ impl crate::test_support::Random for DescribeUserScramCredentialsResult {
             Some(rng.string())
         };
         this.credential_infos = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <CredentialInfo as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()

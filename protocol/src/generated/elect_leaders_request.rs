@@ -140,7 +140,7 @@ impl crate::test_support::Random for ElectLeadersRequest {
             None
         } else {
             Some({
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| <TopicPartitions as crate::test_support::Random>::random(rng, version))
                     .collect::<::std::vec::Vec<_>>()
@@ -244,7 +244,7 @@ impl crate::test_support::Random for TopicPartitions {
         let mut this = Self::default();
         this.topic = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.i32()).collect::<::std::vec::Vec<_>>()
         };
         if flexible {

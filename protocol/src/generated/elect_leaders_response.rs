@@ -135,7 +135,7 @@ impl crate::test_support::Random for ElectLeadersResponse {
             this.error_code = rng.i16();
         }
         this.replica_election_results = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <ReplicaElectionResult as crate::test_support::Random>::random(rng, version)
@@ -348,7 +348,7 @@ impl crate::test_support::Random for ReplicaElectionResult {
         let mut this = Self::default();
         this.topic = rng.string();
         this.partition_result = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <PartitionResult as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()

@@ -143,14 +143,14 @@ impl crate::test_support::Random for EndQuorumEpochRequest {
             Some(rng.string())
         };
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <TopicData as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
         };
         if version >= 1 {
             this.leader_endpoints = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| <LeaderEndpoint as crate::test_support::Random>::random(rng, version))
                     .collect::<::std::vec::Vec<_>>()
@@ -412,13 +412,13 @@ impl crate::test_support::Random for PartitionData {
         this.leader_epoch = rng.i32();
         if version <= 0 {
             this.preferred_successors = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| rng.i32()).collect::<::std::vec::Vec<_>>()
             };
         }
         if version >= 1 {
             this.preferred_candidates = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| <ReplicaInfo as crate::test_support::Random>::random(rng, version))
                     .collect::<::std::vec::Vec<_>>()
@@ -521,7 +521,7 @@ impl crate::test_support::Random for TopicData {
         let mut this = Self::default();
         this.topic_name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <PartitionData as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()

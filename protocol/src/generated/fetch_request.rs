@@ -305,14 +305,14 @@ impl crate::test_support::Random for FetchRequest {
             this.session_epoch = rng.i32();
         }
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <FetchTopic as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
         };
         if version >= 7 {
             this.forgotten_topics_data = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| <ForgottenTopic as crate::test_support::Random>::random(rng, version))
                     .collect::<::std::vec::Vec<_>>()
@@ -720,7 +720,7 @@ impl crate::test_support::Random for FetchTopic {
             this.topic_id = rng.uuid();
         }
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <FetchPartition as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
@@ -855,7 +855,7 @@ impl crate::test_support::Random for ForgottenTopic {
         }
         if version >= 7 {
             this.partitions = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| rng.i32()).collect::<::std::vec::Vec<_>>()
             };
         }

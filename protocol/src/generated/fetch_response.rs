@@ -190,7 +190,7 @@ impl crate::test_support::Random for FetchResponse {
             this.session_id = rng.i32();
         }
         this.responses = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <FetchableTopicResponse as crate::test_support::Random>::random(rng, version)
@@ -199,7 +199,7 @@ impl crate::test_support::Random for FetchResponse {
         };
         if version >= 16 {
             this.node_endpoints = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| <NodeEndpoint as crate::test_support::Random>::random(rng, version))
                     .collect::<::std::vec::Vec<_>>()
@@ -922,7 +922,7 @@ impl crate::test_support::Random for PartitionData {
                 None
             } else {
                 Some({
-                    let n = rng.len();
+                    let n = rng.small_len();
                     (0..n)
                         .map(|_| {
                             <AbortedTransaction as crate::test_support::Random>::random(
@@ -1059,7 +1059,7 @@ impl crate::test_support::Random for FetchableTopicResponse {
             this.topic_id = rng.uuid();
         }
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <PartitionData as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()

@@ -150,7 +150,7 @@ impl crate::test_support::Random for FetchSnapshotRequest {
         this.replica_id = rng.i32();
         this.max_bytes = rng.i32();
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <TopicSnapshot as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
@@ -464,7 +464,7 @@ impl crate::test_support::Random for TopicSnapshot {
         let mut this = Self::default();
         this.name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <PartitionSnapshot as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()

@@ -156,14 +156,14 @@ impl crate::test_support::Random for FetchSnapshotResponse {
         this.throttle_time_ms = rng.i32();
         this.error_code = rng.i16();
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <TopicSnapshot as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
         };
         if version >= 1 {
             this.node_endpoints = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| <NodeEndpoint as crate::test_support::Random>::random(rng, version))
                     .collect::<::std::vec::Vec<_>>()
@@ -591,7 +591,7 @@ impl crate::test_support::Random for TopicSnapshot {
         let mut this = Self::default();
         this.name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <PartitionSnapshot as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()

@@ -164,7 +164,7 @@ impl crate::test_support::Random for FindCoordinatorRequest {
         }
         if version >= 4 {
             this.coordinator_keys = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| rng.string()).collect::<::std::vec::Vec<_>>()
             };
         }

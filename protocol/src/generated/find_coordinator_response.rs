@@ -247,7 +247,7 @@ impl crate::test_support::Random for FindCoordinatorResponse {
         }
         if version >= 4 {
             this.coordinators = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| <Coordinator as crate::test_support::Random>::random(rng, version))
                     .collect::<::std::vec::Vec<_>>()

@@ -197,14 +197,14 @@ impl crate::test_support::Random for GetTelemetrySubscriptionsResponse {
         this.client_instance_id = rng.uuid();
         this.subscription_id = rng.i32();
         this.accepted_compression_types = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.i8()).collect::<::std::vec::Vec<_>>()
         };
         this.push_interval_ms = rng.i32();
         this.telemetry_max_bytes = rng.i32();
         this.delta_temporality = rng.bool();
         this.requested_metrics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.string()).collect::<::std::vec::Vec<_>>()
         };
         if flexible {

@@ -105,7 +105,7 @@ impl crate::test_support::Random for InitializeShareGroupStateResponse {
         let flexible = true;
         let mut this = Self::default();
         this.results = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <InitializeStateResult as crate::test_support::Random>::random(rng, version)
@@ -316,7 +316,7 @@ impl crate::test_support::Random for InitializeStateResult {
         let mut this = Self::default();
         this.topic_id = rng.uuid();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <PartitionResult as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()

@@ -208,7 +208,7 @@ impl crate::test_support::Random for JoinGroupRequest {
         }
         this.protocol_type = rng.string();
         this.protocols = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <JoinGroupRequestProtocol as crate::test_support::Random>::random(rng, version)

@@ -238,7 +238,7 @@ impl crate::test_support::Random for JoinGroupResponse {
         }
         this.member_id = rng.string();
         this.members = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <JoinGroupResponseMember as crate::test_support::Random>::random(rng, version)

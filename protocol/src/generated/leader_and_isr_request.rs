@@ -248,7 +248,7 @@ impl crate::test_support::Random for LeaderAndIsrRequest {
         }
         if version <= 1 {
             this.ungrouped_partition_states = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| {
                         <LeaderAndIsrPartitionState as crate::test_support::Random>::random(
@@ -260,7 +260,7 @@ impl crate::test_support::Random for LeaderAndIsrRequest {
         }
         if version >= 2 {
             this.topic_states = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| {
                         <LeaderAndIsrTopicState as crate::test_support::Random>::random(
@@ -271,7 +271,7 @@ impl crate::test_support::Random for LeaderAndIsrRequest {
             };
         }
         this.live_leaders = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <LeaderAndIsrLiveLeader as crate::test_support::Random>::random(rng, version)
@@ -538,23 +538,23 @@ impl crate::test_support::Random for LeaderAndIsrPartitionState {
         this.leader = rng.i32();
         this.leader_epoch = rng.i32();
         this.isr = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.i32()).collect::<::std::vec::Vec<_>>()
         };
         this.partition_epoch = rng.i32();
         this.replicas = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.i32()).collect::<::std::vec::Vec<_>>()
         };
         if version >= 3 {
             this.adding_replicas = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| rng.i32()).collect::<::std::vec::Vec<_>>()
             };
         }
         if version >= 3 {
             this.removing_replicas = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| rng.i32()).collect::<::std::vec::Vec<_>>()
             };
         }
@@ -714,7 +714,7 @@ impl crate::test_support::Random for LeaderAndIsrTopicState {
         }
         if version >= 2 {
             this.partition_states = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| {
                         <LeaderAndIsrPartitionState as crate::test_support::Random>::random(

@@ -158,7 +158,7 @@ impl crate::test_support::Random for LeaderAndIsrResponse {
         this.error_code = rng.i16();
         if version <= 4 {
             this.partition_errors = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| {
                         <LeaderAndIsrPartitionError as crate::test_support::Random>::random(
@@ -170,7 +170,7 @@ impl crate::test_support::Random for LeaderAndIsrResponse {
         }
         if version >= 5 {
             this.topics = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| {
                         <LeaderAndIsrTopicError as crate::test_support::Random>::random(
@@ -417,7 +417,7 @@ impl crate::test_support::Random for LeaderAndIsrTopicError {
         }
         if version >= 5 {
             this.partition_errors = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| {
                         <LeaderAndIsrPartitionError as crate::test_support::Random>::random(

@@ -133,13 +133,13 @@ impl crate::test_support::Random for LeaderChangeMessage {
         this.version = rng.i16();
         this.leader_id = rng.i32();
         this.voters = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <Voter as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
         };
         this.granting_voters = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <Voter as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()

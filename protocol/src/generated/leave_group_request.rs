@@ -141,7 +141,7 @@ impl crate::test_support::Random for LeaveGroupRequest {
         }
         if version >= 3 {
             this.members = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| <MemberIdentity as crate::test_support::Random>::random(rng, version))
                     .collect::<::std::vec::Vec<_>>()

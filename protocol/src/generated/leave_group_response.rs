@@ -133,7 +133,7 @@ impl crate::test_support::Random for LeaveGroupResponse {
         this.error_code = rng.i16();
         if version >= 3 {
             this.members = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| <MemberResponse as crate::test_support::Random>::random(rng, version))
                     .collect::<::std::vec::Vec<_>>()

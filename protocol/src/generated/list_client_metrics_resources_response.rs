@@ -122,7 +122,7 @@ impl crate::test_support::Random for ListClientMetricsResourcesResponse {
         this.throttle_time_ms = rng.i32();
         this.error_code = rng.i16();
         this.client_metrics_resources = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <ClientMetricsResource as crate::test_support::Random>::random(rng, version)

@@ -151,13 +151,13 @@ impl crate::test_support::Random for ListGroupsRequest {
         let mut this = Self::default();
         if version >= 4 {
             this.states_filter = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| rng.string()).collect::<::std::vec::Vec<_>>()
             };
         }
         if version >= 5 {
             this.types_filter = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| rng.string()).collect::<::std::vec::Vec<_>>()
             };
         }

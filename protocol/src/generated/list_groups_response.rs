@@ -120,7 +120,7 @@ impl crate::test_support::Random for ListGroupsResponse {
         }
         this.error_code = rng.i16();
         this.groups = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <ListedGroup as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()

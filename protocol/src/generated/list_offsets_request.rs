@@ -139,7 +139,7 @@ impl crate::test_support::Random for ListOffsetsRequest {
             this.isolation_level = rng.i8();
         }
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <ListOffsetsTopic as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
@@ -369,7 +369,7 @@ impl crate::test_support::Random for ListOffsetsTopic {
         let mut this = Self::default();
         this.name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <ListOffsetsPartition as crate::test_support::Random>::random(rng, version)

@@ -114,7 +114,7 @@ impl crate::test_support::Random for ListOffsetsResponse {
             this.throttle_time_ms = rng.i32();
         }
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <ListOffsetsTopicResponse as crate::test_support::Random>::random(rng, version)
@@ -304,7 +304,7 @@ impl crate::test_support::Random for ListOffsetsPartitionResponse {
         this.error_code = rng.i16();
         if version <= 0 {
             this.old_style_offsets = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| rng.i64()).collect::<::std::vec::Vec<_>>()
             };
         }
@@ -421,7 +421,7 @@ impl crate::test_support::Random for ListOffsetsTopicResponse {
         let mut this = Self::default();
         this.name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <ListOffsetsPartitionResponse as crate::test_support::Random>::random(

@@ -128,7 +128,7 @@ impl crate::test_support::Random for ListPartitionReassignmentsRequest {
             None
         } else {
             Some({
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| {
                         <ListPartitionReassignmentsTopics as crate::test_support::Random>::random(
@@ -248,7 +248,7 @@ impl crate::test_support::Random for ListPartitionReassignmentsTopics {
         let mut this = Self::default();
         this.name = rng.string();
         this.partition_indexes = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.i32()).collect::<::std::vec::Vec<_>>()
         };
         if flexible {

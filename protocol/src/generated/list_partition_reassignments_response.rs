@@ -155,7 +155,7 @@ impl crate::test_support::Random for ListPartitionReassignmentsResponse {
             Some(rng.string())
         };
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <OngoingTopicReassignment as crate::test_support::Random>::random(rng, version)
@@ -314,15 +314,15 @@ impl crate::test_support::Random for OngoingPartitionReassignment {
         let mut this = Self::default();
         this.partition_index = rng.i32();
         this.replicas = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.i32()).collect::<::std::vec::Vec<_>>()
         };
         this.adding_replicas = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.i32()).collect::<::std::vec::Vec<_>>()
         };
         this.removing_replicas = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.i32()).collect::<::std::vec::Vec<_>>()
         };
         if flexible {
@@ -429,7 +429,7 @@ impl crate::test_support::Random for OngoingTopicReassignment {
         let mut this = Self::default();
         this.name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <OngoingPartitionReassignment as crate::test_support::Random>::random(

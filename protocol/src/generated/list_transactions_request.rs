@@ -152,11 +152,11 @@ impl crate::test_support::Random for ListTransactionsRequest {
         let flexible = true;
         let mut this = Self::default();
         this.state_filters = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.string()).collect::<::std::vec::Vec<_>>()
         };
         this.producer_id_filters = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.i64()).collect::<::std::vec::Vec<_>>()
         };
         if version >= 1 {

@@ -149,11 +149,11 @@ impl crate::test_support::Random for ListTransactionsResponse {
         this.throttle_time_ms = rng.i32();
         this.error_code = rng.i16();
         this.unknown_state_filters = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.string()).collect::<::std::vec::Vec<_>>()
         };
         this.transaction_states = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <TransactionState as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()

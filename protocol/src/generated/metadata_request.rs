@@ -184,7 +184,7 @@ impl crate::test_support::Random for MetadataRequest {
             None
         } else {
             Some({
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| {
                         <MetadataRequestTopic as crate::test_support::Random>::random(rng, version)

@@ -183,7 +183,7 @@ impl crate::test_support::Random for MetadataResponse {
             this.throttle_time_ms = rng.i32();
         }
         this.brokers = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <MetadataResponseBroker as crate::test_support::Random>::random(rng, version)
@@ -201,7 +201,7 @@ impl crate::test_support::Random for MetadataResponse {
             this.controller_id = rng.i32();
         }
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <MetadataResponseTopic as crate::test_support::Random>::random(rng, version)
@@ -509,16 +509,16 @@ impl crate::test_support::Random for MetadataResponsePartition {
             this.leader_epoch = rng.i32();
         }
         this.replica_nodes = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.i32()).collect::<::std::vec::Vec<_>>()
         };
         this.isr_nodes = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.i32()).collect::<::std::vec::Vec<_>>()
         };
         if version >= 5 {
             this.offline_replicas = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| rng.i32()).collect::<::std::vec::Vec<_>>()
             };
         }
@@ -700,7 +700,7 @@ impl crate::test_support::Random for MetadataResponseTopic {
             this.is_internal = rng.bool();
         }
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <MetadataResponsePartition as crate::test_support::Random>::random(rng, version)

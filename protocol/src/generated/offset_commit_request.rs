@@ -195,7 +195,7 @@ impl crate::test_support::Random for OffsetCommitRequest {
             this.retention_time_ms = rng.i64();
         }
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <OffsetCommitRequestTopic as crate::test_support::Random>::random(rng, version)
@@ -463,7 +463,7 @@ impl crate::test_support::Random for OffsetCommitRequestTopic {
         let mut this = Self::default();
         this.name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <OffsetCommitRequestPartition as crate::test_support::Random>::random(

@@ -114,7 +114,7 @@ impl crate::test_support::Random for OffsetCommitResponse {
             this.throttle_time_ms = rng.i32();
         }
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <OffsetCommitResponseTopic as crate::test_support::Random>::random(rng, version)
@@ -311,7 +311,7 @@ impl crate::test_support::Random for OffsetCommitResponseTopic {
         let mut this = Self::default();
         this.name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <OffsetCommitResponsePartition as crate::test_support::Random>::random(

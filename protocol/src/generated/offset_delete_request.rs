@@ -88,7 +88,7 @@ impl crate::test_support::Random for OffsetDeleteRequest {
         let mut this = Self::default();
         this.group_id = rng.string();
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <OffsetDeleteRequestTopic as crate::test_support::Random>::random(rng, version)
@@ -229,7 +229,7 @@ impl crate::test_support::Random for OffsetDeleteRequestTopic {
         let mut this = Self::default();
         this.name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <OffsetDeleteRequestPartition as crate::test_support::Random>::random(

@@ -96,7 +96,7 @@ impl crate::test_support::Random for OffsetDeleteResponse {
         this.error_code = rng.i16();
         this.throttle_time_ms = rng.i32();
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <OffsetDeleteResponseTopic as crate::test_support::Random>::random(rng, version)
@@ -245,7 +245,7 @@ impl crate::test_support::Random for OffsetDeleteResponseTopic {
         let mut this = Self::default();
         this.name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <OffsetDeleteResponsePartition as crate::test_support::Random>::random(

@@ -212,7 +212,7 @@ impl crate::test_support::Random for OffsetFetchRequest {
                 None
             } else {
                 Some({
-                    let n = rng.len();
+                    let n = rng.small_len();
                     (0..n)
                         .map(|_| {
                             <OffsetFetchRequestTopic as crate::test_support::Random>::random(
@@ -225,7 +225,7 @@ impl crate::test_support::Random for OffsetFetchRequest {
         }
         if version >= 8 {
             this.groups = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| {
                         <OffsetFetchRequestGroup as crate::test_support::Random>::random(
@@ -370,7 +370,7 @@ impl crate::test_support::Random for OffsetFetchRequestTopic {
         }
         if version <= 7 {
             this.partition_indexes = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| rng.i32()).collect::<::std::vec::Vec<_>>()
             };
         }
@@ -506,7 +506,7 @@ impl crate::test_support::Random for OffsetFetchRequestTopics {
         }
         if version >= 8 {
             this.partition_indexes = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| rng.i32()).collect::<::std::vec::Vec<_>>()
             };
         }
@@ -699,7 +699,7 @@ impl crate::test_support::Random for OffsetFetchRequestGroup {
                 None
             } else {
                 Some({
-                    let n = rng.len();
+                    let n = rng.small_len();
                     (0..n)
                         .map(|_| {
                             <OffsetFetchRequestTopics as crate::test_support::Random>::random(

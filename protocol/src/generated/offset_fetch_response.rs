@@ -170,7 +170,7 @@ impl crate::test_support::Random for OffsetFetchResponse {
         }
         if version <= 7 {
             this.topics = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| {
                         <OffsetFetchResponseTopic as crate::test_support::Random>::random(
@@ -185,7 +185,7 @@ impl crate::test_support::Random for OffsetFetchResponse {
         }
         if version >= 8 {
             this.groups = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| {
                         <OffsetFetchResponseGroup as crate::test_support::Random>::random(
@@ -517,7 +517,7 @@ impl crate::test_support::Random for OffsetFetchResponseTopic {
         }
         if version <= 7 {
             this.partitions = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| {
                         <OffsetFetchResponsePartition as crate::test_support::Random>::random(
@@ -850,7 +850,7 @@ impl crate::test_support::Random for OffsetFetchResponseTopics {
         }
         if version >= 8 {
             this.partitions = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| {
                         <OffsetFetchResponsePartitions as crate::test_support::Random>::random(
@@ -1010,7 +1010,7 @@ impl crate::test_support::Random for OffsetFetchResponseGroup {
         }
         if version >= 8 {
             this.topics = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| {
                         <OffsetFetchResponseTopics as crate::test_support::Random>::random(

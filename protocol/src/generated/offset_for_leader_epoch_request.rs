@@ -114,7 +114,7 @@ impl crate::test_support::Random for OffsetForLeaderEpochRequest {
             this.replica_id = rng.i32();
         }
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <OffsetForLeaderTopic as crate::test_support::Random>::random(rng, version)
@@ -321,7 +321,7 @@ impl crate::test_support::Random for OffsetForLeaderTopic {
         let mut this = Self::default();
         this.topic = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <OffsetForLeaderPartition as crate::test_support::Random>::random(rng, version)

@@ -120,7 +120,7 @@ impl crate::test_support::Random for OffsetForLeaderEpochResponse {
             this.throttle_time_ms = rng.i32();
         }
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <OffsetForLeaderTopicResult as crate::test_support::Random>::random(
@@ -342,7 +342,7 @@ impl crate::test_support::Random for OffsetForLeaderTopicResult {
         let mut this = Self::default();
         this.topic = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <EpochEndOffset as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()

@@ -153,7 +153,7 @@ impl crate::test_support::Random for ProduceRequest {
         this.acks = rng.i16();
         this.timeout_ms = rng.i32();
         this.topic_data = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <TopicProduceData as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
@@ -355,7 +355,7 @@ impl crate::test_support::Random for TopicProduceData {
         let mut this = Self::default();
         this.name = rng.string();
         this.partition_data = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <PartitionProduceData as crate::test_support::Random>::random(rng, version)

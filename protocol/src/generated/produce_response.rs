@@ -151,7 +151,7 @@ impl crate::test_support::Random for ProduceResponse {
         let flexible = version >= 9;
         let mut this = Self::default();
         this.responses = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <TopicProduceResponse as crate::test_support::Random>::random(rng, version)
@@ -163,7 +163,7 @@ impl crate::test_support::Random for ProduceResponse {
         }
         if version >= 10 {
             this.node_endpoints = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| <NodeEndpoint as crate::test_support::Random>::random(rng, version))
                     .collect::<::std::vec::Vec<_>>()
@@ -628,7 +628,7 @@ impl crate::test_support::Random for PartitionProduceResponse {
         }
         if version >= 8 {
             this.record_errors = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| {
                         <BatchIndexAndErrorMessage as crate::test_support::Random>::random(
@@ -753,7 +753,7 @@ impl crate::test_support::Random for TopicProduceResponse {
         let mut this = Self::default();
         this.name = rng.string();
         this.partition_responses = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <PartitionProduceResponse as crate::test_support::Random>::random(rng, version)

@@ -101,7 +101,7 @@ impl crate::test_support::Random for ReadShareGroupStateResponse {
         let flexible = true;
         let mut this = Self::default();
         this.results = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <ReadStateResult as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
@@ -349,7 +349,7 @@ impl crate::test_support::Random for PartitionResult {
         this.state_epoch = rng.i32();
         this.start_offset = rng.i64();
         this.state_batches = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <StateBatch as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
@@ -451,7 +451,7 @@ impl crate::test_support::Random for ReadStateResult {
         let mut this = Self::default();
         this.topic_id = rng.uuid();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <PartitionResult as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()

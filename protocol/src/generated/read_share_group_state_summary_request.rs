@@ -118,7 +118,7 @@ impl crate::test_support::Random for ReadShareGroupStateSummaryRequest {
         let mut this = Self::default();
         this.group_id = rng.string();
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <ReadStateSummaryData as crate::test_support::Random>::random(rng, version)
@@ -308,7 +308,7 @@ impl crate::test_support::Random for ReadStateSummaryData {
         let mut this = Self::default();
         this.topic_id = rng.uuid();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <PartitionData as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()

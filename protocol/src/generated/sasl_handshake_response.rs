@@ -91,7 +91,7 @@ impl crate::test_support::Random for SaslHandshakeResponse {
         let mut this = Self::default();
         this.error_code = rng.i16();
         this.mechanisms = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.string()).collect::<::std::vec::Vec<_>>()
         };
         this

@@ -145,7 +145,7 @@ impl crate::test_support::Random for ShareAcknowledgeRequest {
         };
         this.share_session_epoch = rng.i32();
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <AcknowledgeTopic as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
@@ -258,7 +258,7 @@ impl crate::test_support::Random for AcknowledgementBatch {
         this.first_offset = rng.i64();
         this.last_offset = rng.i64();
         this.acknowledge_types = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.i8()).collect::<::std::vec::Vec<_>>()
         };
         if flexible {
@@ -365,7 +365,7 @@ impl crate::test_support::Random for AcknowledgePartition {
         let mut this = Self::default();
         this.partition_index = rng.i32();
         this.acknowledgement_batches = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <AcknowledgementBatch as crate::test_support::Random>::random(rng, version)
@@ -471,7 +471,7 @@ impl crate::test_support::Random for AcknowledgeTopic {
         let mut this = Self::default();
         this.topic_id = rng.uuid();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <AcknowledgePartition as crate::test_support::Random>::random(rng, version)

@@ -163,7 +163,7 @@ impl crate::test_support::Random for ShareAcknowledgeResponse {
             Some(rng.string())
         };
         this.responses = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <ShareAcknowledgeTopicResponse as crate::test_support::Random>::random(
@@ -173,7 +173,7 @@ impl crate::test_support::Random for ShareAcknowledgeResponse {
                 .collect::<::std::vec::Vec<_>>()
         };
         this.node_endpoints = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <NodeEndpoint as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
@@ -478,7 +478,7 @@ impl crate::test_support::Random for ShareAcknowledgeTopicResponse {
         let mut this = Self::default();
         this.topic_id = rng.uuid();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <PartitionData as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()

@@ -189,13 +189,13 @@ impl crate::test_support::Random for ShareFetchRequest {
         this.min_bytes = rng.i32();
         this.max_bytes = rng.i32();
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <FetchTopic as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
         };
         this.forgotten_topics_data = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <ForgottenTopic as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
@@ -308,7 +308,7 @@ impl crate::test_support::Random for AcknowledgementBatch {
         this.first_offset = rng.i64();
         this.last_offset = rng.i64();
         this.acknowledge_types = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.i8()).collect::<::std::vec::Vec<_>>()
         };
         if flexible {
@@ -423,7 +423,7 @@ impl crate::test_support::Random for FetchPartition {
         this.partition_index = rng.i32();
         this.partition_max_bytes = rng.i32();
         this.acknowledgement_batches = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <AcknowledgementBatch as crate::test_support::Random>::random(rng, version)
@@ -527,7 +527,7 @@ impl crate::test_support::Random for FetchTopic {
         let mut this = Self::default();
         this.topic_id = rng.uuid();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <FetchPartition as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
@@ -629,7 +629,7 @@ impl crate::test_support::Random for ForgottenTopic {
         let mut this = Self::default();
         this.topic_id = rng.uuid();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.i32()).collect::<::std::vec::Vec<_>>()
         };
         if flexible {

@@ -155,7 +155,7 @@ impl crate::test_support::Random for ShareFetchResponse {
             Some(rng.string())
         };
         this.responses = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <ShareFetchableTopicResponse as crate::test_support::Random>::random(
@@ -165,7 +165,7 @@ impl crate::test_support::Random for ShareFetchResponse {
                 .collect::<::std::vec::Vec<_>>()
         };
         this.node_endpoints = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <NodeEndpoint as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
@@ -536,7 +536,7 @@ impl crate::test_support::Random for PartitionData {
             Some(rng.bytes())
         };
         this.acquired_records = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <AcquiredRecords as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
@@ -641,7 +641,7 @@ impl crate::test_support::Random for ShareFetchableTopicResponse {
         let mut this = Self::default();
         this.topic_id = rng.uuid();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <PartitionData as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()

@@ -180,7 +180,7 @@ impl crate::test_support::Random for ShareGroupHeartbeatRequest {
             None
         } else {
             Some({
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| rng.string()).collect::<::std::vec::Vec<_>>()
             })
         };

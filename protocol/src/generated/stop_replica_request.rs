@@ -255,7 +255,7 @@ impl crate::test_support::Random for StopReplicaRequest {
         }
         if version <= 0 {
             this.ungrouped_partitions = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| {
                         <StopReplicaPartitionV0 as crate::test_support::Random>::random(
@@ -267,7 +267,7 @@ impl crate::test_support::Random for StopReplicaRequest {
         }
         if (1..=2).contains(&version) {
             this.topics = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| {
                         <StopReplicaTopicV1 as crate::test_support::Random>::random(rng, version)
@@ -277,7 +277,7 @@ impl crate::test_support::Random for StopReplicaRequest {
         }
         if version >= 3 {
             this.topic_states = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| {
                         <StopReplicaTopicState as crate::test_support::Random>::random(rng, version)
@@ -531,7 +531,7 @@ impl crate::test_support::Random for StopReplicaTopicV1 {
         }
         if (1..=2).contains(&version) {
             this.partition_indexes = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| rng.i32()).collect::<::std::vec::Vec<_>>()
             };
         }
@@ -807,7 +807,7 @@ impl crate::test_support::Random for StopReplicaTopicState {
         }
         if version >= 3 {
             this.partition_states = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| {
                         <StopReplicaPartitionState as crate::test_support::Random>::random(

@@ -113,7 +113,7 @@ impl crate::test_support::Random for StopReplicaResponse {
         let mut this = Self::default();
         this.error_code = rng.i16();
         this.partition_errors = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <StopReplicaPartitionError as crate::test_support::Random>::random(rng, version)

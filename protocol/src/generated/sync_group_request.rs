@@ -215,7 +215,7 @@ impl crate::test_support::Random for SyncGroupRequest {
             };
         }
         this.assignments = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <SyncGroupRequestAssignment as crate::test_support::Random>::random(

@@ -231,7 +231,7 @@ impl crate::test_support::Random for TxnOffsetCommitRequest {
             };
         }
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <TxnOffsetCommitRequestTopic as crate::test_support::Random>::random(
@@ -484,7 +484,7 @@ impl crate::test_support::Random for TxnOffsetCommitRequestTopic {
         let mut this = Self::default();
         this.name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <TxnOffsetCommitRequestPartition as crate::test_support::Random>::random(

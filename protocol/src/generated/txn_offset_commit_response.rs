@@ -108,7 +108,7 @@ impl crate::test_support::Random for TxnOffsetCommitResponse {
         let mut this = Self::default();
         this.throttle_time_ms = rng.i32();
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <TxnOffsetCommitResponseTopic as crate::test_support::Random>::random(
@@ -312,7 +312,7 @@ impl crate::test_support::Random for TxnOffsetCommitResponseTopic {
         let mut this = Self::default();
         this.name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <TxnOffsetCommitResponsePartition as crate::test_support::Random>::random(

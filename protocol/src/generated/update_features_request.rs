@@ -128,7 +128,7 @@ impl crate::test_support::Random for UpdateFeaturesRequest {
         let mut this = Self::default();
         this.timeout_ms = rng.i32();
         this.feature_updates = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <FeatureUpdateKey as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()

@@ -146,7 +146,7 @@ impl crate::test_support::Random for UpdateFeaturesResponse {
         };
         if version <= 1 {
             this.results = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| {
                         <UpdatableFeatureResult as crate::test_support::Random>::random(

@@ -258,7 +258,7 @@ impl crate::test_support::Random for UpdateMetadataRequest {
         }
         if version <= 4 {
             this.ungrouped_partition_states = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| {
                         <UpdateMetadataPartitionState as crate::test_support::Random>::random(
@@ -270,7 +270,7 @@ impl crate::test_support::Random for UpdateMetadataRequest {
         }
         if version >= 5 {
             this.topic_states = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| {
                         <UpdateMetadataTopicState as crate::test_support::Random>::random(
@@ -281,7 +281,7 @@ impl crate::test_support::Random for UpdateMetadataRequest {
             };
         }
         this.live_brokers = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <UpdateMetadataBroker as crate::test_support::Random>::random(rng, version)
@@ -487,17 +487,17 @@ impl crate::test_support::Random for UpdateMetadataPartitionState {
         this.leader = rng.i32();
         this.leader_epoch = rng.i32();
         this.isr = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.i32()).collect::<::std::vec::Vec<_>>()
         };
         this.zk_version = rng.i32();
         this.replicas = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.i32()).collect::<::std::vec::Vec<_>>()
         };
         if version >= 4 {
             this.offline_replicas = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| rng.i32()).collect::<::std::vec::Vec<_>>()
             };
         }
@@ -651,7 +651,7 @@ impl crate::test_support::Random for UpdateMetadataTopicState {
         }
         if version >= 5 {
             this.partition_states = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| {
                         <UpdateMetadataPartitionState as crate::test_support::Random>::random(
@@ -967,7 +967,7 @@ impl crate::test_support::Random for UpdateMetadataBroker {
         }
         if version >= 1 {
             this.endpoints = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| {
                         <UpdateMetadataEndpoint as crate::test_support::Random>::random(

@@ -146,14 +146,14 @@ impl crate::test_support::Random for VoteResponse {
         let mut this = Self::default();
         this.error_code = rng.i16();
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <TopicData as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
         };
         if version >= 1 {
             this.node_endpoints = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| <NodeEndpoint as crate::test_support::Random>::random(rng, version))
                     .collect::<::std::vec::Vec<_>>()
@@ -366,7 +366,7 @@ impl crate::test_support::Random for TopicData {
         let mut this = Self::default();
         this.topic_name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <PartitionData as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()

@@ -106,7 +106,7 @@ impl crate::test_support::Random for VotersRecord {
         let mut this = Self::default();
         this.version = rng.i16();
         this.voters = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <Voter as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
@@ -403,7 +403,7 @@ impl crate::test_support::Random for Voter {
         this.voter_id = rng.i32();
         this.voter_directory_id = rng.uuid();
         this.endpoints = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <Endpoint as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()

@@ -111,7 +111,7 @@ impl crate::test_support::Random for WriteShareGroupStateRequest {
         let mut this = Self::default();
         this.group_id = rng.string();
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <WriteStateData as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
@@ -339,7 +339,7 @@ impl crate::test_support::Random for PartitionData {
         this.leader_epoch = rng.i32();
         this.start_offset = rng.i64();
         this.state_batches = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <StateBatch as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
@@ -441,7 +441,7 @@ impl crate::test_support::Random for WriteStateData {
         let mut this = Self::default();
         this.topic_id = rng.uuid();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <PartitionData as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()

@@ -98,7 +98,7 @@ impl crate::test_support::Random for WriteTxnMarkersRequest {
         let flexible = version >= 1;
         let mut this = Self::default();
         this.markers = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| <WritableTxnMarker as crate::test_support::Random>::random(rng, version))
                 .collect::<::std::vec::Vec<_>>()
@@ -203,7 +203,7 @@ impl crate::test_support::Random for WritableTxnMarkerTopic {
         let mut this = Self::default();
         this.name = rng.string();
         this.partition_indexes = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.i32()).collect::<::std::vec::Vec<_>>()
         };
         if flexible {
@@ -328,7 +328,7 @@ impl crate::test_support::Random for WritableTxnMarker {
         this.producer_epoch = rng.i16();
         this.transaction_result = rng.bool();
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <WritableTxnMarkerTopic as crate::test_support::Random>::random(rng, version)

@@ -100,7 +100,7 @@ impl crate::test_support::Random for WriteTxnMarkersResponse {
         let flexible = version >= 1;
         let mut this = Self::default();
         this.markers = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <WritableTxnMarkerResult as crate::test_support::Random>::random(rng, version)
@@ -302,7 +302,7 @@ impl crate::test_support::Random for WritableTxnMarkerTopicResult {
         let mut this = Self::default();
         this.name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <WritableTxnMarkerPartitionResult as crate::test_support::Random>::random(
@@ -410,7 +410,7 @@ impl crate::test_support::Random for WritableTxnMarkerResult {
         let mut this = Self::default();
         this.producer_id = rng.i64();
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| {
                     <WritableTxnMarkerTopicResult as crate::test_support::Random>::random(
