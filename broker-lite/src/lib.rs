@@ -1,3 +1,29 @@
 //! # broker-lite
 //!
-//! A Kafka-compatible broker that runs in-process (for tests) or as a binary.
+//! A Kafka-compatible broker for development and tests: it speaks the real wire protocol
+//! (through [`kafka_wire`]), stores data in Kafka's own on-disk layout, and serves unchanged
+//! third-party clients. Start it in-process on an ephemeral port in one call:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), broker_lite::StartError> {
+//! let broker = broker_lite::Broker::start_ephemeral().await?;
+//! let bootstrap = broker.bootstrap_servers(); // e.g. "127.0.0.1:40123"
+//! // ... point any Kafka client at `bootstrap` ...
+//! broker.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! Layout: [`server`] (network), `handlers` (one module per API), [`state`] (topics and
+//! partitions), [`storage`] (the partition log: segments, indexes, recovery, retention),
+//! [`config`] and [`topic_config`] (Kafka's config names and defaults).
+
+pub mod config;
+mod handlers;
+pub mod server;
+pub mod state;
+pub mod storage;
+pub mod topic_config;
+
+pub use config::{BrokerConfig, ConfigError};
+pub use handlers::supported_versions;
+pub use server::{Broker, BrokerBuilder, StartError};

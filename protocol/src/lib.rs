@@ -12,6 +12,24 @@
 
 pub mod codec;
 pub mod error;
+pub mod error_code;
+pub mod frame;
+pub mod message;
+pub mod records;
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_support;
+
+/// Every message generated from Kafka's specs (`@generated`; see `protocol/codegen`).
+#[path = "generated/mod.rs"]
+#[allow(clippy::all, clippy::pedantic, clippy::nursery)]
+pub mod messages;
+
+mod generated_api {
+    pub use crate::messages::ApiKey;
+}
 
 pub use codec::{Decodable, Encodable, RawTaggedField, Uuid};
 pub use error::{DecodeError, EncodeError};
+pub use error_code::ErrorCode;
+pub use message::{Message, Request, Response, VersionRange};
+pub use messages::{ApiKey, RequestBody, ResponseBody};

@@ -1,0 +1,271 @@
+//! Broker configuration, with Kafka's broker config names and defaults.
+//!
+//! Broker-level `log.*` settings are the defaults of the topic-level configs (Kafka's
+//! "synonyms": `log.segment.bytes` → `segment.bytes`, `log.retention.hours` → `retention.ms`,
+//! ...); [`BrokerConfig::topic_defaults`] resolves them. Unknown keys are rejected so that a
+//! typo in `--config` is an error rather than a silently ignored setting.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// A configuration problem, naming the key.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ConfigError {
+    /// The key is not a broker config broker-lite knows.
+    #[error("unknown broker config '{0}'")]
+    UnknownKey(String),
+    /// The value does not parse or is out of range.
+    #[error("invalid value '{value}' for '{key}': {reason}")]
+    InvalidValue {
+        /// The config key.
+        key: String,
+        /// The offending value.
+        value: String,
+        /// Why it is invalid.
+        reason: String,
+    },
+}
+
+/// How a broker config value is typed (as reported by DescribeConfigs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigType {
+    /// `true` / `false`.
+    Boolean,
+    /// Free-form string.
+    String,
+    /// 32-bit integer.
+    Int,
+    /// 64-bit integer.
+    Long,
+    /// Comma-separated list.
+    List,
+}
+
+impl ConfigType {
+    /// The numeric id DescribeConfigs v3+ uses.
+    pub fn describe_id(self) -> i8 {
+        match self {
+            ConfigType::Boolean => 1,
+            ConfigType::String => 2,
+            ConfigType::Int => 3,
+            ConfigType::Long => 5,
+            ConfigType::List => 7,
+        }
+    }
+
+    /// Checks that `value` parses as this type.
+    pub fn validate(self, key: &str, value: &str) -> Result<(), ConfigError> {
+        let bad = |reason: &str| ConfigError::InvalidValue {
+            key: key.to_string(),
+            value: value.to_string(),
+            reason: reason.to_string(),
+        };
+        match self {
+            ConfigType::Boolean => match value {
+                "true" | "false" => Ok(()),
+                _ => Err(bad("expected true or false")),
+            },
+            ConfigType::Int => value.trim().parse::<i32>().map(|_| ()).map_err(|_| bad("expected a 32-bit integer")),
+            ConfigType::Long => value.trim().parse::<i64>().map(|_| ()).map_err(|_| bad("expected a 64-bit integer")),
+            ConfigType::String | ConfigType::List => Ok(()),
+        }
+    }
+}
+
+/// One known broker config: name, type, default and what it means.
+#[derive(Debug, Clone, Copy)]
+pub struct BrokerConfigDef {
+    /// Kafka's name.
+    pub name: &'static str,
+    /// Its type.
+    pub ty: ConfigType,
+    /// Kafka's default, as a string.
+    pub default: &'static str,
+    /// The topic-level config it supplies the default for, if any.
+    pub topic_synonym: Option<&'static str>,
+    /// One-line documentation.
+    pub doc: &'static str,
+}
+
+macro_rules! broker_configs {
+    ($( $name:literal, $ty:ident, $default:literal, $syn:expr, $doc:literal; )*) => {
+        /// Every broker config broker-lite understands, with Kafka's defaults.
+        pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
+            $( BrokerConfigDef { name: $name, ty: ConfigType::$ty, default: $default, topic_synonym: $syn, doc: $doc }, )*
+        ];
+    };
+}
+
+broker_configs! {
+    "num.partitions", Int, "1", None, "Default number of partitions for auto-created topics and CreateTopics without a count.";
+    "default.replication.factor", Int, "1", None, "Default replication factor for new topics.";
+    "auto.create.topics.enable", Boolean, "true", None, "Create a topic when Metadata or Produce names one that does not exist.";
+    "delete.topic.enable", Boolean, "true", None, "Allow DeleteTopics.";
+    "message.max.bytes", Int, "1048588", Some("max.message.bytes"), "Largest record batch the broker accepts.";
+    "socket.request.max.bytes", Int, "104857600", None, "Largest request frame, checked from the size prefix before reading.";
+    "connections.max.idle.ms", Long, "600000", None, "Idle connections are closed after this many milliseconds.";
+    "log.segment.bytes", Int, "1073741824", Some("segment.bytes"), "Segment size at which the log rolls.";
+    "log.roll.ms", Long, "", Some("segment.ms"), "Segment age at which the log rolls (overrides log.roll.hours).";
+    "log.roll.hours", Int, "168", Some("segment.ms"), "Segment age in hours at which the log rolls.";
+    "log.index.size.max.bytes", Int, "10485760", Some("segment.index.bytes"), "Maximum offset index size per segment.";
+    "log.index.interval.bytes", Int, "4096", Some("index.interval.bytes"), "Bytes of log between offset index entries.";
+    "log.retention.ms", Long, "", Some("retention.ms"), "Retention time (overrides minutes and hours); -1 keeps forever.";
+    "log.retention.minutes", Int, "", Some("retention.ms"), "Retention time in minutes (overrides hours).";
+    "log.retention.hours", Int, "168", Some("retention.ms"), "Retention time in hours.";
+    "log.retention.bytes", Long, "-1", Some("retention.bytes"), "Maximum partition size before old segments are deleted; -1 is unlimited.";
+    "log.retention.check.interval.ms", Long, "300000", None, "How often retention is checked.";
+    "log.segment.delete.delay.ms", Long, "60000", Some("file.delete.delay.ms"), "Delay before a deleted segment's files are removed.";
+    "log.flush.interval.messages", Long, "9223372036854775807", Some("flush.messages"), "Messages between fsyncs (default: rely on the page cache).";
+    "log.flush.interval.ms", Long, "", Some("flush.ms"), "Milliseconds between fsyncs (default: rely on the page cache).";
+    "log.message.timestamp.type", String, "CreateTime", Some("message.timestamp.type"), "CreateTime or LogAppendTime.";
+    "log.cleanup.policy", List, "delete", Some("cleanup.policy"), "delete or compact.";
+    "min.insync.replicas", Int, "1", Some("min.insync.replicas"), "Minimum in-sync replicas for acks=all.";
+    "compression.type", String, "producer", Some("compression.type"), "Compression of stored batches; producer keeps what the producer sent.";
+    "log.dirs", String, "", None, "Data directory (use --data-dir).";
+    "node.id", Int, "1", None, "This broker's id (use --node-id).";
+}
+
+/// Looks up a broker config definition by name.
+pub fn broker_config_def(name: &str) -> Option<&'static BrokerConfigDef> {
+    BROKER_CONFIGS.iter().find(|d| d.name == name)
+}
+
+/// Everything needed to start a broker.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// This broker's node id (`node.id`).
+    pub node_id: i32,
+    /// Address to listen on; port 0 picks an ephemeral port.
+    pub listen: SocketAddr,
+    /// Host and port advertised to clients in Metadata; defaults to the bound address.
+    pub advertised: Option<(String, u16)>,
+    /// Data directory; `None` uses a fresh temporary directory removed on shutdown.
+    pub data_dir: Option<PathBuf>,
+    /// Keep everything in memory: no files are written (tests only).
+    pub in_memory: bool,
+    /// Kafka broker configs set explicitly (validated).
+    pub props: BTreeMap<String, String>,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            node_id: 1,
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            advertised: None,
+            data_dir: None,
+            in_memory: false,
+            props: BTreeMap::new(),
+        }
+    }
+}
+
+impl BrokerConfig {
+    /// Sets a Kafka broker config after validating its name and value.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the key.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        let def = broker_config_def(key).ok_or_else(|| ConfigError::UnknownKey(key.to_string()))?;
+        def.ty.validate(key, value)?;
+        match key {
+            "node.id" => self.node_id = value.trim().parse().unwrap_or(self.node_id),
+            "log.dirs" => self.data_dir = Some(PathBuf::from(value)),
+            _ => {}
+        }
+        self.props.insert(key.to_string(), value.trim().to_string());
+        Ok(())
+    }
+
+    /// The value of a broker config: explicitly set, else Kafka's default.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.props
+            .get(key)
+            .map(String::as_str)
+            .or_else(|| broker_config_def(key).map(|d| d.default).filter(|d| !d.is_empty()))
+    }
+
+    /// A config as an `i64` (defaults are always valid).
+    pub fn get_i64(&self, key: &str) -> i64 {
+        self.get(key).and_then(|v| v.parse().ok()).unwrap_or(0)
+    }
+
+    /// A config as a bool.
+    pub fn get_bool(&self, key: &str) -> bool {
+        self.get(key) == Some("true")
+    }
+
+    /// `num.partitions`.
+    pub fn num_partitions(&self) -> i32 {
+        self.get_i64("num.partitions").clamp(1, i32::MAX as i64) as i32
+    }
+
+    /// `socket.request.max.bytes`.
+    pub fn max_request_size(&self) -> usize {
+        self.get_i64("socket.request.max.bytes").max(1024) as usize
+    }
+
+    /// The broker-level defaults of topic configs, by topic config name, as Kafka resolves
+    /// its synonyms (`log.retention.ms` over `log.retention.minutes` over
+    /// `log.retention.hours`, `log.roll.ms` over `log.roll.hours`). Only explicitly set broker
+    /// configs appear (with whether the value came from the broker config or a default).
+    pub fn topic_defaults(&self) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        let set = |k: &str| self.props.get(k).cloned();
+        let mult = |v: String, m: i64| v.parse::<i64>().map(|n| (n * m).to_string()).unwrap_or(v);
+        if let Some(v) = set("log.retention.ms")
+            .or_else(|| set("log.retention.minutes").map(|v| mult(v, 60_000)))
+            .or_else(|| set("log.retention.hours").map(|v| mult(v, 3_600_000)))
+        {
+            out.insert("retention.ms".to_string(), v);
+        }
+        if let Some(v) =
+            set("log.roll.ms").or_else(|| set("log.roll.hours").map(|v| mult(v, 3_600_000)))
+        {
+            out.insert("segment.ms".to_string(), v);
+        }
+        for def in BROKER_CONFIGS {
+            if let (Some(syn), Some(v)) = (def.topic_synonym, self.props.get(def.name)) {
+                if !matches!(syn, "retention.ms" | "segment.ms") {
+                    out.insert(syn.to_string(), v.clone());
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_rejected() {
+        let mut c = BrokerConfig::default();
+        assert_eq!(c.set("num.partitons", "3"), Err(ConfigError::UnknownKey("num.partitons".into())));
+        assert!(matches!(c.set("num.partitions", "x"), Err(ConfigError::InvalidValue { .. })));
+        assert!(matches!(c.set("auto.create.topics.enable", "yes"), Err(ConfigError::InvalidValue { .. })));
+        c.set("num.partitions", "3").unwrap();
+        assert_eq!(c.num_partitions(), 3);
+    }
+
+    #[test]
+    fn synonyms_resolve_like_kafka() {
+        let mut c = BrokerConfig::default();
+        assert!(c.topic_defaults().is_empty());
+        c.set("log.retention.hours", "1").unwrap();
+        assert_eq!(c.topic_defaults()["retention.ms"], "3600000");
+        c.set("log.retention.minutes", "2").unwrap();
+        assert_eq!(c.topic_defaults()["retention.ms"], "120000");
+        c.set("log.retention.ms", "5").unwrap();
+        assert_eq!(c.topic_defaults()["retention.ms"], "5");
+        c.set("log.segment.bytes", "1024").unwrap();
+        c.set("message.max.bytes", "2048").unwrap();
+        let d = c.topic_defaults();
+        assert_eq!(d["segment.bytes"], "1024");
+        assert_eq!(d["max.message.bytes"], "2048");
+    }
+}

@@ -1,0 +1,95 @@
+//! Produce (key 0), versions 3-11 (record format v2 only, as Kafka 4.0).
+//!
+//! Each partition's `records` (one or more v2 batches) is validated and appended by the
+//! storage layer, which patches base offsets in place without re-encoding records or
+//! recomputing CRCs (LogAppendTime topics excepted). Errors per partition are Kafka's:
+//! UNKNOWN_TOPIC_OR_PARTITION (Produce never creates topics), CORRUPT_MESSAGE,
+//! INVALID_RECORD, MESSAGE_TOO_LARGE, RECORD_LIST_TOO_LARGE, KAFKA_STORAGE_ERROR. `acks` must
+//! be 0, 1 or -1 (else INVALID_REQUIRED_ACKS); with acks=0 no response is sent. With one
+//! broker, acks=1 and acks=-1 are answered once the append is in the log (the high watermark
+//! moves with it). Transactional produce is not served yet (TRANSACTIONAL_ID_NOT_FOUND).
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use kafka_wire::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_wire::messages::{ProduceRequest, ProduceResponse};
+use kafka_wire::ErrorCode;
+
+use crate::state::{now_ms, BrokerState};
+use crate::storage::MessageTimestampType;
+
+fn partition_error(index: i32, code: ErrorCode, message: Option<String>) -> PartitionProduceResponse {
+    PartitionProduceResponse {
+        index,
+        error_code: code.code(),
+        base_offset: -1,
+        log_append_time_ms: -1,
+        log_start_offset: -1,
+        error_message: message,
+        ..Default::default()
+    }
+}
+
+/// Appends everything; returns `None` for acks=0.
+pub(super) async fn handle(state: &Arc<BrokerState>, req: ProduceRequest) -> Option<ProduceResponse> {
+    let acks = req.acks;
+    let s = state.clone();
+    let response = super::blocking(move || append_all(&s, req)).await;
+    state.data_arrived.notify_waiters();
+    (acks != 0).then_some(response)
+}
+
+fn append_all(state: &BrokerState, req: ProduceRequest) -> ProduceResponse {
+    let now = now_ms();
+    let mut responses = Vec::with_capacity(req.topic_data.len());
+    for topic_data in req.topic_data {
+        let topic = state.topic(&topic_data.name);
+        let mut partition_responses = Vec::with_capacity(topic_data.partition_data.len());
+        for pd in topic_data.partition_data {
+            if !matches!(req.acks, 0 | 1 | -1) {
+                partition_responses.push(partition_error(pd.index, ErrorCode::InvalidRequiredAcks, None));
+                continue;
+            }
+            if req.transactional_id.is_some() {
+                partition_responses.push(partition_error(
+                    pd.index,
+                    ErrorCode::TransactionalIdNotFound,
+                    Some("broker-lite does not serve transactions yet".into()),
+                ));
+                continue;
+            }
+            let Some(partition) = topic.as_ref().and_then(|t| t.partition(pd.index)) else {
+                partition_responses.push(partition_error(pd.index, ErrorCode::UnknownTopicOrPartition, None));
+                continue;
+            };
+            let Some(records) = pd.records else {
+                partition_responses.push(partition_error(pd.index, ErrorCode::CorruptMessage, Some("null records".into())));
+                continue;
+            };
+            // The request buffer is shared by every partition of the request; the storage layer
+            // patches base offsets in place, so it gets its own copy of this partition's bytes.
+            let mut bytes = BytesMut::from(&records[..]);
+            let mut log = partition.log();
+            let result = log.append(&mut bytes, now);
+            let log_append_time = log.config().message_timestamp_type == MessageTimestampType::LogAppendTime;
+            drop(log);
+            partition_responses.push(match result {
+                Ok(info) => PartitionProduceResponse {
+                    index: pd.index,
+                    error_code: 0,
+                    base_offset: info.base_offset,
+                    log_append_time_ms: if log_append_time { info.log_append_time } else { -1 },
+                    log_start_offset: info.log_start_offset,
+                    ..Default::default()
+                },
+                Err(e) => {
+                    tracing::debug!(topic = %topic_data.name, partition = pd.index, error = %e, "produce rejected");
+                    partition_error(pd.index, e.error_code(), Some(e.to_string()))
+                }
+            });
+        }
+        responses.push(TopicProduceResponse { name: topic_data.name, partition_responses, ..Default::default() });
+    }
+    ProduceResponse { responses, ..Default::default() }
+}

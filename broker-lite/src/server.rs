@@ -1,0 +1,328 @@
+//! The network layer: a tokio accept loop and one task per connection.
+//!
+//! Like Kafka's `SocketServer`, a connection's requests are handled one at a time, in order,
+//! so responses come back in request order (Kafka's per-connection ordering guarantee).
+//! Clients may pipeline: frames already read are processed back to back, and their responses
+//! are written with one syscall when no further complete frame is buffered.
+//!
+//! The size prefix of every frame is checked against `socket.request.max.bytes` before the
+//! frame is read; idle connections are closed after `connections.max.idle.ms`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use kafka_wire::frame::split_frame;
+use thiserror::Error;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::{debug, info, warn};
+
+use crate::config::{BrokerConfig, ConfigError};
+use crate::handlers::{self, Outcome};
+use crate::state::{AdminError, BrokerState};
+
+/// Why a broker could not start.
+#[derive(Debug, Error)]
+pub enum StartError {
+    /// Binding or setting up the listener failed.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The data directory could not be opened or recovered.
+    #[error("cannot open the data directory: {0}")]
+    Storage(#[from] AdminError),
+    /// A temporary data directory could not be created.
+    #[error("cannot create a temporary data directory: {0}")]
+    TempDir(std::io::Error),
+    /// A config is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+/// Builds and starts a broker.
+///
+/// # Examples
+/// ```no_run
+/// # async fn demo() -> Result<(), broker_lite::StartError> {
+/// let broker = broker_lite::Broker::builder()
+///     .listen("127.0.0.1:0".parse().unwrap())
+///     .config("num.partitions", "3")?
+///     .start()
+///     .await?;
+/// println!("bootstrap.servers={}", broker.bootstrap_servers());
+/// broker.shutdown().await;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Default)]
+pub struct BrokerBuilder {
+    config: BrokerConfig,
+}
+
+impl BrokerBuilder {
+    /// The address to listen on (port 0 picks an ephemeral port).
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.config.listen = addr;
+        self
+    }
+
+    /// The host and port advertised to clients (default: the bound address).
+    pub fn advertised_listener(mut self, host: impl Into<String>, port: u16) -> Self {
+        self.config.advertised = Some((host.into(), port));
+        self
+    }
+
+    /// The data directory (default: a temporary directory removed on shutdown).
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.config.data_dir = Some(dir.into());
+        self
+    }
+
+    /// This broker's node id (default 1).
+    pub fn node_id(mut self, id: i32) -> Self {
+        self.config.node_id = id;
+        self
+    }
+
+    /// Sets a Kafka broker config such as `num.partitions` or `log.segment.bytes`.
+    ///
+    /// # Errors
+    /// [`StartError::Config`] for an unknown key or a bad value.
+    pub fn config(mut self, key: &str, value: &str) -> Result<Self, StartError> {
+        self.config.set(key, value)?;
+        Ok(self)
+    }
+
+    /// Uses a complete [`BrokerConfig`].
+    pub fn with_config(mut self, config: BrokerConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Opens the data directory (recovering every log), binds the listener and starts
+    /// serving.
+    ///
+    /// # Errors
+    /// [`StartError`] when the address cannot be bound or the data cannot be opened.
+    pub async fn start(self) -> Result<Broker, StartError> {
+        let started = Instant::now();
+        let config = self.config;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| StartError::Listen { addr: config.listen, source })?;
+        let local = listener
+            .local_addr()
+            .map_err(|source| StartError::Listen { addr: config.listen, source })?;
+        let (temp_dir, data_dir) = match &config.data_dir {
+            Some(d) => (None, d.clone()),
+            None => {
+                let t = tempfile::Builder::new()
+                    .prefix("broker-lite-")
+                    .tempdir()
+                    .map_err(StartError::TempDir)?;
+                let p = t.path().to_path_buf();
+                (Some(t), p)
+            }
+        };
+        let (host, port) = config
+            .advertised
+            .clone()
+            .unwrap_or_else(|| (local.ip().to_string(), local.port()));
+        let state = tokio_ext::block_in_place_or_spawn(move || {
+            BrokerState::open(config, data_dir, host, port as i32)
+        })
+        .await?;
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let accept = tokio::spawn(accept_loop(listener, state.clone(), shutdown_rx.clone()));
+        let retention = tokio::spawn(retention_loop(state.clone(), shutdown_rx));
+        info!(
+            address = %local,
+            node_id = state.config.node_id,
+            data_dir = %state.data_dir.display(),
+            startup_ms = started.elapsed().as_millis() as u64,
+            "broker-lite started"
+        );
+        Ok(Broker { state, local, shutdown_tx, accept, retention, _temp_dir: temp_dir })
+    }
+}
+
+/// Runs blocking work (file I/O at startup and shutdown) off the async worker threads.
+mod tokio_ext {
+    pub async fn block_in_place_or_spawn<T: Send + 'static>(
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> T {
+        match tokio::task::spawn_blocking(f).await {
+            Ok(v) => v,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+}
+
+/// A running broker. Dropping it without [`Broker::shutdown`] stops serving abruptly (like a
+/// crash, which the next start recovers from).
+#[derive(Debug)]
+pub struct Broker {
+    state: Arc<BrokerState>,
+    local: SocketAddr,
+    shutdown_tx: watch::Sender<bool>,
+    accept: tokio::task::JoinHandle<()>,
+    retention: tokio::task::JoinHandle<()>,
+    _temp_dir: Option<tempfile::TempDir>,
+}
+
+impl Broker {
+    /// A builder with Kafka's defaults, listening on an ephemeral loopback port with a
+    /// temporary data directory.
+    pub fn builder() -> BrokerBuilder {
+        BrokerBuilder::default()
+    }
+
+    /// Starts a broker on an ephemeral loopback port with a temporary data directory.
+    ///
+    /// # Errors
+    /// See [`BrokerBuilder::start`].
+    pub async fn start_ephemeral() -> Result<Broker, StartError> {
+        Broker::builder().start().await
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// `host:port` to use as `bootstrap.servers`.
+    pub fn bootstrap_servers(&self) -> String {
+        format!("{}:{}", self.state.advertised_host, self.state.advertised_port)
+    }
+
+    /// The shared state (for tests and embedding).
+    pub fn state(&self) -> &Arc<BrokerState> {
+        &self.state
+    }
+
+    /// Stops accepting connections, lets every connection finish the request it is handling
+    /// (its response is written), then flushes and closes every log.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown_tx.send(true);
+        if let Err(e) = self.accept.await {
+            warn!(error = %e, "accept loop ended abnormally");
+        }
+        self.retention.abort();
+        let state = self.state.clone();
+        tokio_ext::block_in_place_or_spawn(move || state.close_all()).await;
+        info!("broker-lite stopped");
+    }
+}
+
+async fn accept_loop(listener: TcpListener, state: Arc<BrokerState>, mut shutdown: watch::Receiver<bool>) {
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    conns.spawn(serve_connection(stream, peer, state.clone(), shutdown.clone()));
+                }
+                Err(e) => {
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            },
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+    drop(listener);
+    while conns.join_next().await.is_some() {}
+}
+
+async fn retention_loop(state: Arc<BrokerState>, mut shutdown: watch::Receiver<bool>) {
+    let every = Duration::from_millis(state.config.get_i64("log.retention.check.interval.ms").max(10) as u64);
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tick.tick() => {
+                let s = state.clone();
+                tokio_ext::block_in_place_or_spawn(move || s.apply_retention(crate::state::now_ms())).await;
+            }
+        }
+    }
+}
+
+async fn serve_connection(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    state: Arc<BrokerState>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    debug!(%peer, "connection opened");
+    let max_frame = state.config.max_request_size();
+    let idle = Duration::from_millis(state.config.get_i64("connections.max.idle.ms").max(1) as u64);
+    let mut rbuf = BytesMut::with_capacity(64 * 1024);
+    let mut wbuf = BytesMut::with_capacity(64 * 1024);
+    loop {
+        // Handle every complete frame already buffered, in order.
+        loop {
+            let frame = match split_frame(&mut rbuf, max_frame) {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(e) => {
+                    // Kafka closes the connection on an oversized or negative size.
+                    warn!(%peer, error = %e, "closing connection: bad frame size");
+                    return;
+                }
+            };
+            match handlers::handle(&state, frame, peer, &mut wbuf).await {
+                Outcome::Continue => {}
+                Outcome::Close => {
+                    let _ = stream.write_all(&wbuf).await;
+                    return;
+                }
+            }
+            if wbuf.len() >= 1024 * 1024 {
+                if stream.write_all(&wbuf).await.is_err() {
+                    return;
+                }
+                wbuf.clear();
+            }
+        }
+        if !wbuf.is_empty() {
+            if let Err(e) = stream.write_all(&wbuf).await {
+                debug!(%peer, error = %e, "write failed");
+                return;
+            }
+            wbuf.clear();
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            read = tokio::time::timeout(idle, stream.read_buf(&mut rbuf)) => match read {
+                Err(_) => {
+                    debug!(%peer, "closing idle connection");
+                    return;
+                }
+                Ok(Ok(0)) => {
+                    debug!(%peer, "connection closed by peer");
+                    return;
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    debug!(%peer, error = %e, "read failed");
+                    return;
+                }
+            },
+        }
+    }
+}

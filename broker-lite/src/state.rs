@@ -1,0 +1,596 @@
+//! The broker's shared state: topics, their partitions (each a [`PartitionLog`]) and the
+//! metadata that must survive a restart.
+//!
+//! On disk, next to the partition directories (`<topic>-<partition>`, Kafka's layout):
+//! - `meta.properties`: `cluster.id`, `node.id` and `version`, as Kafka writes it;
+//! - `broker-lite-topics/<topic>.properties`: the topic id, partition count and config
+//!   overrides (the part Kafka keeps in its metadata log). The directory name cannot clash with
+//!   a partition directory, which always ends in `-<number>`;
+//! - `<topic>-<partition>/partition.metadata`: the topic id, in Kafka's format.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasher, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use kafka_wire::{ErrorCode, Uuid};
+use thiserror::Error;
+use tokio::sync::Notify;
+use tracing::{info, warn};
+
+use crate::config::BrokerConfig;
+use crate::storage::{LogConfig, PartitionLog, StorageError};
+use crate::topic_config::{effective_topic_config_map, validate_topic_config};
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// A random UUID (v4 layout) from the standard library's randomly keyed hasher.
+pub fn random_uuid() -> Uuid {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let word = || {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+        h.write_i64(now_ms());
+        h.finish()
+    };
+    let (mut hi, mut lo) = (word(), word());
+    hi = (hi & !0xf000) | 0x4000; // version 4
+    lo = (lo & !(0xc000u64 << 48)) | (0x8000u64 << 48); // IETF variant
+    let id = Uuid::from_u64_pair(hi, lo);
+    // Kafka reserves the zero UUID and the "metadata topic" UUID (0, 1).
+    if id == Uuid::ZERO {
+        random_uuid()
+    } else {
+        id
+    }
+}
+
+/// Errors from topic administration, each mapping to a Kafka error code.
+#[derive(Debug, Error)]
+pub enum AdminError {
+    /// The topic already exists.
+    #[error("topic '{0}' already exists")]
+    TopicExists(String),
+    /// The topic does not exist.
+    #[error("topic '{0}' does not exist")]
+    UnknownTopic(String),
+    /// The name is not a legal topic name.
+    #[error("invalid topic name '{name}': {reason}")]
+    InvalidTopic {
+        /// The name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// A partition count is invalid.
+    #[error("{0}")]
+    InvalidPartitions(String),
+    /// A replication factor is invalid.
+    #[error("{0}")]
+    InvalidReplicationFactor(String),
+    /// A config is invalid.
+    #[error("{0}")]
+    InvalidConfig(String),
+    /// Deleting topics is disabled.
+    #[error("topic deletion is disabled (delete.topic.enable=false)")]
+    DeletionDisabled,
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// Metadata files could not be written.
+    #[error("metadata I/O: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl AdminError {
+    /// The Kafka error code to answer with.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            AdminError::TopicExists(_) => ErrorCode::TopicAlreadyExists,
+            AdminError::UnknownTopic(_) => ErrorCode::UnknownTopicOrPartition,
+            AdminError::InvalidTopic { .. } => ErrorCode::InvalidTopicException,
+            AdminError::InvalidPartitions(_) => ErrorCode::InvalidPartitions,
+            AdminError::InvalidReplicationFactor(_) => ErrorCode::InvalidReplicationFactor,
+            AdminError::InvalidConfig(_) => ErrorCode::InvalidConfig,
+            AdminError::DeletionDisabled => ErrorCode::TopicDeletionDisabled,
+            AdminError::Storage(_) | AdminError::Io(_) => ErrorCode::KafkaStorageError,
+        }
+    }
+}
+
+/// Kafka's topic name rules (`org.apache.kafka.common.internals.Topic.validate`).
+///
+/// # Errors
+/// [`AdminError::InvalidTopic`] saying why.
+pub fn validate_topic_name(name: &str) -> Result<(), AdminError> {
+    let bad = |reason: &str| AdminError::InvalidTopic { name: name.to_string(), reason: reason.to_string() };
+    if name.is_empty() {
+        return Err(bad("the empty string is not allowed"));
+    }
+    if name == "." || name == ".." {
+        return Err(bad("'.' and '..' are not allowed"));
+    }
+    if name.len() > 249 {
+        return Err(bad("longer than 249 characters"));
+    }
+    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) {
+        return Err(bad("only ASCII alphanumerics, '.', '_' and '-' are allowed"));
+    }
+    Ok(())
+}
+
+/// One partition of a topic, led by this broker.
+#[derive(Debug)]
+pub struct Partition {
+    /// Topic name.
+    pub topic: String,
+    /// Partition index.
+    pub index: i32,
+    log: Mutex<PartitionLog>,
+}
+
+impl Partition {
+    /// Locks the partition's log. A poisoned lock (a panic while holding it) is recovered:
+    /// the log's own invariants are maintained by the storage layer on every call.
+    pub fn log(&self) -> MutexGuard<'_, PartitionLog> {
+        self.log.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A topic: id, partitions and config overrides.
+#[derive(Debug)]
+pub struct Topic {
+    /// Name.
+    pub name: String,
+    /// Topic id (KIP-516).
+    pub id: Uuid,
+    /// Partitions, by index.
+    pub partitions: RwLock<Vec<Arc<Partition>>>,
+    /// Config overrides set on the topic.
+    pub overrides: RwLock<BTreeMap<String, String>>,
+}
+
+impl Topic {
+    /// The partition with `index`, if it exists.
+    pub fn partition(&self, index: i32) -> Option<Arc<Partition>> {
+        let parts = self.partitions.read().unwrap_or_else(|p| p.into_inner());
+        usize::try_from(index).ok().and_then(|i| parts.get(i).cloned())
+    }
+
+    /// The number of partitions.
+    pub fn partition_count(&self) -> i32 {
+        self.partitions.read().unwrap_or_else(|p| p.into_inner()).len() as i32
+    }
+
+    /// All partitions.
+    pub fn all_partitions(&self) -> Vec<Arc<Partition>> {
+        self.partitions.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The topic's config overrides.
+    pub fn overrides(&self) -> BTreeMap<String, String> {
+        self.overrides.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+#[derive(Default)]
+struct Topics {
+    by_name: BTreeMap<String, Arc<Topic>>,
+    by_id: HashMap<Uuid, Arc<Topic>>,
+}
+
+/// Everything the request handlers share.
+pub struct BrokerState {
+    /// The configuration the broker started with.
+    pub config: BrokerConfig,
+    /// Cluster id (persisted in `meta.properties`).
+    pub cluster_id: String,
+    /// Advertised host.
+    pub advertised_host: String,
+    /// Advertised port.
+    pub advertised_port: i32,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Woken whenever records are appended, so that long-polling fetches re-check.
+    pub data_arrived: Notify,
+    topics: RwLock<Topics>,
+    /// Serializes topic creation and deletion.
+    admin_lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for BrokerState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrokerState")
+            .field("node_id", &self.config.node_id)
+            .field("cluster_id", &self.cluster_id)
+            .field("data_dir", &self.data_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+fn topics_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("broker-lite-topics")
+}
+
+fn parse_properties(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split_once('=').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())))
+        .collect()
+}
+
+fn parse_uuid(s: &str) -> Option<Uuid> {
+    // Kafka's base64url form, 22 characters, no padding.
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    if s.len() != 22 {
+        return None;
+    }
+    let mut bits: u128 = 0;
+    for c in s.bytes() {
+        let v = ALPHABET.iter().position(|&a| a == c)? as u128;
+        bits = (bits << 6) | v;
+    }
+    // 22 * 6 = 132 bits; the last 4 are padding.
+    if bits & 0xf != 0 {
+        return None;
+    }
+    Some(Uuid(((bits >> 4) as u128).to_be_bytes()))
+}
+
+/// Writes `content` to `path` atomically (temp file, fsync, rename).
+fn write_atomically(path: &Path, content: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(content.as_bytes())?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}
+
+impl BrokerState {
+    /// Opens (or initializes) the data directory: reads `meta.properties`, then every topic
+    /// and partition, recovering each log.
+    ///
+    /// # Errors
+    /// I/O and storage errors, or a data directory that belongs to another node id.
+    pub fn open(
+        config: BrokerConfig,
+        data_dir: PathBuf,
+        advertised_host: String,
+        advertised_port: i32,
+    ) -> Result<Arc<BrokerState>, AdminError> {
+        std::fs::create_dir_all(&data_dir)?;
+        std::fs::create_dir_all(topics_dir(&data_dir))?;
+        let meta_path = data_dir.join("meta.properties");
+        let cluster_id = match std::fs::read_to_string(&meta_path) {
+            Ok(text) => {
+                let props = parse_properties(&text);
+                if let Some(node) = props.get("node.id") {
+                    if node != &config.node_id.to_string() {
+                        return Err(AdminError::InvalidConfig(format!(
+                            "data directory {} belongs to node.id {node}, not {}",
+                            data_dir.display(),
+                            config.node_id
+                        )));
+                    }
+                }
+                props.get("cluster.id").cloned().unwrap_or_else(|| random_uuid().to_string())
+            }
+            Err(_) => {
+                let id = random_uuid().to_string();
+                write_atomically(
+                    &meta_path,
+                    &format!(
+                        "#\n#broker-lite\nversion=1\ncluster.id={id}\nnode.id={}\ndirectory.id={}\n",
+                        config.node_id,
+                        random_uuid()
+                    ),
+                )?;
+                id
+            }
+        };
+        let state = Arc::new(BrokerState {
+            config,
+            cluster_id,
+            advertised_host,
+            advertised_port,
+            data_dir,
+            data_arrived: Notify::new(),
+            topics: RwLock::new(Topics::default()),
+            admin_lock: Mutex::new(()),
+        });
+        state.load_topics()?;
+        Ok(state)
+    }
+
+    fn load_topics(&self) -> Result<(), AdminError> {
+        let now = now_ms();
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(topics_dir(&self.data_dir))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "properties"))
+            .collect();
+        entries.sort();
+        for path in entries {
+            let Some(name) = path.file_stem().map(|s| s.to_string_lossy().to_string()) else { continue };
+            let props = parse_properties(&std::fs::read_to_string(&path)?);
+            let Some(id) = props.get("topic.id").and_then(|s| parse_uuid(s)) else {
+                warn!(file = %path.display(), "topic metadata without a valid topic.id; skipped");
+                continue;
+            };
+            let count: i32 = props.get("partitions").and_then(|s| s.parse().ok()).unwrap_or(0);
+            let overrides: BTreeMap<String, String> = props
+                .iter()
+                .filter_map(|(k, v)| k.strip_prefix("config.").map(|k| (k.to_string(), v.clone())))
+                .collect();
+            let topic = Arc::new(Topic {
+                name: name.clone(),
+                id,
+                partitions: RwLock::new(Vec::new()),
+                overrides: RwLock::new(overrides),
+            });
+            for index in 0..count {
+                let p = self.open_partition(&topic, index, now)?;
+                topic.partitions.write().unwrap_or_else(|p| p.into_inner()).push(p);
+            }
+            info!(topic = %name, partitions = count, "loaded topic");
+            let mut topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
+            topics.by_id.insert(id, topic.clone());
+            topics.by_name.insert(name, topic);
+        }
+        Ok(())
+    }
+
+    /// The storage config of a topic with `overrides`, given the broker's defaults.
+    pub fn log_config(&self, overrides: &BTreeMap<String, String>) -> Result<LogConfig, AdminError> {
+        let map = effective_topic_config_map(&self.config, overrides);
+        LogConfig::from_props(&map).map_err(|e| AdminError::InvalidConfig(e.to_string()))
+    }
+
+    fn open_partition(&self, topic: &Topic, index: i32, now: i64) -> Result<Arc<Partition>, AdminError> {
+        let dir = self.data_dir.join(format!("{}-{}", topic.name, index));
+        std::fs::create_dir_all(&dir)?;
+        let meta = dir.join("partition.metadata");
+        if !meta.exists() {
+            write_atomically(&meta, &format!("version: 0\ntopic_id: {}\n", topic.id))?;
+        }
+        let config = self.log_config(&topic.overrides())?;
+        let log = PartitionLog::open(&dir, config, now)?;
+        Ok(Arc::new(Partition { topic: topic.name.clone(), index, log: Mutex::new(log) }))
+    }
+
+    fn persist_topic(&self, topic: &Topic) -> Result<(), AdminError> {
+        let mut text = format!(
+            "# broker-lite topic metadata\ntopic.id={}\npartitions={}\n",
+            topic.id,
+            topic.partition_count()
+        );
+        for (k, v) in topic.overrides() {
+            text.push_str(&format!("config.{k}={v}\n"));
+        }
+        write_atomically(&topics_dir(&self.data_dir).join(format!("{}.properties", topic.name)), &text)?;
+        Ok(())
+    }
+
+    /// A topic by name.
+    pub fn topic(&self, name: &str) -> Option<Arc<Topic>> {
+        self.topics.read().unwrap_or_else(|p| p.into_inner()).by_name.get(name).cloned()
+    }
+
+    /// A topic by id.
+    pub fn topic_by_id(&self, id: &Uuid) -> Option<Arc<Topic>> {
+        self.topics.read().unwrap_or_else(|p| p.into_inner()).by_id.get(id).cloned()
+    }
+
+    /// Every topic, in name order.
+    pub fn all_topics(&self) -> Vec<Arc<Topic>> {
+        self.topics.read().unwrap_or_else(|p| p.into_inner()).by_name.values().cloned().collect()
+    }
+
+    /// Checks a topic creation without performing it (CreateTopics `validate_only`).
+    ///
+    /// # Errors
+    /// The [`AdminError`] that creation would fail with.
+    pub fn validate_new_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        configs: &BTreeMap<String, String>,
+    ) -> Result<(), AdminError> {
+        validate_topic_name(name)?;
+        if self.topic(name).is_some() {
+            return Err(AdminError::TopicExists(name.to_string()));
+        }
+        if partitions < 1 {
+            return Err(AdminError::InvalidPartitions(format!(
+                "Number of partitions must be larger than 0 (got {partitions})"
+            )));
+        }
+        if replication_factor < 1 {
+            return Err(AdminError::InvalidReplicationFactor(format!(
+                "Replication factor must be larger than 0 (got {replication_factor})"
+            )));
+        }
+        if replication_factor > 1 {
+            return Err(AdminError::InvalidReplicationFactor(format!(
+                "Unable to replicate the partition {replication_factor} time(s): The target replication factor of {replication_factor} cannot be reached because only 1 broker(s) are registered."
+            )));
+        }
+        for (k, v) in configs {
+            validate_topic_config(k, v).map_err(|e| AdminError::InvalidConfig(e.to_string()))?;
+        }
+        self.log_config(configs)?;
+        Ok(())
+    }
+
+    /// Creates a topic with `partitions` partitions and config overrides.
+    ///
+    /// # Errors
+    /// See [`BrokerState::validate_new_topic`], plus storage errors.
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        configs: BTreeMap<String, String>,
+    ) -> Result<Arc<Topic>, AdminError> {
+        let _guard = self.admin_lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.validate_new_topic(name, partitions, replication_factor, &configs)?;
+        let topic = Arc::new(Topic {
+            name: name.to_string(),
+            id: random_uuid(),
+            partitions: RwLock::new(Vec::new()),
+            overrides: RwLock::new(configs),
+        });
+        let now = now_ms();
+        for index in 0..partitions {
+            let p = self.open_partition(&topic, index, now)?;
+            topic.partitions.write().unwrap_or_else(|p| p.into_inner()).push(p);
+        }
+        self.persist_topic(&topic)?;
+        let mut topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
+        topics.by_id.insert(topic.id, topic.clone());
+        topics.by_name.insert(name.to_string(), topic.clone());
+        info!(topic = name, partitions, "created topic");
+        Ok(topic)
+    }
+
+    /// Deletes a topic and its data.
+    ///
+    /// # Errors
+    /// [`AdminError::UnknownTopic`], [`AdminError::DeletionDisabled`] or I/O errors.
+    pub fn delete_topic(&self, name: &str) -> Result<Uuid, AdminError> {
+        if !self.config.get_bool("delete.topic.enable") {
+            return Err(AdminError::DeletionDisabled);
+        }
+        let _guard = self.admin_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let topic = {
+            let mut topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
+            let topic = topics.by_name.remove(name).ok_or_else(|| AdminError::UnknownTopic(name.to_string()))?;
+            topics.by_id.remove(&topic.id);
+            topic
+        };
+        std::fs::remove_file(topics_dir(&self.data_dir).join(format!("{name}.properties")))?;
+        for p in topic.all_partitions() {
+            let dir = self.data_dir.join(format!("{}-{}", name, p.index));
+            // Kafka renames to `<topic>-<p>.<id>-delete` and removes it later; we remove at
+            // once, after closing the files (readers holding the Arc see a closed log).
+            if let Err(e) = p.log().close() {
+                warn!(topic = name, partition = p.index, error = %e, "closing a deleted partition");
+            }
+            let doomed = self.data_dir.join(format!("{}-{}.{}-delete", name, p.index, topic.id.to_string().replace('-', "")));
+            std::fs::rename(&dir, &doomed)?;
+            std::fs::remove_dir_all(&doomed)?;
+        }
+        info!(topic = name, "deleted topic");
+        self.data_arrived.notify_waiters();
+        Ok(topic.id)
+    }
+
+    /// Grows a topic to `new_count` partitions (CreatePartitions).
+    ///
+    /// # Errors
+    /// [`AdminError::UnknownTopic`], or [`AdminError::InvalidPartitions`] when the count does
+    /// not grow.
+    pub fn create_partitions(&self, name: &str, new_count: i32, validate_only: bool) -> Result<(), AdminError> {
+        let _guard = self.admin_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let topic = self.topic(name).ok_or_else(|| AdminError::UnknownTopic(name.to_string()))?;
+        let current = topic.partition_count();
+        if new_count < current {
+            return Err(AdminError::InvalidPartitions(format!(
+                "Topic currently has {current} partitions, which is higher than the requested {new_count}."
+            )));
+        }
+        if new_count == current {
+            return Err(AdminError::InvalidPartitions(format!("Topic already has {current} partitions.")));
+        }
+        if validate_only {
+            return Ok(());
+        }
+        let now = now_ms();
+        for index in current..new_count {
+            let p = self.open_partition(&topic, index, now)?;
+            topic.partitions.write().unwrap_or_else(|p| p.into_inner()).push(p);
+        }
+        self.persist_topic(&topic)?;
+        info!(topic = name, from = current, to = new_count, "added partitions");
+        Ok(())
+    }
+
+    /// Replaces a topic's config overrides (IncrementalAlterConfigs applies its operations
+    /// first), re-opening nothing: the storage layer picks the new config up.
+    ///
+    /// # Errors
+    /// [`AdminError::InvalidConfig`] or I/O errors.
+    pub fn set_topic_overrides(&self, name: &str, overrides: BTreeMap<String, String>) -> Result<(), AdminError> {
+        let _guard = self.admin_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let topic = self.topic(name).ok_or_else(|| AdminError::UnknownTopic(name.to_string()))?;
+        for (k, v) in &overrides {
+            validate_topic_config(k, v).map_err(|e| AdminError::InvalidConfig(e.to_string()))?;
+        }
+        let config = self.log_config(&overrides)?;
+        *topic.overrides.write().unwrap_or_else(|p| p.into_inner()) = overrides;
+        for p in topic.all_partitions() {
+            p.log().set_config(config.clone());
+        }
+        self.persist_topic(&topic)?;
+        Ok(())
+    }
+
+    /// Applies retention to every partition.
+    pub fn apply_retention(&self, now: i64) {
+        for topic in self.all_topics() {
+            for p in topic.all_partitions() {
+                if let Err(e) = p.log().apply_retention(now) {
+                    warn!(topic = %topic.name, partition = p.index, error = %e, "retention failed");
+                }
+            }
+        }
+    }
+
+    /// Flushes and closes every log (clean shutdown).
+    pub fn close_all(&self) {
+        for topic in self.all_topics() {
+            for p in topic.all_partitions() {
+                if let Err(e) = p.log().close() {
+                    warn!(topic = %topic.name, partition = p.index, error = %e, "close failed");
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_names_follow_kafka_rules() {
+        assert!(validate_topic_name("orders.v1_x-2").is_ok());
+        assert!(validate_topic_name("").is_err());
+        assert!(validate_topic_name(".").is_err());
+        assert!(validate_topic_name("..").is_err());
+        assert!(validate_topic_name("a b").is_err());
+        assert!(validate_topic_name("ü").is_err());
+        assert!(validate_topic_name(&"x".repeat(249)).is_ok());
+        assert!(validate_topic_name(&"x".repeat(250)).is_err());
+    }
+
+    #[test]
+    fn uuid_text_round_trip() {
+        for _ in 0..100 {
+            let id = random_uuid();
+            assert_ne!(id, Uuid::ZERO);
+            assert_eq!(parse_uuid(&id.to_string()), Some(id));
+        }
+        assert_eq!(parse_uuid("short"), None);
+    }
+}

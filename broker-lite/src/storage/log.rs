@@ -1,0 +1,578 @@
+//! [`PartitionLog`]: the durable log of one partition, a sequence of segments.
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use tracing::{debug, info};
+
+use super::batch::{patch_for_append, validate_client_batches, NO_TIMESTAMP};
+use super::checkpoint;
+use super::config::{LogConfig, MessageTimestampType};
+use super::error::{Result, StorageError};
+use super::segment::{AppendedBatch, LogSegment};
+
+/// ListOffsets timestamp for the log end offset (the high watermark for consumers).
+pub const LATEST_TIMESTAMP: i64 = -1;
+/// ListOffsets timestamp for the log start offset.
+pub const EARLIEST_TIMESTAMP: i64 = -2;
+/// ListOffsets timestamp for the record with the largest timestamp (KIP-734).
+pub const MAX_TIMESTAMP: i64 = -3;
+/// ListOffsets timestamp for the earliest offset in local storage (KIP-405); without tiered
+/// storage, the log start offset.
+pub const EARLIEST_LOCAL_TIMESTAMP: i64 = -4;
+
+/// What an append did: the offsets assigned and the timestamps recorded, as the Produce
+/// response reports them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppendInfo {
+    /// Offset of the first record appended (the Produce response's `base_offset`).
+    pub base_offset: i64,
+    /// Offset of the last record appended.
+    pub last_offset: i64,
+    /// Number of records appended.
+    pub record_count: i64,
+    /// Number of batches appended.
+    pub batch_count: usize,
+    /// Bytes appended to the log.
+    pub size_in_bytes: usize,
+    /// Largest batch `maxTimestamp` appended (the append time for `LogAppendTime`).
+    pub max_timestamp: i64,
+    /// Last offset of the first appended batch holding `max_timestamp`.
+    pub offset_of_max_timestamp: i64,
+    /// The broker's append time for `LogAppendTime` topics, -1 for `CreateTime` (the Produce
+    /// response's `log_append_time_ms`).
+    pub log_append_time: i64,
+    /// The log start offset after the append (the Produce response's `log_start_offset`).
+    pub log_start_offset: i64,
+}
+
+/// What a read returned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadResult {
+    /// Whole record batches, byte for byte as stored, ready for a Fetch response's
+    /// `records`. The first batch contains the fetch offset, so it may start before it.
+    pub records: Bytes,
+    /// The offset after the last returned batch (the fetch offset when nothing was
+    /// returned): where the next fetch continues.
+    pub next_offset: i64,
+    /// The high watermark at the time of the read.
+    pub high_watermark: i64,
+    /// The log start offset at the time of the read.
+    pub log_start_offset: i64,
+    /// The log end offset at the time of the read.
+    pub log_end_offset: i64,
+}
+
+/// An offset found by timestamp (ListOffsets).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimestampOffset {
+    /// The record's timestamp, -1 for `EARLIEST`/`LATEST`.
+    pub timestamp: i64,
+    /// The offset.
+    pub offset: i64,
+    /// The leader epoch of the batch holding the offset, when known.
+    pub leader_epoch: Option<i32>,
+}
+
+/// The durable log of one partition, stored in Kafka's on-disk layout; see the
+/// [module documentation](super) for the layout and invariants.
+///
+/// All methods do blocking file I/O: call them from a blocking-safe context (a blocking
+/// thread, or behind a mutex held briefly). `&self` methods only read, so a
+/// `RwLock<PartitionLog>` lets fetches run concurrently. The log is `Send` and `Sync`.
+///
+/// After an I/O failure that may have left the files inconsistent, every operation returns
+/// [`StorageError::LogOffline`]; reopening recovers the log.
+#[derive(Debug)]
+pub struct PartitionLog {
+    pub(super) dir: PathBuf,
+    pub(super) config: LogConfig,
+    /// Sorted by base offset, never empty; the last one is the active segment.
+    pub(super) segments: Vec<LogSegment>,
+    pub(super) log_start_offset: i64,
+    pub(super) high_watermark: i64,
+    /// Whether appends move the high watermark to the log end offset (single replica).
+    pub(super) auto_high_watermark: bool,
+    pub(super) leader_epoch: i32,
+    pub(super) unflushed_messages: i64,
+    pub(super) last_flush_ms: i64,
+    /// Files renamed with `.deleted`, and when they may be removed.
+    pub(super) pending_deletes: Vec<(PathBuf, i64)>,
+    pub(super) offline: bool,
+    /// Set by [`close`](PartitionLog::close).
+    pub(super) closed: bool,
+}
+
+impl PartitionLog {
+    /// The partition directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The configuration in effect.
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
+    /// Replaces the configuration (AlterConfigs). Takes effect from the next append, roll
+    /// or retention pass; existing segments are not rewritten.
+    ///
+    /// The configuration should come from [`LogConfig::from_props`] or have passed
+    /// [`LogConfig::validate`]; out-of-range values never cause a panic, they only make the
+    /// log behave conservatively (e.g. a non-positive `segment.bytes` rejects every append).
+    pub fn set_config(&mut self, config: LogConfig) {
+        for segment in &mut self.segments {
+            segment.update_config(&config);
+        }
+        self.config = config;
+    }
+
+    /// The first offset that may be read.
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset
+    }
+
+    /// The offset the next appended record will get (LEO).
+    pub fn log_end_offset(&self) -> i64 {
+        self.active().next_offset()
+    }
+
+    /// The high watermark: reads for consumers stop before it. With a single replica it
+    /// follows the log end offset after every append.
+    pub fn high_watermark(&self) -> i64 {
+        self.high_watermark
+    }
+
+    /// Sets the high watermark, clamped to `[log_start_offset, log_end_offset]` as Kafka
+    /// does; returns the value set. For replication, disable the automatic advance with
+    /// [`set_auto_high_watermark`](Self::set_auto_high_watermark) first.
+    pub fn set_high_watermark(&mut self, offset: i64) -> i64 {
+        self.high_watermark = offset
+            .min(self.log_end_offset())
+            .max(self.log_start_offset);
+        self.high_watermark
+    }
+
+    /// Whether each append moves the high watermark to the new log end offset (the
+    /// default: a single-replica partition). Turning it off leaves the high watermark to
+    /// [`set_high_watermark`](Self::set_high_watermark).
+    pub fn set_auto_high_watermark(&mut self, enabled: bool) {
+        self.auto_high_watermark = enabled;
+    }
+
+    /// The leader epoch written into appended batches (`partitionLeaderEpoch`).
+    pub fn leader_epoch(&self) -> i32 {
+        self.leader_epoch
+    }
+
+    /// Sets the leader epoch written into appended batches. Default 0.
+    pub fn set_leader_epoch(&mut self, epoch: i32) {
+        self.leader_epoch = epoch;
+    }
+
+    /// Total bytes of all segments (DescribeLogDirs).
+    pub fn size_in_bytes(&self) -> u64 {
+        self.segments.iter().map(LogSegment::size).sum()
+    }
+
+    /// Number of segments, the active one included.
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// Base offsets of the segments, oldest first.
+    pub fn segment_base_offsets(&self) -> Vec<i64> {
+        self.segments.iter().map(LogSegment::base_offset).collect()
+    }
+
+    pub(super) fn active(&self) -> &LogSegment {
+        // `segments` is never empty: open creates a segment and retention keeps the active.
+        &self.segments[self.segments.len() - 1]
+    }
+
+    fn active_mut(&mut self) -> &mut LogSegment {
+        let last = self.segments.len() - 1;
+        &mut self.segments[last]
+    }
+
+    pub(super) fn check_online(&self) -> Result<()> {
+        if self.closed {
+            return Err(StorageError::LogClosed(self.dir.clone()));
+        }
+        if self.offline {
+            return Err(StorageError::LogOffline(self.dir.clone()));
+        }
+        Ok(())
+    }
+
+    /// Marks the log offline when `result` is an I/O failure.
+    pub(super) fn offline_on_io<T>(&mut self, result: Result<T>) -> Result<T> {
+        if let Err(StorageError::Io { .. }) = &result {
+            self.offline = true;
+        }
+        result
+    }
+
+    /// Appends one or more record batches v2 (a Produce request's `records` for this
+    /// partition), assigning offsets from the log end offset.
+    ///
+    /// Every batch is validated first, as Kafka does for client appends; nothing is written
+    /// unless all pass. The broker-owned header fields are then patched in place in
+    /// `records`: `baseOffset` and `partitionLeaderEpoch` (outside the CRC), and for
+    /// `message.timestamp.type=LogAppendTime` the timestamp-type bit and `maxTimestamp =
+    /// now_ms` (with the CRC recomputed). The segment is rolled first if needed, then the
+    /// bytes are written as they are.
+    ///
+    /// # Errors
+    /// * [`StorageError::CorruptMessage`]: truncated batch, bad length or CRC.
+    /// * [`StorageError::InvalidRecord`]: no batch, magic other than 2, inconsistent
+    ///   `recordCount`/`lastOffsetDelta`, control batch, unknown codec, idempotent batch
+    ///   without a sequence.
+    /// * [`StorageError::InvalidTimestamp`]: the producer set `LogAppendTime`.
+    /// * [`StorageError::MessageTooLarge`]: a batch exceeds `max.message.bytes`.
+    /// * [`StorageError::RecordListTooLarge`]: the append exceeds `segment.bytes`.
+    /// * [`StorageError::Io`] / [`StorageError::LogOffline`]: storage failure.
+    pub fn append(&mut self, records: &mut [u8], now_ms: i64) -> Result<AppendInfo> {
+        self.check_online()?;
+        let validated = validate_client_batches(records, &self.config)?;
+        let size = records.len();
+        if size > usize::try_from(self.config.segment_bytes).unwrap_or(0) {
+            return Err(StorageError::RecordListTooLarge {
+                size,
+                segment_bytes: self.config.segment_bytes,
+            });
+        }
+
+        let timestamp_type = self.config.message_timestamp_type;
+        let base_offset = self.log_end_offset();
+        let mut next_offset = base_offset;
+        let mut record_count = 0i64;
+        let mut max_timestamp = NO_TIMESTAMP;
+        let mut offset_of_max_timestamp = base_offset;
+        let mut batches = Vec::with_capacity(validated.len());
+        for v in &validated {
+            let Some(last) = next_offset.checked_add(i64::from(v.header.last_offset_delta)) else {
+                return Err(StorageError::InvalidRecord("offset overflow".into()));
+            };
+            let header = patch_for_append(
+                &mut records[v.start..v.start + v.size],
+                next_offset,
+                self.leader_epoch,
+                timestamp_type,
+                now_ms,
+            );
+            if header.max_timestamp > max_timestamp {
+                max_timestamp = header.max_timestamp;
+                offset_of_max_timestamp = last;
+            }
+            record_count += i64::from(header.record_count);
+            batches.push(AppendedBatch {
+                start: v.start as u64,
+                size: v.size as u64,
+                header,
+            });
+            next_offset = last.saturating_add(1);
+        }
+        let last_offset = next_offset - 1;
+
+        if self.active().should_roll(
+            &self.config,
+            size as u64,
+            max_timestamp,
+            last_offset,
+            now_ms,
+        ) {
+            let rolled = self.roll(now_ms);
+            self.offline_on_io(rolled)?;
+        }
+        let interval = self.config.index_interval();
+        if let Err(failure) = self.active_mut().append(records, &batches, interval) {
+            if !failure.rolled_back {
+                self.offline = true;
+            }
+            return Err(failure.error);
+        }
+        if self.auto_high_watermark {
+            self.high_watermark = next_offset;
+        }
+        self.unflushed_messages = self.unflushed_messages.saturating_add(record_count);
+        if self.unflushed_messages >= self.config.flush_messages
+            || now_ms.saturating_sub(self.last_flush_ms) >= self.config.flush_ms
+        {
+            let flushed = self.flush_at(now_ms);
+            self.offline_on_io(flushed)?;
+        }
+        debug!(dir = %self.dir.display(), base_offset, last_offset, size, "appended");
+        Ok(AppendInfo {
+            base_offset,
+            last_offset,
+            record_count,
+            batch_count: batches.len(),
+            size_in_bytes: size,
+            max_timestamp,
+            offset_of_max_timestamp,
+            log_append_time: match timestamp_type {
+                MessageTimestampType::LogAppendTime => now_ms,
+                MessageTimestampType::CreateTime => NO_TIMESTAMP,
+            },
+            log_start_offset: self.log_start_offset,
+        })
+    }
+
+    /// Rolls a new active segment whose base offset is the log end offset. The old active
+    /// segment gets its final time index entry and is fsynced.
+    pub(super) fn roll(&mut self, now_ms: i64) -> Result<()> {
+        let base_offset = self.log_end_offset();
+        if self.active().size() == 0 {
+            return Ok(());
+        }
+        let old = self.active_mut();
+        old.on_become_inactive()?;
+        old.sync()?;
+        let segment = LogSegment::create(&self.dir, base_offset, &self.config, now_ms)?;
+        checkpoint::sync_dir(&self.dir)?;
+        info!(dir = %self.dir.display(), base_offset, "rolled new log segment");
+        self.segments.push(segment);
+        Ok(())
+    }
+
+    /// Reads from `fetch_offset`, at most `max_bytes` but at least one whole batch (KIP-74),
+    /// never reaching `max_offset` (exclusive; pass the high watermark for consumers).
+    /// Equivalent to [`read_with`](Self::read_with) with `min_one_batch = true`.
+    ///
+    /// # Errors
+    /// As [`read_with`](Self::read_with).
+    pub fn read(&self, fetch_offset: i64, max_bytes: usize, max_offset: i64) -> Result<ReadResult> {
+        self.read_with(fetch_offset, max_bytes, max_offset, true)
+    }
+
+    /// Reads whole batches, starting with the batch that contains `fetch_offset` (it may
+    /// start earlier, as in Kafka), then following batches while the total stays within
+    /// `max_bytes` and each batch's last offset is below `max_offset` (and the log end
+    /// offset). With `min_one_batch` the first batch is returned even if larger than
+    /// `max_bytes` (the first partition of a Fetch response, KIP-74). A read never spans two
+    /// segments, like Kafka's.
+    ///
+    /// Reading at the log end offset, or at or beyond `max_offset`, returns no records.
+    ///
+    /// # Errors
+    /// [`StorageError::OffsetOutOfRange`] when `fetch_offset` is below the log start offset
+    /// or above the log end offset; [`StorageError::Io`], [`StorageError::CorruptLog`] or
+    /// [`StorageError::LogOffline`] on storage failure.
+    pub fn read_with(
+        &self,
+        fetch_offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+        min_one_batch: bool,
+    ) -> Result<ReadResult> {
+        self.check_online()?;
+        let log_end_offset = self.log_end_offset();
+        if fetch_offset < self.log_start_offset || fetch_offset > log_end_offset {
+            return Err(StorageError::OffsetOutOfRange {
+                offset: fetch_offset,
+                log_start_offset: self.log_start_offset,
+                log_end_offset,
+            });
+        }
+        let mut result = ReadResult {
+            records: Bytes::new(),
+            next_offset: fetch_offset,
+            high_watermark: self.high_watermark,
+            log_start_offset: self.log_start_offset,
+            log_end_offset,
+        };
+        let max_offset = max_offset.min(log_end_offset);
+        if fetch_offset >= max_offset {
+            return Ok(result);
+        }
+        for segment in &self.segments[self.segment_position(fetch_offset)..] {
+            if let Some(read) = segment.read(fetch_offset, max_bytes, max_offset, min_one_batch)? {
+                result.records = Bytes::from(read.bytes);
+                result.next_offset = read.next_offset;
+                break;
+            }
+        }
+        Ok(result)
+    }
+
+    /// Index in `segments` of the segment that may hold `offset` (the last one whose base
+    /// offset is `<= offset`; the first one if none).
+    pub(super) fn segment_position(&self, offset: i64) -> usize {
+        self.segments
+            .partition_point(|s| s.base_offset() <= offset)
+            .saturating_sub(1)
+    }
+
+    /// ListOffsets for one partition: `-1` latest, `-2` earliest, `-3` max timestamp, `-4`
+    /// earliest local (the log start offset without tiered storage), any other value a
+    /// timestamp lookup. `None` when no offset qualifies (Kafka answers offset -1 then).
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn list_offsets(&self, timestamp: i64) -> Result<Option<TimestampOffset>> {
+        match timestamp {
+            LATEST_TIMESTAMP => Ok(Some(self.latest())),
+            EARLIEST_TIMESTAMP | EARLIEST_LOCAL_TIMESTAMP => self.earliest().map(Some),
+            MAX_TIMESTAMP => self.max_timestamp_offset(),
+            t => self.offset_for_timestamp(t),
+        }
+    }
+
+    /// The log start offset, with the leader epoch of the batch holding it (ListOffsets
+    /// `EARLIEST`).
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn earliest(&self) -> Result<TimestampOffset> {
+        self.check_online()?;
+        let offset = self.log_start_offset;
+        let mut leader_epoch = None;
+        if offset < self.log_end_offset() {
+            let segment = &self.segments[self.segment_position(offset)];
+            if let Some(found) = segment.find_batch(offset)? {
+                leader_epoch = found.header.leader_epoch();
+            }
+        }
+        Ok(TimestampOffset {
+            timestamp: NO_TIMESTAMP,
+            offset,
+            leader_epoch,
+        })
+    }
+
+    /// The high watermark with the current leader epoch (ListOffsets `LATEST` for
+    /// `read_uncommitted` consumers).
+    pub fn latest(&self) -> TimestampOffset {
+        TimestampOffset {
+            timestamp: NO_TIMESTAMP,
+            offset: self.high_watermark,
+            leader_epoch: Some(self.leader_epoch),
+        }
+    }
+
+    /// The earliest record whose timestamp is `>= timestamp`, at or after the log start
+    /// offset and below the high watermark (ListOffsets by timestamp). The first segment
+    /// whose largest timestamp reaches `timestamp` is searched through its time index; the
+    /// exact record is found by decoding the batch (answered at batch granularity if the
+    /// batch cannot be decoded).
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<TimestampOffset>> {
+        self.check_online()?;
+        for segment in &self.segments {
+            if segment.max_timestamp_and_offset().0 < timestamp {
+                continue;
+            }
+            if let Some(found) = segment.find_offset_by_timestamp(timestamp, self.log_start_offset)? {
+                return Ok((found.offset < self.high_watermark).then_some(found));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The record with the largest timestamp, the earliest one on ties (ListOffsets
+    /// `MAX_TIMESTAMP`, KIP-734), if it is below the high watermark.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn max_timestamp_offset(&self) -> Result<Option<TimestampOffset>> {
+        self.check_online()?;
+        let mut best: Option<&LogSegment> = None;
+        for segment in &self.segments {
+            let ts = segment.max_timestamp_and_offset().0;
+            let better = match best {
+                None => true,
+                Some(b) => ts > b.max_timestamp_and_offset().0,
+            };
+            if better {
+                best = Some(segment);
+            }
+        }
+        let Some(segment) = best else {
+            return Ok(None);
+        };
+        let found = segment.max_timestamp_record()?;
+        Ok(found.filter(|f| f.offset < self.high_watermark && f.offset >= self.log_start_offset))
+    }
+
+    /// fsyncs every segment written since its last fsync.
+    ///
+    /// # Errors
+    /// [`StorageError::Io`] (the log then goes offline) or [`StorageError::LogOffline`].
+    pub fn flush(&mut self) -> Result<()> {
+        self.check_online()?;
+        let result = self.sync_all_segments();
+        self.offline_on_io(result)
+    }
+
+    fn sync_all_segments(&mut self) -> Result<()> {
+        for segment in &mut self.segments {
+            segment.sync()?;
+        }
+        self.unflushed_messages = 0;
+        Ok(())
+    }
+
+    fn flush_at(&mut self, now_ms: i64) -> Result<()> {
+        self.sync_all_segments()?;
+        self.last_flush_ms = now_ms;
+        Ok(())
+    }
+
+    /// Applies `flush.ms` for a periodic flusher task: fsyncs if the last fsync is at least
+    /// `flush.ms` old (and something was appended since). Returns whether it flushed.
+    ///
+    /// # Errors
+    /// [`StorageError::Io`] (the log then goes offline) or [`StorageError::LogOffline`].
+    pub fn maybe_flush(&mut self, now_ms: i64) -> Result<bool> {
+        self.check_online()?;
+        if self.unflushed_messages == 0
+            || now_ms.saturating_sub(self.last_flush_ms) < self.config.flush_ms
+        {
+            return Ok(false);
+        }
+        let result = self.flush_at(now_ms);
+        self.offline_on_io(result)?;
+        Ok(true)
+    }
+
+    /// Closes the log cleanly: the active segment's largest timestamp goes into its time
+    /// index, everything is fsynced, files awaiting deletion are removed, and the
+    /// clean-shutdown marker is written so the next open only recovers the last segment.
+    ///
+    /// Afterwards every operation returns [`StorageError::LogClosed`]; closing again does
+    /// nothing. Dropping the log without `close` is like a crash: the next open recovers
+    /// every segment.
+    ///
+    /// # Errors
+    /// Storage failures, or [`StorageError::LogOffline`] (no marker is written then).
+    pub fn close(&mut self) -> Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        self.check_online()?;
+        let result = self.close_files();
+        self.closed = true;
+        if let Err(StorageError::Io { .. }) = &result {
+            self.offline = true;
+        }
+        result
+    }
+
+    fn close_files(&mut self) -> Result<()> {
+        self.active_mut().on_become_inactive()?;
+        self.sync_all_segments()?;
+        for (path, _) in std::mem::take(&mut self.pending_deletes) {
+            checkpoint::remove_if_exists(&path)?;
+        }
+        checkpoint::write_clean_shutdown(&self.dir)?;
+        info!(dir = %self.dir.display(), log_end_offset = self.log_end_offset(), "closed log");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[path = "log_tests.rs"]
+mod tests;

@@ -1,0 +1,214 @@
+//! The durable partition log, stored in Apache Kafka's own on-disk layout.
+//!
+//! [`PartitionLog`] is one partition's log: appends assign offsets and write record batches
+//! byte for byte, reads return whole stored batches, ListOffsets lookups go through the
+//! indexes, retention deletes old segments, and opening a log recovers it after a crash.
+//! This layer does plain blocking `std::fs` I/O and never reads the clock: every
+//! time-dependent operation takes `now_ms`. The network layer runs it on a blocking-safe
+//! path, typically behind a `Mutex`/`RwLock` (`PartitionLog` is `Send + Sync`), and maps
+//! [`StorageError`]s to Kafka error codes with [`StorageError::error_code`].
+//!
+//! # On-disk layout
+//!
+//! ```text
+//! <data dir>/
+//!   <topic>-<partition>/                 one directory per partition (partition_dir)
+//!     00000000000000000000.log           record batches, exactly as Kafka stores them
+//!     00000000000000000000.index         offset index: 8-byte entries
+//!     00000000000000000000.timeindex     time index: 12-byte entries
+//!     00000000000000001234.log           next segment, base offset 1234
+//!     00000000000000001234.index
+//!     00000000000000001234.timeindex
+//!     *.deleted                          segments awaiting removal (file.delete.delay.ms)
+//!     .kafka_cleanshutdown               present only while the log is cleanly closed
+//!     log-start-offset-checkpoint        "0\n<log start offset>\n" (after deletions)
+//! ```
+//!
+//! * **Segments** are named by their base offset (the first offset they may hold) in 20
+//!   zero-padded digits. The `.log` file is a plain concatenation of record batches v2
+//!   (magic 2), each `12 + batchLength` bytes, with the broker-assigned `baseOffset` and
+//!   `partitionLeaderEpoch` in their headers. No other framing exists, so a Kafka broker
+//!   or `kafka-dump-log` can read these files.
+//! * **`.index`**: entries of `relativeOffset: i32 BE, position: i32 BE`: a batch's last
+//!   offset minus the segment's base offset, and the batch's byte position in the `.log`.
+//!   An entry is added before a batch when more than `index.interval.bytes` were appended
+//!   since the previous entry (Kafka's rule), so lookups binary-search the index and then
+//!   scan at most about `index.interval.bytes` of batch headers.
+//! * **`.timeindex`**: entries of `timestamp: i64 BE, relativeOffset: i32 BE`, appended at
+//!   the same moments as offset index entries when the segment's largest batch
+//!   `maxTimestamp` so far grew: the timestamp and the last offset of the batch holding it.
+//!   The final entry, added when the segment is rolled, closed or recovered, holds the
+//!   segment's largest timestamp.
+//! * Index files hold exactly their valid entries (no preallocation); an index with the
+//!   wrong size, non-increasing entries or entries pointing outside the log is rebuilt.
+//!
+//! # Invariants
+//!
+//! * Segment base offsets strictly increase; every offset in a segment is below the next
+//!   segment's base offset; batches within a segment have increasing offsets; the last
+//!   segment is the *active* one, the only one appended to.
+//! * `log start offset <= high watermark <= log end offset`. Reads below the log start
+//!   offset or above the log end offset are `OffsetOutOfRange`; reads never return a batch
+//!   reaching the high watermark passed in.
+//! * After [`PartitionLog::open`], every byte of every `.log` file up to its size is a
+//!   whole batch that passed validation (when recovered: framing, magic, offsets, CRC).
+//!   Recovery truncates at the first bad batch and deletes all later segments, so nothing
+//!   after the first bad batch is ever served.
+//! * The active segment is never deleted by retention.
+//! * Nothing is fsynced except on roll (the old segment), on [`PartitionLog::close`], on
+//!   [`PartitionLog::flush`], and as `flush.messages`/`flush.ms` require (default never):
+//!   like Kafka, durability comes from replication and the page cache. A crash therefore
+//!   loses at most the unflushed tail, which recovery truncates cleanly.
+//!
+//! # Left out
+//!
+//! Compaction (`cleanup.policy=compact` is accepted, nothing is cleaned), producer state
+//! and transactions (`.snapshot`, `.txnindex`, sequence checks, the last stable offset),
+//! the leader epoch checkpoint, replication appends with pre-assigned offsets, tiered
+//! storage, `segment.jitter.ms`, record-level validation (keys on compacted topics,
+//! `message.timestamp.*.max.ms`, recompression to `compression.type`), and index
+//! preallocation or memory mapping (indexes are held in memory).
+
+mod batch;
+mod checkpoint;
+mod config;
+mod error;
+mod file;
+mod index;
+mod log;
+mod recovery;
+mod retention;
+mod segment;
+mod time_index;
+
+#[cfg(test)]
+mod test_util;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+pub use config::{
+    CleanupPolicy, ConfigEntry, ConfigError, ConfigType, LogConfig, MessageTimestampType,
+};
+pub use error::{Result, StorageError};
+pub use log::{
+    AppendInfo, PartitionLog, ReadResult, TimestampOffset, EARLIEST_LOCAL_TIMESTAMP,
+    EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, MAX_TIMESTAMP,
+};
+pub use retention::{RetentionOutcome, DELETE_UP_TO_HIGH_WATERMARK};
+
+/// The directory name of a partition: `<topic>-<partition>`, as Kafka names it.
+pub fn partition_dir_name(topic: &str, partition: i32) -> String {
+    format!("{topic}-{partition}")
+}
+
+/// The directory of a partition under `data_dir`.
+pub fn partition_dir(data_dir: &Path, topic: &str, partition: i32) -> PathBuf {
+    data_dir.join(partition_dir_name(topic, partition))
+}
+
+/// Splits a partition directory name into topic and partition; `None` for other names
+/// (including Kafka's `-delete`, `-future` and `-stray` directories, whose suffix is not a
+/// partition number).
+pub fn parse_partition_dir_name(name: &str) -> Option<(String, i32)> {
+    let (topic, partition) = name.rsplit_once('-')?;
+    if topic.is_empty() || partition.is_empty() || !partition.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    Some((topic.to_string(), partition.parse().ok()?))
+}
+
+/// A partition directory found under the data directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionDir {
+    /// Topic name.
+    pub topic: String,
+    /// Partition index.
+    pub partition: i32,
+    /// The directory.
+    pub path: PathBuf,
+}
+
+/// Lists the partition directories under `data_dir` (for opening every log at startup),
+/// sorted by topic and partition. A missing `data_dir` has none.
+///
+/// # Errors
+/// [`StorageError::Io`] if the directory cannot be listed.
+pub fn list_partition_dirs(data_dir: &Path) -> Result<Vec<PartitionDir>> {
+    let entries = match fs::read_dir(data_dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(StorageError::io("list", data_dir)(e)),
+    };
+    let mut found = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(StorageError::io("list", data_dir))?;
+        let is_dir = entry
+            .file_type()
+            .map_err(StorageError::io("stat", &entry.path()))?
+            .is_dir();
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
+        if let (true, Some((topic, partition))) = (is_dir, parse_partition_dir_name(&name)) {
+            found.push(PartitionDir {
+                topic,
+                partition,
+                path: entry.path(),
+            });
+        }
+    }
+    found.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use test_util::TempDir;
+
+    #[test]
+    fn partition_dir_names() {
+        assert_eq!(partition_dir_name("orders", 3), "orders-3");
+        assert_eq!(
+            parse_partition_dir_name("my-topic-12"),
+            Some(("my-topic".to_string(), 12))
+        );
+        assert_eq!(parse_partition_dir_name("orders"), None);
+        assert_eq!(parse_partition_dir_name("-1"), None);
+        assert_eq!(parse_partition_dir_name("orders-"), None);
+        assert_eq!(parse_partition_dir_name("orders-0.abc123-delete"), None);
+        assert_eq!(
+            parse_partition_dir_name("orders--1"),
+            Some(("orders-".to_string(), 1))
+        );
+    }
+
+    #[test]
+    fn lists_partition_dirs() {
+        let data = TempDir::new();
+        assert!(list_partition_dirs(&data.path().join("missing"))
+            .unwrap()
+            .is_empty());
+        for name in ["b-1", "a-10", "a-2", "x.y-0.1234-delete"] {
+            fs::create_dir(data.path().join(name)).unwrap();
+        }
+        fs::write(data.path().join("c-0"), b"not a dir").unwrap();
+        fs::write(data.path().join("meta.properties"), b"").unwrap();
+        let dirs = list_partition_dirs(data.path()).unwrap();
+        let names: Vec<(String, i32)> = dirs.iter().map(|d| (d.topic.clone(), d.partition)).collect();
+        assert_eq!(
+            names,
+            vec![("a".into(), 2), ("a".into(), 10), ("b".into(), 1)]
+        );
+        assert_eq!(dirs[0].path, partition_dir(data.path(), "a", 2));
+    }
+
+    #[test]
+    fn partition_log_is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<PartitionLog>();
+        assert_send_sync::<StorageError>();
+    }
+}
