@@ -16,7 +16,6 @@ keep byte-exact round trips possible:
 
 import json
 import os
-import re
 import struct
 import uuid as _uuid
 

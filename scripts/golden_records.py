@@ -7,7 +7,6 @@ framing, lz4 frame, zstd) and decodes the records.
 
 import gzip
 import struct
-import zlib
 
 from golden_codec import Reader, DecodeError, read_varint
 

@@ -307,7 +307,7 @@ class StubBroker(threading.Thread):
                 "ErrorCode": 0 if ok else 35,
                 "ApiKeys": [
                     {"ApiKey": k, "MinVersion": lo, "MaxVersion": hi, "_tagged": []}
-                    for k, (lo, hi) in sorted(dict(self.SUPPORTED, **self.ADVERTISED_ONLY).items())
+                    for k, (lo, hi) in sorted({**self.SUPPORTED, **self.ADVERTISED_ONLY}.items())
                 ],
                 "ThrottleTimeMs": 0,
                 "_tagged": [],
@@ -556,8 +556,8 @@ def rdk_scenarios(bootstrap, stub_bootstrap, report, topics_prefix="golden"):
 
 
 def patch_kafka_python_initial_apiversions():
-    """kafka-python starts with ApiVersions v3/v4; the mock cluster only
-    supports v0-v2 and answers the v3 request with a non-standard error
+    """kafka-python starts with ApiVersions v3+; the mock cluster only
+    supports v0-v2 and answers v3+ requests with a non-standard error
     response kafka-python cannot decode. Start at v2 instead, which is exactly
     what kafka-python itself does after a well-formed UNSUPPORTED_VERSION
     answer that advertises ApiVersions max v2."""
@@ -577,7 +577,6 @@ def patch_kafka_python_initial_apiversions():
 
 
 def kp_scenarios(bootstrap, stub_bootstrap, report, mode, api_version):
-    import kafka
     from kafka import KafkaConsumer, KafkaProducer, TopicPartition
     from kafka.admin import KafkaAdminClient
 
@@ -689,8 +688,6 @@ def kp_scenarios(bootstrap, stub_bootstrap, report, mode, api_version):
             )
             a.delete_topics(["golden-kp-created-2"], timeout_ms=5000)
             a.close()
-
-    del kafka
 
 
 # --------------------------------------------------------------------------

@@ -68,8 +68,16 @@ impl ConfigType {
                 "true" | "false" => Ok(()),
                 _ => Err(bad("expected true or false")),
             },
-            ConfigType::Int => value.trim().parse::<i32>().map(|_| ()).map_err(|_| bad("expected a 32-bit integer")),
-            ConfigType::Long => value.trim().parse::<i64>().map(|_| ()).map_err(|_| bad("expected a 64-bit integer")),
+            ConfigType::Int => value
+                .trim()
+                .parse::<i32>()
+                .map(|_| ())
+                .map_err(|_| bad("expected a 32-bit integer")),
+            ConfigType::Long => value
+                .trim()
+                .parse::<i64>()
+                .map(|_| ())
+                .map_err(|_| bad("expected a 64-bit integer")),
             ConfigType::String | ConfigType::List => Ok(()),
         }
     }
@@ -182,10 +190,11 @@ impl BrokerConfig {
 
     /// The value of a broker config: explicitly set, else Kafka's default.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.props
-            .get(key)
-            .map(String::as_str)
-            .or_else(|| broker_config_def(key).map(|d| d.default).filter(|d| !d.is_empty()))
+        self.props.get(key).map(String::as_str).or_else(|| {
+            broker_config_def(key)
+                .map(|d| d.default)
+                .filter(|d| !d.is_empty())
+        })
     }
 
     /// A config as an `i64` (defaults are always valid).
@@ -245,9 +254,18 @@ mod tests {
     #[test]
     fn unknown_keys_and_bad_values_are_rejected() {
         let mut c = BrokerConfig::default();
-        assert_eq!(c.set("num.partitons", "3"), Err(ConfigError::UnknownKey("num.partitons".into())));
-        assert!(matches!(c.set("num.partitions", "x"), Err(ConfigError::InvalidValue { .. })));
-        assert!(matches!(c.set("auto.create.topics.enable", "yes"), Err(ConfigError::InvalidValue { .. })));
+        assert_eq!(
+            c.set("num.partitons", "3"),
+            Err(ConfigError::UnknownKey("num.partitons".into()))
+        );
+        assert!(matches!(
+            c.set("num.partitions", "x"),
+            Err(ConfigError::InvalidValue { .. })
+        ));
+        assert!(matches!(
+            c.set("auto.create.topics.enable", "yes"),
+            Err(ConfigError::InvalidValue { .. })
+        ));
         c.set("num.partitions", "3").unwrap();
         assert_eq!(c.num_partitions(), 3);
     }

@@ -115,12 +115,17 @@ impl BrokerBuilder {
     pub async fn start(self) -> Result<Broker, StartError> {
         let started = Instant::now();
         let config = self.config;
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| StartError::Listen { addr: config.listen, source })?;
-        let local = listener
-            .local_addr()
-            .map_err(|source| StartError::Listen { addr: config.listen, source })?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| StartError::Listen {
+                    addr: config.listen,
+                    source,
+                })?;
+        let local = listener.local_addr().map_err(|source| StartError::Listen {
+            addr: config.listen,
+            source,
+        })?;
         let (temp_dir, data_dir) = match &config.data_dir {
             Some(d) => (None, d.clone()),
             None => {
@@ -150,7 +155,14 @@ impl BrokerBuilder {
             startup_ms = started.elapsed().as_millis() as u64,
             "broker-lite started"
         );
-        Ok(Broker { state, local, shutdown_tx, accept, retention, _temp_dir: temp_dir })
+        Ok(Broker {
+            state,
+            local,
+            shutdown_tx,
+            accept,
+            retention,
+            _temp_dir: temp_dir,
+        })
     }
 }
 
@@ -200,7 +212,10 @@ impl Broker {
 
     /// `host:port` to use as `bootstrap.servers`.
     pub fn bootstrap_servers(&self) -> String {
-        format!("{}:{}", self.state.advertised_host, self.state.advertised_port)
+        format!(
+            "{}:{}",
+            self.state.advertised_host, self.state.advertised_port
+        )
     }
 
     /// The shared state (for tests and embedding).
@@ -222,7 +237,11 @@ impl Broker {
     }
 }
 
-async fn accept_loop(listener: TcpListener, state: Arc<BrokerState>, mut shutdown: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: TcpListener,
+    state: Arc<BrokerState>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
@@ -245,7 +264,12 @@ async fn accept_loop(listener: TcpListener, state: Arc<BrokerState>, mut shutdow
 }
 
 async fn retention_loop(state: Arc<BrokerState>, mut shutdown: watch::Receiver<bool>) {
-    let every = Duration::from_millis(state.config.get_i64("log.retention.check.interval.ms").max(10) as u64);
+    let every = Duration::from_millis(
+        state
+            .config
+            .get_i64("log.retention.check.interval.ms")
+            .max(10) as u64,
+    );
     let mut tick = tokio::time::interval(every);
     tick.tick().await;
     loop {

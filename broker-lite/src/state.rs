@@ -26,7 +26,10 @@ use crate::topic_config::{effective_topic_config_map, validate_topic_config};
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// A random UUID (v4 layout) from the standard library's randomly keyed hasher.
@@ -108,7 +111,10 @@ impl AdminError {
 /// # Errors
 /// [`AdminError::InvalidTopic`] saying why.
 pub fn validate_topic_name(name: &str) -> Result<(), AdminError> {
-    let bad = |reason: &str| AdminError::InvalidTopic { name: name.to_string(), reason: reason.to_string() };
+    let bad = |reason: &str| AdminError::InvalidTopic {
+        name: name.to_string(),
+        reason: reason.to_string(),
+    };
     if name.is_empty() {
         return Err(bad("the empty string is not allowed"));
     }
@@ -118,8 +124,13 @@ pub fn validate_topic_name(name: &str) -> Result<(), AdminError> {
     if name.len() > 249 {
         return Err(bad("longer than 249 characters"));
     }
-    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) {
-        return Err(bad("only ASCII alphanumerics, '.', '_' and '-' are allowed"));
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
+        return Err(bad(
+            "only ASCII alphanumerics, '.', '_' and '-' are allowed",
+        ));
     }
     Ok(())
 }
@@ -159,22 +170,33 @@ impl Topic {
     /// The partition with `index`, if it exists.
     pub fn partition(&self, index: i32) -> Option<Arc<Partition>> {
         let parts = self.partitions.read().unwrap_or_else(|p| p.into_inner());
-        usize::try_from(index).ok().and_then(|i| parts.get(i).cloned())
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| parts.get(i).cloned())
     }
 
     /// The number of partitions.
     pub fn partition_count(&self) -> i32 {
-        self.partitions.read().unwrap_or_else(|p| p.into_inner()).len() as i32
+        self.partitions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .len() as i32
     }
 
     /// All partitions.
     pub fn all_partitions(&self) -> Vec<Arc<Partition>> {
-        self.partitions.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.partitions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The topic's config overrides.
     pub fn overrides(&self) -> BTreeMap<String, String> {
-        self.overrides.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.overrides
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
@@ -221,7 +243,10 @@ fn parse_properties(text: &str) -> BTreeMap<String, String> {
     text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .filter_map(|l| l.split_once('=').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())))
+        .filter_map(|l| {
+            l.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        })
         .collect()
 }
 
@@ -240,7 +265,7 @@ fn parse_uuid(s: &str) -> Option<Uuid> {
     if bits & 0xf != 0 {
         return None;
     }
-    Some(Uuid(((bits >> 4) as u128).to_be_bytes()))
+    Some(Uuid((bits >> 4).to_be_bytes()))
 }
 
 /// Writes `content` to `path` atomically (temp file, fsync, rename).
@@ -282,7 +307,10 @@ impl BrokerState {
                         )));
                     }
                 }
-                props.get("cluster.id").cloned().unwrap_or_else(|| random_uuid().to_string())
+                props
+                    .get("cluster.id")
+                    .cloned()
+                    .unwrap_or_else(|| random_uuid().to_string())
             }
             Err(_) => {
                 let id = random_uuid().to_string();
@@ -319,16 +347,24 @@ impl BrokerState {
             .collect();
         entries.sort();
         for path in entries {
-            let Some(name) = path.file_stem().map(|s| s.to_string_lossy().to_string()) else { continue };
+            let Some(name) = path.file_stem().map(|s| s.to_string_lossy().to_string()) else {
+                continue;
+            };
             let props = parse_properties(&std::fs::read_to_string(&path)?);
             let Some(id) = props.get("topic.id").and_then(|s| parse_uuid(s)) else {
                 warn!(file = %path.display(), "topic metadata without a valid topic.id; skipped");
                 continue;
             };
-            let count: i32 = props.get("partitions").and_then(|s| s.parse().ok()).unwrap_or(0);
+            let count: i32 = props
+                .get("partitions")
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
             let overrides: BTreeMap<String, String> = props
                 .iter()
-                .filter_map(|(k, v)| k.strip_prefix("config.").map(|k| (k.to_string(), v.clone())))
+                .filter_map(|(k, v)| {
+                    k.strip_prefix("config.")
+                        .map(|k| (k.to_string(), v.clone()))
+                })
                 .collect();
             let topic = Arc::new(Topic {
                 name: name.clone(),
@@ -338,7 +374,11 @@ impl BrokerState {
             });
             for index in 0..count {
                 let p = self.open_partition(&topic, index, now)?;
-                topic.partitions.write().unwrap_or_else(|p| p.into_inner()).push(p);
+                topic
+                    .partitions
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(p);
             }
             info!(topic = %name, partitions = count, "loaded topic");
             let mut topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
@@ -349,12 +389,20 @@ impl BrokerState {
     }
 
     /// The storage config of a topic with `overrides`, given the broker's defaults.
-    pub fn log_config(&self, overrides: &BTreeMap<String, String>) -> Result<LogConfig, AdminError> {
+    pub fn log_config(
+        &self,
+        overrides: &BTreeMap<String, String>,
+    ) -> Result<LogConfig, AdminError> {
         let map = effective_topic_config_map(&self.config, overrides);
         LogConfig::from_props(&map).map_err(|e| AdminError::InvalidConfig(e.to_string()))
     }
 
-    fn open_partition(&self, topic: &Topic, index: i32, now: i64) -> Result<Arc<Partition>, AdminError> {
+    fn open_partition(
+        &self,
+        topic: &Topic,
+        index: i32,
+        now: i64,
+    ) -> Result<Arc<Partition>, AdminError> {
         let dir = self.data_dir.join(format!("{}-{}", topic.name, index));
         std::fs::create_dir_all(&dir)?;
         let meta = dir.join("partition.metadata");
@@ -363,7 +411,11 @@ impl BrokerState {
         }
         let config = self.log_config(&topic.overrides())?;
         let log = PartitionLog::open(&dir, config, now)?;
-        Ok(Arc::new(Partition { topic: topic.name.clone(), index, log: Mutex::new(log) }))
+        Ok(Arc::new(Partition {
+            topic: topic.name.clone(),
+            index,
+            log: Mutex::new(log),
+        }))
     }
 
     fn persist_topic(&self, topic: &Topic) -> Result<(), AdminError> {
@@ -375,23 +427,42 @@ impl BrokerState {
         for (k, v) in topic.overrides() {
             text.push_str(&format!("config.{k}={v}\n"));
         }
-        write_atomically(&topics_dir(&self.data_dir).join(format!("{}.properties", topic.name)), &text)?;
+        write_atomically(
+            &topics_dir(&self.data_dir).join(format!("{}.properties", topic.name)),
+            &text,
+        )?;
         Ok(())
     }
 
     /// A topic by name.
     pub fn topic(&self, name: &str) -> Option<Arc<Topic>> {
-        self.topics.read().unwrap_or_else(|p| p.into_inner()).by_name.get(name).cloned()
+        self.topics
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .by_name
+            .get(name)
+            .cloned()
     }
 
     /// A topic by id.
     pub fn topic_by_id(&self, id: &Uuid) -> Option<Arc<Topic>> {
-        self.topics.read().unwrap_or_else(|p| p.into_inner()).by_id.get(id).cloned()
+        self.topics
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .by_id
+            .get(id)
+            .cloned()
     }
 
     /// Every topic, in name order.
     pub fn all_topics(&self) -> Vec<Arc<Topic>> {
-        self.topics.read().unwrap_or_else(|p| p.into_inner()).by_name.values().cloned().collect()
+        self.topics
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .by_name
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// Checks a topic creation without performing it (CreateTopics `validate_only`).
@@ -453,7 +524,11 @@ impl BrokerState {
         let now = now_ms();
         for index in 0..partitions {
             let p = self.open_partition(&topic, index, now)?;
-            topic.partitions.write().unwrap_or_else(|p| p.into_inner()).push(p);
+            topic
+                .partitions
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(p);
         }
         self.persist_topic(&topic)?;
         let mut topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
@@ -474,7 +549,10 @@ impl BrokerState {
         let _guard = self.admin_lock.lock().unwrap_or_else(|p| p.into_inner());
         let topic = {
             let mut topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
-            let topic = topics.by_name.remove(name).ok_or_else(|| AdminError::UnknownTopic(name.to_string()))?;
+            let topic = topics
+                .by_name
+                .remove(name)
+                .ok_or_else(|| AdminError::UnknownTopic(name.to_string()))?;
             topics.by_id.remove(&topic.id);
             topic
         };
@@ -486,7 +564,12 @@ impl BrokerState {
             if let Err(e) = p.log().close() {
                 warn!(topic = name, partition = p.index, error = %e, "closing a deleted partition");
             }
-            let doomed = self.data_dir.join(format!("{}-{}.{}-delete", name, p.index, topic.id.to_string().replace('-', "")));
+            let doomed = self.data_dir.join(format!(
+                "{}-{}.{}-delete",
+                name,
+                p.index,
+                topic.id.to_string().replace('-', "")
+            ));
             std::fs::rename(&dir, &doomed)?;
             std::fs::remove_dir_all(&doomed)?;
         }
@@ -500,9 +583,16 @@ impl BrokerState {
     /// # Errors
     /// [`AdminError::UnknownTopic`], or [`AdminError::InvalidPartitions`] when the count does
     /// not grow.
-    pub fn create_partitions(&self, name: &str, new_count: i32, validate_only: bool) -> Result<(), AdminError> {
+    pub fn create_partitions(
+        &self,
+        name: &str,
+        new_count: i32,
+        validate_only: bool,
+    ) -> Result<(), AdminError> {
         let _guard = self.admin_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let topic = self.topic(name).ok_or_else(|| AdminError::UnknownTopic(name.to_string()))?;
+        let topic = self
+            .topic(name)
+            .ok_or_else(|| AdminError::UnknownTopic(name.to_string()))?;
         let current = topic.partition_count();
         if new_count < current {
             return Err(AdminError::InvalidPartitions(format!(
@@ -510,7 +600,9 @@ impl BrokerState {
             )));
         }
         if new_count == current {
-            return Err(AdminError::InvalidPartitions(format!("Topic already has {current} partitions.")));
+            return Err(AdminError::InvalidPartitions(format!(
+                "Topic already has {current} partitions."
+            )));
         }
         if validate_only {
             return Ok(());
@@ -518,10 +610,19 @@ impl BrokerState {
         let now = now_ms();
         for index in current..new_count {
             let p = self.open_partition(&topic, index, now)?;
-            topic.partitions.write().unwrap_or_else(|p| p.into_inner()).push(p);
+            topic
+                .partitions
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(p);
         }
         self.persist_topic(&topic)?;
-        info!(topic = name, from = current, to = new_count, "added partitions");
+        info!(
+            topic = name,
+            from = current,
+            to = new_count,
+            "added partitions"
+        );
         Ok(())
     }
 
@@ -530,9 +631,15 @@ impl BrokerState {
     ///
     /// # Errors
     /// [`AdminError::InvalidConfig`] or I/O errors.
-    pub fn set_topic_overrides(&self, name: &str, overrides: BTreeMap<String, String>) -> Result<(), AdminError> {
+    pub fn set_topic_overrides(
+        &self,
+        name: &str,
+        overrides: BTreeMap<String, String>,
+    ) -> Result<(), AdminError> {
         let _guard = self.admin_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let topic = self.topic(name).ok_or_else(|| AdminError::UnknownTopic(name.to_string()))?;
+        let topic = self
+            .topic(name)
+            .ok_or_else(|| AdminError::UnknownTopic(name.to_string()))?;
         for (k, v) in &overrides {
             validate_topic_config(k, v).map_err(|e| AdminError::InvalidConfig(e.to_string()))?;
         }

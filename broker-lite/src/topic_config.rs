@@ -78,22 +78,33 @@ pub fn validate_topic_config(name: &str, value: &str) -> Result<(), ConfigError>
             Err(bad("expected CreateTime or LogAppendTime"))
         }
         "cleanup.policy"
-            if !value.split(',').all(|p| matches!(p.trim(), "delete" | "compact")) =>
+            if !value
+                .split(',')
+                .all(|p| matches!(p.trim(), "delete" | "compact")) =>
         {
             Err(bad("expected delete and/or compact"))
         }
         "compression.type"
-            if !matches!(value, "producer" | "uncompressed" | "none" | "gzip" | "snappy" | "lz4" | "zstd") =>
+            if !matches!(
+                value,
+                "producer" | "uncompressed" | "none" | "gzip" | "snappy" | "lz4" | "zstd"
+            ) =>
         {
-            Err(bad("expected producer, uncompressed, gzip, snappy, lz4 or zstd"))
+            Err(bad(
+                "expected producer, uncompressed, gzip, snappy, lz4 or zstd",
+            ))
         }
-        "segment.bytes" if value.parse::<i64>().is_ok_and(|v| v < 14) => Err(bad("must be at least 14")),
+        "segment.bytes" if value.parse::<i64>().is_ok_and(|v| v < 14) => {
+            Err(bad("must be at least 14"))
+        }
         "max.message.bytes" | "index.interval.bytes" | "segment.index.bytes"
             if value.parse::<i64>().is_ok_and(|v| v < 0) =>
         {
             Err(bad("must not be negative"))
         }
-        "min.insync.replicas" if value.parse::<i64>().is_ok_and(|v| v < 1) => Err(bad("must be at least 1")),
+        "min.insync.replicas" if value.parse::<i64>().is_ok_and(|v| v < 1) => {
+            Err(bad("must be at least 1"))
+        }
         _ => Ok(()),
     }
 }
@@ -147,7 +158,11 @@ pub fn effective_topic_configs(
             } else {
                 (d.default.to_string(), ConfigSource::Default)
             };
-            EffectiveConfig { name: d.name, value, source }
+            EffectiveConfig {
+                name: d.name,
+                value,
+                source,
+            }
         })
         .collect()
 }

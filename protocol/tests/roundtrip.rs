@@ -19,11 +19,21 @@ fn check<T: Message + Random>(seed: u64) {
         let mut rd = bytes.clone();
         let y = T::decode(&mut rd, version)
             .unwrap_or_else(|e| panic!("{} v{version}: decode failed: {e}\n{x:?}", T::NAME));
-        assert!(rd.is_empty(), "{} v{version}: {} bytes left over", T::NAME, rd.len());
+        assert!(
+            rd.is_empty(),
+            "{} v{version}: {} bytes left over",
+            T::NAME,
+            rd.len()
+        );
         assert_eq!(x, y, "{} v{version}", T::NAME);
         let mut again = BytesMut::new();
         y.encode(&mut again, version).unwrap();
-        assert_eq!(bytes, again.freeze(), "{} v{version}: re-encoding differs", T::NAME);
+        assert_eq!(
+            bytes,
+            again.freeze(),
+            "{} v{version}: re-encoding differs",
+            T::NAME
+        );
     }
 }
 
@@ -106,15 +116,24 @@ proptest! {
 fn unsupported_versions_are_errors() {
     let mut buf = BytesMut::new();
     let err = ProduceRequest::default().encode(&mut buf, 99).unwrap_err();
-    assert!(matches!(err, kafka_wire::EncodeError::UnsupportedVersion { .. }));
+    assert!(matches!(
+        err,
+        kafka_wire::EncodeError::UnsupportedVersion { .. }
+    ));
     let err = ProduceRequest::decode(&mut Bytes::new(), -1).unwrap_err();
-    assert!(matches!(err, kafka_wire::DecodeError::UnsupportedVersion { .. }));
+    assert!(matches!(
+        err,
+        kafka_wire::DecodeError::UnsupportedVersion { .. }
+    ));
 }
 
 #[test]
 fn non_ignorable_field_in_old_version_is_refused() {
     // CreateTopics validateOnly (v1+) would change the meaning of the request if dropped.
-    let req = CreateTopicsRequest { validate_only: true, ..Default::default() };
+    let req = CreateTopicsRequest {
+        validate_only: true,
+        ..Default::default()
+    };
     let mut buf = BytesMut::new();
     assert!(matches!(
         req.encode(&mut buf, 0),
@@ -126,7 +145,10 @@ fn non_ignorable_field_in_old_version_is_refused() {
 #[test]
 fn null_in_non_nullable_version_is_refused() {
     // MetadataRequest.Topics is nullable only from v1.
-    let req = MetadataRequest { topics: None, ..Default::default() };
+    let req = MetadataRequest {
+        topics: None,
+        ..Default::default()
+    };
     let mut buf = BytesMut::new();
     assert!(req.encode(&mut buf, 1).is_ok());
 }
@@ -135,10 +157,12 @@ fn null_in_non_nullable_version_is_refused() {
 fn known_bytes_metadata_request_v1() {
     // MetadataRequest v1 for topics ["a"]: int32 count 1, int16 len 1, 'a'.
     let req = MetadataRequest {
-        topics: Some(vec![kafka_wire::messages::metadata_request::MetadataRequestTopic {
-            name: Some("a".into()),
-            ..Default::default()
-        }]),
+        topics: Some(vec![
+            kafka_wire::messages::metadata_request::MetadataRequestTopic {
+                name: Some("a".into()),
+                ..Default::default()
+            },
+        ]),
         ..Default::default()
     };
     let mut buf = BytesMut::new();

@@ -28,7 +28,11 @@ impl RawClient {
     pub async fn connect(addr: &str) -> Result<RawClient, TestError> {
         let stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
-        Ok(RawClient { stream, correlation_id: 0, rbuf: BytesMut::new() })
+        Ok(RawClient {
+            stream,
+            correlation_id: 0,
+            rbuf: BytesMut::new(),
+        })
     }
 
     /// Sends `req` at `version` and returns the decoded response.
@@ -110,12 +114,379 @@ impl RawClient {
     }
 }
 
+/// An optional key and an optional value: one record's payload in test helpers.
+pub type KeyValue<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+
 /// One uncompressed-or-compressed v2 batch of `(key, value)` records with timestamps
 /// starting at `ts`.
-pub fn batch(records: &[(Option<&[u8]>, Option<&[u8]>)], compression: Compression, ts: i64) -> Bytes {
-    let mut b = RecordBatchBuilder::new(BatchOptions { compression, ..Default::default() });
+pub fn batch(records: &[KeyValue<'_>], compression: Compression, ts: i64) -> Bytes {
+    let mut b = RecordBatchBuilder::new(BatchOptions {
+        compression,
+        ..Default::default()
+    });
     for (i, (k, v)) in records.iter().enumerate() {
-        b.append(ts + i as i64, *k, *v, &[]).expect("test records fit in a batch");
+        b.append(ts + i as i64, *k, *v, &[])
+            .expect("test records fit in a batch");
     }
     b.finish().expect("test batches encode")
+}
+
+/// Typed one-call wrappers around [`RawClient`] for the broker-lite integration tests
+/// (`tests/tests/broker_*.rs`): each sends one request at a fixed, modern version and returns
+/// the part of the response a test usually looks at.
+pub mod broker_api {
+    use bytes::{Bytes, BytesMut};
+    use kafka_wire::frame::encode_request;
+    use kafka_wire::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+    use kafka_wire::messages::create_topics_response::CreatableTopicResult;
+    use kafka_wire::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_wire::messages::fetch_response::PartitionData;
+    use kafka_wire::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    use kafka_wire::messages::list_offsets_response::ListOffsetsPartitionResponse;
+    use kafka_wire::messages::metadata_request::MetadataRequestTopic;
+    use kafka_wire::messages::metadata_response::MetadataResponseTopic;
+    use kafka_wire::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_wire::messages::produce_response::PartitionProduceResponse;
+    use kafka_wire::messages::*;
+    use kafka_wire::records::{decode_all, Compression, Record, RecordBatch};
+    use kafka_wire::{Request, RequestBody};
+
+    use super::{RawClient, TestError};
+
+    /// Produce version used by [`produce`].
+    pub const PRODUCE_VERSION: i16 = 9;
+    /// Fetch version used by [`fetch`] (the last one that names topics).
+    pub const FETCH_VERSION: i16 = 12;
+    /// ListOffsets version used by [`list_offset`].
+    pub const LIST_OFFSETS_VERSION: i16 = 7;
+    /// CreateTopics version used by [`create_topic`].
+    pub const CREATE_TOPICS_VERSION: i16 = 7;
+    /// Metadata version used by [`metadata`].
+    pub const METADATA_VERSION: i16 = 12;
+
+    /// Connects to a broker at `addr`, panicking on failure (tests only).
+    pub async fn connect(addr: &str) -> RawClient {
+        RawClient::connect(addr)
+            .await
+            .expect("connect to the broker")
+    }
+
+    /// A size-prefixed request frame for `req` at `version` with `correlation_id`, for tests
+    /// that write raw bytes (pipelining, malformed frames).
+    pub fn request_frame<R>(req: R, version: i16, correlation_id: i32) -> BytesMut
+    where
+        R: Request + Into<RequestBody>,
+    {
+        let header = RequestHeader {
+            request_api_key: R::API_KEY.key(),
+            request_api_version: version,
+            correlation_id,
+            client_id: Some("kafka-rs-tests".into()),
+            ..Default::default()
+        };
+        let mut out = BytesMut::new();
+        encode_request(&mut out, &header, &req.into()).expect("test request encodes");
+        out
+    }
+
+    /// CreateTopics (v7) of one topic with `partitions` partitions, replication factor 1
+    /// and `configs`; returns the topic's result (the caller checks the error code).
+    pub async fn create_topic_result(
+        c: &mut RawClient,
+        name: &str,
+        partitions: i32,
+        configs: &[(&str, &str)],
+    ) -> Result<CreatableTopicResult, TestError> {
+        let req = CreateTopicsRequest {
+            topics: vec![CreatableTopic {
+                name: name.into(),
+                num_partitions: partitions,
+                replication_factor: 1,
+                configs: configs
+                    .iter()
+                    .map(|(k, v)| CreatableTopicConfig {
+                        name: (*k).into(),
+                        value: Some((*v).into()),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            }],
+            timeout_ms: 5000,
+            ..Default::default()
+        };
+        let mut r = c.send(req, CREATE_TOPICS_VERSION).await?;
+        Ok(r.topics.remove(0))
+    }
+
+    /// Creates a topic and asserts that it succeeded; returns its result (with the topic id).
+    pub async fn create_topic(
+        c: &mut RawClient,
+        name: &str,
+        partitions: i32,
+        configs: &[(&str, &str)],
+    ) -> CreatableTopicResult {
+        let r = create_topic_result(c, name, partitions, configs)
+            .await
+            .expect("CreateTopics");
+        assert_eq!(r.error_code, 0, "creating {name}: {:?}", r.error_message);
+        r
+    }
+
+    /// A ProduceRequest of `records` to one partition.
+    pub fn produce_request(
+        topic: &str,
+        partition: i32,
+        records: Bytes,
+        acks: i16,
+    ) -> ProduceRequest {
+        ProduceRequest {
+            acks,
+            timeout_ms: 5000,
+            topic_data: vec![TopicProduceData {
+                name: topic.into(),
+                partition_data: vec![PartitionProduceData {
+                    index: partition,
+                    records: Some(records),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    /// Produces `records` to one partition (v9, acks=-1); returns the partition's response.
+    pub async fn produce(
+        c: &mut RawClient,
+        topic: &str,
+        partition: i32,
+        records: Bytes,
+    ) -> PartitionProduceResponse {
+        produce_with(c, topic, partition, records, -1, PRODUCE_VERSION).await
+    }
+
+    /// Produces with explicit `acks` and version (not 0: acks=0 gets no response).
+    pub async fn produce_with(
+        c: &mut RawClient,
+        topic: &str,
+        partition: i32,
+        records: Bytes,
+        acks: i16,
+        version: i16,
+    ) -> PartitionProduceResponse {
+        let mut r = c
+            .send(produce_request(topic, partition, records, acks), version)
+            .await
+            .expect("Produce");
+        assert_eq!(r.responses.len(), 1);
+        let mut t = r.responses.remove(0);
+        assert_eq!(t.name, topic);
+        assert_eq!(t.partition_responses.len(), 1);
+        t.partition_responses.remove(0)
+    }
+
+    /// Produces and asserts success; returns the base offset.
+    pub async fn produce_ok(c: &mut RawClient, topic: &str, partition: i32, records: Bytes) -> i64 {
+        let r = produce(c, topic, partition, records).await;
+        assert_eq!(
+            r.error_code, 0,
+            "produce to {topic}-{partition}: {:?}",
+            r.error_message
+        );
+        r.base_offset
+    }
+
+    /// A one-partition FetchRequest by topic name (v4-12 layout).
+    pub fn fetch_request(
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        partition_max_bytes: i32,
+        max_wait_ms: i32,
+    ) -> FetchRequest {
+        FetchRequest {
+            replica_id: -1,
+            max_wait_ms,
+            min_bytes: 1,
+            max_bytes: i32::MAX,
+            session_epoch: -1,
+            topics: vec![FetchTopic {
+                topic: topic.into(),
+                partitions: vec![FetchPartition {
+                    partition,
+                    fetch_offset: offset,
+                    partition_max_bytes,
+                    current_leader_epoch: -1,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    /// Fetches one partition from `offset` (v12, no wait); returns its data.
+    pub async fn fetch(
+        c: &mut RawClient,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        partition_max_bytes: i32,
+    ) -> PartitionData {
+        let mut r = c
+            .send(
+                fetch_request(topic, partition, offset, partition_max_bytes, 0),
+                FETCH_VERSION,
+            )
+            .await
+            .expect("Fetch");
+        assert_eq!(r.error_code, 0, "fetch top-level error");
+        assert_eq!(r.responses.len(), 1);
+        let mut t = r.responses.remove(0);
+        assert_eq!(t.partitions.len(), 1);
+        t.partitions.remove(0)
+    }
+
+    /// The batches of a fetched partition (strict: no partial trailing batch), CRCs checked.
+    pub fn batches_of(p: &PartitionData) -> Vec<RecordBatch> {
+        let batches = decode_all(p.records.clone().unwrap_or_default()).expect("whole batches");
+        for b in &batches {
+            b.verify_crc().expect("valid CRC");
+        }
+        batches
+    }
+
+    /// Every record of `batches`, in order.
+    pub fn records_of(batches: &[RecordBatch]) -> Vec<Record> {
+        let mut out = Vec::new();
+        for b in batches {
+            for r in b.records(64 << 20).expect("records decode") {
+                out.push(r.expect("record decodes"));
+            }
+        }
+        out
+    }
+
+    /// Fetches a whole partition from `from` up to its high watermark, batch by batch;
+    /// returns every stored batch (whole, CRC-checked) in order.
+    pub async fn fetch_all(
+        c: &mut RawClient,
+        topic: &str,
+        partition: i32,
+        from: i64,
+    ) -> Vec<RecordBatch> {
+        let mut out: Vec<RecordBatch> = Vec::new();
+        let mut offset = from;
+        loop {
+            let p = fetch(c, topic, partition, offset, 1 << 20).await;
+            assert_eq!(p.error_code, 0, "fetch {topic}-{partition} at {offset}");
+            let batches = batches_of(&p);
+            if batches.is_empty() {
+                assert!(
+                    offset >= p.high_watermark,
+                    "no data below the high watermark at {offset}"
+                );
+                return out;
+            }
+            let before = offset;
+            for b in batches {
+                if b.last_offset() >= offset {
+                    offset = b.next_offset();
+                    out.push(b);
+                }
+            }
+            assert!(offset > before, "fetch at {before} made no progress");
+        }
+    }
+
+    /// ListOffsets (v7) for one partition and `timestamp` (-1 latest, -2 earliest, -3 max).
+    pub async fn list_offset(
+        c: &mut RawClient,
+        topic: &str,
+        partition: i32,
+        timestamp: i64,
+    ) -> ListOffsetsPartitionResponse {
+        let req = ListOffsetsRequest {
+            replica_id: -1,
+            topics: vec![ListOffsetsTopic {
+                name: topic.into(),
+                partitions: vec![ListOffsetsPartition {
+                    partition_index: partition,
+                    timestamp,
+                    current_leader_epoch: -1,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let mut r = c
+            .send(req, LIST_OFFSETS_VERSION)
+            .await
+            .expect("ListOffsets");
+        let mut t = r.topics.remove(0);
+        t.partitions.remove(0)
+    }
+
+    /// The offset ListOffsets answers for `timestamp`, asserting no error.
+    pub async fn offset_for(c: &mut RawClient, topic: &str, partition: i32, timestamp: i64) -> i64 {
+        let p = list_offset(c, topic, partition, timestamp).await;
+        assert_eq!(
+            p.error_code, 0,
+            "ListOffsets {topic}-{partition} ts {timestamp}"
+        );
+        p.offset
+    }
+
+    /// Metadata (v12) for `topics` (`None`: all topics), auto-creation off.
+    pub async fn metadata(c: &mut RawClient, topics: Option<&[&str]>) -> MetadataResponse {
+        let req = MetadataRequest {
+            topics: topics.map(|ts| {
+                ts.iter()
+                    .map(|t| MetadataRequestTopic {
+                        name: Some((*t).into()),
+                        ..Default::default()
+                    })
+                    .collect()
+            }),
+            allow_auto_topic_creation: false,
+            ..Default::default()
+        };
+        c.send(req, METADATA_VERSION).await.expect("Metadata")
+    }
+
+    /// Metadata (v12) for one existing topic, asserting no error.
+    pub async fn topic_metadata(c: &mut RawClient, topic: &str) -> MetadataResponseTopic {
+        let mut m = metadata(c, Some(&[topic])).await;
+        assert_eq!(m.topics.len(), 1);
+        let t = m.topics.remove(0);
+        assert_eq!(t.error_code, 0, "metadata for {topic}");
+        t
+    }
+
+    /// One v2 batch of `n` records with values `"{prefix}-{i}"` and timestamps `ts + i`.
+    pub fn value_batch(prefix: &str, n: usize, compression: Compression, ts: i64) -> Bytes {
+        let values: Vec<String> = (0..n).map(|i| format!("{prefix}-{i}")).collect();
+        let recs: Vec<crate::KeyValue<'_>> =
+            values.iter().map(|v| (None, Some(v.as_bytes()))).collect();
+        super::batch(&recs, compression, ts)
+    }
+
+    /// One uncompressed batch of records with the given timestamps (values `"v{ts}"`).
+    pub fn timestamped_batch(timestamps: &[i64]) -> Bytes {
+        let mut b = kafka_wire::records::RecordBatchBuilder::new(Default::default());
+        for ts in timestamps {
+            let v = format!("v{ts}");
+            b.append(*ts, None, Some(v.as_bytes()), &[])
+                .expect("record fits");
+        }
+        b.finish().expect("batch encodes")
+    }
+
+    /// One uncompressed batch holding a single record with a `size`-byte value.
+    pub fn big_batch(size: usize, ts: i64) -> Bytes {
+        let v = vec![b'x'; size];
+        super::batch(&[(None, Some(&v))], Compression::None, ts)
+    }
 }

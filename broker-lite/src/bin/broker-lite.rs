@@ -48,7 +48,10 @@ fn parse_args() -> Result<Option<(BrokerConfig, String)>, String> {
             _ => (arg.clone(), None),
         };
         let mut value = |name: &str| -> Result<String, String> {
-            inline.clone().or_else(|| args.next()).ok_or_else(|| format!("{name} needs a value"))
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{name} needs a value"))
         };
         match flag.as_str() {
             "-h" | "--help" => return Ok(None),
@@ -59,8 +62,12 @@ fn parse_args() -> Result<Option<(BrokerConfig, String)>, String> {
             "--data-dir" => config.data_dir = Some(value("--data-dir")?.into()),
             "--advertised-listener" => {
                 let v = value("--advertised-listener")?;
-                let (host, port) = v.rsplit_once(':').ok_or(format!("--advertised-listener {v}: expected HOST:PORT"))?;
-                let port = port.parse().map_err(|e| format!("--advertised-listener {v}: {e}"))?;
+                let (host, port) = v
+                    .rsplit_once(':')
+                    .ok_or(format!("--advertised-listener {v}: expected HOST:PORT"))?;
+                let port = port
+                    .parse()
+                    .map_err(|e| format!("--advertised-listener {v}: {e}"))?;
                 config.advertised = Some((host.to_string(), port));
             }
             "--node-id" => {
@@ -69,8 +76,12 @@ fn parse_args() -> Result<Option<(BrokerConfig, String)>, String> {
             }
             "--config" => {
                 let v = value("--config")?;
-                let (k, val) = v.split_once('=').ok_or(format!("--config {v}: expected KEY=VALUE"))?;
-                config.set(k.trim(), val.trim()).map_err(|e| e.to_string())?;
+                let (k, val) = v
+                    .split_once('=')
+                    .ok_or(format!("--config {v}: expected KEY=VALUE"))?;
+                config
+                    .set(k.trim(), val.trim())
+                    .map_err(|e| e.to_string())?;
             }
             "--log-level" => level = value("--log-level")?,
             other => return Err(format!("unknown argument '{other}' (see --help)")),
@@ -91,11 +102,18 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("broker_lite={level},warn")));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("broker_lite={level},warn"))
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("broker-lite: cannot start the runtime: {e}");

@@ -31,7 +31,8 @@ fn valid_software_field(s: &str) -> bool {
     !b.is_empty()
         && b[0].is_ascii_alphanumeric()
         && b[b.len() - 1].is_ascii_alphanumeric()
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'.')
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'.')
 }
 
 pub(super) fn handle(req: &ApiVersionsRequest, version: i16) -> ApiVersionsResponse {
@@ -43,7 +44,11 @@ pub(super) fn handle(req: &ApiVersionsRequest, version: i16) -> ApiVersionsRespo
     } else {
         ErrorCode::None
     };
-    ApiVersionsResponse { error_code: error.code(), api_keys: api_keys(), ..Default::default() }
+    ApiVersionsResponse {
+        error_code: error.code(),
+        api_keys: api_keys(),
+        ..Default::default()
+    }
 }
 
 pub(super) fn unsupported_version_response() -> ApiVersionsResponse {
@@ -71,7 +76,9 @@ mod tests {
     #[test]
     fn advertises_only_served_apis() {
         let keys = api_keys();
-        assert!(keys.iter().any(|k| k.api_key == ApiKey::Produce.key() && k.min_version == 3));
+        assert!(keys
+            .iter()
+            .any(|k| k.api_key == ApiKey::Produce.key() && k.min_version == 3));
         assert!(!keys.iter().any(|k| k.api_key == ApiKey::LeaderAndIsr.key()));
     }
 }

@@ -28,10 +28,17 @@ const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
 
 fn wanted(keys: &Option<Vec<String>>, name: &str) -> bool {
-    keys.as_ref().is_none_or(|k| k.is_empty() || k.iter().any(|n| n == name))
+    keys.as_ref()
+        .is_none_or(|k| k.is_empty() || k.iter().any(|n| n == name))
 }
 
-fn describe_topic(state: &BrokerState, name: &str, keys: &Option<Vec<String>>, synonyms: bool, docs: bool) -> DescribeConfigsResult {
+fn describe_topic(
+    state: &BrokerState,
+    name: &str,
+    keys: &Option<Vec<String>>,
+    synonyms: bool,
+    docs: bool,
+) -> DescribeConfigsResult {
     let Some(topic) = state.topic(name) else {
         return DescribeConfigsResult {
             error_code: ErrorCode::UnknownTopicOrPartition.code(),
@@ -51,13 +58,31 @@ fn describe_topic(state: &BrokerState, name: &str, keys: &Option<Vec<String>>, s
             let mut syn = Vec::new();
             if synonyms {
                 if let Some(v) = overrides.get(c.name) {
-                    syn.push(DescribeConfigsSynonym { name: c.name.to_string(), value: Some(v.clone()), source: ConfigSource::TopicOverride.describe_id(), ..Default::default() });
+                    syn.push(DescribeConfigsSynonym {
+                        name: c.name.to_string(),
+                        value: Some(v.clone()),
+                        source: ConfigSource::TopicOverride.describe_id(),
+                        ..Default::default()
+                    });
                 }
-                if let (Some(b), Some(v)) = (def.and_then(|d| d.broker_synonym), broker_defaults.get(c.name)) {
-                    syn.push(DescribeConfigsSynonym { name: b.to_string(), value: Some(v.clone()), source: ConfigSource::StaticBroker.describe_id(), ..Default::default() });
+                if let (Some(b), Some(v)) = (
+                    def.and_then(|d| d.broker_synonym),
+                    broker_defaults.get(c.name),
+                ) {
+                    syn.push(DescribeConfigsSynonym {
+                        name: b.to_string(),
+                        value: Some(v.clone()),
+                        source: ConfigSource::StaticBroker.describe_id(),
+                        ..Default::default()
+                    });
                 }
                 if let Some(d) = def {
-                    syn.push(DescribeConfigsSynonym { name: d.broker_synonym.unwrap_or(d.name).to_string(), value: Some(d.default.to_string()), source: ConfigSource::Default.describe_id(), ..Default::default() });
+                    syn.push(DescribeConfigsSynonym {
+                        name: d.broker_synonym.unwrap_or(d.name).to_string(),
+                        value: Some(d.default.to_string()),
+                        source: ConfigSource::Default.describe_id(),
+                        ..Default::default()
+                    });
                 }
             }
             DescribeConfigsResourceResult {
@@ -69,19 +94,36 @@ fn describe_topic(state: &BrokerState, name: &str, keys: &Option<Vec<String>>, s
                 is_sensitive: false,
                 synonyms: syn,
                 config_type: def.map_or(ConfigType::String, |d| d.ty).describe_id(),
-                documentation: if docs { def.map(|d| d.doc.to_string()) } else { None },
+                documentation: if docs {
+                    def.map(|d| d.doc.to_string())
+                } else {
+                    None
+                },
                 ..Default::default()
             }
         })
         .collect();
-    DescribeConfigsResult { resource_type: TOPIC, resource_name: name.to_string(), configs, ..Default::default() }
+    DescribeConfigsResult {
+        resource_type: TOPIC,
+        resource_name: name.to_string(),
+        configs,
+        ..Default::default()
+    }
 }
 
-fn describe_broker(state: &BrokerState, name: &str, keys: &Option<Vec<String>>, docs: bool) -> DescribeConfigsResult {
+fn describe_broker(
+    state: &BrokerState,
+    name: &str,
+    keys: &Option<Vec<String>>,
+    docs: bool,
+) -> DescribeConfigsResult {
     if !name.is_empty() && name != state.config.node_id.to_string() {
         return DescribeConfigsResult {
             error_code: ErrorCode::InvalidRequest.code(),
-            error_message: Some(format!("Unexpected broker id, expected {} or empty string, but received {name}", state.config.node_id)),
+            error_message: Some(format!(
+                "Unexpected broker id, expected {} or empty string, but received {name}",
+                state.config.node_id
+            )),
             resource_type: BROKER,
             resource_name: name.to_string(),
             ..Default::default()
@@ -106,16 +148,36 @@ fn describe_broker(state: &BrokerState, name: &str, keys: &Option<Vec<String>>, 
             }
         })
         .collect();
-    DescribeConfigsResult { resource_type: BROKER, resource_name: name.to_string(), configs, ..Default::default() }
+    DescribeConfigsResult {
+        resource_type: BROKER,
+        resource_name: name.to_string(),
+        configs,
+        ..Default::default()
+    }
 }
 
-pub(super) fn describe(state: &Arc<BrokerState>, req: DescribeConfigsRequest, _version: i16) -> DescribeConfigsResponse {
+pub(super) fn describe(
+    state: &Arc<BrokerState>,
+    req: DescribeConfigsRequest,
+    _version: i16,
+) -> DescribeConfigsResponse {
     let results = req
         .resources
         .iter()
         .map(|r| match r.resource_type {
-            TOPIC => describe_topic(state, &r.resource_name, &r.configuration_keys, req.include_synonyms, req.include_documentation),
-            BROKER => describe_broker(state, &r.resource_name, &r.configuration_keys, req.include_documentation),
+            TOPIC => describe_topic(
+                state,
+                &r.resource_name,
+                &r.configuration_keys,
+                req.include_synonyms,
+                req.include_documentation,
+            ),
+            BROKER => describe_broker(
+                state,
+                &r.resource_name,
+                &r.configuration_keys,
+                req.include_documentation,
+            ),
             other => DescribeConfigsResult {
                 error_code: ErrorCode::InvalidRequest.code(),
                 error_message: Some(format!("Unsupported resource type {other}")),
@@ -125,7 +187,10 @@ pub(super) fn describe(state: &Arc<BrokerState>, req: DescribeConfigsRequest, _v
             },
         })
         .collect();
-    DescribeConfigsResponse { results, ..Default::default() }
+    DescribeConfigsResponse {
+        results,
+        ..Default::default()
+    }
 }
 
 /// Applies IncrementalAlterConfigs operations to a copy of `overrides`.
@@ -136,20 +201,41 @@ fn apply_ops(
     let mut out = overrides.clone();
     for op in ops {
         let Some(def) = topic_config_def(&op.name) else {
-            return Err((ErrorCode::InvalidConfig, format!("Unknown topic config name: {}", op.name)));
+            return Err((
+                ErrorCode::InvalidConfig,
+                format!("Unknown topic config name: {}", op.name),
+            ));
         };
-        let current = out.get(&op.name).cloned().unwrap_or_else(|| def.default.to_string());
-        let list = |s: &str| -> Vec<String> { s.split(',').map(str::trim).filter(|x| !x.is_empty()).map(str::to_string).collect() };
+        let current = out
+            .get(&op.name)
+            .cloned()
+            .unwrap_or_else(|| def.default.to_string());
+        let list = |s: &str| -> Vec<String> {
+            s.split(',')
+                .map(str::trim)
+                .filter(|x| !x.is_empty())
+                .map(str::to_string)
+                .collect()
+        };
         match op.config_operation {
             0 => {
-                let v = op.value.clone().ok_or((ErrorCode::InvalidRequest, format!("Null value for SET of {}", op.name)))?;
+                let v = op.value.clone().ok_or((
+                    ErrorCode::InvalidRequest,
+                    format!("Null value for SET of {}", op.name),
+                ))?;
                 out.insert(op.name.clone(), v);
             }
             1 => {
                 out.remove(&op.name);
             }
             2 | 3 if def.ty != ConfigType::List => {
-                return Err((ErrorCode::InvalidConfig, format!("Config value append/subtract is not allowed for config key {}", op.name)));
+                return Err((
+                    ErrorCode::InvalidConfig,
+                    format!(
+                        "Config value append/subtract is not allowed for config key {}",
+                        op.name
+                    ),
+                ));
             }
             2 => {
                 let mut items = list(&current);
@@ -162,19 +248,31 @@ fn apply_ops(
             }
             3 => {
                 let remove = list(op.value.as_deref().unwrap_or(""));
-                let items: Vec<String> = list(&current).into_iter().filter(|x| !remove.contains(x)).collect();
+                let items: Vec<String> = list(&current)
+                    .into_iter()
+                    .filter(|x| !remove.contains(x))
+                    .collect();
                 out.insert(op.name.clone(), items.join(","));
             }
-            other => return Err((ErrorCode::InvalidRequest, format!("Unknown config operation {other}"))),
+            other => {
+                return Err((
+                    ErrorCode::InvalidRequest,
+                    format!("Unknown config operation {other}"),
+                ))
+            }
         }
     }
     for (k, v) in &out {
-        crate::topic_config::validate_topic_config(k, v).map_err(|e| (ErrorCode::InvalidConfig, e.to_string()))?;
+        crate::topic_config::validate_topic_config(k, v)
+            .map_err(|e| (ErrorCode::InvalidConfig, e.to_string()))?;
     }
     Ok(out)
 }
 
-pub(super) async fn incremental_alter(state: &Arc<BrokerState>, req: IncrementalAlterConfigsRequest) -> IncrementalAlterConfigsResponse {
+pub(super) async fn incremental_alter(
+    state: &Arc<BrokerState>,
+    req: IncrementalAlterConfigsRequest,
+) -> IncrementalAlterConfigsResponse {
     let mut responses = Vec::with_capacity(req.resources.len());
     for r in req.resources {
         let respond = |code: ErrorCode, msg: Option<String>| AlterConfigsResourceResponse {
@@ -185,11 +283,17 @@ pub(super) async fn incremental_alter(state: &Arc<BrokerState>, req: Incremental
             ..Default::default()
         };
         if r.resource_type != TOPIC {
-            responses.push(respond(ErrorCode::InvalidRequest, Some("broker-lite supports altering topic configs only".into())));
+            responses.push(respond(
+                ErrorCode::InvalidRequest,
+                Some("broker-lite supports altering topic configs only".into()),
+            ));
             continue;
         }
         let Some(topic) = state.topic(&r.resource_name) else {
-            responses.push(respond(ErrorCode::UnknownTopicOrPartition, Some(format!("Topic '{}' does not exist.", r.resource_name))));
+            responses.push(respond(
+                ErrorCode::UnknownTopicOrPartition,
+                Some(format!("Topic '{}' does not exist.", r.resource_name)),
+            ));
             continue;
         };
         let new = match apply_ops(&topic.overrides(), &r.configs) {
@@ -214,7 +318,10 @@ pub(super) async fn incremental_alter(state: &Arc<BrokerState>, req: Incremental
             Err(e) => respond(e.code(), Some(e.to_string())),
         });
     }
-    IncrementalAlterConfigsResponse { responses, ..Default::default() }
+    IncrementalAlterConfigsResponse {
+        responses,
+        ..Default::default()
+    }
 }
 
 #[cfg(test)]
@@ -224,21 +331,53 @@ mod tests {
     use kafka_wire::messages::incremental_alter_configs_request::AlterableConfig;
 
     fn op(name: &str, o: i8, v: Option<&str>) -> AlterableConfig {
-        AlterableConfig { name: name.into(), config_operation: o, value: v.map(str::to_string), ..Default::default() }
+        AlterableConfig {
+            name: name.into(),
+            config_operation: o,
+            value: v.map(str::to_string),
+            ..Default::default()
+        }
     }
 
     #[test]
     fn ops_apply_like_kafka() {
         let base = BTreeMap::new();
-        let out = apply_ops(&base, &[op("retention.ms", 0, Some("100")), op("cleanup.policy", 2, Some("compact"))]).unwrap();
+        let out = apply_ops(
+            &base,
+            &[
+                op("retention.ms", 0, Some("100")),
+                op("cleanup.policy", 2, Some("compact")),
+            ],
+        )
+        .unwrap();
         assert_eq!(out["retention.ms"], "100");
         assert_eq!(out["cleanup.policy"], "delete,compact");
-        let out = apply_ops(&out, &[op("cleanup.policy", 3, Some("delete")), op("retention.ms", 1, None)]).unwrap();
+        let out = apply_ops(
+            &out,
+            &[
+                op("cleanup.policy", 3, Some("delete")),
+                op("retention.ms", 1, None),
+            ],
+        )
+        .unwrap();
         assert_eq!(out["cleanup.policy"], "compact");
         assert!(!out.contains_key("retention.ms"));
-        assert_eq!(apply_ops(&base, &[op("retention.ms", 2, Some("1"))]).unwrap_err().0, ErrorCode::InvalidConfig);
-        assert_eq!(apply_ops(&base, &[op("nope", 0, Some("1"))]).unwrap_err().0, ErrorCode::InvalidConfig);
-        assert_eq!(apply_ops(&base, &[op("retention.ms", 0, Some("x"))]).unwrap_err().0, ErrorCode::InvalidConfig);
+        assert_eq!(
+            apply_ops(&base, &[op("retention.ms", 2, Some("1"))])
+                .unwrap_err()
+                .0,
+            ErrorCode::InvalidConfig
+        );
+        assert_eq!(
+            apply_ops(&base, &[op("nope", 0, Some("1"))]).unwrap_err().0,
+            ErrorCode::InvalidConfig
+        );
+        assert_eq!(
+            apply_ops(&base, &[op("retention.ms", 0, Some("x"))])
+                .unwrap_err()
+                .0,
+            ErrorCode::InvalidConfig
+        );
     }
 
     #[test]

@@ -14,7 +14,10 @@ use kafka_wire::ErrorCode;
 
 use crate::state::BrokerState;
 
-pub(super) async fn handle(state: &Arc<BrokerState>, req: CreatePartitionsRequest) -> CreatePartitionsResponse {
+pub(super) async fn handle(
+    state: &Arc<BrokerState>,
+    req: CreatePartitionsRequest,
+) -> CreatePartitionsResponse {
     let mut seen: HashMap<String, usize> = HashMap::new();
     for t in &req.topics {
         *seen.entry(t.name.clone()).or_default() += 1;
@@ -29,18 +32,28 @@ pub(super) async fn handle(state: &Arc<BrokerState>, req: CreatePartitionsReques
             ..Default::default()
         };
         if seen.get(&t.name).copied().unwrap_or(0) > 1 {
-            results.push(fail(ErrorCode::InvalidRequest, "Duplicate topic in request.".into()));
+            results.push(fail(
+                ErrorCode::InvalidRequest,
+                "Duplicate topic in request.".into(),
+            ));
             continue;
         }
         if let Some(assignments) = &t.assignments {
-            let current = state.topic(&t.name).map(|x| x.partition_count()).unwrap_or(0);
+            let current = state
+                .topic(&t.name)
+                .map(|x| x.partition_count())
+                .unwrap_or(0);
             let new = (t.count - current).max(0) as usize;
             if assignments.len() != new
-                || assignments.iter().any(|a| a.broker_ids.is_empty() || a.broker_ids.iter().any(|b| *b != node))
+                || assignments
+                    .iter()
+                    .any(|a| a.broker_ids.is_empty() || a.broker_ids.iter().any(|b| *b != node))
             {
                 results.push(fail(
                     ErrorCode::InvalidReplicaAssignment,
-                    format!("Assignments must list broker {node} for each of the {new} new partitions."),
+                    format!(
+                        "Assignments must list broker {node} for each of the {new} new partitions."
+                    ),
                 ));
                 continue;
             }
@@ -48,11 +61,18 @@ pub(super) async fn handle(state: &Arc<BrokerState>, req: CreatePartitionsReques
         let s = state.clone();
         let name = t.name.clone();
         let (count, validate_only) = (t.count, req.validate_only);
-        let result = super::blocking(move || s.create_partitions(&name, count, validate_only)).await;
+        let result =
+            super::blocking(move || s.create_partitions(&name, count, validate_only)).await;
         results.push(match result {
-            Ok(()) => CreatePartitionsTopicResult { name: t.name, ..Default::default() },
+            Ok(()) => CreatePartitionsTopicResult {
+                name: t.name,
+                ..Default::default()
+            },
             Err(e) => fail(e.code(), e.to_string()),
         });
     }
-    CreatePartitionsResponse { results, ..Default::default() }
+    CreatePartitionsResponse {
+        results,
+        ..Default::default()
+    }
 }

@@ -31,7 +31,11 @@ fn failed(name: String, code: ErrorCode, message: String) -> CreatableTopicResul
     }
 }
 
-pub(super) async fn handle(state: &Arc<BrokerState>, req: CreateTopicsRequest, _version: i16) -> CreateTopicsResponse {
+pub(super) async fn handle(
+    state: &Arc<BrokerState>,
+    req: CreateTopicsRequest,
+    _version: i16,
+) -> CreateTopicsResponse {
     let mut seen: HashMap<String, usize> = HashMap::new();
     for t in &req.topics {
         *seen.entry(t.name.clone()).or_default() += 1;
@@ -42,7 +46,10 @@ pub(super) async fn handle(state: &Arc<BrokerState>, req: CreateTopicsRequest, _
             results.push(failed(
                 t.name.clone(),
                 ErrorCode::InvalidRequest,
-                format!("Create topics request from client contains duplicate topic name {}", t.name),
+                format!(
+                    "Create topics request from client contains duplicate topic name {}",
+                    t.name
+                ),
             ));
             continue;
         }
@@ -53,7 +60,12 @@ pub(super) async fn handle(state: &Arc<BrokerState>, req: CreateTopicsRequest, _
                 Some(v) => {
                     configs.insert(c.name.clone(), v.clone());
                 }
-                None => bad_config = Some(format!("Null value not supported for topic configs: {}", c.name)),
+                None => {
+                    bad_config = Some(format!(
+                        "Null value not supported for topic configs: {}",
+                        c.name
+                    ))
+                }
             }
         }
         if let Some(msg) = bad_config {
@@ -61,9 +73,16 @@ pub(super) async fn handle(state: &Arc<BrokerState>, req: CreateTopicsRequest, _
             continue;
         }
         let (partitions, rf) = if t.assignments.is_empty() {
-            let p = if t.num_partitions == -1 { state.config.num_partitions() } else { t.num_partitions };
+            let p = if t.num_partitions == -1 {
+                state.config.num_partitions()
+            } else {
+                t.num_partitions
+            };
             let rf = if t.replication_factor == -1 {
-                state.config.get_i64("default.replication.factor").clamp(1, i16::MAX as i64) as i16
+                state
+                    .config
+                    .get_i64("default.replication.factor")
+                    .clamp(1, i16::MAX as i64) as i16
             } else {
                 t.replication_factor
             };
@@ -81,7 +100,10 @@ pub(super) async fn handle(state: &Arc<BrokerState>, req: CreateTopicsRequest, _
             let mut indexes: Vec<i32> = t.assignments.iter().map(|a| a.partition_index).collect();
             indexes.sort_unstable();
             let contiguous = indexes.iter().enumerate().all(|(i, p)| *p == i as i32);
-            let only_us = t.assignments.iter().all(|a| !a.broker_ids.is_empty() && a.broker_ids.iter().all(|b| *b == node));
+            let only_us = t
+                .assignments
+                .iter()
+                .all(|a| !a.broker_ids.is_empty() && a.broker_ids.iter().all(|b| *b == node));
             if !contiguous || !only_us {
                 results.push(failed(
                     t.name,
@@ -90,7 +112,12 @@ pub(super) async fn handle(state: &Arc<BrokerState>, req: CreateTopicsRequest, _
                 ));
                 continue;
             }
-            let rf = t.assignments.iter().map(|a| a.broker_ids.len()).max().unwrap_or(1) as i16;
+            let rf = t
+                .assignments
+                .iter()
+                .map(|a| a.broker_ids.len())
+                .max()
+                .unwrap_or(1) as i16;
             (t.assignments.len() as i32, rf)
         };
         let s = state.clone();
@@ -98,9 +125,11 @@ pub(super) async fn handle(state: &Arc<BrokerState>, req: CreateTopicsRequest, _
         let validate_only = req.validate_only;
         let outcome = super::blocking(move || {
             if validate_only {
-                s.validate_new_topic(&name, partitions, rf, &configs).map(|()| (Uuid::ZERO, configs))
+                s.validate_new_topic(&name, partitions, rf, &configs)
+                    .map(|()| (Uuid::ZERO, configs))
             } else {
-                s.create_topic(&name, partitions, rf, configs.clone()).map(|t| (t.id, configs))
+                s.create_topic(&name, partitions, rf, configs.clone())
+                    .map(|t| (t.id, configs))
             }
         })
         .await;
@@ -138,5 +167,8 @@ pub(super) async fn handle(state: &Arc<BrokerState>, req: CreateTopicsRequest, _
             }
         }
     }
-    CreateTopicsResponse { topics: results, ..Default::default() }
+    CreateTopicsResponse {
+        topics: results,
+        ..Default::default()
+    }
 }

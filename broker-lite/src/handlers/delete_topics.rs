@@ -12,11 +12,21 @@ use kafka_wire::{ErrorCode, Uuid};
 
 use crate::state::BrokerState;
 
-pub(super) async fn handle(state: &Arc<BrokerState>, req: DeleteTopicsRequest, version: i16) -> DeleteTopicsResponse {
+pub(super) async fn handle(
+    state: &Arc<BrokerState>,
+    req: DeleteTopicsRequest,
+    version: i16,
+) -> DeleteTopicsResponse {
     let targets: Vec<(Option<String>, Uuid)> = if version >= 6 {
-        req.topics.into_iter().map(|t| (t.name, t.topic_id)).collect()
+        req.topics
+            .into_iter()
+            .map(|t| (t.name, t.topic_id))
+            .collect()
     } else {
-        req.topic_names.into_iter().map(|n| (Some(n), Uuid::ZERO)).collect()
+        req.topic_names
+            .into_iter()
+            .map(|n| (Some(n), Uuid::ZERO))
+            .collect()
     };
     let mut responses = Vec::with_capacity(targets.len());
     for (name, id) in targets {
@@ -54,5 +64,8 @@ pub(super) async fn handle(state: &Arc<BrokerState>, req: DeleteTopicsRequest, v
             },
         });
     }
-    DeleteTopicsResponse { responses, ..Default::default() }
+    DeleteTopicsResponse {
+        responses,
+        ..Default::default()
+    }
 }

@@ -12,7 +12,10 @@ use kafka_wire::ErrorCode;
 use super::metadata::ALL_CLUSTER_OPERATIONS;
 use crate::state::BrokerState;
 
-pub(super) fn handle(state: &Arc<BrokerState>, req: &DescribeClusterRequest) -> DescribeClusterResponse {
+pub(super) fn handle(
+    state: &Arc<BrokerState>,
+    req: &DescribeClusterRequest,
+) -> DescribeClusterResponse {
     if req.endpoint_type != 1 {
         return DescribeClusterResponse {
             error_code: ErrorCode::UnsupportedEndpointType.code(),

@@ -45,14 +45,26 @@ fn empty_partition(index: i32, code: ErrorCode) -> PartitionData {
 }
 
 fn gather(state: &BrokerState, req: &FetchRequest, version: i16) -> Gathered {
-    let max_total = if req.max_bytes <= 0 { usize::MAX } else { req.max_bytes as usize };
+    let max_total = if req.max_bytes <= 0 {
+        usize::MAX
+    } else {
+        req.max_bytes as usize
+    };
     let read_committed = req.isolation_level == READ_COMMITTED;
     let mut bytes = 0usize;
     let mut any_error = false;
     let mut responses = Vec::with_capacity(req.topics.len());
     for ft in &req.topics {
-        let topic = if version >= 13 { state.topic_by_id(&ft.topic_id) } else { state.topic(&ft.topic) };
-        let missing = if version >= 13 { ErrorCode::UnknownTopicId } else { ErrorCode::UnknownTopicOrPartition };
+        let topic = if version >= 13 {
+            state.topic_by_id(&ft.topic_id)
+        } else {
+            state.topic(&ft.topic)
+        };
+        let missing = if version >= 13 {
+            ErrorCode::UnknownTopicId
+        } else {
+            ErrorCode::UnknownTopicOrPartition
+        };
         let mut partitions = Vec::with_capacity(ft.partitions.len());
         for fp in &ft.partitions {
             let Some(partition) = topic.as_ref().and_then(|t| t.partition(fp.partition)) else {
@@ -86,7 +98,11 @@ fn gather(state: &BrokerState, req: &FetchRequest, version: i16) -> Gathered {
                         high_watermark: r.high_watermark,
                         last_stable_offset: limit,
                         log_start_offset: r.log_start_offset,
-                        aborted_transactions: if read_committed { Some(Vec::new()) } else { None },
+                        aborted_transactions: if read_committed {
+                            Some(Vec::new())
+                        } else {
+                            None
+                        },
                         preferred_read_replica: -1,
                         records: Some(r.records),
                         ..Default::default()
@@ -105,15 +121,30 @@ fn gather(state: &BrokerState, req: &FetchRequest, version: i16) -> Gathered {
         }
         responses.push(FetchableTopicResponse {
             topic: ft.topic.clone(),
-            topic_id: if version >= 13 { ft.topic_id } else { Uuid::ZERO },
+            topic_id: if version >= 13 {
+                ft.topic_id
+            } else {
+                Uuid::ZERO
+            },
             partitions,
             ..Default::default()
         });
     }
-    Gathered { response: FetchResponse { responses, ..Default::default() }, bytes, any_error }
+    Gathered {
+        response: FetchResponse {
+            responses,
+            ..Default::default()
+        },
+        bytes,
+        any_error,
+    }
 }
 
-pub(super) async fn handle(state: &Arc<BrokerState>, req: FetchRequest, version: i16) -> FetchResponse {
+pub(super) async fn handle(
+    state: &Arc<BrokerState>,
+    req: FetchRequest,
+    version: i16,
+) -> FetchResponse {
     if version >= 7 {
         let code = if req.session_id != 0 {
             Some(ErrorCode::FetchSessionIdNotFound)
@@ -123,7 +154,11 @@ pub(super) async fn handle(state: &Arc<BrokerState>, req: FetchRequest, version:
             None
         };
         if let Some(code) = code {
-            return FetchResponse { error_code: code.code(), session_id: 0, ..Default::default() };
+            return FetchResponse {
+                error_code: code.code(),
+                session_id: 0,
+                ..Default::default()
+            };
         }
     }
     let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);

@@ -10,7 +10,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use kafka_wire::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use kafka_wire::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
 use kafka_wire::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use kafka_wire::ErrorCode;
 
@@ -22,7 +24,9 @@ fn answer(state: &BrokerState, req: &ListOffsetsRequest) -> ListOffsetsResponse 
     let mut seen: HashMap<(&str, i32), usize> = HashMap::new();
     for t in &req.topics {
         for p in &t.partitions {
-            *seen.entry((t.name.as_str(), p.partition_index)).or_default() += 1;
+            *seen
+                .entry((t.name.as_str(), p.partition_index))
+                .or_default() += 1;
         }
     }
     let topics = req
@@ -42,10 +46,17 @@ fn answer(state: &BrokerState, req: &ListOffsetsRequest) -> ListOffsetsResponse 
                         leader_epoch: -1,
                         ..Default::default()
                     };
-                    if seen.get(&(t.name.as_str(), p.partition_index)).copied().unwrap_or(0) > 1 {
+                    if seen
+                        .get(&(t.name.as_str(), p.partition_index))
+                        .copied()
+                        .unwrap_or(0)
+                        > 1
+                    {
                         return fail(ErrorCode::InvalidRequest);
                     }
-                    let Some(partition) = topic.as_ref().and_then(|x| x.partition(p.partition_index)) else {
+                    let Some(partition) =
+                        topic.as_ref().and_then(|x| x.partition(p.partition_index))
+                    else {
                         return fail(ErrorCode::UnknownTopicOrPartition);
                     };
                     let log = partition.log();
@@ -58,7 +69,10 @@ fn answer(state: &BrokerState, req: &ListOffsetsRequest) -> ListOffsetsResponse 
                         });
                     }
                     if p.timestamp == EARLIEST_PENDING_UPLOAD {
-                        return ListOffsetsPartitionResponse { error_code: 0, ..fail(ErrorCode::None) };
+                        return ListOffsetsPartitionResponse {
+                            error_code: 0,
+                            ..fail(ErrorCode::None)
+                        };
                     }
                     match log.list_offsets(p.timestamp) {
                         Ok(Some(found)) => ListOffsetsPartitionResponse {
@@ -69,18 +83,31 @@ fn answer(state: &BrokerState, req: &ListOffsetsRequest) -> ListOffsetsResponse 
                             leader_epoch: found.leader_epoch.unwrap_or(-1),
                             ..Default::default()
                         },
-                        Ok(None) => ListOffsetsPartitionResponse { error_code: 0, ..fail(ErrorCode::None) },
+                        Ok(None) => ListOffsetsPartitionResponse {
+                            error_code: 0,
+                            ..fail(ErrorCode::None)
+                        },
                         Err(e) => fail(e.error_code()),
                     }
                 })
                 .collect();
-            ListOffsetsTopicResponse { name: t.name.clone(), partitions, ..Default::default() }
+            ListOffsetsTopicResponse {
+                name: t.name.clone(),
+                partitions,
+                ..Default::default()
+            }
         })
         .collect();
-    ListOffsetsResponse { topics, ..Default::default() }
+    ListOffsetsResponse {
+        topics,
+        ..Default::default()
+    }
 }
 
-pub(super) async fn handle(state: &Arc<BrokerState>, req: ListOffsetsRequest) -> ListOffsetsResponse {
+pub(super) async fn handle(
+    state: &Arc<BrokerState>,
+    req: ListOffsetsRequest,
+) -> ListOffsetsResponse {
     let s = state.clone();
     super::blocking(move || answer(&s, &req)).await
 }

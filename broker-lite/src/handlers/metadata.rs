@@ -32,7 +32,11 @@ pub(crate) fn is_internal(name: &str) -> bool {
     name == "__consumer_offsets" || name == "__transaction_state"
 }
 
-pub(crate) fn describe_topic(state: &BrokerState, topic: &Topic, with_ops: bool) -> MetadataResponseTopic {
+pub(crate) fn describe_topic(
+    state: &BrokerState,
+    topic: &Topic,
+    with_ops: bool,
+) -> MetadataResponseTopic {
     let node = state.config.node_id;
     MetadataResponseTopic {
         error_code: ErrorCode::None.code(),
@@ -53,7 +57,11 @@ pub(crate) fn describe_topic(state: &BrokerState, topic: &Topic, with_ops: bool)
                 ..Default::default()
             })
             .collect(),
-        topic_authorized_operations: if with_ops { ALL_TOPIC_OPERATIONS } else { i32::MIN },
+        topic_authorized_operations: if with_ops {
+            ALL_TOPIC_OPERATIONS
+        } else {
+            i32::MIN
+        },
         ..Default::default()
     }
 }
@@ -68,7 +76,11 @@ fn error_topic(name: Option<String>, id: Uuid, code: ErrorCode) -> MetadataRespo
     }
 }
 
-pub(super) async fn handle(state: &Arc<BrokerState>, req: MetadataRequest, version: i16) -> MetadataResponse {
+pub(super) async fn handle(
+    state: &Arc<BrokerState>,
+    req: MetadataRequest,
+    version: i16,
+) -> MetadataResponse {
     let with_ops = req.include_topic_authorized_operations;
     let all = match &req.topics {
         None => true,
@@ -76,7 +88,11 @@ pub(super) async fn handle(state: &Arc<BrokerState>, req: MetadataRequest, versi
     };
     let mut topics = Vec::new();
     if all {
-        topics = state.all_topics().iter().map(|t| describe_topic(state, t, with_ops)).collect();
+        topics = state
+            .all_topics()
+            .iter()
+            .map(|t| describe_topic(state, t, with_ops))
+            .collect();
     } else {
         let auto_create = state.config.get_bool("auto.create.topics.enable")
             && (version < 4 || req.allow_auto_topic_creation);
@@ -94,11 +110,19 @@ pub(super) async fn handle(state: &Arc<BrokerState>, req: MetadataRequest, versi
                 continue;
             }
             if validate_topic_name(&name).is_err() {
-                topics.push(error_topic(Some(name), Uuid::ZERO, ErrorCode::InvalidTopicException));
+                topics.push(error_topic(
+                    Some(name),
+                    Uuid::ZERO,
+                    ErrorCode::InvalidTopicException,
+                ));
                 continue;
             }
             if !auto_create {
-                topics.push(error_topic(Some(name), Uuid::ZERO, ErrorCode::UnknownTopicOrPartition));
+                topics.push(error_topic(
+                    Some(name),
+                    Uuid::ZERO,
+                    ErrorCode::UnknownTopicOrPartition,
+                ));
                 continue;
             }
             let s = state.clone();

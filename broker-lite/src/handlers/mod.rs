@@ -39,7 +39,12 @@ pub(crate) enum Outcome {
 /// The APIs broker-lite serves and the versions it advertises: exactly what is implemented.
 pub fn supported_versions(api: ApiKey) -> Option<VersionRange> {
     let spec = api.valid_versions();
-    let from = |min: i16| Some(VersionRange { min: min.max(spec.min), max: spec.max });
+    let from = |min: i16| {
+        Some(VersionRange {
+            min: min.max(spec.min),
+            max: spec.max,
+        })
+    };
     match api {
         ApiKey::ApiVersions
         | ApiKey::Metadata
@@ -108,7 +113,9 @@ pub(crate) async fn handle(
         RequestBody::DeleteTopics(r) => Some(delete_topics::handle(state, r, version).await.into()),
         RequestBody::CreatePartitions(r) => Some(create_partitions::handle(state, r).await.into()),
         RequestBody::DescribeConfigs(r) => Some(configs::describe(state, r, version).into()),
-        RequestBody::IncrementalAlterConfigs(r) => Some(configs::incremental_alter(state, r).await.into()),
+        RequestBody::IncrementalAlterConfigs(r) => {
+            Some(configs::incremental_alter(state, r).await.into())
+        }
         other => {
             warn!(%peer, api = other.api_key().name(), "closing connection: no handler");
             return Outcome::Close;
@@ -120,7 +127,13 @@ pub(crate) async fn handle(
     }
 }
 
-fn write_response(out: &mut BytesMut, correlation_id: i32, version: i16, body: &ResponseBody, peer: SocketAddr) -> Outcome {
+fn write_response(
+    out: &mut BytesMut,
+    correlation_id: i32,
+    version: i16,
+    body: &ResponseBody,
+    peer: SocketAddr,
+) -> Outcome {
     let mark = out.len();
     match encode_response(out, correlation_id, version, body) {
         Ok(()) => Outcome::Continue,

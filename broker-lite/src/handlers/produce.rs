@@ -19,7 +19,11 @@ use kafka_wire::ErrorCode;
 use crate::state::{now_ms, BrokerState};
 use crate::storage::MessageTimestampType;
 
-fn partition_error(index: i32, code: ErrorCode, message: Option<String>) -> PartitionProduceResponse {
+fn partition_error(
+    index: i32,
+    code: ErrorCode,
+    message: Option<String>,
+) -> PartitionProduceResponse {
     PartitionProduceResponse {
         index,
         error_code: code.code(),
@@ -32,7 +36,10 @@ fn partition_error(index: i32, code: ErrorCode, message: Option<String>) -> Part
 }
 
 /// Appends everything; returns `None` for acks=0.
-pub(super) async fn handle(state: &Arc<BrokerState>, req: ProduceRequest) -> Option<ProduceResponse> {
+pub(super) async fn handle(
+    state: &Arc<BrokerState>,
+    req: ProduceRequest,
+) -> Option<ProduceResponse> {
     let acks = req.acks;
     let s = state.clone();
     let response = super::blocking(move || append_all(&s, req)).await;
@@ -47,8 +54,12 @@ fn append_all(state: &BrokerState, req: ProduceRequest) -> ProduceResponse {
         let topic = state.topic(&topic_data.name);
         let mut partition_responses = Vec::with_capacity(topic_data.partition_data.len());
         for pd in topic_data.partition_data {
-            if !matches!(req.acks, 0 | 1 | -1) {
-                partition_responses.push(partition_error(pd.index, ErrorCode::InvalidRequiredAcks, None));
+            if !(-1..=1).contains(&req.acks) {
+                partition_responses.push(partition_error(
+                    pd.index,
+                    ErrorCode::InvalidRequiredAcks,
+                    None,
+                ));
                 continue;
             }
             if req.transactional_id.is_some() {
@@ -60,11 +71,19 @@ fn append_all(state: &BrokerState, req: ProduceRequest) -> ProduceResponse {
                 continue;
             }
             let Some(partition) = topic.as_ref().and_then(|t| t.partition(pd.index)) else {
-                partition_responses.push(partition_error(pd.index, ErrorCode::UnknownTopicOrPartition, None));
+                partition_responses.push(partition_error(
+                    pd.index,
+                    ErrorCode::UnknownTopicOrPartition,
+                    None,
+                ));
                 continue;
             };
             let Some(records) = pd.records else {
-                partition_responses.push(partition_error(pd.index, ErrorCode::CorruptMessage, Some("null records".into())));
+                partition_responses.push(partition_error(
+                    pd.index,
+                    ErrorCode::CorruptMessage,
+                    Some("null records".into()),
+                ));
                 continue;
             };
             // The request buffer is shared by every partition of the request; the storage layer
@@ -72,7 +91,8 @@ fn append_all(state: &BrokerState, req: ProduceRequest) -> ProduceResponse {
             let mut bytes = BytesMut::from(&records[..]);
             let mut log = partition.log();
             let result = log.append(&mut bytes, now);
-            let log_append_time = log.config().message_timestamp_type == MessageTimestampType::LogAppendTime;
+            let log_append_time =
+                log.config().message_timestamp_type == MessageTimestampType::LogAppendTime;
             drop(log);
             partition_responses.push(match result {
                 Ok(info) => PartitionProduceResponse {
@@ -89,7 +109,14 @@ fn append_all(state: &BrokerState, req: ProduceRequest) -> ProduceResponse {
                 }
             });
         }
-        responses.push(TopicProduceResponse { name: topic_data.name, partition_responses, ..Default::default() });
+        responses.push(TopicProduceResponse {
+            name: topic_data.name,
+            partition_responses,
+            ..Default::default()
+        });
     }
-    ProduceResponse { responses, ..Default::default() }
+    ProduceResponse {
+        responses,
+        ..Default::default()
+    }
 }

@@ -21,10 +21,8 @@ const MAGIC_OFFSET: usize = 16;
 const CRC_OFFSET: usize = 17;
 const ATTRIBUTES_OFFSET: usize = 21;
 const LAST_OFFSET_DELTA_OFFSET: usize = 23;
-const BASE_TIMESTAMP_OFFSET: usize = 27;
 const MAX_TIMESTAMP_OFFSET: usize = 35;
 const PRODUCER_ID_OFFSET: usize = 43;
-const PRODUCER_EPOCH_OFFSET: usize = 51;
 const BASE_SEQUENCE_OFFSET: usize = 53;
 const RECORD_COUNT_OFFSET: usize = 57;
 
@@ -265,23 +263,12 @@ pub(crate) fn patch_for_append(
     if timestamp_type == MessageTimestampType::LogAppendTime {
         let attributes = i16_at(batch, ATTRIBUTES_OFFSET) | TIMESTAMP_TYPE_FLAG;
         batch[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2].copy_from_slice(&attributes.to_be_bytes());
-        batch[MAX_TIMESTAMP_OFFSET..MAX_TIMESTAMP_OFFSET + 8].copy_from_slice(&now_ms.to_be_bytes());
+        batch[MAX_TIMESTAMP_OFFSET..MAX_TIMESTAMP_OFFSET + 8]
+            .copy_from_slice(&now_ms.to_be_bytes());
         let crc = compute_crc(batch);
         batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
     }
     BatchHeader::parse(batch)
-}
-
-/// The first record's timestamp is `baseTimestamp`; exposed for tests of roll timing.
-#[cfg(test)]
-pub(crate) fn base_timestamp(batch: &[u8]) -> i64 {
-    i64_at(batch, BASE_TIMESTAMP_OFFSET)
-}
-
-/// `producerEpoch`; exposed for tests.
-#[cfg(test)]
-pub(crate) fn producer_epoch(batch: &[u8]) -> i16 {
-    i16_at(batch, PRODUCER_EPOCH_OFFSET)
 }
 
 #[cfg(test)]
@@ -304,8 +291,7 @@ mod tests {
         assert_eq!(h.last_offset_delta, 2);
         assert_eq!(h.record_count, 3);
         assert_eq!(h.max_timestamp, 1500);
-        assert_eq!(base_timestamp(&b), 1000);
-        assert_eq!(producer_epoch(&b), -1);
+        assert_eq!(decoded.base_timestamp(), 1000);
         assert_eq!(h.leader_epoch(), None);
     }
 
@@ -314,7 +300,10 @@ mod tests {
         let cfg = LogConfig::default();
         let mut b = batch(&[(1000, "a"), (1001, "b")]);
         let h = patch_for_append(&mut b, 42, 7, MessageTimestampType::CreateTime, 5000);
-        assert_eq!((h.base_offset, h.last_offset(), h.partition_leader_epoch), (42, 43, 7));
+        assert_eq!(
+            (h.base_offset, h.last_offset(), h.partition_leader_epoch),
+            (42, 43, 7)
+        );
         assert_eq!(h.max_timestamp, 1001);
         validate_client_batches(&b, &cfg).unwrap();
 

@@ -70,7 +70,11 @@ pub(crate) fn write_clean_shutdown(dir: &Path) -> Result<()> {
 
 /// Persists the log start offset.
 pub(crate) fn write_log_start_offset(dir: &Path, offset: i64) -> Result<()> {
-    write_atomically(dir, LOG_START_OFFSET_FILE, format!("0\n{offset}\n").as_bytes())
+    write_atomically(
+        dir,
+        LOG_START_OFFSET_FILE,
+        format!("0\n{offset}\n").as_bytes(),
+    )
 }
 
 /// Reads the persisted log start offset; a missing or malformed file gives `None` (the

@@ -201,7 +201,10 @@ impl LogConfig {
     ///
     /// # Errors
     /// [`ConfigError::Invalid`] for a value that does not parse or fails Kafka's validator.
-    pub fn with_overrides(&self, props: &BTreeMap<String, String>) -> Result<LogConfig, ConfigError> {
+    pub fn with_overrides(
+        &self,
+        props: &BTreeMap<String, String>,
+    ) -> Result<LogConfig, ConfigError> {
         let mut c = self.clone();
         for (name, value) in props {
             c.set(name, value)?;
@@ -344,14 +347,13 @@ impl LogConfig {
     /// Kafka's default.
     pub fn describe(&self) -> Vec<ConfigEntry> {
         let d = LogConfig::default();
-        let entry = |name: &'static str, value: String, is_default: bool, config_type| {
-            ConfigEntry {
+        let entry =
+            |name: &'static str, value: String, is_default: bool, config_type| ConfigEntry {
                 name,
                 value,
                 is_default,
                 config_type,
-            }
-        };
+            };
         vec![
             entry(
                 "segment.bytes",
@@ -472,7 +474,11 @@ fn parse_long(name: &str, value: &str, at_least: Option<i64>) -> Result<i64, Con
         .map_err(|_| invalid(name, value, "Expected value to be a 64-bit integer"))?;
     if let Some(min) = at_least {
         if v < min {
-            return Err(invalid(name, value, &format!("Value must be at least {min}")));
+            return Err(invalid(
+                name,
+                value,
+                &format!("Value must be at least {min}"),
+            ));
         }
     }
     Ok(v)
@@ -529,7 +535,10 @@ mod tests {
         assert_eq!(c.segment_ms, 3600000);
         assert_eq!(c.retention_ms, -1);
         assert_eq!(c.retention_bytes, -5);
-        assert_eq!(c.message_timestamp_type, MessageTimestampType::LogAppendTime);
+        assert_eq!(
+            c.message_timestamp_type,
+            MessageTimestampType::LogAppendTime
+        );
         assert_eq!(
             c.cleanup_policy,
             CleanupPolicy {
@@ -538,9 +547,15 @@ mod tests {
             }
         );
         let described = c.describe();
-        let seg = described.iter().find(|e| e.name == "segment.bytes").unwrap();
+        let seg = described
+            .iter()
+            .find(|e| e.name == "segment.bytes")
+            .unwrap();
         assert_eq!((seg.value.as_str(), seg.is_default), ("1048576", false));
-        let policy = described.iter().find(|e| e.name == "cleanup.policy").unwrap();
+        let policy = described
+            .iter()
+            .find(|e| e.name == "cleanup.policy")
+            .unwrap();
         assert_eq!(policy.value, "compact,delete");
         assert_eq!(policy.config_type, ConfigType::List);
         let idx = described

@@ -184,7 +184,9 @@ impl OffsetIndex {
 
     fn entry_for(&self, offset: i64, position: u64) -> Option<IndexEntry> {
         let relative_offset = i32::try_from(offset.checked_sub(self.base_offset)?).ok()?;
-        let position = u32::try_from(position).ok().filter(|p| *p <= i32::MAX as u32)?;
+        let position = u32::try_from(position)
+            .ok()
+            .filter(|p| *p <= i32::MAX as u32)?;
         (relative_offset >= 0).then_some(IndexEntry {
             relative_offset,
             position,
@@ -200,7 +202,8 @@ impl OffsetIndex {
             .partition_point(|e| i64::from(e.relative_offset) <= relative);
         match n.checked_sub(1).map(|i| self.entries[i]) {
             Some(e) => (
-                self.base_offset + i64::from(e.relative_offset),
+                self.base_offset
+                    .saturating_add(i64::from(e.relative_offset)),
                 u64::from(e.position),
             ),
             None => (self.base_offset, 0),

@@ -147,9 +147,7 @@ impl PartitionLog {
     /// does; returns the value set. For replication, disable the automatic advance with
     /// [`set_auto_high_watermark`](Self::set_auto_high_watermark) first.
     pub fn set_high_watermark(&mut self, offset: i64) -> i64 {
-        self.high_watermark = offset
-            .min(self.log_end_offset())
-            .max(self.log_start_offset);
+        self.high_watermark = offset.min(self.log_end_offset()).max(self.log_start_offset);
         self.high_watermark
     }
 
@@ -465,7 +463,9 @@ impl PartitionLog {
             if segment.max_timestamp_and_offset().0 < timestamp {
                 continue;
             }
-            if let Some(found) = segment.find_offset_by_timestamp(timestamp, self.log_start_offset)? {
+            if let Some(found) =
+                segment.find_offset_by_timestamp(timestamp, self.log_start_offset)?
+            {
                 return Ok((found.offset < self.high_watermark).then_some(found));
             }
         }

@@ -28,11 +28,18 @@ fn append_read_round_trip() {
     let dir = TempDir::new();
     let mut log = open(&dir, LogConfig::default());
     assert_eq!(
-        (log.log_start_offset(), log.log_end_offset(), log.high_watermark()),
+        (
+            log.log_start_offset(),
+            log.log_end_offset(),
+            log.high_watermark()
+        ),
         (0, 0, 0)
     );
 
-    let (info, _) = append(&mut log, batch(&[(NOW, "a"), (NOW + 1, "b"), (NOW + 2, "c")]));
+    let (info, _) = append(
+        &mut log,
+        batch(&[(NOW, "a"), (NOW + 1, "b"), (NOW + 2, "c")]),
+    );
     assert_eq!(
         info,
         AppendInfo {
@@ -51,7 +58,10 @@ fn append_read_round_trip() {
     let mut two = batch(&[(NOW + 10, "d")]);
     two.extend_from_slice(&batch(&[(NOW + 11, "e"), (NOW + 12, "f")]));
     let (info, _) = append(&mut log, two);
-    assert_eq!((info.base_offset, info.last_offset, info.batch_count), (3, 5, 2));
+    assert_eq!(
+        (info.base_offset, info.last_offset, info.batch_count),
+        (3, 5, 2)
+    );
     assert_eq!((log.log_end_offset(), log.high_watermark()), (6, 6));
 
     let read = log.read(0, 1 << 20, log.high_watermark()).unwrap();
@@ -67,13 +77,23 @@ fn append_read_round_trip() {
         ]
     );
     assert_eq!(
-        (read.next_offset, read.high_watermark, read.log_start_offset, read.log_end_offset),
+        (
+            read.next_offset,
+            read.high_watermark,
+            read.log_start_offset,
+            read.log_end_offset
+        ),
         (6, 6, 0, 6)
     );
     // Every stored batch carries the leader epoch.
     let mut buf = read.records.clone();
     while !buf.is_empty() {
-        assert_eq!(RecordBatch::decode(&mut buf).unwrap().partition_leader_epoch(), 0);
+        assert_eq!(
+            RecordBatch::decode(&mut buf)
+                .unwrap()
+                .partition_leader_epoch(),
+            0
+        );
     }
 }
 
@@ -139,7 +159,10 @@ fn log_file_is_the_concatenation_of_patched_batches_and_indexes_follow_kafka() {
         since += bytes.len();
         pos += bytes.len();
     }
-    assert!(expected_index.len() >= 3 * 8, "the test should index several batches");
+    assert!(
+        expected_index.len() >= 3 * 8,
+        "the test should index several batches"
+    );
     let index = fs::read(dir.path().join(file_name(0, ".index"))).unwrap();
     assert_eq!(index, expected_index);
     let time_index = fs::read(dir.path().join(file_name(0, ".timeindex"))).unwrap();
@@ -203,7 +226,9 @@ fn log_append_time_stamps_batches() {
         vec![(0, NOW + 42, "a".into()), (1, NOW + 42, "b".into())]
     );
     assert_eq!(
-        log.offset_for_timestamp(NOW).unwrap().map(|t| (t.offset, t.timestamp)),
+        log.offset_for_timestamp(NOW)
+            .unwrap()
+            .map(|t| (t.offset, t.timestamp)),
         Some((0, NOW + 42))
     );
 }
@@ -236,12 +261,16 @@ fn rejected_appends_change_nothing() {
     let mut small = log.config().clone();
     small.max_message_bytes = 70;
     log.set_config(small);
-    let err = log.append(&mut batch(&[(1, "a long value")]), NOW).unwrap_err();
+    let err = log
+        .append(&mut batch(&[(1, "a long value")]), NOW)
+        .unwrap_err();
     assert!(matches!(err, StorageError::MessageTooLarge { .. }));
     assert_eq!(err.error_code().code(), 10);
 
-    let mut tiny_segments = LogConfig::default();
-    tiny_segments.segment_bytes = 100;
+    let tiny_segments = LogConfig {
+        segment_bytes: 100,
+        ..LogConfig::default()
+    };
     log.set_config(tiny_segments);
     let mut big = batch(&[(1, "a")]);
     big.extend_from_slice(&batch(&[(1, "b")]));
@@ -340,7 +369,9 @@ fn segments_roll_by_size_and_reads_continue_across_them() {
         }
     }
     assert_eq!(
-        fs::metadata(dir.path().join(file_name(6, ".log"))).unwrap().len(),
+        fs::metadata(dir.path().join(file_name(6, ".log")))
+            .unwrap()
+            .len(),
         (one * 3) as u64
     );
     // A read stays within one segment; the next fetch continues.
@@ -441,7 +472,10 @@ fn restart_serves_the_same_data() {
         .collect();
     let by_time = log.offset_for_timestamp(NOW + 17).unwrap();
     log.close().unwrap();
-    assert!(matches!(log.read(0, 1, leo), Err(StorageError::LogClosed(_))));
+    assert!(matches!(
+        log.read(0, 1, leo),
+        Err(StorageError::LogClosed(_))
+    ));
     assert!(log.close().is_ok());
 
     let mut log = open(&dir, config.clone());
@@ -459,7 +493,10 @@ fn restart_serves_the_same_data() {
     let log = open(&dir, config);
     assert_eq!(log.log_end_offset(), leo + 1);
     assert!(log.segment_base_offsets().starts_with(&bases));
-    assert_eq!(log.read(leo, 1 << 20, leo + 1).unwrap().next_offset, leo + 1);
+    assert_eq!(
+        log.read(leo, 1 << 20, leo + 1).unwrap().next_offset,
+        leo + 1
+    );
 }
 
 #[test]
@@ -510,7 +547,10 @@ fn offset_for_timestamp_finds_the_earliest_record_at_or_after() {
 
     // Special ListOffsets timestamps.
     let latest = log.list_offsets(LATEST_TIMESTAMP).unwrap().unwrap();
-    assert_eq!((latest.offset, latest.timestamp), (log.high_watermark(), -1));
+    assert_eq!(
+        (latest.offset, latest.timestamp),
+        (log.high_watermark(), -1)
+    );
     let earliest = log.list_offsets(EARLIEST_TIMESTAMP).unwrap().unwrap();
     assert_eq!(
         (earliest.offset, earliest.timestamp, earliest.leader_epoch),
@@ -561,4 +601,38 @@ fn flush_policy_by_messages_and_time() {
     assert_eq!(log.unflushed_messages, 0);
     assert!(!log.maybe_flush(NOW + 30_000).unwrap());
     log.flush().unwrap();
+}
+
+#[test]
+fn timestamp_lookups_look_inside_compressed_batches() {
+    use crate::storage::test_util::batch_with;
+    use kafka_wire::records::{BatchOptions, Compression};
+
+    let dir = TempDir::new();
+    let mut log = open(&dir, LogConfig::default());
+    append(&mut log, batch(&[(50, "first")]));
+    let lz4 = BatchOptions {
+        compression: Compression::Lz4,
+        ..BatchOptions::default()
+    };
+    append(
+        &mut log,
+        batch_with(lz4, &[(100, "a"), (300, "b"), (200, "c"), (300, "d")]),
+    );
+    let at = |ts| {
+        log.offset_for_timestamp(ts)
+            .unwrap()
+            .map(|t| (t.offset, t.timestamp))
+    };
+    assert_eq!(at(60), Some((1, 100)));
+    assert_eq!(at(150), Some((2, 300)));
+    assert_eq!(at(300), Some((2, 300)));
+    assert_eq!(at(301), None);
+    // MAX_TIMESTAMP: the first record holding the largest timestamp.
+    let max = log.max_timestamp_offset().unwrap().unwrap();
+    assert_eq!((max.offset, max.timestamp), (2, 300));
+    assert_eq!(
+        offsets(&log.read(3, 1 << 20, 5).unwrap().records),
+        vec![1, 2, 3, 4]
+    );
 }

@@ -112,8 +112,7 @@ pub fn partition_dir(data_dir: &Path, topic: &str, partition: i32) -> PathBuf {
 /// partition number).
 pub fn parse_partition_dir_name(name: &str) -> Option<(String, i32)> {
     let (topic, partition) = name.rsplit_once('-')?;
-    if topic.is_empty() || partition.is_empty() || !partition.bytes().all(|b| b.is_ascii_digit())
-    {
+    if topic.is_empty() || partition.is_empty() || !partition.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     Some((topic.to_string(), partition.parse().ok()?))
@@ -197,7 +196,10 @@ mod tests {
         fs::write(data.path().join("c-0"), b"not a dir").unwrap();
         fs::write(data.path().join("meta.properties"), b"").unwrap();
         let dirs = list_partition_dirs(data.path()).unwrap();
-        let names: Vec<(String, i32)> = dirs.iter().map(|d| (d.topic.clone(), d.partition)).collect();
+        let names: Vec<(String, i32)> = dirs
+            .iter()
+            .map(|d| (d.topic.clone(), d.partition))
+            .collect();
         assert_eq!(
             names,
             vec![("a".into(), 2), ("a".into(), 10), ("b".into(), 1)]

@@ -83,10 +83,24 @@ fn remove_segment_files(dir: &Path, base: i64) -> Result<()> {
 }
 
 impl PartitionLog {
-    /// Opens (creating if needed) the log in the partition directory `dir` and recovers it
-    /// as described in the [`recovery`](self) module: after this, every byte of every
-    /// segment up to the log end offset is made of whole, valid batches. `now_ms` is the
-    /// creation time of new segments (for `segment.ms`).
+    /// Opens (creating if needed) the log in the partition directory `dir` and recovers it,
+    /// as Kafka's `LogLoader` does:
+    ///
+    /// * `*.deleted` files are removed, `.cleaned`/`.swap` files ignored, index files
+    ///   without a `.log` removed; segments are the `<20-digit base offset>.log` files.
+    /// * With the clean-shutdown marker (written by [`close`](Self::close)) only the last
+    ///   segment is recovered; other segments keep their indexes if these pass sanity checks
+    ///   (they are rebuilt otherwise). Without the marker every segment is recovered. The
+    ///   marker is removed, so a crash while open is detected.
+    /// * Recovering a segment validates each batch (size fields, magic, offsets, CRC),
+    ///   truncates the `.log` after the last valid batch and rebuilds both indexes; if a
+    ///   segment was truncated, all later segments are deleted.
+    /// * The log start offset is the larger of the first segment's base offset and the
+    ///   checkpointed one; the high watermark starts at the log end offset.
+    ///
+    /// After this, every byte of every segment is part of a whole, valid batch, and nothing
+    /// after the first bad batch is served. `now_ms` is the creation time of new segments
+    /// (for `segment.ms`).
     ///
     /// # Errors
     /// [`StorageError::InvalidConfig`] for an invalid `config`; [`StorageError::Io`] when the
@@ -115,6 +129,7 @@ impl PartitionLog {
         let checkpointed_start = checkpoint::read_log_start_offset(&dir)?;
 
         let mut segments = Vec::with_capacity(listing.log_bases.len().max(1));
+        let mut recovered = 0usize;
         let bases = &listing.log_bases;
         for (i, &base) in bases.iter().enumerate() {
             let is_last = i + 1 == bases.len();
@@ -127,6 +142,7 @@ impl PartitionLog {
                 bases.get(i + 1).copied(),
             )?;
             segments.push(segment);
+            recovered += usize::from(outcome.recovered);
             if outcome.truncated_bytes > 0 && !is_last {
                 warn!(
                     dir = %dir.display(),
@@ -163,6 +179,7 @@ impl PartitionLog {
             dir = %dir.display(),
             clean_shutdown = clean,
             segments = segments.len(),
+            recovered_segments = recovered,
             log_start_offset,
             log_end_offset,
             "opened log"

@@ -26,7 +26,8 @@ fn log_with(config: LogConfig) -> (TempDir, PartitionLog) {
     };
     let mut log = PartitionLog::open(dir.path(), config, NOW).unwrap();
     for i in 0..10 {
-        log.append(&mut batch(&[(NOW + i * 1000, "x")]), NOW).unwrap();
+        log.append(&mut batch(&[(NOW + i * 1000, "x")]), NOW)
+            .unwrap();
     }
     assert_eq!(log.segment_base_offsets(), vec![0, 2, 4, 6, 8]);
     (dir, log)
@@ -56,7 +57,10 @@ fn time_retention_deletes_expired_segments_but_never_the_active_one() {
         log.read(3, 100, 10),
         Err(StorageError::OffsetOutOfRange { .. })
     ));
-    assert_eq!(offsets(&log.read(4, 1 << 20, 10).unwrap().records), vec![4, 5]);
+    assert_eq!(
+        offsets(&log.read(4, 1 << 20, 10).unwrap().records),
+        vec![4, 5]
+    );
 
     // Renamed, then removed once file.delete.delay.ms has passed.
     for base in [0, 2] {
@@ -68,7 +72,10 @@ fn time_retention_deletes_expired_segments_but_never_the_active_one() {
     }
     assert_eq!(log.delete_pending_files(t + 999), 0);
     assert_eq!(log.delete_pending_files(t + 1000), 6);
-    assert!(!dir.path().join(format!("{}.deleted", file_name(0, ".log"))).exists());
+    assert!(!dir
+        .path()
+        .join(format!("{}.deleted", file_name(0, ".log")))
+        .exists());
 
     // Far in the future everything has expired, but the active segment stays.
     let outcome = log.apply_retention(t + 1_000_000).unwrap();
@@ -76,15 +83,20 @@ fn time_retention_deletes_expired_segments_but_never_the_active_one() {
     assert_eq!(log.segment_base_offsets(), vec![8]);
     assert_eq!(log.log_start_offset(), 8);
     assert_eq!(log.log_end_offset(), 10);
-    assert_eq!(offsets(&log.read(8, 1 << 20, 10).unwrap().records), vec![8, 9]);
+    assert_eq!(
+        offsets(&log.read(8, 1 << 20, 10).unwrap().records),
+        vec![8, 9]
+    );
 
     // The log start offset survives a restart.
     log.close().unwrap();
     let log = PartitionLog::open(dir.path(), LogConfig::default(), t).unwrap();
     assert_eq!((log.log_start_offset(), log.log_end_offset()), (8, 10));
-    assert!(fs::read_dir(dir.path())
+    assert!(fs::read_dir(dir.path()).unwrap().all(|e| !e
         .unwrap()
-        .all(|e| !e.unwrap().file_name().to_string_lossy().ends_with(".deleted")));
+        .file_name()
+        .to_string_lossy()
+        .ends_with(".deleted")));
 }
 
 #[test]
@@ -126,7 +138,10 @@ fn size_retention_deletes_oldest_segments_while_the_excess_covers_them() {
     assert_eq!(log.size_in_bytes(), 4 * one());
     // With no delay the files are gone at once.
     assert!(!dir.path().join(file_name(0, ".log")).exists());
-    assert!(!dir.path().join(format!("{}.deleted", file_name(0, ".log"))).exists());
+    assert!(!dir
+        .path()
+        .join(format!("{}.deleted", file_name(0, ".log")))
+        .exists());
     // Stable: nothing more to delete.
     assert_eq!(log.apply_retention(NOW).unwrap().deleted_segments, 0);
 }
@@ -156,13 +171,19 @@ fn delete_records_moves_the_log_start_offset_and_drops_covered_segments() {
     // The batch holding offset 3 is served; nothing below the start is found by time.
     assert_eq!(offsets(&log.read(3, 1 << 20, 10).unwrap().records), vec![3]);
     assert_eq!(log.earliest().unwrap().offset, 3);
-    assert_eq!(log.offset_for_timestamp(0).unwrap().map(|t| t.offset), Some(3));
+    assert_eq!(
+        log.offset_for_timestamp(0).unwrap().map(|t| t.offset),
+        Some(3)
+    );
     // Moving backwards changes nothing.
     assert_eq!(log.delete_records_before(1, NOW).unwrap(), 3);
     // Out of range.
     for bad in [-2, 11] {
         let err = log.delete_records_before(bad, NOW).unwrap_err();
-        assert!(matches!(err, StorageError::OffsetOutOfRange { .. }), "{bad}");
+        assert!(
+            matches!(err, StorageError::OffsetOutOfRange { .. }),
+            "{bad}"
+        );
     }
     // Persisted across a restart (even mid-segment).
     log.close().unwrap();

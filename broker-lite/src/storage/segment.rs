@@ -168,9 +168,18 @@ impl LogSegment {
             .map_err(StorageError::io("stat", &log_path))?
             .len();
         if !recover {
-            match Self::load_clean(dir, base_offset, config, offset_limit, &log, &log_path, file_len)? {
+            match Self::load_clean(
+                dir,
+                base_offset,
+                config,
+                offset_limit,
+                &log,
+                &log_path,
+                file_len,
+            )? {
                 Ok(parts) => {
-                    let segment = Self::assemble(log_path, log, file_len, base_offset, now_ms, parts);
+                    let segment =
+                        Self::assemble(log_path, log, file_len, base_offset, now_ms, parts);
                     return Ok((segment, LoadOutcome::default()));
                 }
                 Err(reason) => {
@@ -178,7 +187,16 @@ impl LogSegment {
                 }
             }
         }
-        Self::recover(dir, log_path, log, file_len, base_offset, config, now_ms, offset_limit)
+        Self::recover(
+            dir,
+            log_path,
+            log,
+            file_len,
+            base_offset,
+            config,
+            now_ms,
+            offset_limit,
+        )
     }
 
     fn assemble(
@@ -257,7 +275,7 @@ impl LogSegment {
         let mut scanner = BatchScanner::new(log, log_path, file_len);
         let (mut position, mut expected_offset) = match entries.last() {
             Some(e) => {
-                let entry_offset = base_offset + i64::from(e.relative_offset);
+                let entry_offset = base_offset.saturating_add(i64::from(e.relative_offset));
                 match scanner.header_at(u64::from(e.position)) {
                     Ok(Some((h, _))) if h.last_offset() == entry_offset => {
                         (u64::from(e.position), h.base_offset)
@@ -287,10 +305,12 @@ impl LogSegment {
             expected_offset = h.next_offset();
             position += size;
         }
-        if let Some((_, offset)) = time_entries
-            .last()
-            .map(|e| (e.timestamp, base_offset + i64::from(e.relative_offset)))
-        {
+        if let Some((_, offset)) = time_entries.last().map(|e| {
+            (
+                e.timestamp,
+                base_offset.saturating_add(i64::from(e.relative_offset)),
+            )
+        }) {
             if offset >= expected_offset {
                 return Ok(Err("time index points past the end of the log".into()));
             }
@@ -614,12 +634,49 @@ impl LogSegment {
         BatchScanner::new(&self.log, &self.log_path, self.size)
     }
 
+    /// The batch header at `position`, checked against what the segment must hold: magic 2,
+    /// a base offset of at least `min_base_offset` (the previous batch's next offset, or the
+    /// segment's base offset), and offsets below the segment's next offset. Inactive
+    /// segments loaded after a clean shutdown are not CRC-checked on open (as in Kafka);
+    /// this keeps damage there from being served as if it were data.
+    fn header_at(
+        &self,
+        scanner: &mut BatchScanner<'_>,
+        position: u64,
+        min_base_offset: i64,
+    ) -> Result<Option<(BatchHeader, u64)>> {
+        let Some((h, size)) = scanner.header_at(position)? else {
+            return Ok(None);
+        };
+        if h.magic != MAGIC_V2
+            || h.last_offset_delta < 0
+            || h.base_offset < min_base_offset
+            || h.last_offset() >= self.next_offset
+        {
+            return Err(StorageError::CorruptLog {
+                path: self.log_path.clone(),
+                position,
+                reason: format!(
+                    "batch header (magic {}, offsets {}..={}) is inconsistent with the segment \
+                     (offsets {}..{})",
+                    h.magic,
+                    h.base_offset,
+                    h.last_offset(),
+                    min_base_offset,
+                    self.next_offset
+                ),
+            });
+        }
+        Ok(Some((h, size)))
+    }
+
     /// The first batch whose last offset is `>= offset`: index lookup, then a scan of batch
     /// headers from the indexed position. `None` when the segment ends first.
     pub fn find_batch(&self, offset: i64) -> Result<Option<BatchPosition>> {
         let (_, mut position) = self.index.lookup(offset);
         let mut scanner = self.scanner();
-        while let Some((header, size)) = scanner.header_at(position)? {
+        let mut min_base = self.base_offset;
+        while let Some((header, size)) = self.header_at(&mut scanner, position, min_base)? {
             if header.last_offset() >= offset {
                 return Ok(Some(BatchPosition {
                     position,
@@ -627,6 +684,7 @@ impl LogSegment {
                     size,
                 }));
             }
+            min_base = header.next_offset();
             position += size;
         }
         Ok(None)
@@ -661,7 +719,7 @@ impl LogSegment {
             }
             end += size;
             next_offset = header.next_offset();
-            current = scanner.header_at(end)?;
+            current = self.header_at(&mut scanner, end, next_offset)?;
         }
         let bytes = if end > start {
             read_at(&self.log, &self.log_path, start, (end - start) as usize)?
@@ -699,13 +757,15 @@ impl LogSegment {
             .map_or(self.base_offset, |(_, offset)| offset);
         let (_, mut position) = self.index.lookup(from_offset);
         let mut scanner = self.scanner();
-        while let Some((header, size)) = scanner.header_at(position)? {
+        let mut min_base = self.base_offset;
+        while let Some((header, size)) = self.header_at(&mut scanner, position, min_base)? {
             let at = BatchPosition {
                 position,
                 header,
                 size,
             };
             position += size;
+            min_base = header.next_offset();
             if header.max_timestamp < target || header.last_offset() < starting_offset {
                 continue;
             }
@@ -768,13 +828,15 @@ impl LogSegment {
         }
         let (_, mut position) = self.index.lookup(self.offset_of_max_timestamp);
         let mut scanner = self.scanner();
-        while let Some((header, size)) = scanner.header_at(position)? {
+        let mut min_base = self.base_offset;
+        while let Some((header, size)) = self.header_at(&mut scanner, position, min_base)? {
             let at = BatchPosition {
                 position,
                 header,
                 size,
             };
             position += size;
+            min_base = header.next_offset();
             if header.max_timestamp != self.max_timestamp {
                 continue;
             }

@@ -16,6 +16,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use super::batch::NO_TIMESTAMP;
 use super::error::{Result, StorageError};
 use super::index::open_rw;
 
@@ -84,7 +85,10 @@ impl TimeIndex {
                 relative_offset: i32::from_be_bytes([chunk[8], chunk[9], chunk[10], chunk[11]]),
             };
             if entry.relative_offset < 0 {
-                return Err(format!("negative relative offset {}", entry.relative_offset));
+                return Err(format!(
+                    "negative relative offset {}",
+                    entry.relative_offset
+                ));
             }
             if let Some(last) = entries.last() {
                 if entry.timestamp <= last.timestamp || entry.relative_offset < last.relative_offset
@@ -129,15 +133,24 @@ impl TimeIndex {
 
     /// The last entry as `(timestamp, absolute offset)`.
     pub fn last_entry(&self) -> Option<(i64, i64)> {
-        self.entries
-            .last()
-            .map(|e| (e.timestamp, self.base_offset + i64::from(e.relative_offset)))
+        self.entries.last().map(|e| {
+            (
+                e.timestamp,
+                self.base_offset
+                    .saturating_add(i64::from(e.relative_offset)),
+            )
+        })
     }
 
     /// Appends `(timestamp, offset)` if `timestamp` is larger than the last entry's (Kafka's
     /// `TimeIndex.maybeAppend`). When the index is full the entry is dropped unless
     /// `skip_full_check` (the final entry written on roll, close and recovery).
-    pub fn maybe_append(&mut self, timestamp: i64, offset: i64, skip_full_check: bool) -> Result<()> {
+    pub fn maybe_append(
+        &mut self,
+        timestamp: i64,
+        offset: i64,
+        skip_full_check: bool,
+    ) -> Result<()> {
         if !skip_full_check && self.is_full() {
             return Ok(());
         }
@@ -148,10 +161,14 @@ impl TimeIndex {
         else {
             return Ok(());
         };
-        if let Some(last) = self.entries.last() {
-            if timestamp <= last.timestamp || relative_offset < last.relative_offset {
-                return Ok(());
-            }
+        // An empty index behaves as if its last entry were (NO_TIMESTAMP, base offset), as
+        // in Kafka: batches without timestamps never make entries.
+        let (last_timestamp, last_offset) = self
+            .entries
+            .last()
+            .map_or((NO_TIMESTAMP, 0), |e| (e.timestamp, e.relative_offset));
+        if timestamp <= last_timestamp || relative_offset < last_offset {
+            return Ok(());
         }
         let mut bytes = [0u8; ENTRY_SIZE];
         bytes[..8].copy_from_slice(&timestamp.to_be_bytes());
@@ -173,11 +190,16 @@ impl TimeIndex {
         let n = self.entries.partition_point(|e| e.timestamp <= target);
         n.checked_sub(1).map(|i| {
             let e = self.entries[i];
-            (e.timestamp, self.base_offset + i64::from(e.relative_offset))
+            (
+                e.timestamp,
+                self.base_offset
+                    .saturating_add(i64::from(e.relative_offset)),
+            )
         })
     }
 
     /// All entries, in order.
+    #[cfg(test)]
     pub fn entries(&self) -> &[TimeIndexEntry] {
         &self.entries
     }
@@ -206,6 +228,8 @@ mod tests {
         let path = dir.path().join("00000000000000000050.timeindex");
         let mut index = TimeIndex::open(path.clone(), 50, Vec::new(), 2, true).unwrap();
         assert_eq!(index.lookup(i64::MAX), None);
+        index.maybe_append(-1, 50, true).unwrap(); // no timestamp: no entry
+        assert!(index.entries().is_empty());
         index.maybe_append(1000, 55, false).unwrap();
         index.maybe_append(1000, 56, false).unwrap(); // not larger: ignored
         index.maybe_append(900, 57, false).unwrap(); // smaller: ignored

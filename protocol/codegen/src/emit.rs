@@ -114,20 +114,24 @@ fn rust_type(f: &Field) -> String {
 
 fn parse_int(v: &Value, ctx: &str) -> Result<i128, String> {
     match v {
-        Value::Number(n) => n.as_i64().map(i128::from).ok_or_else(|| format!("{ctx}: bad default {n}")),
+        Value::Number(n) => n
+            .as_i64()
+            .map(i128::from)
+            .ok_or_else(|| format!("{ctx}: bad default {n}")),
         Value::String(s) => {
             let (neg, body) = match s.strip_prefix('-') {
                 Some(b) => (true, b),
                 None => (false, s.as_str()),
             };
-            let n = if let Some(hex) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
-                i128::from_str_radix(hex, 16)
-            } else if body.len() > 1 && body.starts_with('0') {
-                i128::from_str_radix(&body[1..], 8)
-            } else {
-                body.parse::<i128>()
-            }
-            .map_err(|e| format!("{ctx}: bad integer default '{s}': {e}"))?;
+            let n =
+                if let Some(hex) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
+                    i128::from_str_radix(hex, 16)
+                } else if body.len() > 1 && body.starts_with('0') {
+                    i128::from_str_radix(&body[1..], 8)
+                } else {
+                    body.parse::<i128>()
+                }
+                .map_err(|e| format!("{ctx}: bad integer default '{s}': {e}"))?;
             Ok(if neg { -n } else { n })
         }
         other => Err(format!("{ctx}: bad integer default {other}")),
@@ -166,7 +170,9 @@ fn base_default(ty: &FieldType, default: Option<&Value>, ctx: &str) -> Result<St
                     Value::Number(n) => n.to_string(),
                     other => return Err(format!("{ctx}: bad float default {other}")),
                 };
-                let f: f64 = s.parse().map_err(|e| format!("{ctx}: bad float default: {e}"))?;
+                let f: f64 = s
+                    .parse()
+                    .map_err(|e| format!("{ctx}: bad float default: {e}"))?;
                 Ok(format!("{f:?}f64"))
             }
         },
@@ -189,16 +195,19 @@ fn default_expr(f: &Field, ctx: &str) -> Result<String, String> {
         if is_null || matches!(f.ty, FieldType::Records) {
             return Ok("::std::option::Option::None".into());
         }
-        return Ok(format!("::std::option::Option::Some({})", base_default(&f.ty, f.default.as_ref(), ctx)?));
+        return Ok(format!(
+            "::std::option::Option::Some({})",
+            base_default(&f.ty, f.default.as_ref(), ctx)?
+        ));
     }
     if is_null {
         return Err(format!("{ctx}: null default on a non-nullable field"));
     }
     // A non-null default for a struct or array field is not expressible (Kafka forbids it).
     match (&f.ty, &f.default) {
-        (FieldType::Struct(_) | FieldType::Array(_) | FieldType::Bytes, Some(d)) => {
-            Err(format!("{ctx}: unsupported default {d} for a struct/array/bytes field"))
-        }
+        (FieldType::Struct(_) | FieldType::Array(_) | FieldType::Bytes, Some(d)) => Err(format!(
+            "{ctx}: unsupported default {d} for a struct/array/bytes field"
+        )),
         _ => base_default(&f.ty, f.default.as_ref(), ctx),
     }
 }
@@ -215,7 +224,9 @@ fn enc_nonnull(ty: &FieldType, v: &str, compact: &str, name: &str) -> String {
         FieldType::Int64 => format!("c::write_i64(buf, *{v});"),
         FieldType::Float64 => format!("c::write_f64(buf, *{v});"),
         FieldType::String => format!("c::write_string(buf, {v}, {compact}, {name:?})?;"),
-        FieldType::Bytes | FieldType::Records => format!("c::write_bytes(buf, {v}, {compact}, {name:?})?;"),
+        FieldType::Bytes | FieldType::Records => {
+            format!("c::write_bytes(buf, {v}, {compact}, {name:?})?;")
+        }
         FieldType::Uuid => format!("c::write_uuid(buf, {v});"),
         FieldType::Struct(_) => format!("c::Encodable::encode({v}, buf, version)?;"),
         FieldType::Array(inner) => format!(
@@ -272,7 +283,9 @@ fn dec_nonnull(ty: &FieldType, compact: &str, name: &str) -> String {
         FieldType::Int64 => format!("c::read_i64(buf, {name:?})?"),
         FieldType::Float64 => format!("c::read_f64(buf, {name:?})?"),
         FieldType::String => format!("c::read_string(buf, {compact}, {name:?})?"),
-        FieldType::Bytes | FieldType::Records => format!("c::read_bytes(buf, {compact}, {name:?})?"),
+        FieldType::Bytes | FieldType::Records => {
+            format!("c::read_bytes(buf, {compact}, {name:?})?")
+        }
         FieldType::Uuid => format!("c::read_uuid(buf, {name:?})?"),
         FieldType::Struct(n) => format!("<{n} as c::Decodable>::decode(buf, version)?"),
         FieldType::Array(inner) => format!(
@@ -322,7 +335,9 @@ fn rand_nonnull(ty: &FieldType) -> String {
         FieldType::String => "rng.string()".into(),
         FieldType::Bytes | FieldType::Records => "rng.bytes()".into(),
         FieldType::Uuid => "rng.uuid()".into(),
-        FieldType::Struct(n) => format!("<{n} as crate::test_support::Random>::random(rng, version)"),
+        FieldType::Struct(n) => {
+            format!("<{n} as crate::test_support::Random>::random(rng, version)")
+        }
         FieldType::Array(inner) => format!(
             "{{ let n = rng.small_len(); (0..n).map(|_| {}).collect::<::std::vec::Vec<_>>() }}",
             rand_nonnull(inner)
@@ -348,7 +363,10 @@ fn regular_versions(f: &Field) -> Versions {
     } else if f.tagged.lo <= f.versions.lo {
         Versions::NONE
     } else {
-        f.versions.intersect(&Versions { lo: 0, hi: f.tagged.lo - 1 })
+        f.versions.intersect(&Versions {
+            lo: 0,
+            hi: f.tagged.lo - 1,
+        })
     }
 }
 
@@ -386,7 +404,11 @@ fn emit_struct(
     writeln!(out, "#[derive(Debug, Clone, PartialEq)]").unwrap();
     writeln!(out, "pub struct {name} {{").unwrap();
     for f in fields {
-        let about = f.about.as_deref().map(doc_text).unwrap_or_else(|| format!("The {} field.", f.name));
+        let about = f
+            .about
+            .as_deref()
+            .map(doc_text)
+            .unwrap_or_else(|| format!("The {} field.", f.name));
         writeln!(out, "    /// {about}").unwrap();
         let mut notes = vec![format!("versions {}", f.versions.describe())];
         if !f.nullable.is_empty() {
@@ -401,12 +423,26 @@ fn emit_struct(
         if f.ignorable {
             notes.push("ignorable".into());
         }
-        writeln!(out, "    ///\n    /// Spec: `{}` ({}).", f.name, notes.join(", ")).unwrap();
+        writeln!(
+            out,
+            "    ///\n    /// Spec: `{}` ({}).",
+            f.name,
+            notes.join(", ")
+        )
+        .unwrap();
         writeln!(out, "    pub {}: {},", field_ident(&f.name), rust_type(f)).unwrap();
     }
     if has_flex {
-        writeln!(out, "    /// Tagged fields this code does not know, kept for byte-exact round trips.").unwrap();
-        writeln!(out, "    pub unknown_tagged_fields: ::std::vec::Vec<crate::codec::RawTaggedField>,").unwrap();
+        writeln!(
+            out,
+            "    /// Tagged fields this code does not know, kept for byte-exact round trips."
+        )
+        .unwrap();
+        writeln!(
+            out,
+            "    pub unknown_tagged_fields: ::std::vec::Vec<crate::codec::RawTaggedField>,"
+        )
+        .unwrap();
     }
     writeln!(out, "}}\n").unwrap();
 
@@ -418,7 +454,11 @@ fn emit_struct(
         writeln!(out, "            {}: {d},", field_ident(&f.name)).unwrap();
     }
     if has_flex {
-        writeln!(out, "            unknown_tagged_fields: ::std::vec::Vec::new(),").unwrap();
+        writeln!(
+            out,
+            "            unknown_tagged_fields: ::std::vec::Vec::new(),"
+        )
+        .unwrap();
     }
     writeln!(out, "        }}\n    }}\n}}\n").unwrap();
 
@@ -434,7 +474,11 @@ fn emit_struct(
     };
     let flexible_let = format!(
         "let flexible = {};\n",
-        if has_flex { flex_cond.as_str() } else { "false" }
+        if has_flex {
+            flex_cond.as_str()
+        } else {
+            "false"
+        }
     );
 
     // Encodable.
@@ -445,7 +489,10 @@ fn emit_struct(
         let id = field_ident(&f.name);
         let reg = vcond(&regular_versions(f), &valid);
         let within = regular_versions(f).intersect(&valid);
-        enc.push_str(&wrap_if(&reg, &enc_field(f, &within, &compact_for(f), name)));
+        enc.push_str(&wrap_if(
+            &reg,
+            &enc_field(f, &within, &compact_for(f), name),
+        ));
         let present = vcond(&f.versions, &valid);
         if !f.ignorable && present != "true" {
             let d = default_expr(f, "")?;
@@ -492,12 +539,18 @@ fn emit_struct(
     dec.push_str(&version_check("DecodeError"));
     dec.push_str(&flexible_let);
     let any_field = !fields.is_empty();
-    dec.push_str(&format!("let {}this = Self::default();\n", if any_field || has_flex { "mut " } else { "" }));
+    dec.push_str(&format!(
+        "let {}this = Self::default();\n",
+        if any_field || has_flex { "mut " } else { "" }
+    ));
     for f in fields {
         let id = field_ident(&f.name);
         let reg = vcond(&regular_versions(f), &valid);
         let within = regular_versions(f).intersect(&valid);
-        let body = format!("this.{id} = {};", dec_field(f, &within, &compact_for(f), name));
+        let body = format!(
+            "this.{id} = {};",
+            dec_field(f, &within, &compact_for(f), name)
+        );
         dec.push_str(&wrap_if(&reg, &body));
     }
     if has_flex {
@@ -505,7 +558,11 @@ fn emit_struct(
         for f in &tagged {
             let id = field_ident(&f.name);
             let cond = vcond(&tagged_versions(f), &valid);
-            let guard = if cond == "true" { String::new() } else { format!(" if {cond}") };
+            let guard = if cond == "true" {
+                String::new()
+            } else {
+                format!(" if {cond}")
+            };
             arms.push_str(&format!(
                 "{}{guard} => {{ let buf = &mut data; this.{id} = {}; }}\n",
                 f.tag.unwrap_or_default(),
@@ -526,15 +583,24 @@ fn emit_struct(
     // Random (test support).
     let mut rnd = String::new();
     rnd.push_str(&flexible_let);
-    rnd.push_str(&format!("let {}this = Self::default();\n", if any_field || has_flex { "mut " } else { "" }));
+    rnd.push_str(&format!(
+        "let {}this = Self::default();\n",
+        if any_field || has_flex { "mut " } else { "" }
+    ));
     for f in fields {
         let id = field_ident(&f.name);
         let present = vcond(&f.versions, &valid);
         let within = f.versions.intersect(&valid);
-        rnd.push_str(&wrap_if(&present, &format!("this.{id} = {};", rand_field(f, &within))));
+        rnd.push_str(&wrap_if(
+            &present,
+            &format!("this.{id} = {};", rand_field(f, &within)),
+        ));
     }
     if has_flex {
-        rnd.push_str(&wrap_if("flexible", "this.unknown_tagged_fields = rng.unknown_tagged_fields();"));
+        rnd.push_str(&wrap_if(
+            "flexible",
+            "this.unknown_tagged_fields = rng.unknown_tagged_fields();",
+        ));
     }
     writeln!(
         out,
@@ -589,8 +655,15 @@ pub fn emit_message(msg: &Message, file: &str) -> Result<String, String> {
     writeln!(out, "//! {doc}\n").unwrap();
     writeln!(out, "#[allow(unused_imports)]\nuse crate::codec as c;\n").unwrap();
 
-    let top_doc = format!("{doc} Encode and decode with [`crate::Encodable`] / [`crate::Decodable`].");
-    emit_struct(&mut out, &msg.name, &top_doc, &msg.fields, &StructCtx { msg, top: true })?;
+    let top_doc =
+        format!("{doc} Encode and decode with [`crate::Encodable`] / [`crate::Decodable`].");
+    emit_struct(
+        &mut out,
+        &msg.name,
+        &top_doc,
+        &msg.fields,
+        &StructCtx { msg, top: true },
+    )?;
     for s in &msg.structs {
         let StructDef { name, fields } = s;
         emit_struct(
@@ -664,17 +737,43 @@ pub fn emit_mod(msgs: &[Message]) -> Result<String, String> {
     // ApiKey.
     out.push_str("/// Every Kafka API, by key, with its version ranges and header rules.\n#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]\n#[repr(i16)]\npub enum ApiKey {\n");
     for r in &reqs {
-        writeln!(out, "    /// `{}` (key {}).", api_name(r), r.api_key.unwrap_or_default()).unwrap();
-        writeln!(out, "    {} = {},", api_name(r), r.api_key.unwrap_or_default()).unwrap();
+        writeln!(
+            out,
+            "    /// `{}` (key {}).",
+            api_name(r),
+            r.api_key.unwrap_or_default()
+        )
+        .unwrap();
+        writeln!(
+            out,
+            "    {} = {},",
+            api_name(r),
+            r.api_key.unwrap_or_default()
+        )
+        .unwrap();
     }
     out.push_str("}\n\n");
     let arms = |f: &dyn Fn(&Message) -> String| -> String {
-        reqs.iter().map(|r| format!("ApiKey::{} => {},\n", api_name(r), f(r))).collect()
+        reqs.iter()
+            .map(|r| format!("ApiKey::{} => {},\n", api_name(r), f(r)))
+            .collect()
     };
     writeln!(out, "impl ApiKey {{").unwrap();
-    writeln!(out, "    /// Every API key, in key order.\n    pub const ALL: &'static [ApiKey] = &[{}];", reqs.iter().map(|r| format!("ApiKey::{}", api_name(r))).collect::<Vec<_>>().join(", ")).unwrap();
+    writeln!(
+        out,
+        "    /// Every API key, in key order.\n    pub const ALL: &'static [ApiKey] = &[{}];",
+        reqs.iter()
+            .map(|r| format!("ApiKey::{}", api_name(r)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+    .unwrap();
     writeln!(out, "    /// The API for a numeric key, if Kafka defines one.\n    pub fn from_i16(key: i16) -> Option<ApiKey> {{\n        match key {{\n{}            _ => None,\n        }}\n    }}", reqs.iter().map(|r| format!("{} => Some(ApiKey::{}),\n", r.api_key.unwrap_or_default(), api_name(r))).collect::<String>()).unwrap();
-    writeln!(out, "    /// The numeric key.\n    pub fn key(self) -> i16 {{ self as i16 }}").unwrap();
+    writeln!(
+        out,
+        "    /// The numeric key.\n    pub fn key(self) -> i16 {{ self as i16 }}"
+    )
+    .unwrap();
     writeln!(out, "    /// The API's name as Kafka spells it (`Produce`, `Fetch`, ...).\n    pub fn name(self) -> &'static str {{\n        match self {{\n{}        }}\n    }}", arms(&|r| format!("{:?}", api_name(r)))).unwrap();
     writeln!(out, "    /// The stable versions offered to peers (an unstable latest version is excluded).\n    pub fn valid_versions(self) -> crate::VersionRange {{\n        match self {{\n{}        }}\n    }}", arms(&|r| format!("crate::VersionRange {{ min: {}, max: {} }}", r.valid.lo, stable_hi(r)))).unwrap();
     writeln!(out, "    /// Every version this code can encode and decode, including an unstable latest one.\n    pub fn codec_versions(self) -> crate::VersionRange {{\n        match self {{\n{}        }}\n    }}", arms(&|r| format!("crate::VersionRange {{ min: {}, max: {} }}", r.valid.lo, r.valid.hi))).unwrap();
@@ -685,7 +784,10 @@ pub fn emit_mod(msgs: &[Message]) -> Result<String, String> {
 
     writeln!(out, "impl ::std::convert::TryFrom<i16> for ApiKey {{\n    type Error = crate::error::DecodeError;\n    fn try_from(key: i16) -> Result<Self, Self::Error> {{\n        ApiKey::from_i16(key).ok_or(crate::error::DecodeError::UnknownApiKey(key))\n    }}\n}}\n").unwrap();
 
-    for (enum_name, suffix, what) in [("RequestBody", "Request", "request"), ("ResponseBody", "Response", "response")] {
+    for (enum_name, suffix, what) in [
+        ("RequestBody", "Request", "request"),
+        ("ResponseBody", "Response", "response"),
+    ] {
         writeln!(out, "/// Any {what} body, tagged by API.\n#[derive(Debug, Clone, PartialEq)]\n#[allow(clippy::large_enum_variant)]\npub enum {enum_name} {{").unwrap();
         for r in &reqs {
             let a = api_name(r);
@@ -693,7 +795,12 @@ pub fn emit_mod(msgs: &[Message]) -> Result<String, String> {
         }
         writeln!(out, "}}\n").unwrap();
         let variant_arms = |body: &dyn Fn(&str) -> String| -> String {
-            reqs.iter().map(|r| { let a = api_name(r); format!("{enum_name}::{a}(m) => {},\n", body(&a)) }).collect()
+            reqs.iter()
+                .map(|r| {
+                    let a = api_name(r);
+                    format!("{enum_name}::{a}(m) => {},\n", body(&a))
+                })
+                .collect()
         };
         let _ = variant_arms(&|_| String::new());
         writeln!(out, "impl {enum_name} {{").unwrap();

@@ -60,13 +60,20 @@ fn run() -> Result<ExitCode, String> {
             }
         }
         for entry in std::fs::read_dir(&out).map_err(|e| format!("{}: {e}", out.display()))? {
-            let name = entry.map_err(|e| e.to_string())?.file_name().to_string_lossy().to_string();
+            let name = entry
+                .map_err(|e| e.to_string())?
+                .file_name()
+                .to_string_lossy()
+                .to_string();
             if !files.contains_key(&name) {
                 drift.push(format!("not generated from any spec: {name}"));
             }
         }
         if drift.is_empty() {
-            println!("kafka-wire-codegen: {} generated files match the specs", files.len());
+            println!(
+                "kafka-wire-codegen: {} generated files match the specs",
+                files.len()
+            );
             return Ok(ExitCode::SUCCESS);
         }
         for d in &drift {
@@ -79,7 +86,10 @@ fn run() -> Result<ExitCode, String> {
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
     for entry in std::fs::read_dir(&out).map_err(|e| e.to_string())? {
         let path = entry.map_err(|e| e.to_string())?.path();
-        let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
         if path.extension().is_some_and(|e| e == "rs") && !files.contains_key(&name) {
             std::fs::remove_file(&path).map_err(|e| e.to_string())?;
         }
@@ -87,7 +97,11 @@ fn run() -> Result<ExitCode, String> {
     for (name, content) in &files {
         std::fs::write(out.join(name), content).map_err(|e| format!("{name}: {e}"))?;
     }
-    println!("kafka-wire-codegen: wrote {} files to {}", files.len(), out.display());
+    println!(
+        "kafka-wire-codegen: wrote {} files to {}",
+        files.len(),
+        out.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -104,14 +118,23 @@ fn generate(specs: &Path) -> Result<BTreeMap<String, String>, String> {
     }
     let mut msgs = Vec::new();
     for p in &paths {
-        let file = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let file = p
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
         let src = std::fs::read_to_string(p).map_err(|e| format!("{file}: {e}"))?;
         msgs.push(spec::parse_message(&src, &file)?);
     }
     let mut files = BTreeMap::new();
     for (m, p) in msgs.iter().zip(&paths) {
-        let file = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-        files.insert(format!("{}.rs", emit::module_name(m)), emit::emit_message(m, &file)?);
+        let file = p
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        files.insert(
+            format!("{}.rs", emit::module_name(m)),
+            emit::emit_message(m, &file)?,
+        );
     }
     files.insert("mod.rs".to_string(), emit::emit_mod(&msgs)?);
     rustfmt(&mut files)?;

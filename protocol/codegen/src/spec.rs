@@ -22,12 +22,22 @@ impl Versions {
         if s == "none" {
             return Ok(Versions::NONE);
         }
-        let num = |t: &str| t.trim().parse::<i16>().map_err(|e| format!("bad version '{s}': {e}"));
+        let num = |t: &str| {
+            t.trim()
+                .parse::<i16>()
+                .map_err(|e| format!("bad version '{s}': {e}"))
+        };
         if let Some(lo) = s.strip_suffix('+') {
-            return Ok(Versions { lo: num(lo)?, hi: i16::MAX });
+            return Ok(Versions {
+                lo: num(lo)?,
+                hi: i16::MAX,
+            });
         }
         if let Some((lo, hi)) = s.split_once('-') {
-            let v = Versions { lo: num(lo)?, hi: num(hi)? };
+            let v = Versions {
+                lo: num(lo)?,
+                hi: num(hi)?,
+            };
             if v.lo > v.hi {
                 return Err(format!("empty version range '{s}'"));
             }
@@ -42,7 +52,10 @@ impl Versions {
     }
 
     pub fn intersect(&self, other: &Versions) -> Versions {
-        let v = Versions { lo: self.lo.max(other.lo), hi: self.hi.min(other.hi) };
+        let v = Versions {
+            lo: self.lo.max(other.lo),
+            hi: self.hi.min(other.hi),
+        };
         if v.is_empty() {
             Versions::NONE
         } else {
@@ -218,10 +231,16 @@ fn get_str<'a>(obj: &'a Map<String, Value>, key: &str, ctx: &str) -> Result<&'a 
         .ok_or_else(|| format!("{ctx}: missing or non-string '{key}'"))
 }
 
-fn opt_versions(obj: &Map<String, Value>, key: &str, ctx: &str) -> Result<Option<Versions>, String> {
+fn opt_versions(
+    obj: &Map<String, Value>,
+    key: &str,
+    ctx: &str,
+) -> Result<Option<Versions>, String> {
     match obj.get(key) {
         None => Ok(None),
-        Some(Value::String(s)) => Versions::parse(s).map(Some).map_err(|e| format!("{ctx}: {e}")),
+        Some(Value::String(s)) => Versions::parse(s)
+            .map(Some)
+            .map_err(|e| format!("{ctx}: {e}")),
         Some(other) => Err(format!("{ctx}: '{key}' must be a string, got {other}")),
     }
 }
@@ -260,7 +279,10 @@ impl Ctx {
     fn add_struct(&mut self, def: StructDef, ctx: &str) -> Result<(), String> {
         if let Some(existing) = self.structs.iter().find(|s| s.name == def.name) {
             if format!("{:?}", existing.fields) != format!("{:?}", def.fields) {
-                return Err(format!("{ctx}: struct '{}' defined twice differently", def.name));
+                return Err(format!(
+                    "{ctx}: struct '{}' defined twice differently",
+                    def.name
+                ));
             }
             return Ok(());
         }
@@ -270,7 +292,9 @@ impl Ctx {
 }
 
 fn parse_fields(arr: &Value, cx: &mut Ctx, ctx: &str) -> Result<Vec<Field>, String> {
-    let arr = arr.as_array().ok_or_else(|| format!("{ctx}: 'fields' must be an array"))?;
+    let arr = arr
+        .as_array()
+        .ok_or_else(|| format!("{ctx}: 'fields' must be an array"))?;
     let mut out = Vec::new();
     for f in arr {
         out.push(parse_field(f, cx, ctx)?);
@@ -291,14 +315,16 @@ fn parse_fields(arr: &Value, cx: &mut Ctx, ctx: &str) -> Result<Vec<Field>, Stri
 }
 
 fn parse_field(v: &Value, cx: &mut Ctx, ctx: &str) -> Result<Field, String> {
-    let obj = v.as_object().ok_or_else(|| format!("{ctx}: field must be an object"))?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| format!("{ctx}: field must be an object"))?;
     let name = get_str(obj, "name", ctx)?.to_string();
     let ctx = format!("{ctx}.{name}");
     check_keys(obj, FIELD_KEYS, &ctx)?;
     let ty_str = get_str(obj, "type", &ctx)?;
     let ty = FieldType::parse(ty_str);
-    let versions = opt_versions(obj, "versions", &ctx)?
-        .ok_or_else(|| format!("{ctx}: missing 'versions'"))?;
+    let versions =
+        opt_versions(obj, "versions", &ctx)?.ok_or_else(|| format!("{ctx}: missing 'versions'"))?;
     let nullable = opt_versions(obj, "nullableVersions", &ctx)?.unwrap_or(Versions::NONE);
     let tagged = opt_versions(obj, "taggedVersions", &ctx)?.unwrap_or(Versions::NONE);
     let tag = match obj.get("tag") {
@@ -308,11 +334,16 @@ fn parse_field(v: &Value, cx: &mut Ctx, ctx: &str) -> Result<Field, String> {
                 .and_then(|n| u32::try_from(n).ok())
                 .ok_or_else(|| format!("{ctx}: bad tag {n}"))?,
         ),
-        Some(Value::String(t)) => Some(t.parse::<u32>().map_err(|e| format!("{ctx}: bad tag '{t}': {e}"))?),
+        Some(Value::String(t)) => Some(
+            t.parse::<u32>()
+                .map_err(|e| format!("{ctx}: bad tag '{t}': {e}"))?,
+        ),
         Some(other) => return Err(format!("{ctx}: 'tag' must be a number, got {other}")),
     };
-    if tag.is_some() != !tagged.is_empty() {
-        return Err(format!("{ctx}: 'tag' and 'taggedVersions' must come together"));
+    if tag.is_some() == tagged.is_empty() {
+        return Err(format!(
+            "{ctx}: 'tag' and 'taggedVersions' must come together"
+        ));
     }
     if !tagged.is_empty() && tagged.hi != i16::MAX {
         return Err(format!("{ctx}: taggedVersions must be open-ended"));
@@ -324,7 +355,9 @@ fn parse_field(v: &Value, cx: &mut Ctx, ctx: &str) -> Result<Field, String> {
     let flexible = opt_versions(obj, "flexibleVersions", &ctx)?;
     if let Some(f) = flexible {
         if !f.is_empty() {
-            return Err(format!("{ctx}: only field-level flexibleVersions \"none\" is supported"));
+            return Err(format!(
+                "{ctx}: only field-level flexibleVersions \"none\" is supported"
+            ));
         }
     }
     let _ = opt_bool(obj, "mapKey", &ctx)?;
@@ -353,36 +386,62 @@ fn parse_field(v: &Value, cx: &mut Ctx, ctx: &str) -> Result<Field, String> {
     match (elem, obj.get("fields")) {
         (FieldType::Struct(sname), Some(fields)) => {
             let fields = parse_fields(fields, cx, &ctx)?;
-            cx.add_struct(StructDef { name: sname.clone(), fields }, &ctx)?;
+            cx.add_struct(
+                StructDef {
+                    name: sname.clone(),
+                    fields,
+                },
+                &ctx,
+            )?;
         }
         (FieldType::Struct(sname), None) => {
-            let common = cx
-                .common
-                .get(sname)
-                .cloned()
-                .ok_or_else(|| format!("{ctx}: struct type '{sname}' has no fields and no commonStruct"))?;
+            let common = cx.common.get(sname).cloned().ok_or_else(|| {
+                format!("{ctx}: struct type '{sname}' has no fields and no commonStruct")
+            })?;
             if !cx.structs.iter().any(|s| &s.name == sname) {
-                let cobj = common.as_object().ok_or_else(|| format!("{ctx}: bad commonStruct"))?;
+                let cobj = common
+                    .as_object()
+                    .ok_or_else(|| format!("{ctx}: bad commonStruct"))?;
                 let fields = parse_fields(
-                    cobj.get("fields").ok_or_else(|| format!("{ctx}: commonStruct without fields"))?,
+                    cobj.get("fields")
+                        .ok_or_else(|| format!("{ctx}: commonStruct without fields"))?,
                     cx,
                     &format!("{ctx}<{sname}>"),
                 )?;
-                cx.add_struct(StructDef { name: sname.clone(), fields }, &ctx)?;
+                cx.add_struct(
+                    StructDef {
+                        name: sname.clone(),
+                        fields,
+                    },
+                    &ctx,
+                )?;
             }
         }
         (_, Some(_)) => return Err(format!("{ctx}: 'fields' on a non-struct type")),
         (_, None) => {}
     }
 
-    Ok(Field { name, ty, versions, nullable, tagged, tag, default, ignorable, flexible, about })
+    Ok(Field {
+        name,
+        ty,
+        versions,
+        nullable,
+        tagged,
+        tag,
+        default,
+        ignorable,
+        flexible,
+        about,
+    })
 }
 
 /// Parses one spec file (already stripped of comments).
 pub fn parse_message(src: &str, file: &str) -> Result<Message, String> {
     let root: Value =
         serde_json::from_str(&strip_comments(src)).map_err(|e| format!("{file}: bad JSON: {e}"))?;
-    let obj = root.as_object().ok_or_else(|| format!("{file}: top level must be an object"))?;
+    let obj = root
+        .as_object()
+        .ok_or_else(|| format!("{file}: top level must be an object"))?;
     check_keys(
         obj,
         &[
@@ -431,22 +490,39 @@ pub fn parse_message(src: &str, file: &str) -> Result<Message, String> {
         None => Vec::new(),
         Some(Value::Array(a)) => a
             .iter()
-            .map(|v| v.as_str().map(str::to_string).ok_or_else(|| format!("{file}: bad listener")))
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| format!("{file}: bad listener"))
+            })
             .collect::<Result<_, _>>()?,
         Some(_) => return Err(format!("{file}: 'listeners' must be an array")),
     };
     let mut common = BTreeMap::new();
     if let Some(cs) = obj.get("commonStructs") {
-        for c in cs.as_array().ok_or_else(|| format!("{file}: commonStructs must be an array"))? {
-            let cobj = c.as_object().ok_or_else(|| format!("{file}: bad commonStruct"))?;
-            check_keys(cobj, &["name", "versions", "fields"], &format!("{file} commonStructs"))?;
+        for c in cs
+            .as_array()
+            .ok_or_else(|| format!("{file}: commonStructs must be an array"))?
+        {
+            let cobj = c
+                .as_object()
+                .ok_or_else(|| format!("{file}: bad commonStruct"))?;
+            check_keys(
+                cobj,
+                &["name", "versions", "fields"],
+                &format!("{file} commonStructs"),
+            )?;
             let cname = get_str(cobj, "name", file)?.to_string();
             common.insert(cname, c.clone());
         }
     }
-    let mut cx = Ctx { structs: Vec::new(), common };
+    let mut cx = Ctx {
+        structs: Vec::new(),
+        common,
+    };
     let fields = parse_fields(
-        obj.get("fields").ok_or_else(|| format!("{file}: missing fields"))?,
+        obj.get("fields")
+            .ok_or_else(|| format!("{file}: missing fields"))?,
         &mut cx,
         &name,
     )?;
@@ -456,11 +532,19 @@ pub fn parse_message(src: &str, file: &str) -> Result<Message, String> {
         if !cx.structs.iter().any(|s| s.name == cname) {
             let c = cx.common[&cname].clone();
             let fields = parse_fields(&c["fields"], &mut cx, &format!("{file}<{cname}>"))?;
-            cx.add_struct(StructDef { name: cname, fields }, file)?;
+            cx.add_struct(
+                StructDef {
+                    name: cname,
+                    fields,
+                },
+                file,
+            )?;
         }
     }
     if cx.structs.iter().any(|s| s.name == name) {
-        return Err(format!("{file}: a nested struct has the message's own name"));
+        return Err(format!(
+            "{file}: a nested struct has the message's own name"
+        ));
     }
     let msg = Message {
         name,
@@ -485,10 +569,16 @@ fn validate(msg: &Message, file: &str) -> Result<(), String> {
     }
     for (owner, f) in all {
         if !f.tagged.is_empty() && !msg.flexible.contains_range(&f.tagged.intersect(&msg.valid)) {
-            return Err(format!("{file}: {owner}.{}: tagged in non-flexible versions", f.name));
+            return Err(format!(
+                "{file}: {owner}.{}: tagged in non-flexible versions",
+                f.name
+            ));
         }
         if matches!(f.ty, FieldType::Uuid) && !f.nullable.is_empty() {
-            return Err(format!("{file}: {owner}.{}: nullable uuid is not supported", f.name));
+            return Err(format!(
+                "{file}: {owner}.{}: nullable uuid is not supported",
+                f.name
+            ));
         }
     }
     Ok(())
