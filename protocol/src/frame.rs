@@ -57,7 +57,10 @@ pub fn split_frame(buf: &mut BytesMut, max_size: usize) -> Result<Option<Bytes>,
     if buf.len() < 4 {
         return Ok(None);
     }
-    let size = check_frame_size(i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]), max_size)?;
+    let size = check_frame_size(
+        i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]),
+        max_size,
+    )?;
     if buf.len() < 4 + size {
         buf.reserve(4 + size - buf.len());
         return Ok(None);
@@ -72,7 +75,10 @@ pub fn split_frame(buf: &mut BytesMut, max_size: usize) -> Result<Option<Bytes>,
 /// [`DecodeError::FrameTooLarge`] for a negative size or one above `max_size`.
 pub fn check_frame_size(size: i32, max_size: usize) -> Result<usize, DecodeError> {
     if size < 0 || size as usize > max_size {
-        return Err(DecodeError::FrameTooLarge { size: size.into(), max: max_size });
+        return Err(DecodeError::FrameTooLarge {
+            size: size.into(),
+            max: max_size,
+        });
     }
     Ok(size as usize)
 }
@@ -153,10 +159,15 @@ pub fn decode_request(frame: Bytes) -> Result<DecodedRequest, DecodeError> {
         });
     }
     let mut buf = frame;
-    let header = RequestHeader::decode(&mut buf, api_key.request_header_version(prefix.api_version))?;
+    let header =
+        RequestHeader::decode(&mut buf, api_key.request_header_version(prefix.api_version))?;
     let body = RequestBody::decode(api_key, prefix.api_version, &mut buf)?;
     expect_end(&buf, api_key.name())?;
-    Ok(DecodedRequest { api_key, header, body })
+    Ok(DecodedRequest {
+        api_key,
+        header,
+        body,
+    })
 }
 
 /// Appends a size-prefixed request frame. The header's api key and version must match
@@ -172,7 +183,10 @@ pub fn encode_request(
     let api_key = body.api_key();
     let version = header.request_api_version;
     if header.request_api_key != api_key.key() || !api_key.codec_versions().contains(version) {
-        return Err(EncodeError::UnsupportedVersion { what: api_key.name(), version });
+        return Err(EncodeError::UnsupportedVersion {
+            what: api_key.name(),
+            version,
+        });
     }
     write_frame(buf, |buf| {
         header.encode(buf, api_key.request_header_version(version))?;
@@ -208,7 +222,10 @@ pub fn encode_response(
 ) -> Result<(), EncodeError> {
     let api_key = body.api_key();
     write_frame(buf, |buf| {
-        let header = ResponseHeader { correlation_id, ..Default::default() };
+        let header = ResponseHeader {
+            correlation_id,
+            ..Default::default()
+        };
         header.encode(buf, api_key.response_header_version(version))?;
         body.encode(buf, version)
     })
@@ -233,9 +250,15 @@ mod tests {
     #[test]
     fn oversized_and_negative_frames_are_refused_before_allocating() {
         let mut buf = BytesMut::from(&[0x7f, 0xff, 0xff, 0xff, 0, 0][..]);
-        assert!(matches!(split_frame(&mut buf, 1024), Err(DecodeError::FrameTooLarge { .. })));
+        assert!(matches!(
+            split_frame(&mut buf, 1024),
+            Err(DecodeError::FrameTooLarge { .. })
+        ));
         let mut buf = BytesMut::from(&[0xff, 0xff, 0xff, 0xff][..]);
-        assert!(matches!(split_frame(&mut buf, 1024), Err(DecodeError::FrameTooLarge { .. })));
+        assert!(matches!(
+            split_frame(&mut buf, 1024),
+            Err(DecodeError::FrameTooLarge { .. })
+        ));
     }
 
     #[test]
@@ -247,7 +270,10 @@ mod tests {
             client_id: Some("me".into()),
             ..Default::default()
         };
-        let body = RequestBody::Metadata(MetadataRequest { topics: None, ..Default::default() });
+        let body = RequestBody::Metadata(MetadataRequest {
+            topics: None,
+            ..Default::default()
+        });
         let mut out = BytesMut::new();
         encode_request(&mut out, &header, &body).unwrap();
         let h2 = RequestHeader {
@@ -289,10 +315,19 @@ mod tests {
         encode_request(&mut out, &header, &ApiVersionsRequest::default().into()).unwrap();
         let mut frame = out.split_off(4);
         frame.put_u8(0);
-        assert!(matches!(decode_request(frame.freeze()), Err(DecodeError::TrailingBytes { .. })));
+        assert!(matches!(
+            decode_request(frame.freeze()),
+            Err(DecodeError::TrailingBytes { .. })
+        ));
         let bad_key = Bytes::from_static(&[0x7f, 0x00, 0, 0, 0, 0, 0, 1, 0xff, 0xff]);
-        assert!(matches!(decode_request(bad_key), Err(DecodeError::UnknownApiKey(0x7f00))));
+        assert!(matches!(
+            decode_request(bad_key),
+            Err(DecodeError::UnknownApiKey(0x7f00))
+        ));
         let bad_version = Bytes::from_static(&[0, 18, 0x7f, 0, 0, 0, 0, 1, 0xff, 0xff]);
-        assert!(matches!(decode_request(bad_version), Err(DecodeError::UnsupportedVersion { .. })));
+        assert!(matches!(
+            decode_request(bad_version),
+            Err(DecodeError::UnsupportedVersion { .. })
+        ));
     }
 }

@@ -95,12 +95,17 @@ impl Rng {
     pub fn string(&mut self) -> String {
         const PIECES: &[&str] = &["a", "topic", "-", "_", ".", "é", "日本", "0", "Z", "💡"];
         let n = (self.next_u64() % 6) as usize;
-        (0..n).map(|_| PIECES[(self.next_u64() % PIECES.len() as u64) as usize]).collect()
+        (0..n)
+            .map(|_| PIECES[(self.next_u64() % PIECES.len() as u64) as usize])
+            .collect()
     }
     /// Random bytes.
     pub fn bytes(&mut self) -> Bytes {
         let n = (self.next_u64() % 24) as usize;
-        (0..n).map(|_| self.next_u64() as u8).collect::<Vec<u8>>().into()
+        (0..n)
+            .map(|_| self.next_u64() as u8)
+            .collect::<Vec<u8>>()
+            .into()
     }
     /// A random UUID.
     pub fn uuid(&mut self) -> Uuid {
@@ -112,6 +117,11 @@ impl Rng {
             return Vec::new();
         }
         let n = 1 + (self.next_u64() % 2) as u32;
-        (0..n).map(|i| RawTaggedField { tag: 10_000 + i * 7, data: self.bytes() }).collect()
+        (0..n)
+            .map(|i| RawTaggedField {
+                tag: 10_000 + i * 7,
+                data: self.bytes(),
+            })
+            .collect()
     }
 }

@@ -570,7 +570,7 @@ fn emit_struct(
             ));
         }
         let t = format!(
-            "let n = c::read_unsigned_varint(buf, \"tagged field count\")?;\nfor _ in 0..n {{\n#[allow(unused_mut)] let (tag, mut data) = c::read_tagged_field(buf)?;\nmatch tag {{\n{arms}_ => this.unknown_tagged_fields.push(crate::codec::RawTaggedField {{ tag, data }}),\n}}\n}}"
+            "let n = c::read_unsigned_varint(buf, \"tagged field count\")?;\nfor _ in 0..n {{\n#[allow(unused_mut)] let (tag, mut data) = c::read_tagged_field(buf)?;\nmatch tag {{\n{arms}_ => this.unknown_tagged_fields.push(crate::codec::RawTaggedField {{ tag, data }}),\n}}\n}}\n// Kafka writes tags in ascending order; keep unknown ones sorted so that re-encoding\n// (which must sort) reproduces what was decoded.\nif this.unknown_tagged_fields.len() > 1 {{ this.unknown_tagged_fields.sort_by_key(|f| f.tag); }}"
         );
         dec.push_str(&wrap_if("flexible", &t));
     }

@@ -134,6 +134,11 @@ impl c::Decodable for DescribeClientQuotasResponse {
                         .push(crate::codec::RawTaggedField { tag, data }),
                 }
             }
+            // Kafka writes tags in ascending order; keep unknown ones sorted so that re-encoding
+            // (which must sort) reproduces what was decoded.
+            if this.unknown_tagged_fields.len() > 1 {
+                this.unknown_tagged_fields.sort_by_key(|f| f.tag);
+            }
         }
 
         Ok(this)
@@ -242,6 +247,11 @@ impl c::Decodable for EntityData {
                         .push(crate::codec::RawTaggedField { tag, data }),
                 }
             }
+            // Kafka writes tags in ascending order; keep unknown ones sorted so that re-encoding
+            // (which must sort) reproduces what was decoded.
+            if this.unknown_tagged_fields.len() > 1 {
+                this.unknown_tagged_fields.sort_by_key(|f| f.tag);
+            }
         }
 
         Ok(this)
@@ -331,6 +341,11 @@ impl c::Decodable for ValueData {
                         .unknown_tagged_fields
                         .push(crate::codec::RawTaggedField { tag, data }),
                 }
+            }
+            // Kafka writes tags in ascending order; keep unknown ones sorted so that re-encoding
+            // (which must sort) reproduces what was decoded.
+            if this.unknown_tagged_fields.len() > 1 {
+                this.unknown_tagged_fields.sort_by_key(|f| f.tag);
             }
         }
 
@@ -427,6 +442,11 @@ impl c::Decodable for EntryData {
                         .unknown_tagged_fields
                         .push(crate::codec::RawTaggedField { tag, data }),
                 }
+            }
+            // Kafka writes tags in ascending order; keep unknown ones sorted so that re-encoding
+            // (which must sort) reproduces what was decoded.
+            if this.unknown_tagged_fields.len() > 1 {
+                this.unknown_tagged_fields.sort_by_key(|f| f.tag);
             }
         }
 

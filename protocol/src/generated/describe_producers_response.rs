@@ -92,6 +92,11 @@ impl c::Decodable for DescribeProducersResponse {
                         .push(crate::codec::RawTaggedField { tag, data }),
                 }
             }
+            // Kafka writes tags in ascending order; keep unknown ones sorted so that re-encoding
+            // (which must sort) reproduces what was decoded.
+            if this.unknown_tagged_fields.len() > 1 {
+                this.unknown_tagged_fields.sort_by_key(|f| f.tag);
+            }
         }
 
         Ok(this)
@@ -210,6 +215,11 @@ impl c::Decodable for ProducerState {
                         .unknown_tagged_fields
                         .push(crate::codec::RawTaggedField { tag, data }),
                 }
+            }
+            // Kafka writes tags in ascending order; keep unknown ones sorted so that re-encoding
+            // (which must sort) reproduces what was decoded.
+            if this.unknown_tagged_fields.len() > 1 {
+                this.unknown_tagged_fields.sort_by_key(|f| f.tag);
             }
         }
 
@@ -335,6 +345,11 @@ impl c::Decodable for PartitionResponse {
                         .push(crate::codec::RawTaggedField { tag, data }),
                 }
             }
+            // Kafka writes tags in ascending order; keep unknown ones sorted so that re-encoding
+            // (which must sort) reproduces what was decoded.
+            if this.unknown_tagged_fields.len() > 1 {
+                this.unknown_tagged_fields.sort_by_key(|f| f.tag);
+            }
         }
 
         Ok(this)
@@ -442,6 +457,11 @@ impl c::Decodable for TopicResponse {
                         .unknown_tagged_fields
                         .push(crate::codec::RawTaggedField { tag, data }),
                 }
+            }
+            // Kafka writes tags in ascending order; keep unknown ones sorted so that re-encoding
+            // (which must sort) reproduces what was decoded.
+            if this.unknown_tagged_fields.len() > 1 {
+                this.unknown_tagged_fields.sort_by_key(|f| f.tag);
             }
         }
 

@@ -143,6 +143,11 @@ impl c::Decodable for LeaderAndIsrResponse {
                         .push(crate::codec::RawTaggedField { tag, data }),
                 }
             }
+            // Kafka writes tags in ascending order; keep unknown ones sorted so that re-encoding
+            // (which must sort) reproduces what was decoded.
+            if this.unknown_tagged_fields.len() > 1 {
+                this.unknown_tagged_fields.sort_by_key(|f| f.tag);
+            }
         }
 
         Ok(this)
@@ -268,6 +273,11 @@ impl c::Decodable for LeaderAndIsrPartitionError {
                         .unknown_tagged_fields
                         .push(crate::codec::RawTaggedField { tag, data }),
                 }
+            }
+            // Kafka writes tags in ascending order; keep unknown ones sorted so that re-encoding
+            // (which must sort) reproduces what was decoded.
+            if this.unknown_tagged_fields.len() > 1 {
+                this.unknown_tagged_fields.sort_by_key(|f| f.tag);
             }
         }
 
@@ -399,6 +409,11 @@ impl c::Decodable for LeaderAndIsrTopicError {
                         .unknown_tagged_fields
                         .push(crate::codec::RawTaggedField { tag, data }),
                 }
+            }
+            // Kafka writes tags in ascending order; keep unknown ones sorted so that re-encoding
+            // (which must sort) reproduces what was decoded.
+            if this.unknown_tagged_fields.len() > 1 {
+                this.unknown_tagged_fields.sort_by_key(|f| f.tag);
             }
         }
 

@@ -165,6 +165,11 @@ impl c::Decodable for OffsetCommitRequest {
                         .push(crate::codec::RawTaggedField { tag, data }),
                 }
             }
+            // Kafka writes tags in ascending order; keep unknown ones sorted so that re-encoding
+            // (which must sort) reproduces what was decoded.
+            if this.unknown_tagged_fields.len() > 1 {
+                this.unknown_tagged_fields.sort_by_key(|f| f.tag);
+            }
         }
 
         Ok(this)
@@ -334,6 +339,11 @@ impl c::Decodable for OffsetCommitRequestPartition {
                         .push(crate::codec::RawTaggedField { tag, data }),
                 }
             }
+            // Kafka writes tags in ascending order; keep unknown ones sorted so that re-encoding
+            // (which must sort) reproduces what was decoded.
+            if this.unknown_tagged_fields.len() > 1 {
+                this.unknown_tagged_fields.sort_by_key(|f| f.tag);
+            }
         }
 
         Ok(this)
@@ -448,6 +458,11 @@ impl c::Decodable for OffsetCommitRequestTopic {
                         .unknown_tagged_fields
                         .push(crate::codec::RawTaggedField { tag, data }),
                 }
+            }
+            // Kafka writes tags in ascending order; keep unknown ones sorted so that re-encoding
+            // (which must sort) reproduces what was decoded.
+            if this.unknown_tagged_fields.len() > 1 {
+                this.unknown_tagged_fields.sort_by_key(|f| f.tag);
             }
         }
 

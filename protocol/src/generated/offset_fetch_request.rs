@@ -192,6 +192,11 @@ impl c::Decodable for OffsetFetchRequest {
                         .push(crate::codec::RawTaggedField { tag, data }),
                 }
             }
+            // Kafka writes tags in ascending order; keep unknown ones sorted so that re-encoding
+            // (which must sort) reproduces what was decoded.
+            if this.unknown_tagged_fields.len() > 1 {
+                this.unknown_tagged_fields.sort_by_key(|f| f.tag);
+            }
         }
 
         Ok(this)
@@ -353,6 +358,11 @@ impl c::Decodable for OffsetFetchRequestTopic {
                         .push(crate::codec::RawTaggedField { tag, data }),
                 }
             }
+            // Kafka writes tags in ascending order; keep unknown ones sorted so that re-encoding
+            // (which must sort) reproduces what was decoded.
+            if this.unknown_tagged_fields.len() > 1 {
+                this.unknown_tagged_fields.sort_by_key(|f| f.tag);
+            }
         }
 
         Ok(this)
@@ -488,6 +498,11 @@ impl c::Decodable for OffsetFetchRequestTopics {
                         .unknown_tagged_fields
                         .push(crate::codec::RawTaggedField { tag, data }),
                 }
+            }
+            // Kafka writes tags in ascending order; keep unknown ones sorted so that re-encoding
+            // (which must sort) reproduces what was decoded.
+            if this.unknown_tagged_fields.len() > 1 {
+                this.unknown_tagged_fields.sort_by_key(|f| f.tag);
             }
         }
 
@@ -668,6 +683,11 @@ impl c::Decodable for OffsetFetchRequestGroup {
                         .unknown_tagged_fields
                         .push(crate::codec::RawTaggedField { tag, data }),
                 }
+            }
+            // Kafka writes tags in ascending order; keep unknown ones sorted so that re-encoding
+            // (which must sort) reproduces what was decoded.
+            if this.unknown_tagged_fields.len() > 1 {
+                this.unknown_tagged_fields.sort_by_key(|f| f.tag);
             }
         }
 
