@@ -105,7 +105,14 @@ pub(crate) async fn handle(
     let response: Option<ResponseBody> = match request.body {
         RequestBody::ApiVersions(r) => Some(api_versions::handle(&r, version).into()),
         RequestBody::Metadata(r) => Some(metadata::handle(state, r, version).await.into()),
-        RequestBody::Produce(r) => produce::handle(state, r).await.map(Into::into),
+        RequestBody::Produce(r) => match produce::handle(state, r).await {
+            produce::ProduceOutcome::Respond(resp) => Some(resp.into()),
+            produce::ProduceOutcome::Silent => None,
+            produce::ProduceOutcome::CloseConnection => {
+                warn!(%peer, "closing connection: acks=0 produce failed");
+                return Outcome::Close;
+            }
+        },
         RequestBody::Fetch(r) => Some(fetch::handle(state, r, version).await.into()),
         RequestBody::ListOffsets(r) => Some(list_offsets::handle(state, r).await.into()),
         RequestBody::DescribeCluster(r) => Some(describe_cluster::handle(state, &r).into()),

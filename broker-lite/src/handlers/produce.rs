@@ -7,7 +7,9 @@
 //! INVALID_RECORD, MESSAGE_TOO_LARGE, RECORD_LIST_TOO_LARGE, KAFKA_STORAGE_ERROR. `acks` must
 //! be 0, 1 or -1 (else INVALID_REQUIRED_ACKS); with acks=0 no response is sent. With one
 //! broker, acks=1 and acks=-1 are answered once the append is in the log (the high watermark
-//! moves with it). Transactional produce is not served yet (TRANSACTIONAL_ID_NOT_FOUND).
+//! moves with it). With acks=0 no response is sent, and, as Kafka's `KafkaApis` does, the
+//! connection is closed when any partition failed, since that is the only way the client can
+//! learn of it. Transactional produce is not served yet (TRANSACTIONAL_ID_NOT_FOUND).
 
 use std::sync::Arc;
 
