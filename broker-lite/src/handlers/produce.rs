@@ -37,16 +37,35 @@ fn partition_error(
     }
 }
 
-/// Appends everything; returns `None` for acks=0.
-pub(super) async fn handle(
-    state: &Arc<BrokerState>,
-    req: ProduceRequest,
-) -> Option<ProduceResponse> {
+/// What to do after a produce request.
+pub(super) enum ProduceOutcome {
+    /// Send this response.
+    Respond(ProduceResponse),
+    /// acks=0 and everything was appended: send nothing.
+    Silent,
+    /// acks=0 and some partition failed: close the connection.
+    CloseConnection,
+}
+
+/// Appends everything and decides what to answer.
+pub(super) async fn handle(state: &Arc<BrokerState>, req: ProduceRequest) -> ProduceOutcome {
     let acks = req.acks;
     let s = state.clone();
     let response = super::blocking(move || append_all(&s, req)).await;
     state.data_arrived.notify_waiters();
-    (acks != 0).then_some(response)
+    if acks != 0 {
+        return ProduceOutcome::Respond(response);
+    }
+    let failed = response
+        .responses
+        .iter()
+        .flat_map(|t| &t.partition_responses)
+        .any(|p| p.error_code != 0);
+    if failed {
+        ProduceOutcome::CloseConnection
+    } else {
+        ProduceOutcome::Silent
+    }
 }
 
 fn append_all(state: &BrokerState, req: ProduceRequest) -> ProduceResponse {
