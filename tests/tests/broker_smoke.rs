@@ -12,16 +12,33 @@ use kafka_wire::records::{decode_all, Compression};
 #[tokio::test]
 async fn create_produce_fetch_list_offsets() {
     let broker = broker_lite::Broker::start_ephemeral().await.unwrap();
-    let mut c = RawClient::connect(&broker.bootstrap_servers()).await.unwrap();
+    let mut c = RawClient::connect(&broker.bootstrap_servers())
+        .await
+        .unwrap();
 
-    let v = c.send(ApiVersionsRequest { client_software_name: "tests".into(), client_software_version: "1".into(), ..Default::default() }, 3).await.unwrap();
+    let v = c
+        .send(
+            ApiVersionsRequest {
+                client_software_name: "tests".into(),
+                client_software_version: "1".into(),
+                ..Default::default()
+            },
+            3,
+        )
+        .await
+        .unwrap();
     assert_eq!(v.error_code, 0);
     assert!(v.api_keys.iter().any(|k| k.api_key == 0));
 
     let r = c
         .send(
             CreateTopicsRequest {
-                topics: vec![CreatableTopic { name: "t".into(), num_partitions: 2, replication_factor: 1, ..Default::default() }],
+                topics: vec![CreatableTopic {
+                    name: "t".into(),
+                    num_partitions: 2,
+                    replication_factor: 1,
+                    ..Default::default()
+                }],
                 timeout_ms: 1000,
                 ..Default::default()
             },
@@ -31,8 +48,18 @@ async fn create_produce_fetch_list_offsets() {
         .unwrap();
     assert_eq!(r.topics[0].error_code, 0, "{:?}", r.topics[0].error_message);
 
-    for codec in [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
-        let records = batch(&[(Some(b"k1"), Some(b"v1")), (None, Some(b"v2"))], codec, 1_700_000_000_000);
+    for codec in [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ] {
+        let records = batch(
+            &[(Some(b"k1"), Some(b"v1")), (None, Some(b"v2"))],
+            codec,
+            1_700_000_000_000,
+        );
         let p = c
             .send(
                 ProduceRequest {
@@ -40,7 +67,11 @@ async fn create_produce_fetch_list_offsets() {
                     timeout_ms: 1000,
                     topic_data: vec![TopicProduceData {
                         name: "t".into(),
-                        partition_data: vec![PartitionProduceData { index: 1, records: Some(records), ..Default::default() }],
+                        partition_data: vec![PartitionProduceData {
+                            index: 1,
+                            records: Some(records),
+                            ..Default::default()
+                        }],
                         ..Default::default()
                     }],
                     ..Default::default()
@@ -49,7 +80,11 @@ async fn create_produce_fetch_list_offsets() {
             )
             .await
             .unwrap();
-        assert_eq!(p.responses[0].partition_responses[0].error_code, 0, "{codec:?}: {:?}", p.responses[0].partition_responses[0].error_message);
+        assert_eq!(
+            p.responses[0].partition_responses[0].error_code, 0,
+            "{codec:?}: {:?}",
+            p.responses[0].partition_responses[0].error_message
+        );
     }
 
     let f = c
@@ -62,7 +97,13 @@ async fn create_produce_fetch_list_offsets() {
                 session_epoch: -1,
                 topics: vec![FetchTopic {
                     topic: "t".into(),
-                    partitions: vec![FetchPartition { partition: 1, fetch_offset: 0, partition_max_bytes: 1 << 20, current_leader_epoch: -1, ..Default::default() }],
+                    partitions: vec![FetchPartition {
+                        partition: 1,
+                        fetch_offset: 0,
+                        partition_max_bytes: 1 << 20,
+                        current_leader_epoch: -1,
+                        ..Default::default()
+                    }],
                     ..Default::default()
                 }],
                 ..Default::default()
@@ -92,9 +133,12 @@ async fn create_produce_fetch_list_offsets() {
                 replica_id: -1,
                 topics: vec![ListOffsetsTopic {
                     name: "t".into(),
-                    partitions: vec![
-                        ListOffsetsPartition { partition_index: 1, timestamp: -1, current_leader_epoch: -1, ..Default::default() },
-                    ],
+                    partitions: vec![ListOffsetsPartition {
+                        partition_index: 1,
+                        timestamp: -1,
+                        current_leader_epoch: -1,
+                        ..Default::default()
+                    }],
                     ..Default::default()
                 }],
                 ..Default::default()

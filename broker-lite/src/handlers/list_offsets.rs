@@ -5,7 +5,8 @@
 //! log start offset without tiered storage), -5 earliest pending upload (v9+: no tiered
 //! storage, so none: offset -1); any other value finds the earliest offset whose timestamp is
 //! at or after it through the time index (offset -1 when none). A partition named twice in a
-//! request is INVALID_REQUEST; `current_leader_epoch` (v4+) is checked.
+//! request is INVALID_REQUEST; `current_leader_epoch` (v4+) is checked. The leader epoch of the
+//! found offset is answered from v4 only (v1-v3 cannot carry it, as KafkaApis).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,7 +21,7 @@ use crate::state::BrokerState;
 
 const EARLIEST_PENDING_UPLOAD: i64 = -5;
 
-fn answer(state: &BrokerState, req: &ListOffsetsRequest) -> ListOffsetsResponse {
+fn answer(state: &BrokerState, req: &ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
     let mut seen: HashMap<(&str, i32), usize> = HashMap::new();
     for t in &req.topics {
         for p in &t.partitions {
@@ -80,7 +81,12 @@ fn answer(state: &BrokerState, req: &ListOffsetsRequest) -> ListOffsetsResponse 
                             error_code: 0,
                             timestamp: found.timestamp,
                             offset: found.offset,
-                            leader_epoch: found.leader_epoch.unwrap_or(-1),
+                            // As KafkaApis: the epoch only from v4, which can carry it.
+                            leader_epoch: if version >= 4 {
+                                found.leader_epoch.unwrap_or(-1)
+                            } else {
+                                -1
+                            },
                             ..Default::default()
                         },
                         Ok(None) => ListOffsetsPartitionResponse {
@@ -107,7 +113,8 @@ fn answer(state: &BrokerState, req: &ListOffsetsRequest) -> ListOffsetsResponse 
 pub(super) async fn handle(
     state: &Arc<BrokerState>,
     req: ListOffsetsRequest,
+    version: i16,
 ) -> ListOffsetsResponse {
     let s = state.clone();
-    super::blocking(move || answer(&s, &req)).await
+    super::blocking(move || answer(&s, &req, version)).await
 }

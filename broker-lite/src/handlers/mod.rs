@@ -4,14 +4,16 @@
 //!
 //! Errors follow Kafka's broker: an unknown API key, an API we do not serve, an unsupported
 //! version (except ApiVersions) or a body that does not parse closes the connection, as
-//! Kafka's `SocketServer` does; request-level problems get the error codes Kafka returns.
+//! Kafka's `SocketServer` does (bytes after a complete body are ignored, as Kafka does);
+//! request-level problems get the error codes Kafka returns.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use kafka_wire::frame::{decode_request, encode_response, peek_request_prefix};
-use kafka_wire::{ApiKey, RequestBody, ResponseBody, VersionRange};
+use kafka_wire::frame::{encode_response, peek_request_prefix};
+use kafka_wire::messages::RequestHeader;
+use kafka_wire::{ApiKey, Decodable, DecodeError, RequestBody, ResponseBody, VersionRange};
 use tracing::warn;
 
 use crate::state::BrokerState;
@@ -95,14 +97,14 @@ pub(crate) async fn handle(
         warn!(%peer, api = api.name(), version, "closing connection: unsupported version");
         return Outcome::Close;
     }
-    let request = match decode_request(frame) {
-        Ok(r) => r,
+    let body = match decode_body(api, version, frame) {
+        Ok(b) => b,
         Err(e) => {
             warn!(%peer, api = api.name(), version, error = %e, "closing connection: malformed request");
             return Outcome::Close;
         }
     };
-    let response: Option<ResponseBody> = match request.body {
+    let response: Option<ResponseBody> = match body {
         RequestBody::ApiVersions(r) => Some(api_versions::handle(&r, version).into()),
         RequestBody::Metadata(r) => Some(metadata::handle(state, r, version).await.into()),
         RequestBody::Produce(r) => match produce::handle(state, r).await {
@@ -114,7 +116,7 @@ pub(crate) async fn handle(
             }
         },
         RequestBody::Fetch(r) => Some(fetch::handle(state, r, version).await.into()),
-        RequestBody::ListOffsets(r) => Some(list_offsets::handle(state, r).await.into()),
+        RequestBody::ListOffsets(r) => Some(list_offsets::handle(state, r, version).await.into()),
         RequestBody::DescribeCluster(r) => Some(describe_cluster::handle(state, &r).into()),
         RequestBody::CreateTopics(r) => Some(create_topics::handle(state, r, version).await.into()),
         RequestBody::DeleteTopics(r) => Some(delete_topics::handle(state, r, version).await.into()),
@@ -132,6 +134,16 @@ pub(crate) async fn handle(
         Some(body) => write_response(out, prefix.correlation_id, version, &body, peer),
         None => Outcome::Continue,
     }
+}
+
+/// Decodes the header and body of a request frame. Bytes after a complete body are ignored, as
+/// Kafka does (`RequestContext.parseRequest` -> `AbstractRequest.parseRequest` reads the body and
+/// never checks `buffer.remaining()`): librdkafka relies on it, its flexible (v9+) all-topics
+/// Metadata request carries 3 extra bytes (confluentinc/librdkafka#5049).
+fn decode_body(api: ApiKey, version: i16, frame: Bytes) -> Result<RequestBody, DecodeError> {
+    let mut buf = frame;
+    RequestHeader::decode(&mut buf, api.request_header_version(version))?;
+    RequestBody::decode(api, version, &mut buf)
 }
 
 fn write_response(
