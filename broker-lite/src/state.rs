@@ -251,21 +251,32 @@ fn parse_properties(text: &str) -> BTreeMap<String, String> {
 }
 
 fn parse_uuid(s: &str) -> Option<Uuid> {
-    // Kafka's base64url form, 22 characters, no padding.
+    // Kafka's base64url form: 22 characters, no padding; 22 * 6 = 132 bits, of which the
+    // last 4 are zero padding. Decode 4 characters (3 bytes) at a time.
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     if s.len() != 22 {
         return None;
     }
-    let mut bits: u128 = 0;
-    for c in s.bytes() {
-        let v = ALPHABET.iter().position(|&a| a == c)? as u128;
-        bits = (bits << 6) | v;
+    let sextets: Vec<u32> = s
+        .bytes()
+        .map(|c| ALPHABET.iter().position(|&a| a == c).map(|v| v as u32))
+        .collect::<Option<_>>()?;
+    let mut out = Vec::with_capacity(18);
+    for chunk in sextets.chunks(4) {
+        let mut n = 0u32;
+        for (i, v) in chunk.iter().enumerate() {
+            n |= v << (18 - 6 * i);
+        }
+        let bytes = n.to_be_bytes();
+        out.extend_from_slice(&bytes[1..chunk.len()]);
     }
-    // 22 * 6 = 132 bits; the last 4 are padding.
-    if bits & 0xf != 0 {
+    // The final 2 characters carry one byte (8 bits) plus 4 padding bits, which must be 0.
+    if sextets[21] & 0xf != 0 || out.len() != 16 {
         return None;
     }
-    Some(Uuid((bits >> 4).to_be_bytes()))
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&out);
+    Some(Uuid(b))
 }
 
 /// Writes `content` to `path` atomically (temp file, fsync, rename).
@@ -479,6 +490,21 @@ impl BrokerState {
         validate_topic_name(name)?;
         if self.topic(name).is_some() {
             return Err(AdminError::TopicExists(name.to_string()));
+        }
+        // Kafka: '.' and '_' map to the same metric name, so names differing only there collide.
+        let unified = |n: &str| n.replace('.', "_");
+        if let Some(other) = self
+            .all_topics()
+            .iter()
+            .find(|t| unified(&t.name) == unified(name))
+        {
+            return Err(AdminError::InvalidTopic {
+                name: name.to_string(),
+                reason: format!(
+                    "Topic '{name}' collides with existing topic: {}",
+                    other.name
+                ),
+            });
         }
         if partitions < 1 {
             return Err(AdminError::InvalidPartitions(format!(

@@ -329,7 +329,6 @@ async fn create_topics_default_partitions_and_replication_factor() {
 /// (their metric names collide): ReplicationControlManager (KRaft) / AdminUtils (ZooKeeper):
 /// "Topic 'a_b' collides with existing topic: a.b", INVALID_TOPIC_EXCEPTION.
 #[tokio::test]
-#[ignore = "broker-lite bug: CreateTopics accepts names colliding on '.'/'_' (Kafka: INVALID_TOPIC_EXCEPTION)"]
 async fn create_topics_rejects_names_colliding_on_period_and_underscore() {
     let broker = Broker::start_ephemeral().await.unwrap();
     let mut c = connect(&broker.bootstrap_servers()).await;
@@ -815,7 +814,6 @@ async fn describe_configs_of_overridden_configs() {
 /// `IsDefault` exists in DescribeConfigs v0 only; broker-lite sets it in v1+ responses, which
 /// cannot be encoded, so the broker closes the connection instead of answering.
 #[tokio::test]
-#[ignore = "broker-lite bug: DescribeConfigs v1+ sets the v0-only IsDefault for default-valued configs; the response cannot be encoded and the connection is closed"]
 async fn describe_configs_topic_defaults_and_sources() {
     let broker = Broker::builder()
         .config("log.retention.ms", "7200000")
@@ -1060,7 +1058,6 @@ async fn incremental_alter_configs_set_append_subtract_delete() {
 /// The same sequence, checked through DescribeConfigs only (including the config going back
 /// to its default), as a client sees it.
 #[tokio::test]
-#[ignore = "broker-lite bug: DescribeConfigs v1+ sets the v0-only IsDefault for default-valued configs; the response cannot be encoded and the connection is closed"]
 async fn incremental_alter_configs_delete_shows_the_default_again() {
     let broker = Broker::start_ephemeral().await.unwrap();
     let mut c = connect(&broker.bootstrap_servers()).await;

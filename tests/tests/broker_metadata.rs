@@ -289,7 +289,6 @@ async fn metadata_topic_id_lookup_v12() {
 /// below v12 is an InvalidRequestException, answered by `MetadataRequest.getErrorResponse`
 /// with INVALID_REQUEST on every requested topic.
 #[tokio::test]
-#[ignore = "broker-lite bug: Metadata v10/v11 resolve topic ids; Kafka answers INVALID_REQUEST below v12"]
 async fn metadata_topic_ids_below_v12_are_invalid_request() {
     let broker = Broker::start_ephemeral().await.unwrap();
     let mut c: RawClient = connect(&broker.bootstrap_servers()).await;

@@ -232,7 +232,6 @@ async fn clean_restart_keeps_topics_configs_offsets_and_data() {
 /// `state::tests::uuid_text_round_trip` fails), so Metadata reports a different id after a
 /// restart, which no longer matches `partition.metadata`.
 #[tokio::test]
-#[ignore = "broker-lite bug: topic ids change across a restart (state::parse_uuid loses the top 4 bits)"]
 async fn topic_ids_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let broker = start(dir.path()).await;

@@ -38,6 +38,7 @@ fn describe_topic(
     keys: &Option<Vec<String>>,
     synonyms: bool,
     docs: bool,
+    version: i16,
 ) -> DescribeConfigsResult {
     let Some(topic) = state.topic(name) else {
         return DescribeConfigsResult {
@@ -89,7 +90,8 @@ fn describe_topic(
                 name: c.name.to_string(),
                 value: Some(c.value),
                 read_only: false,
-                is_default: c.source == ConfigSource::Default,
+                // IsDefault exists only in v0 (v1+ use ConfigSource) and is not ignorable.
+                is_default: version == 0 && c.source == ConfigSource::Default,
                 config_source: c.source.describe_id(),
                 is_sensitive: false,
                 synonyms: syn,
@@ -116,6 +118,7 @@ fn describe_broker(
     name: &str,
     keys: &Option<Vec<String>>,
     docs: bool,
+    version: i16,
 ) -> DescribeConfigsResult {
     if !name.is_empty() && name != state.config.node_id.to_string() {
         return DescribeConfigsResult {
@@ -138,7 +141,7 @@ fn describe_broker(
                 name: d.name.to_string(),
                 value: state.config.get(d.name).map(str::to_string),
                 read_only: true,
-                is_default: set.is_none(),
+                is_default: version == 0 && set.is_none(),
                 config_source: if set.is_some() { 4 } else { 5 },
                 is_sensitive: false,
                 synonyms: Vec::new(),
@@ -159,7 +162,7 @@ fn describe_broker(
 pub(super) fn describe(
     state: &Arc<BrokerState>,
     req: DescribeConfigsRequest,
-    _version: i16,
+    version: i16,
 ) -> DescribeConfigsResponse {
     let results = req
         .resources
@@ -171,12 +174,14 @@ pub(super) fn describe(
                 &r.configuration_keys,
                 req.include_synonyms,
                 req.include_documentation,
+                version,
             ),
             BROKER => describe_broker(
                 state,
                 &r.resource_name,
                 &r.configuration_keys,
                 req.include_documentation,
+                version,
             ),
             other => DescribeConfigsResult {
                 error_code: ErrorCode::InvalidRequest.code(),

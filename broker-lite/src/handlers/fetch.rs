@@ -9,9 +9,9 @@
 //! `current_leader_epoch` (v9+) is checked (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH).
 //!
 //! Incremental fetch sessions (KIP-227) are declined, which the protocol allows: every
-//! response carries session id 0, so clients keep sending full fetch requests; a request
-//! naming a session gets FETCH_SESSION_ID_NOT_FOUND, and a sessionless request with an epoch
-//! other than 0 or -1 gets INVALID_FETCH_SESSION_EPOCH.
+//! response carries session id 0, so clients keep sending full fetch requests. As in Kafka's
+//! `FetchManager.newContext`, epoch 0 or -1 is a full fetch whatever the session id, and any
+//! other epoch names a session we do not have: FETCH_SESSION_ID_NOT_FOUND.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -145,21 +145,14 @@ pub(super) async fn handle(
     req: FetchRequest,
     version: i16,
 ) -> FetchResponse {
-    if version >= 7 {
-        let code = if req.session_id != 0 {
-            Some(ErrorCode::FetchSessionIdNotFound)
-        } else if req.session_epoch != 0 && req.session_epoch != -1 {
-            Some(ErrorCode::InvalidFetchSessionEpoch)
-        } else {
-            None
+    // FetchManager.newContext: epoch 0 (initial) or -1 (final) is a full fetch, whatever the
+    // session id; any other epoch must name a live session, and we keep none.
+    if version >= 7 && req.session_epoch != 0 && req.session_epoch != -1 {
+        return FetchResponse {
+            error_code: ErrorCode::FetchSessionIdNotFound.code(),
+            session_id: 0,
+            ..Default::default()
         };
-        if let Some(code) = code {
-            return FetchResponse {
-                error_code: code.code(),
-                session_id: 0,
-                ..Default::default()
-            };
-        }
     }
     let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let min_bytes = req.min_bytes.max(0) as usize;

@@ -4,7 +4,8 @@
 //! topic list (v1+; an empty list in v0) asks for every topic. Unknown topics are created when
 //! `auto.create.topics.enable` is on and the request allows it (v4+ `AllowAutoTopicCreation`),
 //! with `num.partitions` partitions; creation is synchronous, so the answer already carries
-//! the partitions. Lookups by topic id (v10+) answer UNKNOWN_TOPIC_ID for unknown ids.
+//! the partitions. Lookups by topic id (v12+) answer UNKNOWN_TOPIC_ID for unknown ids; v10 and
+//! v11 carry the field but Kafka refuses ids there (INVALID_REQUEST), and so do we.
 //! Authorized operations (v8+) report everything allowed: broker-lite has no ACLs.
 
 use std::collections::BTreeMap;
@@ -87,7 +88,28 @@ pub(super) async fn handle(
         Some(t) => version == 0 && t.is_empty(),
     };
     let mut topics = Vec::new();
-    if all {
+    // KafkaApis: "Topic IDs are not supported for versions 10 and 11" -> INVALID_REQUEST for
+    // every requested topic.
+    let by_id = req
+        .topics
+        .iter()
+        .flatten()
+        .any(|t| t.name.is_none() || t.topic_id != Uuid::ZERO);
+    if (10..12).contains(&version) && by_id {
+        topics = req
+            .topics
+            .unwrap_or_default()
+            .into_iter()
+            // Response names are non-nullable before v12.
+            .map(|t| {
+                error_topic(
+                    Some(t.name.unwrap_or_default()),
+                    t.topic_id,
+                    ErrorCode::InvalidRequest,
+                )
+            })
+            .collect();
+    } else if all {
         topics = state
             .all_topics()
             .iter()

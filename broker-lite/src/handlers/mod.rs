@@ -107,7 +107,7 @@ pub(crate) async fn handle(
     let response: Option<ResponseBody> = match body {
         RequestBody::ApiVersions(r) => Some(api_versions::handle(&r, version).into()),
         RequestBody::Metadata(r) => Some(metadata::handle(state, r, version).await.into()),
-        RequestBody::Produce(r) => match produce::handle(state, r).await {
+        RequestBody::Produce(r) => match produce::handle(state, r, version).await {
             produce::ProduceOutcome::Respond(resp) => Some(resp.into()),
             produce::ProduceOutcome::Silent => None,
             produce::ProduceOutcome::CloseConnection => {

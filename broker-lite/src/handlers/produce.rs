@@ -1,6 +1,7 @@
 //! Produce (key 0), versions 3-11 (record format v2 only, as Kafka 4.0).
 //!
-//! Each partition's `records` (one or more v2 batches) is validated and appended by the
+//! Each partition's `records` (exactly one v2 batch, base offset 0, no zstd before v7, as
+//! Kafka's `ProduceRequest.validateRecords` requires) is validated and appended by the
 //! storage layer, which patches base offsets in place without re-encoding records or
 //! recomputing CRCs (LogAppendTime topics excepted). Errors per partition are Kafka's:
 //! UNKNOWN_TOPIC_OR_PARTITION (Produce never creates topics), CORRUPT_MESSAGE,
@@ -48,10 +49,14 @@ pub(super) enum ProduceOutcome {
 }
 
 /// Appends everything and decides what to answer.
-pub(super) async fn handle(state: &Arc<BrokerState>, req: ProduceRequest) -> ProduceOutcome {
+pub(super) async fn handle(
+    state: &Arc<BrokerState>,
+    req: ProduceRequest,
+    version: i16,
+) -> ProduceOutcome {
     let acks = req.acks;
     let s = state.clone();
-    let response = super::blocking(move || append_all(&s, req)).await;
+    let response = super::blocking(move || append_all(&s, req, version)).await;
     state.data_arrived.notify_waiters();
     if acks != 0 {
         return ProduceOutcome::Respond(response);
@@ -68,7 +73,73 @@ pub(super) async fn handle(state: &Arc<BrokerState>, req: ProduceRequest) -> Pro
     }
 }
 
-fn append_all(state: &BrokerState, req: ProduceRequest) -> ProduceResponse {
+/// Kafka's `ProduceRequest.validateRecords` (v3+: exactly one magic-2 batch per partition, no
+/// zstd before v7) and `UnifiedLog.analyzeAndValidateRecords`'s rule that a client batch
+/// starts at base offset 0. Deeper validation (CRC, counts) is the storage layer's.
+fn validate_records(version: i16, records: &[u8]) -> Result<(), (ErrorCode, String)> {
+    // The order of checks is ByteBufferLogInputStream.nextBatchSize's, then validateRecords'.
+    let no_batch = || {
+        Err((
+            ErrorCode::InvalidRecord,
+            format!("Produce requests with version {version} must have at least one record batch per partition"),
+        ))
+    };
+    if records.len() < 12 {
+        return no_batch();
+    }
+    let batch_length = i32::from_be_bytes([records[8], records[9], records[10], records[11]]);
+    if batch_length < 14 {
+        return Err((
+            ErrorCode::CorruptMessage,
+            format!("Record size {batch_length} is less than the minimum record overhead (14)"),
+        ));
+    }
+    if records.len() < 17 {
+        return no_batch();
+    }
+    let magic = records[16] as i8;
+    if !(0..=2).contains(&magic) {
+        return Err((
+            ErrorCode::CorruptMessage,
+            format!("Invalid magic found in record: {magic}"),
+        ));
+    }
+    let size = 12 + batch_length as usize;
+    if size > records.len() {
+        return no_batch();
+    }
+    if magic != 2 {
+        return Err((
+            ErrorCode::InvalidRecord,
+            format!("Produce requests with version {version} are only allowed to contain record batches with magic version 2"),
+        ));
+    }
+    let attributes = i16::from_be_bytes([records[21], records[22]]);
+    if version < 7 && attributes & 0x07 == 4 {
+        return Err((
+            ErrorCode::UnsupportedCompressionType,
+            format!("Produce requests with version {version} are not allowed to use ZStandard compression"),
+        ));
+    }
+    if size < records.len() {
+        return Err((
+            ErrorCode::InvalidRecord,
+            format!("Produce requests with version {version} are only allowed to contain exactly one record batch per partition"),
+        ));
+    }
+    let mut base = [0u8; 8];
+    base.copy_from_slice(&records[..8]);
+    let base_offset = i64::from_be_bytes(base);
+    if base_offset != 0 {
+        return Err((
+            ErrorCode::InvalidRecord,
+            format!("The baseOffset of the record batch in the append should be 0, but it is {base_offset}"),
+        ));
+    }
+    Ok(())
+}
+
+fn append_all(state: &BrokerState, req: ProduceRequest, version: i16) -> ProduceResponse {
     let now = now_ms();
     let mut responses = Vec::with_capacity(req.topic_data.len());
     for topic_data in req.topic_data {
@@ -107,6 +178,10 @@ fn append_all(state: &BrokerState, req: ProduceRequest) -> ProduceResponse {
                 ));
                 continue;
             };
+            if let Err((code, message)) = validate_records(version, &records) {
+                partition_responses.push(partition_error(pd.index, code, Some(message)));
+                continue;
+            }
             // The request buffer is shared by every partition of the request; the storage layer
             // patches base offsets in place, so it gets its own copy of this partition's bytes.
             let mut bytes = BytesMut::from(&records[..]);
