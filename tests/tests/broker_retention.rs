@@ -222,7 +222,6 @@ async fn retention_ms_deletes_expired_segments() {
 /// the active one included, is past `retention.ms`, Kafka rolls a new empty segment and
 /// deletes them all, so the log start offset reaches the log end offset.
 #[tokio::test]
-#[ignore = "broker-lite bug: time retention never deletes the active segment (Kafka rolls and deletes it once expired)"]
 async fn retention_ms_expires_the_active_segment_too() {
     let broker = start().await;
     let mut c = connect(&broker.bootstrap_servers()).await;

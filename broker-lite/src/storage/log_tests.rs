@@ -150,7 +150,7 @@ fn log_file_is_the_concatenation_of_patched_batches_and_indexes_follow_kafka() {
                 .chunks(12)
                 .last()
                 .map(|c: &[u8]| i64::from_be_bytes(c[..8].try_into().unwrap()));
-            if last_ts.map_or(true, |t| max_ts > t) {
+            if last_ts.is_none_or(|t| max_ts > t) {
                 expected_time.extend_from_slice(&max_ts.to_be_bytes());
                 expected_time.extend_from_slice(&(max_ts_offset as i32).to_be_bytes());
             }

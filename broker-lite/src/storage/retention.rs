@@ -2,7 +2,9 @@
 //!
 //! Only whole segments are deleted, oldest first, and only while every segment before
 //! them is deleted too (Kafka's `deletableSegments`). A segment is deletable only when all
-//! its offsets are below the high watermark, and the active segment is never deleted.
+//! its offsets are below the high watermark. The active segment may expire too (by time or
+//! size, never when empty): as Kafka's `UnifiedLog.deleteSegments` does, a new empty active
+//! segment is rolled first, since a log always keeps at least one segment.
 //! Deleted segments are renamed with the `.deleted` suffix at once and removed
 //! `file.delete.delay.ms` later (by the next [`PartitionLog::apply_retention`] or
 //! [`PartitionLog::delete_pending_files`] call, or on close; leftovers are removed on open).
@@ -42,7 +44,7 @@ impl PartitionLog {
         let mut outcome = RetentionOutcome::default();
 
         let start = self.log_start_offset;
-        let n = self.deletable_prefix(|_, next| next.base_offset() <= start);
+        let n = self.deletable_prefix(|_, next| next.is_some_and(|n| n.base_offset() <= start));
         self.delete_segments(n, "log start offset", now_ms, &mut outcome)?;
 
         if self.config.cleanup_policy.delete {
@@ -110,7 +112,7 @@ impl PartitionLog {
             info!(dir = %self.dir.display(), log_start_offset = target, "log start offset advanced");
         }
         let start = self.log_start_offset;
-        let n = self.deletable_prefix(|_, next| next.base_offset() <= start);
+        let n = self.deletable_prefix(|_, next| next.is_some_and(|n| n.base_offset() <= start));
         let mut outcome = RetentionOutcome::default();
         self.delete_segments(n, "DeleteRecords", now_ms, &mut outcome)?;
         self.delete_pending_files(now_ms);
@@ -140,16 +142,20 @@ impl PartitionLog {
     }
 
     /// How many segments from the oldest satisfy `predicate(segment, next_segment)`
-    /// consecutively, stopping at the active segment and at a segment reaching the high
-    /// watermark.
+    /// consecutively (`next_segment` is `None` for the active segment), stopping at a segment
+    /// whose offsets reach past the high watermark and at an empty active segment (Kafka's
+    /// `deletableSegments`).
     fn deletable_prefix(
         &self,
-        mut predicate: impl FnMut(&LogSegment, &LogSegment) -> bool,
+        mut predicate: impl FnMut(&LogSegment, Option<&LogSegment>) -> bool,
     ) -> usize {
+        let log_end_offset = self.log_end_offset();
         let mut n = 0;
-        for pair in self.segments.windows(2) {
-            let (segment, next) = (&pair[0], &pair[1]);
-            if next.base_offset() > self.high_watermark || !predicate(segment, next) {
+        for (i, segment) in self.segments.iter().enumerate() {
+            let next = self.segments.get(i + 1);
+            let upper_bound = next.map_or(log_end_offset, LogSegment::base_offset);
+            let last_and_empty = next.is_none() && segment.size() == 0;
+            if self.high_watermark < upper_bound || last_and_empty || !predicate(segment, next) {
                 break;
             }
             n += 1;
@@ -157,8 +163,8 @@ impl PartitionLog {
         n
     }
 
-    /// Deletes the `n` oldest segments (never the active one) and advances the log start
-    /// offset to the new first segment.
+    /// Deletes the `n` oldest segments (rolling a new active segment first when all would
+    /// go) and advances the log start offset to the new first segment.
     fn delete_segments(
         &mut self,
         n: usize,
@@ -166,9 +172,14 @@ impl PartitionLog {
         now_ms: i64,
         outcome: &mut RetentionOutcome,
     ) -> Result<()> {
-        let n = n.min(self.segments.len().saturating_sub(1));
+        let n = n.min(self.segments.len());
         if n == 0 {
             return Ok(());
+        }
+        if n == self.segments.len() {
+            // "We must always have at least one segment, so if we are going to delete all the
+            // segments, create a new one first" (UnifiedLog.deleteSegments).
+            self.roll(now_ms)?;
         }
         let removed: Vec<LogSegment> = self.segments.drain(..n).collect();
         let new_start = self.segments[0].base_offset();

@@ -34,7 +34,7 @@ fn log_with(config: LogConfig) -> (TempDir, PartitionLog) {
 }
 
 #[test]
-fn time_retention_deletes_expired_segments_but_never_the_active_one() {
+fn time_retention_deletes_expired_segments_rolling_an_expired_active_one() {
     let (dir, mut log) = log_with(LogConfig {
         retention_ms: 5000,
         file_delete_delay_ms: 1000,
@@ -77,21 +77,30 @@ fn time_retention_deletes_expired_segments_but_never_the_active_one() {
         .join(format!("{}.deleted", file_name(0, ".log")))
         .exists());
 
-    // Far in the future everything has expired, but the active segment stays.
+    // Far in the future everything has expired, the active segment included: as Kafka's
+    // UnifiedLog.deleteSegments, a new empty active segment is rolled at the log end offset
+    // first, and the log start offset moves to it.
     let outcome = log.apply_retention(t + 1_000_000).unwrap();
-    assert_eq!(outcome.deleted_segments, 2);
-    assert_eq!(log.segment_base_offsets(), vec![8]);
-    assert_eq!(log.log_start_offset(), 8);
+    assert_eq!(outcome.deleted_segments, 3);
+    assert_eq!(log.segment_base_offsets(), vec![10]);
+    assert_eq!(log.log_start_offset(), 10);
     assert_eq!(log.log_end_offset(), 10);
+    assert!(log.read(10, 1 << 20, 10).unwrap().records.is_empty());
+    assert!(matches!(
+        log.read(8, 1 << 20, 10),
+        Err(StorageError::OffsetOutOfRange { .. })
+    ));
+    // An empty active segment is never deleted.
     assert_eq!(
-        offsets(&log.read(8, 1 << 20, 10).unwrap().records),
-        vec![8, 9]
+        log.apply_retention(t + 2_000_000).unwrap().deleted_segments,
+        0
     );
+    assert_eq!(log.segment_base_offsets(), vec![10]);
 
     // The log start offset survives a restart.
     log.close().unwrap();
     let log = PartitionLog::open(dir.path(), LogConfig::default(), t).unwrap();
-    assert_eq!((log.log_start_offset(), log.log_end_offset()), (8, 10));
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (10, 10));
     assert!(fs::read_dir(dir.path()).unwrap().all(|e| !e
         .unwrap()
         .file_name()
