@@ -40,10 +40,18 @@ struct Connection {
 
 impl Connection {
     async fn open(addr: &str) -> Result<Self, Error> {
-        Ok(Connection { stream: TcpStream::connect(addr).await?, buf: BytesMut::new(), correlation_id: 0 })
+        Ok(Connection {
+            stream: TcpStream::connect(addr).await?,
+            buf: BytesMut::new(),
+            correlation_id: 0,
+        })
     }
 
-    async fn call<R: Request + Into<RequestBody>>(&mut self, req: R, version: i16) -> Result<R::Response, Error> {
+    async fn call<R: Request + Into<RequestBody>>(
+        &mut self,
+        req: R,
+        version: i16,
+    ) -> Result<R::Response, Error> {
         self.correlation_id += 1;
         let header = RequestHeader {
             request_api_key: R::API_KEY.key(),
@@ -78,26 +86,51 @@ async fn main() -> Result<(), Error> {
     let started = Instant::now();
     let broker = broker_lite::Broker::start_ephemeral().await?;
     let bootstrap = broker.bootstrap_servers();
-    println!("broker-lite listening on {bootstrap} (started in {:?})", started.elapsed());
+    println!(
+        "broker-lite listening on {bootstrap} (started in {:?})",
+        started.elapsed()
+    );
     let mut conn = Connection::open(&bootstrap).await?;
 
     // Negotiate: use the highest Produce and Fetch versions both sides know.
     let versions = conn
-        .call(ApiVersionsRequest { client_software_name: "quickstart".into(), client_software_version: "0.1.0".into(), ..Default::default() }, 3)
+        .call(
+            ApiVersionsRequest {
+                client_software_name: "quickstart".into(),
+                client_software_version: "0.1.0".into(),
+                ..Default::default()
+            },
+            3,
+        )
         .await?;
     let pick = |api: kafka_wire::ApiKey| -> Result<i16, Error> {
-        let theirs = versions.api_keys.iter().find(|k| k.api_key == api.key()).ok_or("API not offered")?;
+        let theirs = versions
+            .api_keys
+            .iter()
+            .find(|k| k.api_key == api.key())
+            .ok_or("API not offered")?;
         let ours = api.valid_versions();
-        ours.highest_common(&kafka_wire::VersionRange { min: theirs.min_version, max: theirs.max_version })
-            .ok_or_else(|| "no common version".into())
+        ours.highest_common(&kafka_wire::VersionRange {
+            min: theirs.min_version,
+            max: theirs.max_version,
+        })
+        .ok_or_else(|| "no common version".into())
     };
-    let (produce_v, fetch_v) = (pick(kafka_wire::ApiKey::Produce)?, pick(kafka_wire::ApiKey::Fetch)?);
+    let (produce_v, fetch_v) = (
+        pick(kafka_wire::ApiKey::Produce)?,
+        pick(kafka_wire::ApiKey::Fetch)?,
+    );
     println!("negotiated Produce v{produce_v}, Fetch v{fetch_v}");
 
     let created = conn
         .call(
             CreateTopicsRequest {
-                topics: vec![CreatableTopic { name: TOPIC.into(), num_partitions: PARTITIONS as i32, replication_factor: 1, ..Default::default() }],
+                topics: vec![CreatableTopic {
+                    name: TOPIC.into(),
+                    num_partitions: PARTITIONS as i32,
+                    replication_factor: 1,
+                    ..Default::default()
+                }],
                 timeout_ms: 5_000,
                 ..Default::default()
             },
@@ -120,20 +153,38 @@ async fn main() -> Result<(), Error> {
             let p = partition_for_key(key.as_bytes(), partitions) as i32;
             builders
                 .entry(p)
-                .or_insert_with(|| RecordBatchBuilder::new(BatchOptions { compression: Compression::Lz4, ..Default::default() }))
-                .append(1_700_000_000_000 + i as i64, Some(key.as_bytes()), Some(value.as_bytes()), &[("source", Some(b"quickstart"))])?;
+                .or_insert_with(|| {
+                    RecordBatchBuilder::new(BatchOptions {
+                        compression: Compression::Lz4,
+                        ..Default::default()
+                    })
+                })
+                .append(
+                    1_700_000_000_000 + i as i64,
+                    Some(key.as_bytes()),
+                    Some(value.as_bytes()),
+                    &[("source", Some(b"quickstart"))],
+                )?;
             expected.entry(p).or_default().push((key, value));
         }
         let mut partition_data = Vec::new();
         for (p, b) in builders {
-            partition_data.push(PartitionProduceData { index: p, records: Some(b.finish()?), ..Default::default() });
+            partition_data.push(PartitionProduceData {
+                index: p,
+                records: Some(b.finish()?),
+                ..Default::default()
+            });
         }
         let resp = conn
             .call(
                 ProduceRequest {
                     acks: -1,
                     timeout_ms: 5_000,
-                    topic_data: vec![TopicProduceData { name: TOPIC.into(), partition_data, ..Default::default() }],
+                    topic_data: vec![TopicProduceData {
+                        name: TOPIC.into(),
+                        partition_data,
+                        ..Default::default()
+                    }],
                     ..Default::default()
                 },
                 produce_v,
@@ -143,7 +194,10 @@ async fn main() -> Result<(), Error> {
             ErrorCode::from_code(p.error_code).into_result()?;
         }
     }
-    println!("produced {RECORDS} records in {:?}", produce_start.elapsed());
+    println!(
+        "produced {RECORDS} records in {:?}",
+        produce_start.elapsed()
+    );
 
     // Consume every partition from the beginning.
     let fetch_start = Instant::now();
@@ -163,7 +217,13 @@ async fn main() -> Result<(), Error> {
                         topics: vec![FetchTopic {
                             topic: TOPIC.into(),
                             topic_id: created.topics[0].topic_id,
-                            partitions: vec![FetchPartition { partition: p, fetch_offset: offset, partition_max_bytes: 1 << 20, current_leader_epoch: -1, ..Default::default() }],
+                            partitions: vec![FetchPartition {
+                                partition: p,
+                                fetch_offset: offset,
+                                partition_max_bytes: 1 << 20,
+                                current_leader_epoch: -1,
+                                ..Default::default()
+                            }],
                             ..Default::default()
                         }],
                         ..Default::default()
@@ -180,18 +240,29 @@ async fn main() -> Result<(), Error> {
                     if record.offset < offset {
                         continue;
                     }
-                    let key = String::from_utf8(record.key.map(|k| k.to_vec()).unwrap_or_default())?;
-                    let value = String::from_utf8(record.value.map(|v| v.to_vec()).unwrap_or_default())?;
+                    let key =
+                        String::from_utf8(record.key.map(|k| k.to_vec()).unwrap_or_default())?;
+                    let value =
+                        String::from_utf8(record.value.map(|v| v.to_vec()).unwrap_or_default())?;
                     got.push((key, value));
                     offset = record.offset + 1;
                 }
             }
         }
-        assert_eq!(&got, want, "partition {p} holds exactly what was produced, in order");
-        println!("  partition {p}: {} records, offsets 0..{offset}", got.len());
+        assert_eq!(
+            &got, want,
+            "partition {p} holds exactly what was produced, in order"
+        );
+        println!(
+            "  partition {p}: {} records, offsets 0..{offset}",
+            got.len()
+        );
         total += got.len();
     }
-    println!("consumed {total} records in {:?}; every record arrived once, in order per partition", fetch_start.elapsed());
+    println!(
+        "consumed {total} records in {:?}; every record arrived once, in order per partition",
+        fetch_start.elapsed()
+    );
 
     broker.shutdown().await;
     println!("broker-lite shut down cleanly");

@@ -182,7 +182,13 @@ fn unknown_tagged_fields_in_any_order_round_trip() {
     // re-encoding (which Kafka requires to be in ascending tag order) decodes to the same value.
     let wire: &[u8] = &[0, 0, 0, 7, 2, 9, 1, b'x', 3, 1, b'y'];
     let h = ResponseHeader::decode(&mut Bytes::from_static(wire), 1).unwrap();
-    assert_eq!(h.unknown_tagged_fields.iter().map(|f| f.tag).collect::<Vec<_>>(), vec![3, 9]);
+    assert_eq!(
+        h.unknown_tagged_fields
+            .iter()
+            .map(|f| f.tag)
+            .collect::<Vec<_>>(),
+        vec![3, 9]
+    );
     let mut buf = BytesMut::new();
     h.encode(&mut buf, 1).unwrap();
     assert_eq!(ResponseHeader::decode(&mut buf.freeze(), 1).unwrap(), h);

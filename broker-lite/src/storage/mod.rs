@@ -54,7 +54,8 @@
 //!   whole batch that passed validation (when recovered: framing, magic, offsets, CRC).
 //!   Recovery truncates at the first bad batch and deletes all later segments, so nothing
 //!   after the first bad batch is ever served.
-//! * The active segment is never deleted by retention.
+//! * Retention may expire the active segment (never an empty one); a new empty active
+//!   segment is rolled first, so a log always has at least one segment.
 //! * Nothing is fsynced except on roll (the old segment), on [`PartitionLog::close`], on
 //!   [`PartitionLog::flush`], and as `flush.messages`/`flush.ms` require (default never):
 //!   like Kafka, durability comes from replication and the page cache. A crash therefore
