@@ -513,25 +513,11 @@ fn confluent_kafka_compression_codecs() {
         assert_created(&s);
         assert_produced(&s, CODEC_COUNT);
         assert_consumed(&s, CODEC_COUNT);
-        let find_coordinator = s["broker_advertised"].get("FindCoordinator").is_some();
-        if codec == "lz4" && !find_coordinator {
-            // librdkafka only compresses with LZ4 when the broker has its "LZ4" feature, which
-            // it infers from FindCoordinator being advertised (rdkafka_feature.c; the
-            // msgset writer then falls back to no compression). broker-lite does not serve
-            // FindCoordinator yet, so the batches are stored uncompressed.
-            let stored = broker.stored_codecs(&topic);
-            println!(
-                "[interop] {topic}: stored batches by codec {stored:?} (librdkafka disables LZ4 \
-                 without FindCoordinator)"
-            );
-            assert_eq!(
-                stored.keys().copied().collect::<Vec<_>>(),
-                ["none"],
-                "{stored:?}"
-            );
-        } else {
-            assert_stored_codec(&broker, &topic, codec);
-        }
+        // librdkafka compresses with LZ4 only when it sees FindCoordinator advertised (its
+        // "LZ4" feature, rdkafka_feature.c); broker-lite advertises it, so every codec must
+        // be stored as sent.
+        assert!(s["broker_advertised"].get("FindCoordinator").is_some());
+        assert_stored_codec(&broker, &topic, codec);
     }
     broker.assert_clean();
 }

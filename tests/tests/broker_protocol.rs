@@ -532,3 +532,73 @@ async fn half_written_frame_does_not_block_other_connections() {
     assert_eq!(resp.get_i32(), 1);
     broker.shutdown().await;
 }
+
+/// FindCoordinator v0-v6: this broker coordinates every group and transactional id; v4+
+/// answer a batch of keys; an unknown key type or an empty key is INVALID_REQUEST.
+#[tokio::test]
+async fn find_coordinator_names_this_broker() {
+    use kafka_wire::messages::FindCoordinatorRequest;
+    let broker = broker_lite::Broker::start_ephemeral().await.unwrap();
+    let addr = broker.local_addr();
+    let mut c = kafka_integration_tests::RawClient::connect(&broker.bootstrap_servers())
+        .await
+        .unwrap();
+    for v in 0..=3 {
+        let r = c
+            .send(
+                FindCoordinatorRequest {
+                    key: "g".into(),
+                    key_type: if v == 0 { 0 } else { 1 },
+                    ..Default::default()
+                },
+                v,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (r.error_code, r.node_id, r.port),
+            (0, 1, addr.port() as i32),
+            "v{v}"
+        );
+        assert_eq!(r.host, addr.ip().to_string());
+    }
+    for v in 4..=6 {
+        let r = c
+            .send(
+                FindCoordinatorRequest {
+                    key_type: 0,
+                    coordinator_keys: vec!["a".into(), "".into()],
+                    ..Default::default()
+                },
+                v,
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.coordinators.len(), 2);
+        assert_eq!(
+            (
+                r.coordinators[0].key.as_str(),
+                r.coordinators[0].error_code,
+                r.coordinators[0].node_id
+            ),
+            ("a", 0, 1)
+        );
+        assert_eq!(
+            r.coordinators[1].error_code,
+            kafka_wire::ErrorCode::InvalidRequest.code()
+        );
+    }
+    let r = c
+        .send(
+            FindCoordinatorRequest {
+                key: "g".into(),
+                key_type: 2,
+                ..Default::default()
+            },
+            3,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.error_code, kafka_wire::ErrorCode::InvalidRequest.code());
+    broker.shutdown().await;
+}

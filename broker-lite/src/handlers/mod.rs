@@ -25,6 +25,7 @@ mod create_topics;
 mod delete_topics;
 mod describe_cluster;
 mod fetch;
+mod find_coordinator;
 mod list_offsets;
 mod metadata;
 mod produce;
@@ -52,7 +53,8 @@ pub fn supported_versions(api: ApiKey) -> Option<VersionRange> {
         | ApiKey::Metadata
         | ApiKey::CreatePartitions
         | ApiKey::IncrementalAlterConfigs
-        | ApiKey::DescribeCluster => from(spec.min),
+        | ApiKey::DescribeCluster
+        | ApiKey::FindCoordinator => from(spec.min),
         // Record format v2 only: Produce v3+ and Fetch v4+ (as Kafka 4.0).
         ApiKey::Produce => from(3),
         ApiKey::Fetch => from(4),
@@ -117,6 +119,9 @@ pub(crate) async fn handle(
         },
         RequestBody::Fetch(r) => Some(fetch::handle(state, r, version).await.into()),
         RequestBody::ListOffsets(r) => Some(list_offsets::handle(state, r, version).await.into()),
+        RequestBody::FindCoordinator(r) => {
+            Some(find_coordinator::handle(state, &r, version).into())
+        }
         RequestBody::DescribeCluster(r) => Some(describe_cluster::handle(state, &r).into()),
         RequestBody::CreateTopics(r) => Some(create_topics::handle(state, r, version).await.into()),
         RequestBody::DeleteTopics(r) => Some(delete_topics::handle(state, r, version).await.into()),
