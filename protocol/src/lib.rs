@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod codec;
+pub mod consumer_protocol;
 pub mod error;
 pub mod error_code;
 pub mod frame;
