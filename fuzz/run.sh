@@ -8,7 +8,6 @@
 # cargo-fuzz passes (-Zsanitizer=address, sancov); no nightly needed. Environment:
 #   FUZZ_SANITIZER  address (default) or none (~2-3x faster, no ASan; Rust code is memory safe
 #                   anyway, ASan mostly adds coverage of zstd's C code and the malloc hooks)
-#   KAFKA_WIRE_FUZZ_STRICT=1  round trips must preserve the order of unknown tagged fields
 # Crashes go to fuzz/artifacts/<target>/; the corpus (fuzz/corpus/<target>/) is regenerated
 # by examples/seed_corpus.rs when it is missing or empty.
 set -euo pipefail

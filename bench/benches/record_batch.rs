@@ -6,11 +6,16 @@
 //! reports records per second.
 //!
 //! Run: `cargo bench -p kafka-bench --bench record_batch -- --warm-up-time 1 --measurement-time 3`
+//!
+//! On a shared, busy machine set `KAFKA_BENCH_CPU_TIME=1` to measure the benchmark thread's
+//! CPU time (Linux `/proc/thread-self/schedstat`) instead of wall-clock time, so that time
+//! spent descheduled while other processes run is not counted.
 
 use std::hint::black_box;
 
 use bytes::{Bytes, BytesMut};
-use criterion::{criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use criterion::{BenchmarkId, Criterion, Throughput};
 use kafka_wire::records::{BatchOptions, Compression, RecordBatch, RecordBatchBuilder};
 
 const RECORDS: usize = 1000;
@@ -94,7 +99,7 @@ fn decode_borrowed(bytes: &Bytes) -> usize {
     total
 }
 
-fn bench(c: &mut Criterion) {
+fn bench<M: Measurement>(c: &mut Criterion<M>) {
     let data = payloads();
     let uncompressed_len = build(Compression::None, &data, BytesMut::new()).len() as u64;
 
@@ -137,8 +142,54 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-#[allow(missing_docs)] // `criterion_group!` generates an undocumented `pub fn`.
-mod group {
-    criterion::criterion_group!(benches, super::bench);
+/// CPU time of the calling thread, in nanoseconds (first field of
+/// `/proc/thread-self/schedstat`).
+fn thread_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .expect("/proc/thread-self/schedstat is required for KAFKA_BENCH_CPU_TIME")
 }
-criterion_main!(group::benches);
+
+/// Criterion measurement of the benchmark thread's CPU time, reported like wall time.
+struct ThreadCpuTime;
+
+static WALL_TIME: WallTime = WallTime;
+
+impl Measurement for ThreadCpuTime {
+    type Intermediate = u64;
+    type Value = std::time::Duration;
+
+    fn start(&self) -> u64 {
+        thread_cpu_ns()
+    }
+    fn end(&self, start: u64) -> std::time::Duration {
+        std::time::Duration::from_nanos(thread_cpu_ns().saturating_sub(start))
+    }
+    fn add(&self, a: &std::time::Duration, b: &std::time::Duration) -> std::time::Duration {
+        *a + *b
+    }
+    fn zero(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
+    fn to_f64(&self, v: &std::time::Duration) -> f64 {
+        v.as_nanos() as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        WALL_TIME.formatter()
+    }
+}
+
+fn main() {
+    if std::env::var_os("KAFKA_BENCH_CPU_TIME").is_some() {
+        let mut c = Criterion::default()
+            .with_measurement(ThreadCpuTime)
+            .configure_from_args();
+        bench(&mut c);
+        c.final_summary();
+    } else {
+        let mut c = Criterion::default().configure_from_args();
+        bench(&mut c);
+        c.final_summary();
+    }
+}

@@ -38,7 +38,8 @@ fn requests(dir: &Path) -> usize {
         let r = api.codec_versions();
         for version in r.min..=r.max {
             for seed in 0..PER_VERSION {
-                let mut rng = Rng::new(seed << 32 | (api.key() as u16 as u64) << 16 | version as u64);
+                let mut rng =
+                    Rng::new(seed << 32 | (api.key() as u16 as u64) << 16 | version as u64);
                 let body = RequestBody::random(api, &mut rng, version);
                 let mut header =
                     RequestHeader::random(&mut rng, api.request_header_version(version));
@@ -64,7 +65,8 @@ fn responses(dir: &Path) -> usize {
         let r = api.codec_versions();
         for version in r.min..=r.max {
             for seed in 0..PER_VERSION {
-                let mut rng = Rng::new(!(seed << 32 | (api.key() as u16 as u64) << 16 | version as u64));
+                let mut rng =
+                    Rng::new(!(seed << 32 | (api.key() as u16 as u64) << 16 | version as u64));
                 let body = ResponseBody::random(api, &mut rng, version);
                 let mut buf = BytesMut::from(&selector_for(api, version)[..]);
                 match body.encode(&mut buf, version) {
@@ -88,7 +90,11 @@ fn batch(opts: BatchOptions, records: usize, rng: &mut Rng) -> Bytes {
         let value = (!rng.one_in(8)).then(|| {
             // Repetitive values, so that compression has something to do.
             let v = rng.bytes();
-            v.iter().cycle().take(v.len() * (1 + i % 5)).copied().collect::<Vec<u8>>()
+            v.iter()
+                .cycle()
+                .take(v.len() * (1 + i % 5))
+                .copied()
+                .collect::<Vec<u8>>()
         });
         let hv = rng.bytes();
         let headers: Vec<(&str, Option<&[u8]>)> = match i % 3 {
@@ -96,8 +102,13 @@ fn batch(opts: BatchOptions, records: usize, rng: &mut Rng) -> Bytes {
             1 => vec![("h", Some(&hv[..]))],
             _ => vec![("trace-id", Some(&hv[..])), ("null", None)],
         };
-        b.append(t0 + (i as i64) * 7, key.as_deref(), value.as_deref(), &headers)
-            .expect("append");
+        b.append(
+            t0 + (i as i64) * 7,
+            key.as_deref(),
+            value.as_deref(),
+            &headers,
+        )
+        .expect("append");
     }
     b.finish().expect("finish")
 }
@@ -157,8 +168,12 @@ fn decompress_seeds(dir: &Path) -> usize {
     let samples: [Vec<u8>; 4] = [
         Vec::new(),
         b"hello kafka".to_vec(),
-        (0..5000u32).map(|i| (i % 251) as u8 ^ (i / 700) as u8).collect(),
-        (0..70_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8 & 0x0f).collect(),
+        (0..5000u32)
+            .map(|i| (i % 251) as u8 ^ (i / 700) as u8)
+            .collect(),
+        (0..70_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8 & 0x0f)
+            .collect(),
     ];
     // The target's selector: 0 gzip, 1 snappy, 2 lz4, 3 zstd.
     let codecs = [

@@ -28,7 +28,11 @@ fuzz_target!(|data: &[u8]| {
     let Ok(out) = decompress(codec, input, MAX_DECOMPRESSED) else {
         return;
     };
-    assert!(out.len() <= MAX_DECOMPRESSED, "{codec}: {} bytes out", out.len());
+    assert!(
+        out.len() <= MAX_DECOMPRESSED,
+        "{codec}: {} bytes out",
+        out.len()
+    );
     assert!(
         out.capacity() <= MAX_DECOMPRESSED + 1,
         "{codec}: output buffer grew to {}",
@@ -40,6 +44,9 @@ fuzz_target!(|data: &[u8]| {
         .unwrap_or_else(|e| panic!("{codec}: cannot compress {} bytes: {e}", out.len()));
     match decompress(codec, &again, MAX_DECOMPRESSED) {
         Ok(back) => assert!(back == out, "{codec}: compress/decompress changed the data"),
-        Err(e) => panic!("{codec}: own output of {} bytes does not decompress: {e}", out.len()),
+        Err(e) => panic!(
+            "{codec}: own output of {} bytes does not decompress: {e}",
+            out.len()
+        ),
     }
 });

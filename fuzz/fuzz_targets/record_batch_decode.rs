@@ -60,7 +60,10 @@ fuzz_target!(|data: &[u8]| {
 fn check_batch(batch: &RecordBatch) {
     assert_eq!(batch.magic(), MAGIC);
     assert!(batch.size_in_bytes() >= RECORD_BATCH_OVERHEAD);
-    assert_eq!(batch.size_in_bytes(), batch.batch_length() as usize + LOG_OVERHEAD);
+    assert_eq!(
+        batch.size_in_bytes(),
+        batch.batch_length() as usize + LOG_OVERHEAD
+    );
     assert_eq!(
         RecordBatch::from_bytes(batch.as_bytes().clone()).as_ref(),
         Ok(batch)
@@ -94,14 +97,24 @@ fn check_batch(batch: &RecordBatch) {
     let p = RecordBatch::from_bytes(patched.clone().freeze()).expect("patched batch decodes");
     assert_eq!(p.base_offset(), 1 << 40);
     assert_eq!(p.partition_leader_epoch(), 9);
-    assert_eq!(p.verify_crc().is_ok(), crc_ok, "base offset / leader epoch are outside the CRC");
+    assert_eq!(
+        p.verify_crc().is_ok(),
+        crc_ok,
+        "base offset / leader epoch are outside the CRC"
+    );
     records::set_producer_state(&mut patched, 5, 6, 7).expect("set_producer_state");
     records::set_max_timestamp(&mut patched, TimestampType::LogAppendTime, 99)
         .expect("set_max_timestamp");
     let p = RecordBatch::from_bytes(patched.freeze()).expect("patched batch decodes");
     assert!(p.verify_crc().is_ok(), "patching must rewrite the CRC");
-    assert_eq!((p.producer_id(), p.producer_epoch(), p.base_sequence()), (5, 6, 7));
-    assert_eq!((p.timestamp_type(), p.max_timestamp()), (TimestampType::LogAppendTime, 99));
+    assert_eq!(
+        (p.producer_id(), p.producer_epoch(), p.base_sequence()),
+        (5, 6, 7)
+    );
+    assert_eq!(
+        (p.timestamp_type(), p.max_timestamp()),
+        (TimestampType::LogAppendTime, 99)
+    );
 
     // The records, whatever the CRC said.
     let Ok(iter) = batch.records(MAX_DECOMPRESSED) else {
@@ -126,7 +139,10 @@ fn check_batch(batch: &RecordBatch) {
         assert!(!failed, "record after an error");
         yielded += 1;
         let delta = r.offset.wrapping_sub(base);
-        assert!(delta > prev_delta && delta <= last_delta, "offset delta {delta}");
+        assert!(
+            delta > prev_delta && delta <= last_delta,
+            "offset delta {delta}"
+        );
         prev_delta = delta;
         if batch.timestamp_type() == TimestampType::LogAppendTime {
             assert_eq!(r.timestamp, batch.max_timestamp());
@@ -141,8 +157,14 @@ fn check_batch(batch: &RecordBatch) {
             let _ = EndTransactionMarker::decode(r.key.as_deref(), r.value.as_deref());
         }
     }
-    assert!(yielded <= count as i64, "{yielded} records yielded, recordCount {count}");
+    assert!(
+        yielded <= count as i64,
+        "{yielded} records yielded, recordCount {count}"
+    );
     if !failed {
-        assert_eq!(yielded, count as i64, "iteration ended early without an error");
+        assert_eq!(
+            yielded, count as i64,
+            "iteration ended early without an error"
+        );
     }
 }

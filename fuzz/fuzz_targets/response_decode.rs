@@ -38,7 +38,9 @@ fuzz_target!(|data: &[u8]| {
     let mut buf = enc1.clone();
     let second = match ResponseBody::decode(api, version, &mut buf) {
         Ok(d) => d,
-        Err(e) => panic!("{api:?} v{version}: re-encoded response does not decode: {e}\n{first:#?}"),
+        Err(e) => {
+            panic!("{api:?} v{version}: re-encoded response does not decode: {e}\n{first:#?}")
+        }
     };
     if let Err(e) = expect_end(&buf, api.name()) {
         panic!("{api:?} v{version}: re-encoded response: {e}\n{first:#?}");

@@ -10,7 +10,7 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-use crate::codec::{Decodable, Encodable};
+use crate::codec::Decodable;
 use crate::error::{DecodeError, EncodeError};
 use crate::message::Message;
 use crate::messages::{ConsumerProtocolAssignment, ConsumerProtocolSubscription};
