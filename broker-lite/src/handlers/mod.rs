@@ -136,7 +136,20 @@ pub(crate) async fn handle(
         }
     };
     match response {
-        Some(body) => write_response(out, prefix.correlation_id, version, &body, peer),
+        Some(body) => {
+            let outcome = write_response(out, prefix.correlation_id, version, &body, peer);
+            if let ResponseBody::Fetch(fetch) = body {
+                // The records were copied into `out`: their read buffers can be reused.
+                for topic in fetch.responses {
+                    for partition in topic.partitions {
+                        if let Some(records) = partition.records {
+                            crate::storage::recycle_read_buffer(records);
+                        }
+                    }
+                }
+            }
+            outcome
+        }
         None => Outcome::Continue,
     }
 }

@@ -5,6 +5,9 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::Mutex;
+
+use bytes::Bytes;
 
 use super::batch::{BatchHeader, BATCH_HEADER_SIZE};
 use super::error::{Result, StorageError};
@@ -18,6 +21,56 @@ pub(crate) fn read_at(file: &File, path: &Path, pos: u64, len: usize) -> Result<
     file.read_exact_at(&mut buf, pos)
         .map_err(StorageError::io("read", path))?;
     Ok(buf)
+}
+
+/// Read buffers returned by [`recycle`], kept so that fetches reuse memory that is already
+/// mapped and initialised instead of zero-filling (and page-faulting in) a fresh buffer of
+/// up to `partition_max_bytes` per partition per Fetch.
+static POOL: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+/// At most this many buffers are kept (so at most 64 MiB stays pooled)...
+const POOL_BUFFERS: usize = 32;
+/// ...each of at most this capacity.
+const POOL_BUFFER_MAX: usize = 2 * 1024 * 1024;
+
+/// Reads `len` bytes at `pos` into a buffer taken from the pool when one is large enough
+/// (only the part not initialised by its previous use is zero-filled).
+pub(crate) fn read_at_pooled(file: &File, path: &Path, pos: u64, len: usize) -> Result<Vec<u8>> {
+    let reused = {
+        let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
+        pool.iter()
+            .position(|b| b.capacity() >= len)
+            .map(|i| pool.swap_remove(i))
+    };
+    let Some(mut buf) = reused else {
+        return read_at(file, path, pos, len);
+    };
+    if buf.len() >= len {
+        buf.truncate(len);
+    } else {
+        buf.resize(len, 0);
+    }
+    file.read_exact_at(&mut buf, pos)
+        .map_err(StorageError::io("read", path))?;
+    Ok(buf)
+}
+
+/// Gives the buffer behind `bytes` back to the pool of [`read_at_pooled`] when nothing else
+/// references it; otherwise (or when the pool is full) just drops it.
+pub(crate) fn recycle(bytes: Bytes) {
+    if bytes.is_empty() || bytes.len() > POOL_BUFFER_MAX {
+        return;
+    }
+    let Ok(bytes) = bytes.try_into_mut() else {
+        return;
+    };
+    let buf: Vec<u8> = bytes.into();
+    if buf.capacity() > POOL_BUFFER_MAX {
+        return;
+    }
+    let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
+    if pool.len() < POOL_BUFFERS {
+        pool.push(buf);
+    }
 }
 
 /// Reads the batch headers of one segment file, in order or at chosen positions.

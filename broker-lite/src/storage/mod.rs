@@ -92,6 +92,7 @@ pub use config::{
     CleanupPolicy, ConfigEntry, ConfigError, ConfigType, LogConfig, MessageTimestampType,
 };
 pub use error::{Result, StorageError};
+pub(crate) use file::recycle as recycle_read_buffer;
 pub use log::{
     AppendInfo, PartitionLog, ReadResult, TimestampOffset, EARLIEST_LOCAL_TIMESTAMP,
     EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, MAX_TIMESTAMP,

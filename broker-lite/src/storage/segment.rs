@@ -9,10 +9,10 @@ use bytes::Bytes;
 use kafka_wire::records::RecordBatch;
 use tracing::{debug, info, warn};
 
-use super::batch::{BatchHeader, MAGIC_V2, NO_TIMESTAMP};
+use super::batch::{BatchHeader, BATCH_HEADER_SIZE, MAGIC_V2, NO_TIMESTAMP};
 use super::config::LogConfig;
 use super::error::{Result, StorageError};
-use super::file::{read_at, BatchScanner};
+use super::file::{read_at, read_at_pooled, BatchScanner};
 use super::index::{self, OffsetIndex};
 use super::log::TimestampOffset;
 use super::time_index::{self, TimeIndex};
@@ -648,6 +648,13 @@ impl LogSegment {
         let Some((h, size)) = scanner.header_at(position)? else {
             return Ok(None);
         };
+        self.check_header(&h, position, min_base_offset)?;
+        Ok(Some((h, size)))
+    }
+
+    /// The checks of [`header_at`](Self::header_at) that do not depend on how the header
+    /// was read.
+    fn check_header(&self, h: &BatchHeader, position: u64, min_base_offset: i64) -> Result<()> {
         if h.magic != MAGIC_V2
             || h.last_offset_delta < 0
             || h.base_offset < min_base_offset
@@ -667,7 +674,49 @@ impl LogSegment {
                 ),
             });
         }
-        Ok(Some((h, size)))
+        Ok(())
+    }
+
+    /// The header of the batch at offset `at` of `buf`, which holds the segment's bytes from
+    /// `start`, checked like [`header_at`](Self::header_at). `None` when the segment ends at
+    /// `at`, or when `buf` ends before the header does (the batch is then beyond the
+    /// caller's budget).
+    fn header_in(
+        &self,
+        buf: &[u8],
+        start: u64,
+        at: usize,
+        min_base_offset: i64,
+    ) -> Result<Option<(BatchHeader, u64)>> {
+        let position = start + at as u64;
+        if position >= self.size {
+            return Ok(None);
+        }
+        let corrupt = |reason: String| StorageError::CorruptLog {
+            path: self.log_path.clone(),
+            position,
+            reason,
+        };
+        if buf.len() - at < BATCH_HEADER_SIZE {
+            if self.size - position < BATCH_HEADER_SIZE as u64 {
+                return Err(corrupt("partial batch header".into()));
+            }
+            return Ok(None);
+        }
+        let header = BatchHeader::parse(&buf[at..at + BATCH_HEADER_SIZE]);
+        let Some(size) = header.size() else {
+            return Err(corrupt(format!(
+                "batch length {} is too small",
+                header.batch_length
+            )));
+        };
+        if size > self.size - position {
+            return Err(corrupt(format!(
+                "batch of {size} bytes extends past the end of the segment"
+            )));
+        }
+        self.check_header(&header, position, min_base_offset)?;
+        Ok(Some((header, size)))
     }
 
     /// The first batch whose last offset is `>= offset`: index lookup, then a scan of batch
@@ -704,28 +753,31 @@ impl LogSegment {
         let Some(first) = self.find_batch(fetch_offset)? else {
             return Ok(None);
         };
-        let start = first.position;
-        let mut end = start;
-        let mut next_offset = fetch_offset;
-        let mut current = Some((first.header, first.size));
-        let mut scanner = self.scanner();
-        while let Some((header, size)) = current {
-            if header.last_offset() >= max_offset {
-                break;
-            }
-            let total = end + size - start;
-            if total > max_bytes as u64 && !(min_one_batch && end == start) {
-                break;
-            }
-            end += size;
-            next_offset = header.next_offset();
-            current = self.header_at(&mut scanner, end, next_offset)?;
-        }
-        let bytes = if end > start {
-            read_at(&self.log, &self.log_path, start, (end - start) as usize)?
-        } else {
-            Vec::new()
+        let empty = SegmentRead {
+            bytes: Vec::new(),
+            next_offset: fetch_offset,
         };
+        if first.header.last_offset() >= max_offset
+            || (first.size > max_bytes as u64 && !min_one_batch)
+        {
+            return Ok(Some(empty));
+        }
+        // One read covers everything that may be returned: up to `max_bytes` (bounded by the
+        // segment), or the whole first batch when it alone is larger (KIP-74). The batches
+        // are then cut in memory.
+        let start = first.position;
+        let budget = (max_bytes as u64).min(self.size - start).max(first.size);
+        let mut bytes = read_at_pooled(&self.log, &self.log_path, start, budget as usize)?;
+        let mut end = first.size as usize;
+        let mut next_offset = first.header.next_offset();
+        while let Some((header, size)) = self.header_in(&bytes, start, end, next_offset)? {
+            if header.last_offset() >= max_offset || (end as u64 + size) > max_bytes as u64 {
+                break;
+            }
+            end += size as usize;
+            next_offset = header.next_offset();
+        }
+        bytes.truncate(end);
         Ok(Some(SegmentRead { bytes, next_offset }))
     }
 
