@@ -8,10 +8,11 @@
 //! Run: `cargo bench -p kafka-bench --bench record_batch -- --warm-up-time 1 --measurement-time 3`
 //!
 //! On a shared, busy machine set `KAFKA_BENCH_CPU_TIME=1` to measure the benchmark thread's
-//! CPU time (Linux `/proc/thread-self/schedstat`) instead of wall-clock time, so that time
+//! CPU time (`CLOCK_THREAD_CPUTIME_ID`, Unix only) instead of wall-clock time, so that time
 //! spent descheduled while other processes run is not counted.
 
 use std::hint::black_box;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
@@ -142,37 +143,32 @@ fn bench<M: Measurement>(c: &mut Criterion<M>) {
     }
 }
 
-/// CPU time of the calling thread, in nanoseconds (first field of
-/// `/proc/thread-self/schedstat`).
-fn thread_cpu_ns() -> u64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .expect("/proc/thread-self/schedstat is required for KAFKA_BENCH_CPU_TIME")
-}
-
-/// Criterion measurement of the benchmark thread's CPU time, reported like wall time.
+/// Criterion measurement of the benchmark thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`),
+/// reported like wall time.
+#[cfg(unix)]
 struct ThreadCpuTime;
 
+#[cfg(unix)]
 static WALL_TIME: WallTime = WallTime;
 
+#[cfg(unix)]
 impl Measurement for ThreadCpuTime {
-    type Intermediate = u64;
-    type Value = std::time::Duration;
+    type Intermediate = Duration;
+    type Value = Duration;
 
-    fn start(&self) -> u64 {
-        thread_cpu_ns()
+    fn start(&self) -> Duration {
+        thread_cpu_time()
     }
-    fn end(&self, start: u64) -> std::time::Duration {
-        std::time::Duration::from_nanos(thread_cpu_ns().saturating_sub(start))
+    fn end(&self, start: Duration) -> Duration {
+        thread_cpu_time().saturating_sub(start)
     }
-    fn add(&self, a: &std::time::Duration, b: &std::time::Duration) -> std::time::Duration {
+    fn add(&self, a: &Duration, b: &Duration) -> Duration {
         *a + *b
     }
-    fn zero(&self) -> std::time::Duration {
-        std::time::Duration::ZERO
+    fn zero(&self) -> Duration {
+        Duration::ZERO
     }
-    fn to_f64(&self, v: &std::time::Duration) -> f64 {
+    fn to_f64(&self, v: &Duration) -> f64 {
         v.as_nanos() as f64
     }
     fn formatter(&self) -> &dyn ValueFormatter {
@@ -180,16 +176,23 @@ impl Measurement for ThreadCpuTime {
     }
 }
 
+#[cfg(unix)]
+fn thread_cpu_time() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
 fn main() {
+    #[cfg(unix)]
     if std::env::var_os("KAFKA_BENCH_CPU_TIME").is_some() {
         let mut c = Criterion::default()
             .with_measurement(ThreadCpuTime)
             .configure_from_args();
         bench(&mut c);
         c.final_summary();
-    } else {
-        let mut c = Criterion::default().configure_from_args();
-        bench(&mut c);
-        c.final_summary();
+        return;
     }
+    let mut c = Criterion::default().configure_from_args();
+    bench(&mut c);
+    c.final_summary();
 }

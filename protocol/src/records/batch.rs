@@ -127,7 +127,7 @@ pub struct BatchOptions {
     /// Compression codec of the records section.
     pub compression: Compression,
     /// Codec-specific level (KIP-390); `None` for the codec's default. See
-    /// [`compress`](super::compression::compress).
+    /// [`compress`].
     pub compression_level: Option<i32>,
     /// `producerId` (KIP-98), [`NO_PRODUCER_ID`] for non-idempotent producers.
     pub producer_id: i64,
@@ -1012,16 +1012,21 @@ impl RecordBatch {
 
     /// Sequence number of the last record: `baseSequence + lastOffsetDelta`, wrapping past
     /// `i32::MAX` to 0 as Java does; [`NO_SEQUENCE`] if the batch has none.
+    ///
+    /// Computed exactly like Java's `DefaultRecordBatch.incrementSequence`, in wrapping
+    /// `int` arithmetic, so a corrupt (e.g. negative) `lastOffsetDelta` cannot overflow.
     pub fn last_sequence(&self) -> i32 {
         let base = self.base_sequence();
         if base == NO_SEQUENCE {
             return NO_SEQUENCE;
         }
         let delta = self.last_offset_delta();
-        if base > i32::MAX - delta {
-            delta - (i32::MAX - base) - 1
+        if base > i32::MAX.wrapping_sub(delta) {
+            delta
+                .wrapping_sub(i32::MAX.wrapping_sub(base))
+                .wrapping_sub(1)
         } else {
-            base + delta
+            base.wrapping_add(delta)
         }
     }
 
@@ -2292,6 +2297,43 @@ mod tests {
         assert!(set_producer_state(&mut v[..100], 1, 1, 1).is_err());
         v[MAGIC_OFFSET] = 1;
         assert!(set_base_offset(&mut v, 1).is_err());
+    }
+
+    /// Fuzz finding (`fuzz/repro/last_sequence_overflow.bin`): an empty batch with
+    /// `lastOffsetDelta = -1` and `baseSequence = 5` made `last_sequence` overflow.
+    #[test]
+    fn last_sequence_never_overflows() {
+        let hex = "0000000000000000000000310000000002000000000000ffffffff0000000000000000\
+                   0000000000000000000000000000000000000000000500000000";
+        let bytes: Vec<u8> = (0..hex.len() / 2)
+            .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+            .collect();
+        let mut v = RecordBatch::from_bytes(Bytes::from(bytes))
+            .unwrap()
+            .into_bytes()
+            .to_vec();
+        // What Java's `incrementSequence(5, -1)` returns, in wrapping `int` arithmetic.
+        assert_eq!(
+            RecordBatch::from_bytes(Bytes::from(v.clone()))
+                .unwrap()
+                .last_sequence(),
+            -2_147_483_644
+        );
+        for (base, delta, expected) in [
+            (5, -1, -2_147_483_644),
+            (i32::MAX, 0, i32::MAX),
+            (i32::MAX, 1, 0),
+            (i32::MAX - 1, 3, 1),
+            (0, i32::MAX, i32::MAX),
+            (i32::MIN, -1, i32::MAX), // Java wraps
+            (i32::MAX, i32::MIN, i32::MAX),
+            (NO_SEQUENCE, 10, NO_SEQUENCE),
+        ] {
+            put_at(&mut v, BASE_SEQUENCE_OFFSET, &base.to_be_bytes());
+            put_at(&mut v, LAST_OFFSET_DELTA_OFFSET, &delta.to_be_bytes());
+            let b = RecordBatch::from_bytes(Bytes::from(v.clone())).unwrap();
+            assert_eq!(b.last_sequence(), expected, "base {base} delta {delta}");
+        }
     }
 
     #[test]
