@@ -383,14 +383,7 @@ impl BrokerState {
                 partitions: RwLock::new(Vec::new()),
                 overrides: RwLock::new(overrides),
             });
-            for index in 0..count {
-                let p = self.open_partition(&topic, index, now)?;
-                topic
-                    .partitions
-                    .write()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(p);
-            }
+            self.open_partitions(&topic, 0..count, now)?;
             info!(topic = %name, partitions = count, "loaded topic");
             let mut topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
             topics.by_id.insert(id, topic.clone());
@@ -427,6 +420,24 @@ impl BrokerState {
             index,
             log: Mutex::new(log),
         }))
+    }
+
+    /// Opens partitions `indexes` of `topic` (recovering their logs) and adds them to it.
+    fn open_partitions(
+        &self,
+        topic: &Topic,
+        indexes: std::ops::Range<i32>,
+        now: i64,
+    ) -> Result<(), AdminError> {
+        for index in indexes {
+            let p = self.open_partition(topic, index, now)?;
+            topic
+                .partitions
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(p);
+        }
+        Ok(())
     }
 
     fn persist_topic(&self, topic: &Topic) -> Result<(), AdminError> {
@@ -547,15 +558,7 @@ impl BrokerState {
             partitions: RwLock::new(Vec::new()),
             overrides: RwLock::new(configs),
         });
-        let now = now_ms();
-        for index in 0..partitions {
-            let p = self.open_partition(&topic, index, now)?;
-            topic
-                .partitions
-                .write()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(p);
-        }
+        self.open_partitions(&topic, 0..partitions, now_ms())?;
         self.persist_topic(&topic)?;
         let mut topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
         topics.by_id.insert(topic.id, topic.clone());
@@ -633,15 +636,7 @@ impl BrokerState {
         if validate_only {
             return Ok(());
         }
-        let now = now_ms();
-        for index in current..new_count {
-            let p = self.open_partition(&topic, index, now)?;
-            topic
-                .partitions
-                .write()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(p);
-        }
+        self.open_partitions(&topic, current..new_count, now_ms())?;
         self.persist_topic(&topic)?;
         info!(
             topic = name,
