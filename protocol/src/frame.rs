@@ -144,12 +144,31 @@ pub struct DecodedRequest {
 }
 
 /// Decodes a whole request frame (header and body; no size prefix). Trailing bytes are an
-/// error.
+/// error; see [`decode_request_lenient`] for what a broker does.
 ///
 /// # Errors
-/// [`DecodeError::UnknownApiKey`], [`DecodeError::UnsupportedVersion`], or any malformed-input
-/// error.
+/// [`DecodeError::UnknownApiKey`], [`DecodeError::UnsupportedVersion`],
+/// [`DecodeError::TrailingBytes`], or any malformed-input error.
 pub fn decode_request(frame: Bytes) -> Result<DecodedRequest, DecodeError> {
+    let (request, trailing) = decode_request_lenient(frame)?;
+    if trailing > 0 {
+        return Err(DecodeError::TrailingBytes {
+            what: request.api_key.name(),
+            remaining: trailing,
+        });
+    }
+    Ok(request)
+}
+
+/// Decodes a whole request frame like [`decode_request`], but accepts bytes after the body
+/// and returns how many there were. This is what Kafka's broker does
+/// (`RequestContext.parseRequest` never checks what remains), and some clients rely on it:
+/// librdkafka's all-topics Metadata v12 request carries 3 stray bytes (librdkafka#5049).
+///
+/// # Errors
+/// [`DecodeError::UnknownApiKey`], [`DecodeError::UnsupportedVersion`], or any
+/// malformed-input error.
+pub fn decode_request_lenient(frame: Bytes) -> Result<(DecodedRequest, usize), DecodeError> {
     let prefix = peek_request_prefix(&frame)?;
     let api_key = ApiKey::try_from(prefix.api_key)?;
     if !api_key.codec_versions().contains(prefix.api_version) {
@@ -162,12 +181,14 @@ pub fn decode_request(frame: Bytes) -> Result<DecodedRequest, DecodeError> {
     let header =
         RequestHeader::decode(&mut buf, api_key.request_header_version(prefix.api_version))?;
     let body = RequestBody::decode(api_key, prefix.api_version, &mut buf)?;
-    expect_end(&buf, api_key.name())?;
-    Ok(DecodedRequest {
-        api_key,
-        header,
-        body,
-    })
+    Ok((
+        DecodedRequest {
+            api_key,
+            header,
+            body,
+        },
+        buf.len(),
+    ))
 }
 
 /// Appends a size-prefixed request frame. The header's api key and version must match

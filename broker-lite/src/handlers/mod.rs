@@ -11,9 +11,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use kafka_wire::frame::{encode_response, peek_request_prefix};
-use kafka_wire::messages::RequestHeader;
-use kafka_wire::{ApiKey, Decodable, DecodeError, RequestBody, ResponseBody, VersionRange};
+use kafka_wire::frame::{decode_request_lenient, encode_response, peek_request_prefix};
+use kafka_wire::{ApiKey, RequestBody, ResponseBody, VersionRange};
 use tracing::warn;
 
 use crate::state::BrokerState;
@@ -99,8 +98,13 @@ pub(crate) async fn handle(
         warn!(%peer, api = api.name(), version, "closing connection: unsupported version");
         return Outcome::Close;
     }
-    let body = match decode_body(api, version, frame) {
-        Ok(b) => b,
+    let body = match decode_request_lenient(frame) {
+        Ok((request, trailing)) => {
+            if trailing > 0 {
+                tracing::debug!(%peer, api = api.name(), version, trailing, "ignoring bytes after the request body, as Kafka does");
+            }
+            request.body
+        }
         Err(e) => {
             warn!(%peer, api = api.name(), version, error = %e, "closing connection: malformed request");
             return Outcome::Close;
@@ -152,16 +156,6 @@ pub(crate) async fn handle(
         }
         None => Outcome::Continue,
     }
-}
-
-/// Decodes the header and body of a request frame. Bytes after a complete body are ignored, as
-/// Kafka does (`RequestContext.parseRequest` -> `AbstractRequest.parseRequest` reads the body and
-/// never checks `buffer.remaining()`): librdkafka relies on it, its flexible (v9+) all-topics
-/// Metadata request carries 3 extra bytes (confluentinc/librdkafka#5049).
-fn decode_body(api: ApiKey, version: i16, frame: Bytes) -> Result<RequestBody, DecodeError> {
-    let mut buf = frame;
-    RequestHeader::decode(&mut buf, api.request_header_version(version))?;
-    RequestBody::decode(api, version, &mut buf)
 }
 
 fn write_response(
