@@ -250,35 +250,6 @@ fn parse_properties(text: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn parse_uuid(s: &str) -> Option<Uuid> {
-    // Kafka's base64url form: 22 characters, no padding; 22 * 6 = 132 bits, of which the
-    // last 4 are zero padding. Decode 4 characters (3 bytes) at a time.
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    if s.len() != 22 {
-        return None;
-    }
-    let sextets: Vec<u32> = s
-        .bytes()
-        .map(|c| ALPHABET.iter().position(|&a| a == c).map(|v| v as u32))
-        .collect::<Option<_>>()?;
-    let mut out = Vec::with_capacity(18);
-    for chunk in sextets.chunks(4) {
-        let mut n = 0u32;
-        for (i, v) in chunk.iter().enumerate() {
-            n |= v << (18 - 6 * i);
-        }
-        let bytes = n.to_be_bytes();
-        out.extend_from_slice(&bytes[1..chunk.len()]);
-    }
-    // The final 2 characters carry one byte (8 bits) plus 4 padding bits, which must be 0.
-    if sextets[21] & 0xf != 0 || out.len() != 16 {
-        return None;
-    }
-    let mut b = [0u8; 16];
-    b.copy_from_slice(&out);
-    Some(Uuid(b))
-}
-
 /// Writes `content` to `path` atomically (temp file, fsync, rename).
 fn write_atomically(path: &Path, content: &str) -> std::io::Result<()> {
     use std::io::Write;
@@ -362,7 +333,7 @@ impl BrokerState {
                 continue;
             };
             let props = parse_properties(&std::fs::read_to_string(&path)?);
-            let Some(id) = props.get("topic.id").and_then(|s| parse_uuid(s)) else {
+            let Some(id) = props.get("topic.id").and_then(|s| s.parse::<Uuid>().ok()) else {
                 warn!(file = %path.display(), "topic metadata without a valid topic.id; skipped");
                 continue;
             };
@@ -717,8 +688,7 @@ mod tests {
         for _ in 0..100 {
             let id = random_uuid();
             assert_ne!(id, Uuid::ZERO);
-            assert_eq!(parse_uuid(&id.to_string()), Some(id));
+            assert_eq!(id.to_string().parse::<Uuid>(), Ok(id));
         }
-        assert_eq!(parse_uuid("short"), None);
     }
 }

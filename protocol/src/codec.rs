@@ -39,10 +39,12 @@ impl Uuid {
     }
 }
 
+/// The URL-safe base64 alphabet Kafka's `Uuid.toString` uses.
+const UUID_ALPHABET: &[u8; 64] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
 impl std::fmt::Display for Uuid {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        const ALPHABET: &[u8; 64] =
-            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
         let mut out = String::with_capacity(22);
         for chunk in self.0.chunks(3) {
             let b0 = chunk[0] as u32;
@@ -51,10 +53,49 @@ impl std::fmt::Display for Uuid {
             let n = (b0 << 16) | (b1 << 8) | b2;
             let chars = chunk.len() + 1;
             for i in 0..chars {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+                out.push(UUID_ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
             }
         }
         f.write_str(&out)
+    }
+}
+
+/// The text is not a Kafka UUID (22 characters of URL-safe base64, no padding).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a Kafka UUID: {0:?}")]
+pub struct ParseUuidError(pub String);
+
+impl std::str::FromStr for Uuid {
+    type Err = ParseUuidError;
+
+    /// Parses Kafka's text form (`Uuid.fromString`), the inverse of `Display`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || ParseUuidError(s.to_string());
+        if s.len() != 22 {
+            return Err(err());
+        }
+        let sextets: Vec<u32> = s
+            .bytes()
+            .map(|c| UUID_ALPHABET.iter().position(|&a| a == c).map(|v| v as u32))
+            .collect::<Option<_>>()
+            .ok_or_else(err)?;
+        // 22 * 6 = 132 bits: 128 bits of UUID and 4 zero padding bits at the end.
+        if sextets[21] & 0xf != 0 {
+            return Err(err());
+        }
+        let mut out = [0u8; 16];
+        let mut written = 0;
+        for chunk in sextets.chunks(4) {
+            let n = chunk
+                .iter()
+                .enumerate()
+                .fold(0u32, |n, (i, v)| n | (v << (18 - 6 * i)));
+            for &b in &n.to_be_bytes()[1..chunk.len()] {
+                out[written] = b;
+                written += 1;
+            }
+        }
+        Ok(Uuid(out))
     }
 }
 

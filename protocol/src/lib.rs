@@ -29,7 +29,7 @@ mod generated_api {
     pub use crate::messages::ApiKey;
 }
 
-pub use codec::{Decodable, Encodable, RawTaggedField, Uuid};
+pub use codec::{Decodable, Encodable, ParseUuidError, RawTaggedField, Uuid};
 pub use error::{DecodeError, EncodeError};
 pub use error_code::ErrorCode;
 pub use message::{Message, Request, Response, VersionRange};
