@@ -141,10 +141,9 @@ impl BrokerBuilder {
             .advertised
             .clone()
             .unwrap_or_else(|| (local.ip().to_string(), local.port()));
-        let state = tokio_ext::block_in_place_or_spawn(move || {
-            BrokerState::open(config, data_dir, host, port as i32)
-        })
-        .await?;
+        let state =
+            handlers::blocking(move || BrokerState::open(config, data_dir, host, port as i32))
+                .await?;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let accept = tokio::spawn(accept_loop(listener, state.clone(), shutdown_rx.clone()));
         let retention = tokio::spawn(retention_loop(state.clone(), shutdown_rx));
@@ -163,18 +162,6 @@ impl BrokerBuilder {
             retention,
             _temp_dir: temp_dir,
         })
-    }
-}
-
-/// Runs blocking work (file I/O at startup and shutdown) off the async worker threads.
-mod tokio_ext {
-    pub async fn block_in_place_or_spawn<T: Send + 'static>(
-        f: impl FnOnce() -> T + Send + 'static,
-    ) -> T {
-        match tokio::task::spawn_blocking(f).await {
-            Ok(v) => v,
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
-        }
     }
 }
 
@@ -232,7 +219,7 @@ impl Broker {
         }
         self.retention.abort();
         let state = self.state.clone();
-        tokio_ext::block_in_place_or_spawn(move || state.close_all()).await;
+        handlers::blocking(move || state.close_all()).await;
         info!("broker-lite stopped");
     }
 }
@@ -277,7 +264,7 @@ async fn retention_loop(state: Arc<BrokerState>, mut shutdown: watch::Receiver<b
             _ = shutdown.changed() => return,
             _ = tick.tick() => {
                 let s = state.clone();
-                tokio_ext::block_in_place_or_spawn(move || s.apply_retention(crate::state::now_ms())).await;
+                handlers::blocking(move || s.apply_retention(crate::state::now_ms())).await;
             }
         }
     }
