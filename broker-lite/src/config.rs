@@ -152,8 +152,6 @@ pub struct BrokerConfig {
     pub advertised: Option<(String, u16)>,
     /// Data directory; `None` uses a fresh temporary directory removed on shutdown.
     pub data_dir: Option<PathBuf>,
-    /// Keep everything in memory: no files are written (tests only).
-    pub in_memory: bool,
     /// Kafka broker configs set explicitly (validated).
     pub props: BTreeMap<String, String>,
 }
@@ -165,7 +163,6 @@ impl Default for BrokerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             advertised: None,
             data_dir: None,
-            in_memory: false,
             props: BTreeMap::new(),
         }
     }

@@ -205,6 +205,21 @@ mod tests {
         assert!(validate_topic_config("cleanup.policy", "compact,delete").is_ok());
     }
 
+    /// Two places know Kafka's topic-config defaults: this table (for DescribeConfigs) and
+    /// the storage layer's `LogConfig::default()`. They must agree.
+    #[test]
+    fn defaults_agree_with_the_storage_layer() {
+        let defaults = effective_topic_config_map(&BrokerConfig::default(), &BTreeMap::new());
+        let parsed = crate::storage::LogConfig::from_props(&defaults).unwrap();
+        assert_eq!(parsed, crate::storage::LogConfig::default());
+        for name in crate::storage::LogConfig::NAMES {
+            assert!(
+                topic_config_def(name).is_some(),
+                "{name} missing from TOPIC_CONFIGS"
+            );
+        }
+    }
+
     #[test]
     fn table_is_sorted_and_unique() {
         for w in TOPIC_CONFIGS.windows(2) {

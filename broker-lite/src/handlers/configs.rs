@@ -142,7 +142,12 @@ fn describe_broker(
                 value: state.config.get(d.name).map(str::to_string),
                 read_only: true,
                 is_default: version == 0 && set.is_none(),
-                config_source: if set.is_some() { 4 } else { 5 },
+                config_source: if set.is_some() {
+                    ConfigSource::StaticBroker
+                } else {
+                    ConfigSource::Default
+                }
+                .describe_id(),
                 is_sensitive: false,
                 synonyms: Vec::new(),
                 config_type: d.ty.describe_id(),

@@ -2,8 +2,8 @@
 //!
 //! Parsing follows Kafka's `LogConfig` definitions (types, validators, defaults), so a
 //! `CreateTopics` or `AlterConfigs` request can be validated with [`LogConfig::from_props`] or
-//! [`LogConfig::with_overrides`], and a `DescribeConfigs` response can be built from
-//! [`LogConfig::describe`].
+//! [`LogConfig::with_overrides`]. `DescribeConfigs` is answered from the broker's topic config
+//! registry (`crate::topic_config`), whose defaults a test keeps equal to these.
 //!
 //! Differences from Kafka:
 //! * `segment.bytes` accepts any value from 14 bytes up (Kafka 3.x's bound). Kafka 4 requires
@@ -142,32 +142,6 @@ pub enum ConfigError {
         /// Why it was rejected.
         reason: String,
     },
-}
-
-/// The type of a configuration value, as `DescribeConfigs` v3+ reports it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ConfigType {
-    /// A 32-bit integer.
-    Int,
-    /// A 64-bit integer.
-    Long,
-    /// A string.
-    String,
-    /// A comma-separated list.
-    List,
-}
-
-/// One configuration for a `DescribeConfigs` response.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigEntry {
-    /// Kafka name.
-    pub name: &'static str,
-    /// Value, formatted as Kafka formats it.
-    pub value: String,
-    /// Whether the value is Kafka's default.
-    pub is_default: bool,
-    /// Value type.
-    pub config_type: ConfigType,
 }
 
 impl LogConfig {
@@ -343,93 +317,6 @@ impl LogConfig {
         )
     }
 
-    /// Every configuration with its value, for `DescribeConfigs`; `is_default` compares with
-    /// Kafka's default.
-    pub fn describe(&self) -> Vec<ConfigEntry> {
-        let d = LogConfig::default();
-        let entry =
-            |name: &'static str, value: String, is_default: bool, config_type| ConfigEntry {
-                name,
-                value,
-                is_default,
-                config_type,
-            };
-        vec![
-            entry(
-                "segment.bytes",
-                self.segment_bytes.to_string(),
-                self.segment_bytes == d.segment_bytes,
-                ConfigType::Int,
-            ),
-            entry(
-                "segment.ms",
-                self.segment_ms.to_string(),
-                self.segment_ms == d.segment_ms,
-                ConfigType::Long,
-            ),
-            entry(
-                "segment.index.bytes",
-                self.segment_index_bytes.to_string(),
-                self.segment_index_bytes == d.segment_index_bytes,
-                ConfigType::Int,
-            ),
-            entry(
-                "index.interval.bytes",
-                self.index_interval_bytes.to_string(),
-                self.index_interval_bytes == d.index_interval_bytes,
-                ConfigType::Int,
-            ),
-            entry(
-                "retention.ms",
-                self.retention_ms.to_string(),
-                self.retention_ms == d.retention_ms,
-                ConfigType::Long,
-            ),
-            entry(
-                "retention.bytes",
-                self.retention_bytes.to_string(),
-                self.retention_bytes == d.retention_bytes,
-                ConfigType::Long,
-            ),
-            entry(
-                "flush.messages",
-                self.flush_messages.to_string(),
-                self.flush_messages == d.flush_messages,
-                ConfigType::Long,
-            ),
-            entry(
-                "flush.ms",
-                self.flush_ms.to_string(),
-                self.flush_ms == d.flush_ms,
-                ConfigType::Long,
-            ),
-            entry(
-                "max.message.bytes",
-                self.max_message_bytes.to_string(),
-                self.max_message_bytes == d.max_message_bytes,
-                ConfigType::Int,
-            ),
-            entry(
-                "message.timestamp.type",
-                self.message_timestamp_type.as_str().to_string(),
-                self.message_timestamp_type == d.message_timestamp_type,
-                ConfigType::String,
-            ),
-            entry(
-                "cleanup.policy",
-                self.cleanup_policy.to_string(),
-                self.cleanup_policy == d.cleanup_policy,
-                ConfigType::List,
-            ),
-            entry(
-                "file.delete.delay.ms",
-                self.file_delete_delay_ms.to_string(),
-                self.file_delete_delay_ms == d.file_delete_delay_ms,
-                ConfigType::Long,
-            ),
-        ]
-    }
-
     /// Maximum number of entries in a segment's offset index (8-byte entries).
     pub(crate) fn max_index_entries(&self) -> usize {
         usize::try_from(self.segment_index_bytes).unwrap_or(0) / super::index::ENTRY_SIZE
@@ -512,11 +399,6 @@ mod tests {
         c.validate().unwrap();
         assert_eq!(c.max_index_entries(), 10485760 / 8);
         assert_eq!(c.max_time_index_entries(), 10485760 / 12);
-        assert!(c.describe().iter().all(|e| e.is_default));
-        assert_eq!(c.describe().len(), LogConfig::NAMES.len());
-        for (entry, name) in c.describe().iter().zip(LogConfig::NAMES) {
-            assert_eq!(entry.name, name);
-        }
     }
 
     #[test]
@@ -546,23 +428,6 @@ mod tests {
                 compact: true
             }
         );
-        let described = c.describe();
-        let seg = described
-            .iter()
-            .find(|e| e.name == "segment.bytes")
-            .unwrap();
-        assert_eq!((seg.value.as_str(), seg.is_default), ("1048576", false));
-        let policy = described
-            .iter()
-            .find(|e| e.name == "cleanup.policy")
-            .unwrap();
-        assert_eq!(policy.value, "compact,delete");
-        assert_eq!(policy.config_type, ConfigType::List);
-        let idx = described
-            .iter()
-            .find(|e| e.name == "index.interval.bytes")
-            .unwrap();
-        assert!(idx.is_default);
     }
 
     #[test]

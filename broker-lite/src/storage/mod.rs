@@ -88,9 +88,7 @@ mod test_util;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-pub use config::{
-    CleanupPolicy, ConfigEntry, ConfigError, ConfigType, LogConfig, MessageTimestampType,
-};
+pub use config::{CleanupPolicy, ConfigError, LogConfig, MessageTimestampType};
 pub use error::{Result, StorageError};
 pub(crate) use file::recycle as recycle_read_buffer;
 pub use log::{
