@@ -144,13 +144,21 @@ fn non_ignorable_field_in_old_version_is_refused() {
 
 #[test]
 fn null_in_non_nullable_version_is_refused() {
-    // MetadataRequest.Topics is nullable only from v1.
+    // MetadataRequest.Topics is nullable only from v1: null ("all topics") cannot be written
+    // at v0, where an empty array means all topics instead.
     let req = MetadataRequest {
         topics: None,
         ..Default::default()
     };
     let mut buf = BytesMut::new();
-    assert!(req.encode(&mut buf, 1).is_ok());
+    assert!(matches!(
+        req.encode(&mut buf, 0),
+        Err(kafka_wire::EncodeError::NullNotAllowed { .. })
+    ));
+    let mut buf = BytesMut::new();
+    req.encode(&mut buf, 1).unwrap();
+    // v1: a null array (-1), then nothing else (AllowAutoTopicCreation starts at v4).
+    assert_eq!(&buf[..], &[0xff, 0xff, 0xff, 0xff]);
 }
 
 #[test]

@@ -802,7 +802,6 @@ pub fn emit_mod(msgs: &[Message]) -> Result<String, String> {
                 })
                 .collect()
         };
-        let _ = variant_arms(&|_| String::new());
         writeln!(out, "impl {enum_name} {{").unwrap();
         writeln!(out, "    /// The API this {what} belongs to.\n    pub fn api_key(&self) -> ApiKey {{\n        match self {{\n{}        }}\n    }}", reqs.iter().map(|r| { let a = api_name(r); format!("{enum_name}::{a}(_) => ApiKey::{a},\n") }).collect::<String>()).unwrap();
         writeln!(out, "    /// Decodes a {what} body of API `api_key` at `version` from the front of `buf`.\n    ///\n    /// # Errors\n    /// [`crate::DecodeError`] on malformed input or an unsupported version.\n    pub fn decode(api_key: ApiKey, version: i16, buf: &mut ::bytes::Bytes) -> Result<Self, crate::error::DecodeError> {{\n        use crate::codec::Decodable;\n        Ok(match api_key {{\n{}        }})\n    }}", reqs.iter().map(|r| { let a = api_name(r); format!("ApiKey::{a} => {enum_name}::{a}({a}{suffix}::decode(buf, version)?),\n") }).collect::<String>()).unwrap();
