@@ -1,5 +1,18 @@
 //! # kafka-client
 //!
-//! An async Apache Kafka client built on [`kafka_wire`].
+//! An async Apache Kafka client built on [`kafka_wire`]: a producer with Kafka's pipeline
+//! (interceptors, serializers, partitioner, `RecordAccumulator`, `BufferPool`, `Sender`),
+//! idempotent by default.
 
+pub mod config;
+pub mod error;
+pub mod interceptor;
+pub mod metadata;
+pub mod network;
 pub mod partitioner;
+pub mod producer;
+pub mod record;
+pub mod serializer;
+
+pub use error::{Error, Result};
+pub use record::{Header, ProducerRecord, RecordMetadata};

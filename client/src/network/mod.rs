@@ -1,0 +1,3 @@
+//! Connections to brokers.
+
+pub mod connection;
