@@ -31,7 +31,7 @@ impl Header {
 /// ```
 /// use kafka_client::ProducerRecord;
 ///
-/// let record = ProducerRecord::new("events", "hello")
+/// let record: ProducerRecord = ProducerRecord::new("events", "hello")
 ///     .with_key("user-1")
 ///     .with_header("source", "docs");
 /// assert_eq!(record.topic, "events");

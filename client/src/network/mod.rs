@@ -1,3 +1,4 @@
 //! Connections to brokers.
 
 pub mod connection;
+pub mod pool;

@@ -40,6 +40,8 @@ pub(crate) struct AccumulatorConfig {
     pub(crate) delivery_timeout: Duration,
     pub(crate) retry_backoff: Duration,
     pub(crate) retry_backoff_max: Duration,
+    /// Whether batches carry producer ids and sequences (`enable.idempotence`).
+    #[allow(dead_code)]
     pub(crate) idempotent: bool,
     pub(crate) transactional: bool,
     pub(crate) adaptive_partitioning: bool,
@@ -116,8 +118,8 @@ pub(crate) struct RecordAccumulator {
     incomplete: HashMap<u64, Arc<BatchResult>>,
     flushes_in_progress: usize,
     closed: bool,
-    drain_index: HashMap<i32, usize>,
-    queued_bytes: usize,
+    /// Per node, the partition the next drain starts from (Java's `nodesDrainIndex`).
+    drain_index: HashMap<i32, TopicPartition>,
 }
 
 impl std::fmt::Debug for RecordAccumulator {
@@ -139,12 +141,7 @@ impl RecordAccumulator {
             flushes_in_progress: 0,
             closed: false,
             drain_index: HashMap::new(),
-            queued_bytes: 0,
         }
-    }
-
-    pub(crate) fn config(&self) -> &AccumulatorConfig {
-        &self.config
     }
 
     fn topic_queues(&mut self, topic: &str) -> &mut TopicQueues {
@@ -166,10 +163,44 @@ impl RecordAccumulator {
         }
     }
 
-    /// The partition a record goes to when the caller did not choose one: the built-in
-    /// sticky partition of the topic.
-    pub(crate) fn sticky_partition(&mut self, topic: &str, info: &TopicInfo) -> i32 {
-        self.topic_queues(topic).built_in.peek_current_partition(info)
+    /// The sticky partition for `record`, completing a switch the built-in partitioner
+    /// postponed while the partition's last batch had room (Java's `partitionChanged`): when
+    /// the record would not fit the last batch (or there is none), every batch is full, and
+    /// a partition that received `batch.size` bytes hands over to the next one.
+    fn sticky_partition_for(&mut self, topic: &str, info: &TopicInfo, record: &PendingRecord) -> i32 {
+        let headers: Vec<(&str, Option<&[u8]>)> = record
+            .headers
+            .iter()
+            .map(|h| (h.key.as_str(), h.value.as_deref()))
+            .collect();
+        let tq = self.topic_queues(topic);
+        let mut p = tq.built_in.peek_current_partition(info);
+        for _ in 0..2 {
+            let all_full = match tq.partitions.get(&p).and_then(|dq| dq.back()) {
+                None => true,
+                Some(last) => {
+                    !last.is_open()
+                        || last.is_full()
+                        || last.record_count > 0
+                            && last.size_if_appended(
+                                record.timestamp,
+                                record.key.as_deref(),
+                                record.value.as_deref(),
+                                &headers,
+                            ) > last.batch_size_limit
+                }
+            };
+            if !all_full {
+                break;
+            }
+            tq.built_in.update_partition_info(p, 0, info, true);
+            let next = tq.built_in.peek_current_partition(info);
+            if next == p {
+                break;
+            }
+            p = next;
+        }
+        p
     }
 
     /// Appends a record to the last batch of `topic`/`partition` (`None`: the sticky
@@ -189,7 +220,7 @@ impl RecordAccumulator {
         let sticky = partition.is_none();
         let partition = match partition {
             Some(p) => p,
-            None => self.sticky_partition(topic, info),
+            None => self.sticky_partition_for(topic, info, &record),
         };
         let opts = BatchOptions {
             compression: self.config.compression,
@@ -246,7 +277,6 @@ impl RecordAccumulator {
                     tq.built_in
                         .update_partition_info(partition, appended, info, all_full);
                 }
-                self.queued_bytes += appended;
                 return Ok(Append::Done {
                     future,
                     batch_full,
@@ -313,7 +343,6 @@ impl RecordAccumulator {
         let appended = batch.estimated_size();
         let future = DeliveryFuture::new(batch.result.clone(), index, info_rec);
         self.incomplete.insert(id, batch.result.clone());
-        self.queued_bytes += appended;
         let tq = self.topic_queues(topic);
         let dq = tq.partitions.entry(partition).or_default();
         dq.push_back(batch);
@@ -422,7 +451,11 @@ impl RecordAccumulator {
         let mut out = HashMap::new();
         for (node, mut tps) in by_node {
             tps.sort();
-            let start = self.drain_index.get(&node).copied().unwrap_or(0) % tps.len();
+            let start = self
+                .drain_index
+                .get(&node)
+                .and_then(|from| tps.iter().position(|tp| tp >= from))
+                .unwrap_or(0);
             let mut size = 0usize;
             let mut batches = Vec::new();
             let mut next_start = start;
@@ -462,17 +495,17 @@ impl RecordAccumulator {
                     // Our own records failed to encode (compression error): fail the batch.
                     tracing::error!(error = %e, tp = %tp, "closing a batch failed");
                     self.incomplete.remove(&batch.id);
-                    self.queued_bytes = self.queued_bytes.saturating_sub(batch.estimated_size());
                     batch.complete(Outcome::Failed(e));
                     continue;
                 }
-                self.queued_bytes = self.queued_bytes.saturating_sub(batch.estimated_size());
                 size += batch.estimated_size();
                 batch.last_attempt = now;
                 batches.push(batch);
                 next_start = idx + 1;
             }
-            self.drain_index.insert(node, next_start);
+            if let Some(next) = tps.get(next_start % tps.len()) {
+                self.drain_index.insert(node, next.clone());
+            }
             if !batches.is_empty() {
                 out.insert(node, batches);
             }
@@ -497,9 +530,6 @@ impl RecordAccumulator {
                 }
             }
         }
-        for b in &out {
-            self.queued_bytes = self.queued_bytes.saturating_sub(b.estimated_size());
-        }
         out
     }
 
@@ -519,7 +549,6 @@ impl RecordAccumulator {
     pub(crate) fn reenqueue(&mut self, mut batch: ProducerBatch, now: Instant) {
         batch.attempts += 1;
         batch.last_attempt = now;
-        self.queued_bytes += batch.estimated_size();
         let topic = batch.tp.topic.clone();
         let p = batch.tp.partition;
         let dq = self.topic_queues(&topic).partitions.entry(p).or_default();
@@ -626,7 +655,6 @@ impl RecordAccumulator {
         let p = big.tp.partition;
         for b in &new_batches {
             self.incomplete.insert(b.id, b.result.clone());
-            self.queued_bytes += b.estimated_size();
         }
         let dq = self.topic_queues(&topic).partitions.entry(p).or_default();
         for b in new_batches.into_iter().rev() {
@@ -660,11 +688,8 @@ impl RecordAccumulator {
         self.closed = true;
     }
 
-    pub(crate) fn is_closed(&self) -> bool {
-        self.closed
-    }
-
     /// Whether any batch is queued (not in flight).
+    #[cfg(test)]
     pub(crate) fn has_undrained(&self) -> bool {
         self.topics
             .values()
@@ -684,28 +709,8 @@ impl RecordAccumulator {
                 out.extend(dq.drain(..));
             }
         }
-        self.queued_bytes = 0;
         out
     }
-
-    /// Estimated bytes in queued batches.
-    pub(crate) fn queued_bytes(&self) -> usize {
-        self.queued_bytes
-    }
-}
-
-fn last_size_if_appended(
-    batch: &ProducerBatch,
-    record: &PendingRecord,
-    headers: &[(&str, Option<&[u8]>)],
-) -> usize {
-    last_size_if_appended_raw(
-        batch,
-        record.timestamp,
-        record.key.as_deref(),
-        record.value.as_deref(),
-        headers,
-    )
 }
 
 fn last_size_if_appended_raw(
@@ -739,16 +744,21 @@ pub(crate) fn retry_backoff(base: Duration, max: Duration, attempts: u32, salt: 
     if attempts == 0 {
         return Duration::ZERO;
     }
+    if base >= max {
+        // Kafka's ExponentialBackoff caps the initial value at the maximum: a fixed backoff.
+        return max;
+    }
     let exp = attempts.saturating_sub(1).min(31);
-    let raw = base.saturating_mul(1u32 << exp).min(max.max(base));
+    let raw = base.saturating_mul(1u32 << exp).min(max);
     // Jitter in [0.8, 1.2).
     let h = salt
         .wrapping_mul(0x9E37_79B9_7F4A_7C15)
         .wrapping_add(u64::from(attempts))
         .rotate_left(17);
     let frac = (h % 400) as f64 / 1000.0 + 0.8;
-    if max <= base {
-        return raw;
-    }
-    raw.mul_f64(frac).min(max.max(base))
+    raw.mul_f64(frac).min(max)
 }
+
+#[cfg(test)]
+#[path = "accumulator_tests.rs"]
+mod tests;

@@ -322,6 +322,9 @@ impl Producer<Bytes, Bytes> {
     }
 }
 
+/// A delivery callback.
+type Callback = Box<dyn FnOnce(Result<RecordMetadata, Error>) + Send>;
+
 /// What `prepare` produced: a record ready for the accumulator.
 struct Prepared {
     topic: String,
@@ -431,7 +434,7 @@ where
     async fn send_inner(
         &self,
         record: ProducerRecord<K, V>,
-        callback: Option<Box<dyn FnOnce(Result<RecordMetadata, Error>) + Send>>,
+        callback: Option<Callback>,
     ) -> Result<DeliveryFuture, Error> {
         let (topic, partition) = (record.topic.clone(), record.partition);
         let result = self.send_prepared(record, callback).await;
@@ -444,7 +447,7 @@ where
     async fn send_prepared(
         &self,
         mut record: ProducerRecord<K, V>,
-        callback: Option<Box<dyn FnOnce(Result<RecordMetadata, Error>) + Send>>,
+        callback: Option<Callback>,
     ) -> Result<DeliveryFuture, Error> {
         let start = Instant::now();
         let deadline = start + self.inner.config.max_block;
@@ -662,7 +665,7 @@ where
         &self,
         record: ProducerRecord<K, V>,
         info: Arc<TopicInfo>,
-        callback: Option<Box<dyn FnOnce(Result<RecordMetadata, Error>) + Send>>,
+        callback: Option<Callback>,
     ) -> Result<Prepared, Error>
     where
         K: Sized,

@@ -18,7 +18,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-use kafka_wire::records::NO_SEQUENCE;
 use kafka_wire::ErrorCode;
 
 use super::batch::{ProducerIdAndEpoch, TopicPartition};
@@ -177,11 +176,12 @@ impl TransactionManager {
     }
 
     /// The base sequence of the partition's first in-flight batch, or -1.
+    #[cfg(test)]
     pub(crate) fn first_in_flight_sequence(&self, tp: &TopicPartition) -> i32 {
         self.partitions
             .get(tp)
             .and_then(|e| e.in_flight.first())
-            .map_or(NO_SEQUENCE, |f| f.base_sequence)
+            .map_or(kafka_wire::records::NO_SEQUENCE, |f| f.base_sequence)
     }
 
     /// Java's `shouldStopDrainBatchesForPartition`: whether the partition's first queued
@@ -362,7 +362,10 @@ impl TransactionManager {
             .partitions
             .get(tp)
             .map_or(NO_LAST_ACKED_SEQUENCE, |e| e.last_acked_sequence);
-        sequence.wrapping_sub(last) == 1
+        if last == NO_LAST_ACKED_SEQUENCE {
+            return sequence == 0;
+        }
+        increment_sequence(last, 1) == sequence
     }
 
     /// A batch failed for good. `maybe_written` is true when it was sent and its outcome on
@@ -436,9 +439,10 @@ fn increment_sequence(sequence: i32, increment: i32) -> i32 {
 }
 
 /// Whether `a` comes after `b` in sequence order (with wraparound).
+/// Sequences live in `0..=i32::MAX` (a 2^31 ring).
 fn seq_after(a: i32, b: i32) -> bool {
-    let d = a.wrapping_sub(b);
-    d > 0
+    let d = (i64::from(a) - i64::from(b)).rem_euclid(1 << 31);
+    d > 0 && d < (1 << 30)
 }
 
 /// Java's `startSequencesAtBeginning`: rewrites the in-flight batches from sequence 0 under

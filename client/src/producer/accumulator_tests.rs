@@ -1,0 +1,386 @@
+//! Unit tests of the RecordAccumulator: no sockets, time passed in.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use kafka_wire::records::{Compression, RecordBatch};
+use kafka_wire::{ErrorCode, Uuid};
+
+use super::*;
+use crate::metadata::{BrokerInfo, Cluster, PartitionInfo, TopicInfo};
+use crate::producer::batch::ProducerIdAndEpoch;
+
+fn config() -> AccumulatorConfig {
+    AccumulatorConfig {
+        batch_size: 1024,
+        linger: Duration::from_millis(5),
+        compression: Compression::None,
+        compression_level: None,
+        delivery_timeout: Duration::from_secs(120),
+        retry_backoff: Duration::from_millis(100),
+        retry_backoff_max: Duration::from_millis(1000),
+        idempotent: false,
+        transactional: false,
+        adaptive_partitioning: true,
+    }
+}
+
+/// A cluster with `partitions` partitions of topic "t"; partition p led by node p % nodes.
+fn cluster(partitions: i32, nodes: i32) -> Cluster {
+    let mut c = Cluster::default();
+    for n in 0..nodes {
+        c.brokers.insert(
+            n,
+            BrokerInfo {
+                node_id: n,
+                host: "localhost".into(),
+                port: 9092 + n,
+                rack: None,
+            },
+        );
+    }
+    let parts: Vec<PartitionInfo> = (0..partitions)
+        .map(|p| PartitionInfo {
+            partition: p,
+            leader: Some(p % nodes),
+            leader_epoch: 0,
+            replicas: vec![p % nodes],
+            isr: vec![p % nodes],
+            error: ErrorCode::None,
+        })
+        .collect();
+    c.topics.insert(
+        "t".into(),
+        Arc::new(TopicInfo {
+            name: "t".into(),
+            topic_id: Uuid::default(),
+            is_internal: false,
+            available_partitions: (0..partitions).collect(),
+            partitions: parts,
+        }),
+    );
+    c
+}
+
+fn record(value: &[u8]) -> PendingRecord {
+    PendingRecord {
+        timestamp: 1_700_000_000_000,
+        key: None,
+        value: Some(Bytes::copy_from_slice(value)),
+        headers: Vec::new(),
+        thunk: None,
+    }
+}
+
+/// Appends, supplying a buffer when one is asked for.
+fn append(
+    acc: &mut RecordAccumulator,
+    c: &Cluster,
+    partition: Option<i32>,
+    value: &[u8],
+    now: Instant,
+) -> (DeliveryFuture, bool) {
+    let info = c.topic("t").unwrap().clone();
+    match acc.append("t", partition, &info, record(value), None, now).unwrap() {
+        Append::Done {
+            future, new_batch, ..
+        } => (future, new_batch),
+        Append::NeedsBuffer { size, record } => {
+            let buf = BytesMut::with_capacity(size);
+            match acc
+                .append("t", partition, &info, record, Some((buf, size)), now)
+                .unwrap()
+            {
+                Append::Done {
+                    future, new_batch, ..
+                } => (future, new_batch),
+                Append::NeedsBuffer { .. } => panic!("asked twice for a buffer"),
+            }
+        }
+    }
+}
+
+fn tp(p: i32) -> TopicPartition {
+    TopicPartition {
+        topic: Arc::from("t"),
+        partition: p,
+    }
+}
+
+#[test]
+fn records_share_a_batch_until_it_is_full() {
+    let c = cluster(1, 1);
+    let mut acc = RecordAccumulator::new(config());
+    let now = Instant::now();
+    let (_, new1) = append(&mut acc, &c, Some(0), &[1; 100], now);
+    let (_, new2) = append(&mut acc, &c, Some(0), &[2; 100], now);
+    assert!(new1 && !new2, "the second record joins the first batch");
+    let mut news = 0;
+    for _ in 0..20 {
+        if append(&mut acc, &c, Some(0), &[3; 100], now).1 {
+            news += 1;
+        }
+    }
+    assert!(news >= 1, "a 1 KiB batch cannot hold 22 records of 100 bytes");
+    let drained = acc.drain(&c, &[0], 1 << 20, now, None);
+    let batches = &drained[&0];
+    assert_eq!(batches.len(), 1, "one batch per partition per request");
+    let b = batches[0].bytes().unwrap();
+    assert!(b.len() <= 1024, "batch of {} bytes exceeds batch.size", b.len());
+}
+
+#[test]
+fn a_record_larger_than_batch_size_gets_its_own_batch() {
+    let c = cluster(1, 1);
+    let mut acc = RecordAccumulator::new(config());
+    let now = Instant::now();
+    let info = c.topic("t").unwrap().clone();
+    match acc.append("t", Some(0), &info, record(&[0; 5000]), None, now).unwrap() {
+        Append::NeedsBuffer { size, .. } => assert!(size > 5000, "buffer sized for the record"),
+        Append::Done { .. } => panic!("a new batch needs a buffer"),
+    }
+    let _ = append(&mut acc, &c, Some(0), &[0; 5000], now);
+    let (_, new) = append(&mut acc, &c, Some(0), &[0; 10], now);
+    assert!(new, "nothing joins an oversized batch");
+}
+
+#[test]
+fn ready_after_linger_or_when_full() {
+    let c = cluster(2, 2);
+    let mut acc = RecordAccumulator::new(config());
+    let t0 = Instant::now();
+    let _ = append(&mut acc, &c, Some(0), &[0; 10], t0);
+    let r = acc.ready(&c, t0, false);
+    assert!(r.ready_nodes.is_empty());
+    assert_eq!(r.next_ready_check, Some(Duration::from_millis(5)));
+    let r = acc.ready(&c, t0 + Duration::from_millis(5), false);
+    assert_eq!(r.ready_nodes, vec![0]);
+    // Partition 1 (node 1) becomes ready at once when its first batch fills.
+    for _ in 0..15 {
+        let _ = append(&mut acc, &c, Some(1), &[0; 100], t0);
+    }
+    let r = acc.ready(&c, t0, false);
+    assert_eq!(r.ready_nodes, vec![1]);
+    // Memory exhaustion and flush make everything ready.
+    assert_eq!(acc.ready(&c, t0, true).ready_nodes.len(), 2);
+    acc.begin_flush();
+    assert_eq!(acc.ready(&c, t0, false).ready_nodes.len(), 2);
+    acc.end_flush();
+}
+
+#[test]
+fn unknown_leaders_are_reported() {
+    let mut c = cluster(2, 1);
+    let mut acc = RecordAccumulator::new(config());
+    let now = Instant::now();
+    let _ = append(&mut acc, &c, Some(1), b"x", now);
+    let mut info = (**c.topics.get("t").unwrap()).clone();
+    info.partitions[1].leader = None;
+    info.available_partitions = vec![0];
+    c.topics.insert("t".into(), Arc::new(info));
+    let r = acc.ready(&c, now + Duration::from_secs(1), false);
+    assert!(r.ready_nodes.is_empty());
+    assert_eq!(r.unknown_leader_topics, vec![Arc::<str>::from("t")]);
+}
+
+#[test]
+fn drain_respects_max_request_size_and_rotates_partitions() {
+    let c = cluster(4, 1);
+    let mut acc = RecordAccumulator::new(config());
+    let now = Instant::now();
+    for p in 0..4 {
+        for _ in 0..5 {
+            let _ = append(&mut acc, &c, Some(p), &[0; 100], now);
+        }
+    }
+    let size = acc.drain(&c, &[0], 1, now, None)[&0].len();
+    assert_eq!(size, 1, "the first batch always goes, even over max.request.size");
+    let d = acc.drain(&c, &[0], 1, now, None);
+    let second = d[&0][0].tp.partition;
+    assert_eq!(second, 1, "the next request starts at the next partition");
+    let d = acc.drain(&c, &[0], 1 << 20, now, None);
+    let parts: Vec<i32> = d[&0].iter().map(|b| b.tp.partition).collect();
+    assert_eq!(parts, vec![2, 3]);
+}
+
+#[test]
+fn batches_expire_after_the_delivery_timeout() {
+    let c = cluster(1, 1);
+    let mut cfg = config();
+    cfg.delivery_timeout = Duration::from_secs(2);
+    let mut acc = RecordAccumulator::new(cfg);
+    let t0 = Instant::now();
+    let _ = append(&mut acc, &c, Some(0), b"a", t0);
+    assert!(acc.expired_batches(t0 + Duration::from_secs(1)).is_empty());
+    assert_eq!(acc.next_expiry(t0 + Duration::from_secs(1)), Some(Duration::from_secs(1)));
+    let expired = acc.expired_batches(t0 + Duration::from_secs(2));
+    assert_eq!(expired.len(), 1);
+    assert!(!acc.has_undrained());
+}
+
+#[test]
+fn retries_back_off_exponentially() {
+    let c = cluster(1, 1);
+    let mut acc = RecordAccumulator::new(config());
+    let t0 = Instant::now();
+    let _ = append(&mut acc, &c, Some(0), b"a", t0);
+    let mut b = acc.drain(&c, &[0], 1 << 20, t0, None).remove(&0).unwrap();
+    acc.reenqueue(b.remove(0), t0);
+    let r = acc.ready(&c, t0 + Duration::from_millis(50), false);
+    assert!(r.ready_nodes.is_empty(), "backing off after the first failure");
+    assert!(acc.drain(&c, &[0], 1 << 20, t0 + Duration::from_millis(50), None).is_empty());
+    let r = acc.ready(&c, t0 + Duration::from_millis(130), false);
+    assert_eq!(r.ready_nodes, vec![0]);
+    for attempts in 1..10 {
+        let d = retry_backoff(Duration::from_millis(100), Duration::from_millis(1000), attempts, 3);
+        let ideal = (100u64 << (attempts - 1)).min(1000) as f64;
+        let ms = d.as_millis() as f64;
+        assert!(ms >= ideal * 0.8 - 1.0 && ms <= (ideal * 1.2).min(1000.0) + 1.0, "{attempts}: {ms}");
+    }
+}
+
+#[test]
+fn idempotent_drain_assigns_sequences_and_retries_go_in_order() {
+    let c = cluster(1, 1);
+    let mut cfg = config();
+    cfg.idempotent = true;
+    let mut acc = RecordAccumulator::new(cfg);
+    let mut txn = TransactionManager::new();
+    let t0 = Instant::now();
+    let _ = append(&mut acc, &c, Some(0), b"a", t0);
+    assert!(
+        acc.drain(&c, &[0], 1 << 20, t0, Some(&mut txn)).is_empty(),
+        "no producer id yet"
+    );
+    txn.set_producer_id_and_epoch(ProducerIdAndEpoch {
+        producer_id: 42,
+        epoch: 3,
+    });
+    let mut first = acc.drain(&c, &[0], 1 << 20, t0, Some(&mut txn)).remove(&0).unwrap();
+    let _ = append(&mut acc, &c, Some(0), b"b", t0);
+    let _ = append(&mut acc, &c, Some(0), b"c", t0);
+    let mut second = acc.drain(&c, &[0], 1 << 20, t0, Some(&mut txn)).remove(&0).unwrap();
+    let bytes = second[0].bytes().unwrap().clone();
+    let batch = RecordBatch::from_bytes(bytes).unwrap();
+    assert_eq!((batch.producer_id(), batch.producer_epoch(), batch.base_sequence()), (42, 3, 1));
+    batch.verify_crc().unwrap();
+
+    // Both come back for a retry, the second first: it must wait for the first.
+    let later = t0 + Duration::from_secs(5);
+    acc.reenqueue(second.remove(0), t0);
+    acc.reenqueue(first.remove(0), t0);
+    let d = acc.drain(&c, &[0], 1 << 20, later, Some(&mut txn)).remove(&0).unwrap();
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].base_sequence, 0, "retries go in sequence order");
+    assert!(
+        acc.drain(&c, &[0], 1 << 20, later, Some(&mut txn)).is_empty(),
+        "the next retry waits until the first in flight completes"
+    );
+    txn.handle_completed_batch(&tp(0), d[0].id, d[0].producer, 0);
+    let d2 = acc.drain(&c, &[0], 1 << 20, later, Some(&mut txn)).remove(&0).unwrap();
+    assert_eq!(d2[0].base_sequence, 1);
+}
+
+#[test]
+fn split_moves_records_and_futures_to_smaller_batches() {
+    let c = cluster(1, 1);
+    let mut cfg = config();
+    cfg.batch_size = 256;
+    let mut acc = RecordAccumulator::new(cfg);
+    let t0 = Instant::now();
+    // One big batch: first record sized over the batch size makes a big buffer, but the
+    // split uses batch.size. Build it by appending to a batch with a large limit.
+    let info = c.topic("t").unwrap().clone();
+    let mut futures = Vec::new();
+    let (f, _) = append(&mut acc, &c, Some(0), &[7; 200], t0);
+    futures.push(f);
+    // Force more records into the same batch by raising its limit (as if batch.size was
+    // bigger when it was created).
+    if let Some(dq) = acc.topics.get_mut("t").and_then(|t| t.partitions.get_mut(&0)) {
+        dq.back_mut().unwrap().batch_size_limit = 1 << 20;
+    }
+    for i in 0..9u8 {
+        match acc.append("t", Some(0), &info, record(&[i; 200]), None, t0).unwrap() {
+            Append::Done { future, .. } => futures.push(future),
+            Append::NeedsBuffer { .. } => panic!("joins the big batch"),
+        }
+    }
+    let mut d = acc.drain(&c, &[0], 1 << 20, t0, None).remove(&0).unwrap();
+    let mut big = d.remove(0);
+    assert_eq!(big.record_count, 10);
+    let n = acc.split_and_reenqueue(&mut big, None).unwrap();
+    assert!(n >= 5, "10 records of 200 bytes in 256-byte batches: {n}");
+    let mut offset = 100;
+    while let Some(mut batches) = acc.drain(&c, &[0], 1 << 20, t0, None).remove(&0) {
+        for mut b in batches.drain(..) {
+            let count = b.record_count as i64;
+            b.complete(Outcome::Done {
+                base_offset: offset,
+                log_append_time: -1,
+            });
+            offset += count;
+        }
+    }
+    let rt = tokio_test::block_on(async {
+        let mut out = Vec::new();
+        for f in futures {
+            out.push(f.await.unwrap().offset);
+        }
+        out
+    });
+    assert_eq!(rt, (100..110).collect::<Vec<i64>>(), "records keep their order and get their offsets");
+}
+
+#[test]
+fn keyless_records_stick_to_a_partition_then_move() {
+    let c = cluster(8, 1);
+    let mut acc = RecordAccumulator::new(config());
+    let now = Instant::now();
+    let mut seen: HashMap<i32, usize> = HashMap::new();
+    let mut sequence = Vec::new();
+    for _ in 0..400 {
+        let (f, _) = append(&mut acc, &c, None, &[0; 50], now);
+        *seen.entry(f.partition()).or_default() += 1;
+        if sequence.last() != Some(&f.partition()) {
+            sequence.push(f.partition());
+        }
+    }
+    // About 1 KiB (batch.size) per partition before moving on: ~15 records of ~60 bytes.
+    assert!(sequence.len() >= 10, "partition switches: {sequence:?}");
+    assert!(sequence.len() <= 400 / 10, "too many switches: {}", sequence.len());
+}
+
+#[test]
+fn flush_results_cover_queued_batches() {
+    let c = cluster(2, 1);
+    let mut acc = RecordAccumulator::new(config());
+    let now = Instant::now();
+    let _ = append(&mut acc, &c, Some(0), b"a", now);
+    let _ = append(&mut acc, &c, Some(1), b"b", now);
+    let results = acc.begin_flush();
+    assert_eq!(results.len(), 2);
+    acc.end_flush();
+    assert!(acc.has_incomplete());
+    let d = acc.drain(&c, &[0], 1 << 20, now, None).remove(&0).unwrap();
+    for mut b in d {
+        acc.deallocate(b.id);
+        b.complete(Outcome::Done {
+            base_offset: 0,
+            log_append_time: -1,
+        });
+    }
+    assert!(!acc.has_incomplete());
+    assert!(results.iter().all(|r| r.is_done()));
+}
+
+#[test]
+fn dropping_an_incomplete_batch_fails_its_records() {
+    let c = cluster(1, 1);
+    let mut acc = RecordAccumulator::new(config());
+    let (f, _) = append(&mut acc, &c, Some(0), b"a", Instant::now());
+    drop(acc.drain_all());
+    let r = tokio_test::block_on(f);
+    assert!(matches!(r, Err(crate::Error::Closed)), "{r:?}");
+}
