@@ -437,6 +437,9 @@ impl BufferPool {
             && credited == size
             && size > 0
             && buffer.capacity() >= size
+            // A buffer that grew far beyond its accounting would let real memory exceed
+            // `buffer.memory` while pooled: drop it instead.
+            && buffer.capacity() <= size.saturating_mul(2)
         {
             buffer.clear();
             state.free.push_back(buffer);

@@ -66,6 +66,7 @@ pub(crate) struct Sender {
     init_fetch: Option<BoxFut<Result<ProducerIdAndEpoch, Error>>>,
     init_backoff_until: Option<Instant>,
     init_failures: u32,
+    last_idle_check: Instant,
 }
 
 impl Sender {
@@ -83,6 +84,7 @@ impl Sender {
             init_fetch: None,
             init_backoff_until: None,
             init_failures: 0,
+            last_idle_check: Instant::now(),
         }
     }
 
@@ -169,6 +171,12 @@ impl Sender {
                     }
                 }
             }
+        }
+
+        // Idle connections (`connections.max.idle.ms`), checked about once a second.
+        if now.saturating_duration_since(self.last_idle_check) >= Duration::from_secs(1) {
+            self.last_idle_check = now;
+            self.inner.connections.close_idle(now);
         }
 
         // Metadata.
