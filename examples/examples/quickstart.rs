@@ -1,9 +1,10 @@
-//! Quickstart: start broker-lite in-process, create a topic, produce 10,000 keyed records and
-//! read them all back, speaking the Kafka protocol with `kafka-wire` directly.
+//! Quickstart: start broker-lite in-process, create a topic, produce 10,000 keyed records with
+//! `kafka-client`'s idempotent [`Producer`] and read them all back.
 //!
-//! Records are placed with the Java client's keyed partitioner (murmur2), batched per
-//! partition in v2 record batches (lz4), and fetched back with long-polling Fetch requests.
-//! When the producer and consumer of `kafka-client` land, this becomes their quickstart.
+//! The producer places records with the Java client's keyed partitioner (murmur2), batches
+//! them per partition (lz4) and reports each record's offset. Reading back still speaks the
+//! Fetch protocol with `kafka-wire` directly (long-polling Fetch requests) until the consumer
+//! of `kafka-client` lands.
 //!
 //! ```sh
 //! cargo run --release -p kafka-examples --example quickstart
@@ -11,16 +12,19 @@
 
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
+use kafka_client::config::ProducerConfig;
 use kafka_client::partitioner::partition_for_key;
+use kafka_client::producer::Producer;
+use kafka_client::serializer::StringSerializer;
+use kafka_client::ProducerRecord;
 use kafka_wire::frame::{encode_request, split_frame, DEFAULT_MAX_FRAME_SIZE};
 use kafka_wire::messages::create_topics_request::CreatableTopic;
 use kafka_wire::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_wire::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_wire::messages::*;
-use kafka_wire::records::{decode_all, BatchOptions, Compression, RecordBatchBuilder};
+use kafka_wire::records::{decode_all, Compression};
 use kafka_wire::{Decodable, ErrorCode, Request, RequestBody};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -92,7 +96,7 @@ async fn main() -> Result<(), Error> {
     );
     let mut conn = Connection::open(&bootstrap).await?;
 
-    // Negotiate: use the highest Produce and Fetch versions both sides know.
+    // Negotiate: use the highest Fetch version both sides know.
     let versions = conn
         .call(
             ApiVersionsRequest {
@@ -103,24 +107,19 @@ async fn main() -> Result<(), Error> {
             3,
         )
         .await?;
-    let pick = |api: kafka_wire::ApiKey| -> Result<i16, Error> {
-        let theirs = versions
-            .api_keys
-            .iter()
-            .find(|k| k.api_key == api.key())
-            .ok_or("API not offered")?;
-        let ours = api.valid_versions();
-        ours.highest_common(&kafka_wire::VersionRange {
+    let theirs = versions
+        .api_keys
+        .iter()
+        .find(|k| k.api_key == kafka_wire::ApiKey::Fetch.key())
+        .ok_or("Fetch not offered")?;
+    let fetch_v = kafka_wire::ApiKey::Fetch
+        .valid_versions()
+        .highest_common(&kafka_wire::VersionRange {
             min: theirs.min_version,
             max: theirs.max_version,
         })
-        .ok_or_else(|| "no common version".into())
-    };
-    let (produce_v, fetch_v) = (
-        pick(kafka_wire::ApiKey::Produce)?,
-        pick(kafka_wire::ApiKey::Fetch)?,
-    );
-    println!("negotiated Produce v{produce_v}, Fetch v{fetch_v}");
+        .ok_or("no common Fetch version")?;
+    println!("negotiated Fetch v{fetch_v}");
 
     let created = conn
         .call(
@@ -140,62 +139,50 @@ async fn main() -> Result<(), Error> {
     ErrorCode::from_code(created.topics[0].error_code).into_result()?;
     println!("created topic '{TOPIC}' with {PARTITIONS} partitions");
 
-    // Produce: keyed records, partitioned like the Java client, one lz4 batch per partition
-    // per request of up to 1,000 records.
+    // Produce: keyed records with the idempotent producer (the default), lz4-compressed.
     let produce_start = Instant::now();
-    let partitions = NonZeroU32::new(PARTITIONS).ok_or("no partitions")?;
-    let mut expected: BTreeMap<i32, Vec<(String, String)>> = BTreeMap::new();
-    for chunk in (0..RECORDS).collect::<Vec<_>>().chunks(1_000) {
-        let mut builders: BTreeMap<i32, RecordBatchBuilder> = BTreeMap::new();
-        for &i in chunk {
-            let key = format!("user-{}", i % 97);
-            let value = format!("event {i} for {key}");
-            let p = partition_for_key(key.as_bytes(), partitions) as i32;
-            builders
-                .entry(p)
-                .or_insert_with(|| {
-                    RecordBatchBuilder::new(BatchOptions {
-                        compression: Compression::Lz4,
-                        ..Default::default()
-                    })
-                })
-                .append(
-                    1_700_000_000_000 + i as i64,
-                    Some(key.as_bytes()),
-                    Some(value.as_bytes()),
-                    &[("source", Some(b"quickstart"))],
-                )?;
-            expected.entry(p).or_default().push((key, value));
-        }
-        let mut partition_data = Vec::new();
-        for (p, b) in builders {
-            partition_data.push(PartitionProduceData {
-                index: p,
-                records: Some(b.finish()?),
-                ..Default::default()
-            });
-        }
-        let resp = conn
-            .call(
-                ProduceRequest {
-                    acks: -1,
-                    timeout_ms: 5_000,
-                    topic_data: vec![TopicProduceData {
-                        name: TOPIC.into(),
-                        partition_data,
-                        ..Default::default()
-                    }],
-                    ..Default::default()
-                },
-                produce_v,
-            )
-            .await?;
-        for p in &resp.responses[0].partition_responses {
-            ErrorCode::from_code(p.error_code).into_result()?;
-        }
+    let config = ProducerConfig::builder()
+        .bootstrap_servers(bootstrap.as_str())
+        .client_id("quickstart")
+        .compression(Compression::Lz4)
+        .build()?;
+    let producer: Producer<String, String> =
+        Producer::builder(config, StringSerializer, StringSerializer).build()?;
+    let mut deliveries = Vec::with_capacity(RECORDS);
+    for i in 0..RECORDS {
+        let key = format!("user-{}", i % 97);
+        let value = format!("event {i} for {key}");
+        let record = ProducerRecord::new(TOPIC, value.clone())
+            .with_key(key.clone())
+            .with_header("source", "quickstart")
+            .with_timestamp(1_700_000_000_000 + i as i64);
+        // `send` returns once the record is queued; the future reports its offset.
+        deliveries.push((key, value, producer.send(record).await?));
     }
+    let partitions = NonZeroU32::new(PARTITIONS).ok_or("no partitions")?;
+    let mut expected: BTreeMap<i32, Vec<(i64, String, String)>> = BTreeMap::new();
+    for (key, value, delivery) in deliveries {
+        let metadata = delivery.await?;
+        assert_eq!(
+            metadata.partition as u32,
+            partition_for_key(key.as_bytes(), partitions),
+            "keyed records land where the Java client puts them"
+        );
+        expected
+            .entry(metadata.partition)
+            .or_default()
+            .push((metadata.offset, key, value));
+    }
+    producer.close(Duration::from_secs(10)).await?;
+    let expected: BTreeMap<i32, Vec<(String, String)>> = expected
+        .into_iter()
+        .map(|(p, mut records)| {
+            records.sort_by_key(|r| r.0);
+            (p, records.into_iter().map(|(_, k, v)| (k, v)).collect())
+        })
+        .collect();
     println!(
-        "produced {RECORDS} records in {:?}",
+        "produced {RECORDS} records in {:?} (idempotent, lz4)",
         produce_start.elapsed()
     );
 
