@@ -132,6 +132,8 @@ broker_configs! {
     "log.cleanup.policy", List, "delete", Some("cleanup.policy"), "delete or compact.";
     "min.insync.replicas", Int, "1", Some("min.insync.replicas"), "Minimum in-sync replicas for acks=all.";
     "compression.type", String, "producer", Some("compression.type"), "Compression of stored batches; producer keeps what the producer sent.";
+    "producer.id.expiration.ms", Int, "86400000", None, "Idempotent producer state of a partition is forgotten this long after the producer's last batch timestamp.";
+    "producer.id.expiration.check.interval.ms", Int, "600000", None, "How often expired producer state is removed.";
     "log.dirs", String, "", None, "Data directory (use --data-dir).";
     "node.id", Int, "1", None, "This broker's id (use --node-id).";
 }

@@ -14,16 +14,21 @@
 //! ```
 //!
 //! Layout: [`server`] (network), `handlers` (one module per API), [`state`] (topics and
-//! partitions), [`storage`] (the partition log: segments, indexes, recovery, retention),
-//! [`config`] and [`topic_config`] (Kafka's config names and defaults).
+//! partitions), [`storage`] (the partition log: segments, indexes, recovery, retention,
+//! idempotent-producer state), [`config`] and [`topic_config`] (Kafka's config names and
+//! defaults), [`faults`] (errors, delays and dropped connections injected by tests through
+//! [`Broker::faults`]).
 
 pub mod config;
+pub mod faults;
 mod handlers;
+mod producer_ids;
 pub mod server;
 pub mod state;
 pub mod storage;
 pub mod topic_config;
 
 pub use config::{BrokerConfig, ConfigError};
+pub use faults::FaultInjector;
 pub use handlers::supported_versions;
 pub use server::{Broker, BrokerBuilder, StartError};

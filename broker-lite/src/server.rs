@@ -23,6 +23,7 @@ use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 use crate::config::{BrokerConfig, ConfigError};
+use crate::faults::FaultInjector;
 use crate::handlers::{self, Outcome};
 use crate::state::{AdminError, BrokerState};
 
@@ -146,7 +147,8 @@ impl BrokerBuilder {
                 .await?;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let accept = tokio::spawn(accept_loop(listener, state.clone(), shutdown_rx.clone()));
-        let retention = tokio::spawn(retention_loop(state.clone(), shutdown_rx));
+        let retention = tokio::spawn(retention_loop(state.clone(), shutdown_rx.clone()));
+        let expiration = tokio::spawn(producer_expiration_loop(state.clone(), shutdown_rx));
         info!(
             address = %local,
             node_id = state.config.node_id,
@@ -160,6 +162,7 @@ impl BrokerBuilder {
             shutdown_tx,
             accept,
             retention,
+            expiration,
             _temp_dir: temp_dir,
         })
     }
@@ -174,6 +177,7 @@ pub struct Broker {
     shutdown_tx: watch::Sender<bool>,
     accept: tokio::task::JoinHandle<()>,
     retention: tokio::task::JoinHandle<()>,
+    expiration: tokio::task::JoinHandle<()>,
     _temp_dir: Option<tempfile::TempDir>,
 }
 
@@ -210,6 +214,24 @@ impl Broker {
         &self.state
     }
 
+    /// The fault injector of this broker, for tests: queue errors for the next requests of an
+    /// API or partition, delay responses, or drop connections after handling a request. See
+    /// [`crate::faults`].
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo() -> Result<(), broker_lite::StartError> {
+    /// use kafka_wire::{ApiKey, ErrorCode};
+    /// let broker = broker_lite::Broker::start_ephemeral().await?;
+    /// // The next Produce is appended, but its response is lost: the client retries.
+    /// broker.faults().drop_connection_after(ApiKey::Produce, 1);
+    /// broker.faults().push_error(ApiKey::Metadata, ErrorCode::RequestTimedOut);
+    /// # Ok(()) }
+    /// ```
+    pub fn faults(&self) -> FaultInjector {
+        self.state.faults().clone()
+    }
+
     /// Stops accepting connections, lets every connection finish the request it is handling
     /// (its response is written), then flushes and closes every log.
     pub async fn shutdown(self) {
@@ -218,6 +240,7 @@ impl Broker {
             warn!(error = %e, "accept loop ended abnormally");
         }
         self.retention.abort();
+        self.expiration.abort();
         let state = self.state.clone();
         handlers::blocking(move || state.close_all()).await;
         info!("broker-lite stopped");
@@ -265,6 +288,28 @@ async fn retention_loop(state: Arc<BrokerState>, mut shutdown: watch::Receiver<b
             _ = tick.tick() => {
                 let s = state.clone();
                 handlers::blocking(move || s.apply_retention(crate::state::now_ms())).await;
+            }
+        }
+    }
+}
+
+/// Kafka's periodic producer expiration check (`producer.id.expiration.check.interval.ms`):
+/// forgets idempotent producers idle for `producer.id.expiration.ms`.
+async fn producer_expiration_loop(state: Arc<BrokerState>, mut shutdown: watch::Receiver<bool>) {
+    let every = Duration::from_millis(
+        state
+            .config
+            .get_i64("producer.id.expiration.check.interval.ms")
+            .max(10) as u64,
+    );
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tick.tick() => {
+                let s = state.clone();
+                handlers::blocking(move || s.remove_expired_producers(crate::state::now_ms())).await;
             }
         }
     }

@@ -6,7 +6,9 @@
 //! - `broker-lite-topics/<topic>.properties`: the topic id, partition count and config
 //!   overrides (the part Kafka keeps in its metadata log). The directory name cannot clash with
 //!   a partition directory, which always ends in `-<number>`;
-//! - `<topic>-<partition>/partition.metadata`: the topic id, in Kafka's format.
+//! - `<topic>-<partition>/partition.metadata`: the topic id, in Kafka's format;
+//! - `broker-lite-producer-ids`: the end of the last reserved block of producer ids
+//!   (InitProducerId, KIP-98), so that ids are never reused across restarts.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, Hasher};
@@ -21,6 +23,8 @@ use tokio::sync::Notify;
 use tracing::{info, warn};
 
 use crate::config::BrokerConfig;
+use crate::faults::FaultInjector;
+use crate::producer_ids::{ProducerIdAllocator, ProducerIdError};
 use crate::storage::{LogConfig, PartitionLog, StorageError};
 use crate::topic_config::{effective_topic_config_map, validate_topic_config};
 
@@ -223,6 +227,10 @@ pub struct BrokerState {
     topics: RwLock<Topics>,
     /// Serializes topic creation and deletion.
     admin_lock: Mutex<()>,
+    /// Producer ids for InitProducerId.
+    producer_ids: Mutex<ProducerIdAllocator>,
+    /// Faults injected by tests.
+    faults: FaultInjector,
 }
 
 impl std::fmt::Debug for BrokerState {
@@ -307,6 +315,13 @@ impl BrokerState {
                 id
             }
         };
+        let producer_ids = ProducerIdAllocator::open(&data_dir).map_err(|e| match e {
+            ProducerIdError::Io { source, .. } => AdminError::Io(source),
+            other => AdminError::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                other.to_string(),
+            )),
+        })?;
         let state = Arc::new(BrokerState {
             config,
             cluster_id,
@@ -316,6 +331,8 @@ impl BrokerState {
             data_arrived: Notify::new(),
             topics: RwLock::new(Topics::default()),
             admin_lock: Mutex::new(()),
+            producer_ids: Mutex::new(producer_ids),
+            faults: FaultInjector::new(),
         });
         state.load_topics()?;
         Ok(state)
@@ -385,7 +402,9 @@ impl BrokerState {
             write_atomically(&meta, &format!("version: 0\ntopic_id: {}\n", topic.id))?;
         }
         let config = self.log_config(&topic.overrides())?;
-        let log = PartitionLog::open(&dir, config, now)?;
+        let mut log = PartitionLog::open(&dir, config, now)?;
+        // As Kafka does when it loads producer state: expired producers are not kept.
+        log.remove_expired_producers(now, self.producer_id_expiration_ms());
         Ok(Arc::new(Partition {
             topic: topic.name.clone(),
             index,
@@ -642,6 +661,36 @@ impl BrokerState {
         }
         self.persist_topic(&topic)?;
         Ok(())
+    }
+
+    /// The faults injected into this broker (see [`crate::faults`]).
+    pub fn faults(&self) -> &FaultInjector {
+        &self.faults
+    }
+
+    /// A producer id never handed out before (InitProducerId), reserving a new block of ids
+    /// on disk when needed. Blocking (it may write and fsync a file).
+    pub(crate) fn allocate_producer_id(&self) -> Result<i64, ProducerIdError> {
+        self.producer_ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .allocate()
+    }
+
+    /// `producer.id.expiration.ms`.
+    fn producer_id_expiration_ms(&self) -> i64 {
+        self.config.get_i64("producer.id.expiration.ms")
+    }
+
+    /// Forgets, in every partition, the idempotent producers whose last batch is older than
+    /// `producer.id.expiration.ms` (Kafka's periodic producer expiration check).
+    pub fn remove_expired_producers(&self, now: i64) {
+        let expiration_ms = self.producer_id_expiration_ms();
+        for topic in self.all_topics() {
+            for p in topic.all_partitions() {
+                p.log().remove_expired_producers(now, expiration_ms);
+            }
+        }
     }
 
     /// Applies retention to every partition.

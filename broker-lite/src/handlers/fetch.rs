@@ -11,7 +11,9 @@
 //! Incremental fetch sessions (KIP-227) are declined, which the protocol allows: every
 //! response carries session id 0, so clients keep sending full fetch requests. As in Kafka's
 //! `FetchManager.newContext`, epoch 0 or -1 is a full fetch whatever the session id, and any
-//! other epoch names a session we do not have: FETCH_SESSION_ID_NOT_FOUND.
+//! other epoch names a session we do not have: FETCH_SESSION_ID_NOT_FOUND. Faults injected for
+//! a partition ([`crate::faults`]) answer it with their code and no records, like any
+//! partition error (the long poll returns at once).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +24,7 @@ use kafka_wire::messages::{FetchRequest, FetchResponse};
 use kafka_wire::{ErrorCode, Uuid};
 use tokio::time::Instant;
 
+use crate::faults::PartitionFaults;
 use crate::state::BrokerState;
 
 const READ_COMMITTED: i8 = 1;
@@ -44,7 +47,12 @@ fn empty_partition(index: i32, code: ErrorCode) -> PartitionData {
     }
 }
 
-fn gather(state: &BrokerState, req: &FetchRequest, version: i16) -> Gathered {
+fn gather(
+    state: &BrokerState,
+    req: &FetchRequest,
+    version: i16,
+    faults: &PartitionFaults,
+) -> Gathered {
     let max_total = if req.max_bytes <= 0 {
         usize::MAX
     } else {
@@ -67,6 +75,19 @@ fn gather(state: &BrokerState, req: &FetchRequest, version: i16) -> Gathered {
         };
         let mut partitions = Vec::with_capacity(ft.partitions.len());
         for fp in &ft.partitions {
+            // Faults name topics; v13+ requests name them by id (resolved when known).
+            let injected = if version >= 13 {
+                topic
+                    .as_ref()
+                    .and_then(|t| faults.get(&t.name, fp.partition))
+            } else {
+                faults.get(&ft.topic, fp.partition)
+            };
+            if let Some(code) = injected {
+                any_error = true;
+                partitions.push(crate::faults::fetch_partition_error(fp.partition, code));
+                continue;
+            }
             let Some(partition) = topic.as_ref().and_then(|t| t.partition(fp.partition)) else {
                 any_error = true;
                 partitions.push(empty_partition(fp.partition, missing));
@@ -144,6 +165,7 @@ pub(super) async fn handle(
     state: &Arc<BrokerState>,
     req: FetchRequest,
     version: i16,
+    faults: &PartitionFaults,
 ) -> FetchResponse {
     // FetchManager.newContext: epoch 0 (initial) or -1 (final) is a full fetch, whatever the
     // session id; any other epoch must name a live session, and we keep none.
@@ -163,16 +185,16 @@ pub(super) async fn handle(
         let notified = state.data_arrived.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let (s, r) = (state.clone(), req.clone());
-        let g = super::blocking(move || gather(&s, &r, version)).await;
+        let (s, r, f) = (state.clone(), req.clone(), faults.clone());
+        let g = super::blocking(move || gather(&s, &r, version, &f)).await;
         if g.bytes >= min_bytes.max(1) || g.any_error || Instant::now() >= deadline {
             return g.response;
         }
         tokio::select! {
             _ = &mut notified => {}
             _ = tokio::time::sleep_until(deadline) => {
-                let (s, r) = (state.clone(), req.clone());
-                return super::blocking(move || gather(&s, &r, version)).await.response;
+                let (s, r, f) = (state.clone(), req.clone(), faults.clone());
+                return super::blocking(move || gather(&s, &r, version, &f)).await.response;
             }
         }
     }

@@ -6,7 +6,8 @@
 //! storage, so none: offset -1); any other value finds the earliest offset whose timestamp is
 //! at or after it through the time index (offset -1 when none). A partition named twice in a
 //! request is INVALID_REQUEST; `current_leader_epoch` (v4+) is checked. The leader epoch of the
-//! found offset is answered from v4 only (v1-v3 cannot carry it, as KafkaApis).
+//! found offset is answered from v4 only (v1-v3 cannot carry it, as KafkaApis). Faults injected
+//! for a partition ([`crate::faults`]) answer it with their code.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,11 +18,17 @@ use kafka_wire::messages::list_offsets_response::{
 use kafka_wire::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use kafka_wire::ErrorCode;
 
+use crate::faults::PartitionFaults;
 use crate::state::BrokerState;
 
 const EARLIEST_PENDING_UPLOAD: i64 = -5;
 
-fn answer(state: &BrokerState, req: &ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
+fn answer(
+    state: &BrokerState,
+    req: &ListOffsetsRequest,
+    version: i16,
+    faults: &PartitionFaults,
+) -> ListOffsetsResponse {
     let mut seen: HashMap<(&str, i32), usize> = HashMap::new();
     for t in &req.topics {
         for p in &t.partitions {
@@ -47,6 +54,9 @@ fn answer(state: &BrokerState, req: &ListOffsetsRequest, version: i16) -> ListOf
                         leader_epoch: -1,
                         ..Default::default()
                     };
+                    if let Some(code) = faults.get(&t.name, p.partition_index) {
+                        return fail(code);
+                    }
                     if seen
                         .get(&(t.name.as_str(), p.partition_index))
                         .copied()
@@ -114,7 +124,8 @@ pub(super) async fn handle(
     state: &Arc<BrokerState>,
     req: ListOffsetsRequest,
     version: i16,
+    faults: &PartitionFaults,
 ) -> ListOffsetsResponse {
-    let s = state.clone();
-    super::blocking(move || answer(&s, &req, version)).await
+    let (s, f) = (state.clone(), faults.clone());
+    super::blocking(move || answer(&s, &req, version, &f)).await
 }

@@ -6,6 +6,10 @@
 //! version (except ApiVersions) or a body that does not parse closes the connection, as
 //! Kafka's `SocketServer` does (bytes after a complete body are ignored, as Kafka does);
 //! request-level problems get the error codes Kafka returns.
+//!
+//! Faults injected by tests ([`crate::faults`]) are taken once a request is decoded: a
+//! whole-request error replaces processing, partition errors are passed to the Produce, Fetch
+//! and ListOffsets handlers, and delays and dropped connections apply to the response.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,6 +19,7 @@ use kafka_wire::frame::{decode_request_lenient, encode_response, peek_request_pr
 use kafka_wire::{ApiKey, RequestBody, ResponseBody, VersionRange};
 use tracing::warn;
 
+use crate::faults::{self, PartitionFaults, RequestFaults};
 use crate::state::BrokerState;
 
 mod api_versions;
@@ -25,6 +30,7 @@ mod delete_topics;
 mod describe_cluster;
 mod fetch;
 mod find_coordinator;
+mod init_producer_id;
 mod list_offsets;
 mod metadata;
 mod produce;
@@ -53,7 +59,8 @@ pub fn supported_versions(api: ApiKey) -> Option<VersionRange> {
         | ApiKey::CreatePartitions
         | ApiKey::IncrementalAlterConfigs
         | ApiKey::DescribeCluster
-        | ApiKey::FindCoordinator => from(spec.min),
+        | ApiKey::FindCoordinator
+        | ApiKey::InitProducerId => from(spec.min),
         // Record format v2 only: Produce v3+ and Fetch v4+ (as Kafka 4.0).
         ApiKey::Produce => from(3),
         ApiKey::Fetch => from(4),
@@ -110,10 +117,130 @@ pub(crate) async fn handle(
             return Outcome::Close;
         }
     };
+    // Injected faults (tests): one atomic load when there are none.
+    let injected = state
+        .faults()
+        .take(api, || request_partitions(state, &body, version));
+    let mark = out.len();
+    let outcome = match injected.error {
+        Some(code) => {
+            respond_with_injected_error(&body, version, code, prefix.correlation_id, peer, out)
+        }
+        None => {
+            dispatch(
+                state,
+                body,
+                version,
+                prefix.correlation_id,
+                peer,
+                out,
+                &injected.partitions,
+            )
+            .await
+        }
+    };
+    finish_with_faults(&injected, api, peer, out, mark, outcome).await
+}
+
+/// Applies the delay and connection drop of `injected` to a handled request whose response
+/// (if any) was written to `out` from `mark`.
+async fn finish_with_faults(
+    injected: &RequestFaults,
+    api: ApiKey,
+    peer: SocketAddr,
+    out: &mut BytesMut,
+    mark: usize,
+    outcome: Outcome,
+) -> Outcome {
+    if let Some(delay) = injected.delay {
+        tokio::time::sleep(delay).await;
+    }
+    if injected.drop_connection {
+        // Earlier pipelined responses (before `mark`) are still written.
+        out.truncate(mark);
+        tracing::info!(%peer, api = api.name(), "closing connection without a response: injected fault");
+        return Outcome::Close;
+    }
+    outcome
+}
+
+/// Answers a request with an injected error, without processing it.
+fn respond_with_injected_error(
+    body: &RequestBody,
+    version: i16,
+    code: kafka_wire::ErrorCode,
+    correlation_id: i32,
+    peer: SocketAddr,
+    out: &mut BytesMut,
+) -> Outcome {
+    let api = body.api_key();
+    tracing::info!(%peer, api = api.name(), error = code.name(), "answering with an injected error");
+    if let RequestBody::Produce(r) = body {
+        if r.acks == 0 {
+            // No response exists for acks=0: report the failure as Kafka does.
+            warn!(%peer, "closing connection: injected error on an acks=0 produce");
+            return Outcome::Close;
+        }
+    }
+    match faults::error_response(body, version, code) {
+        Some(response) => write_response(out, correlation_id, version, &response, peer),
+        None => {
+            warn!(%peer, api = api.name(), "closing connection: no error response for an injected error");
+            Outcome::Close
+        }
+    }
+}
+
+/// The `(topic, partition)` pairs of a Produce, Fetch or ListOffsets request (Fetch v13+
+/// names topics by id: known ids are resolved to names), for partition faults.
+fn request_partitions(state: &BrokerState, body: &RequestBody, version: i16) -> Vec<(String, i32)> {
+    match body {
+        RequestBody::Produce(r) => r
+            .topic_data
+            .iter()
+            .flat_map(|t| t.partition_data.iter().map(|p| (t.name.clone(), p.index)))
+            .collect(),
+        RequestBody::Fetch(r) => r
+            .topics
+            .iter()
+            .flat_map(|t| {
+                let name = if version >= 13 {
+                    state.topic_by_id(&t.topic_id).map(|t| t.name.clone())
+                } else {
+                    Some(t.topic.clone())
+                };
+                name.into_iter()
+                    .flat_map(move |n| t.partitions.iter().map(move |p| (n.clone(), p.partition)))
+            })
+            .collect(),
+        RequestBody::ListOffsets(r) => r
+            .topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .map(|p| (t.name.clone(), p.partition_index))
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Processes a decoded request and writes its response (if any) to `out`.
+async fn dispatch(
+    state: &Arc<BrokerState>,
+    body: RequestBody,
+    version: i16,
+    correlation_id: i32,
+    peer: SocketAddr,
+    out: &mut BytesMut,
+    partition_faults: &PartitionFaults,
+) -> Outcome {
     let response: Option<ResponseBody> = match body {
         RequestBody::ApiVersions(r) => Some(api_versions::handle(&r, version).into()),
         RequestBody::Metadata(r) => Some(metadata::handle(state, r, version).await.into()),
-        RequestBody::Produce(r) => match produce::handle(state, r, version).await {
+        RequestBody::Produce(r) => match produce::handle(state, r, version, partition_faults).await
+        {
             produce::ProduceOutcome::Respond(resp) => Some(resp.into()),
             produce::ProduceOutcome::Silent => None,
             produce::ProduceOutcome::CloseConnection => {
@@ -121,11 +248,20 @@ pub(crate) async fn handle(
                 return Outcome::Close;
             }
         },
-        RequestBody::Fetch(r) => Some(fetch::handle(state, r, version).await.into()),
-        RequestBody::ListOffsets(r) => Some(list_offsets::handle(state, r, version).await.into()),
+        RequestBody::Fetch(r) => Some(
+            fetch::handle(state, r, version, partition_faults)
+                .await
+                .into(),
+        ),
+        RequestBody::ListOffsets(r) => Some(
+            list_offsets::handle(state, r, version, partition_faults)
+                .await
+                .into(),
+        ),
         RequestBody::FindCoordinator(r) => {
             Some(find_coordinator::handle(state, &r, version).into())
         }
+        RequestBody::InitProducerId(r) => Some(init_producer_id::handle(state, &r).await.into()),
         RequestBody::DescribeCluster(r) => Some(describe_cluster::handle(state, &r).into()),
         RequestBody::CreateTopics(r) => Some(create_topics::handle(state, r, version).await.into()),
         RequestBody::DeleteTopics(r) => Some(delete_topics::handle(state, r, version).await.into()),
@@ -141,7 +277,7 @@ pub(crate) async fn handle(
     };
     match response {
         Some(body) => {
-            let outcome = write_response(out, prefix.correlation_id, version, &body, peer);
+            let outcome = write_response(out, correlation_id, version, &body, peer);
             if let ResponseBody::Fetch(fetch) = body {
                 // The records were copied into `out`: their read buffers can be reused.
                 for topic in fetch.responses {

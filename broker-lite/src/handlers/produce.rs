@@ -11,6 +11,17 @@
 //! moves with it). With acks=0 no response is sent, and, as Kafka's `KafkaApis` does, the
 //! connection is closed when any partition failed, since that is the only way the client can
 //! learn of it. Transactional produce is not served yet (TRANSACTIONAL_ID_NOT_FOUND).
+//!
+//! Idempotent producers (KIP-98, KIP-360): batches with a producer id are checked by the
+//! storage layer against the partition's producer state under the partition lock, as Kafka's
+//! `UnifiedLog.analyzeAndValidateProducerState`. A retry of a batch already in the log (same
+//! epoch and sequence range as one of the producer's last 5) appends nothing and is answered
+//! with NONE and the original base offset, as Kafka does; its `log_append_time_ms` is the one
+//! of the original response (-1 on CreateTime topics, where Kafka returns the batch's max
+//! timestamp). An old epoch is INVALID_PRODUCER_EPOCH, a sequence gap or a new epoch not
+//! starting at 0 is OUT_OF_ORDER_SEQUENCE_NUMBER; like Kafka (these are not
+//! `RecordValidationException`s) neither carries an error message. Faults injected for a
+//! partition ([`crate::faults`]) answer it with their code and append nothing to it.
 
 use std::sync::Arc;
 
@@ -19,8 +30,9 @@ use kafka_wire::messages::produce_response::{PartitionProduceResponse, TopicProd
 use kafka_wire::messages::{ProduceRequest, ProduceResponse};
 use kafka_wire::ErrorCode;
 
+use crate::faults::PartitionFaults;
 use crate::state::{now_ms, BrokerState};
-use crate::storage::MessageTimestampType;
+use crate::storage::StorageError;
 
 fn partition_error(
     index: i32,
@@ -53,10 +65,12 @@ pub(super) async fn handle(
     state: &Arc<BrokerState>,
     req: ProduceRequest,
     version: i16,
+    faults: &PartitionFaults,
 ) -> ProduceOutcome {
     let acks = req.acks;
     let s = state.clone();
-    let response = super::blocking(move || append_all(&s, req, version)).await;
+    let faults = faults.clone();
+    let response = super::blocking(move || append_all(&s, req, version, &faults)).await;
     state.data_arrived.notify_waiters();
     if acks != 0 {
         return ProduceOutcome::Respond(response);
@@ -139,13 +153,22 @@ fn validate_records(version: i16, records: &[u8]) -> Result<(), (ErrorCode, Stri
     Ok(())
 }
 
-fn append_all(state: &BrokerState, req: ProduceRequest, version: i16) -> ProduceResponse {
+fn append_all(
+    state: &BrokerState,
+    req: ProduceRequest,
+    version: i16,
+    faults: &PartitionFaults,
+) -> ProduceResponse {
     let now = now_ms();
     let mut responses = Vec::with_capacity(req.topic_data.len());
     for topic_data in req.topic_data {
         let topic = state.topic(&topic_data.name);
         let mut partition_responses = Vec::with_capacity(topic_data.partition_data.len());
         for pd in topic_data.partition_data {
+            if let Some(code) = faults.get(&topic_data.name, pd.index) {
+                partition_responses.push(partition_error(pd.index, code, None));
+                continue;
+            }
             if !(-1..=1).contains(&req.acks) {
                 partition_responses.push(partition_error(
                     pd.index,
@@ -185,23 +208,32 @@ fn append_all(state: &BrokerState, req: ProduceRequest, version: i16) -> Produce
             // The request buffer is shared by every partition of the request; the storage layer
             // patches base offsets in place, so it gets its own copy of this partition's bytes.
             let mut bytes = BytesMut::from(&records[..]);
-            let mut log = partition.log();
-            let result = log.append(&mut bytes, now);
-            let log_append_time =
-                log.config().message_timestamp_type == MessageTimestampType::LogAppendTime;
-            drop(log);
+            let result = partition.log().append(&mut bytes, now);
             partition_responses.push(match result {
-                Ok(info) => PartitionProduceResponse {
-                    index: pd.index,
-                    error_code: 0,
-                    base_offset: info.base_offset,
-                    log_append_time_ms: if log_append_time { info.log_append_time } else { -1 },
-                    log_start_offset: info.log_start_offset,
-                    ..Default::default()
-                },
+                Ok(info) => {
+                    if info.duplicate {
+                        tracing::debug!(topic = %topic_data.name, partition = pd.index, base_offset = info.base_offset, "duplicate batch answered with its original offset");
+                    }
+                    PartitionProduceResponse {
+                        index: pd.index,
+                        error_code: 0,
+                        base_offset: info.base_offset,
+                        // -1 for CreateTime; for a duplicate, the original append time.
+                        log_append_time_ms: info.log_append_time,
+                        log_start_offset: info.log_start_offset,
+                        ..Default::default()
+                    }
+                }
                 Err(e) => {
                     tracing::debug!(topic = %topic_data.name, partition = pd.index, error = %e, "produce rejected");
-                    partition_error(pd.index, e.error_code(), Some(e.to_string()))
+                    // Kafka gives no message for producer-state errors (only
+                    // RecordValidationExceptions carry one).
+                    let message = match e {
+                        StorageError::OutOfOrderSequence(_)
+                        | StorageError::InvalidProducerEpoch(_) => None,
+                        ref other => Some(other.to_string()),
+                    };
+                    partition_error(pd.index, e.error_code(), message)
                 }
             });
         }

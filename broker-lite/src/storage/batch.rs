@@ -23,6 +23,7 @@ const ATTRIBUTES_OFFSET: usize = 21;
 const LAST_OFFSET_DELTA_OFFSET: usize = 23;
 const MAX_TIMESTAMP_OFFSET: usize = 35;
 const PRODUCER_ID_OFFSET: usize = 43;
+const PRODUCER_EPOCH_OFFSET: usize = 51;
 const BASE_SEQUENCE_OFFSET: usize = 53;
 const RECORD_COUNT_OFFSET: usize = 57;
 
@@ -61,6 +62,7 @@ pub(crate) struct BatchHeader {
     pub last_offset_delta: i32,
     pub max_timestamp: i64,
     pub producer_id: i64,
+    pub producer_epoch: i16,
     pub base_sequence: i32,
     pub record_count: i32,
 }
@@ -84,6 +86,7 @@ impl BatchHeader {
             last_offset_delta: i32_at(b, LAST_OFFSET_DELTA_OFFSET),
             max_timestamp: i64_at(b, MAX_TIMESTAMP_OFFSET),
             producer_id: i64_at(b, PRODUCER_ID_OFFSET),
+            producer_epoch: i16_at(b, PRODUCER_EPOCH_OFFSET),
             base_sequence: i32_at(b, BASE_SEQUENCE_OFFSET),
             record_count: i32_at(b, RECORD_COUNT_OFFSET),
         }
@@ -112,6 +115,24 @@ impl BatchHeader {
     /// Whether attribute bit 3 (`LogAppendTime`) is set.
     pub fn is_log_append_time(&self) -> bool {
         self.attributes & TIMESTAMP_TYPE_FLAG != 0
+    }
+
+    /// Whether attribute bit 5 (control batch: transaction markers) is set.
+    pub fn is_control(&self) -> bool {
+        self.attributes & CONTROL_FLAG != 0
+    }
+
+    /// Whether the batch was written by an idempotent or transactional producer (KIP-98:
+    /// `producerId >= 0`).
+    pub fn has_producer_id(&self) -> bool {
+        self.producer_id >= 0
+    }
+
+    /// The sequence number of the batch's last record: `baseSequence + lastOffsetDelta`,
+    /// wrapping to 0 after `i32::MAX` as Kafka's `DefaultRecordBatch.incrementSequence` does.
+    /// Never overflows, whatever the header holds.
+    pub fn last_sequence(&self) -> i32 {
+        super::producer_state::increment_sequence(self.base_sequence, self.last_offset_delta)
     }
 
     /// The leader epoch, `None` when the batch has none (-1).

@@ -92,6 +92,16 @@ pub enum StorageError {
     /// (`KAFKA_STORAGE_ERROR`).
     #[error("log {0} is offline after an earlier I/O failure; reopen it to recover")]
     LogOffline(PathBuf),
+    /// An idempotent producer's batch does not follow its last sequence number, or a new epoch
+    /// does not start at sequence 0 (KIP-98 / KIP-360; Kafka: `OUT_OF_ORDER_SEQUENCE_NUMBER`).
+    /// Nothing of the append was written.
+    #[error("out of order sequence: {0}")]
+    OutOfOrderSequence(String),
+    /// An idempotent producer's epoch is older than the partition's current epoch for that
+    /// producer id (KIP-98 fencing; Kafka: `INVALID_PRODUCER_EPOCH`). Nothing of the append was
+    /// written.
+    #[error("invalid producer epoch: {0}")]
+    InvalidProducerEpoch(String),
     /// The log was closed (broker shutdown or topic deletion). Kafka answers
     /// `NOT_LEADER_OR_FOLLOWER` for a replica that is no longer hosted, so clients refresh
     /// their metadata.
@@ -116,6 +126,8 @@ impl StorageError {
             StorageError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
             StorageError::PolicyViolation(_) => ErrorCode::PolicyViolation,
             StorageError::InvalidConfig(_) => ErrorCode::InvalidConfig,
+            StorageError::OutOfOrderSequence(_) => ErrorCode::OutOfOrderSequenceNumber,
+            StorageError::InvalidProducerEpoch(_) => ErrorCode::InvalidProducerEpoch,
         }
     }
 
@@ -161,6 +173,8 @@ mod tests {
                 }),
                 40,
             ),
+            (StorageError::OutOfOrderSequence("x".into()), 45),
+            (StorageError::InvalidProducerEpoch("x".into()), 47),
             (StorageError::LogOffline(PathBuf::from("/x")), 56),
             (StorageError::LogClosed(PathBuf::from("/x")), 6),
             (

@@ -9,6 +9,7 @@ use super::batch::{patch_for_append, validate_client_batches, NO_TIMESTAMP};
 use super::checkpoint;
 use super::config::{LogConfig, MessageTimestampType};
 use super::error::{Result, StorageError};
+use super::producer_state::{AppendCheck, ProducerBatch, ProducerStateManager};
 use super::segment::{AppendedBatch, LogSegment};
 
 /// ListOffsets timestamp for the log end offset (the high watermark for consumers).
@@ -44,6 +45,11 @@ pub struct AppendInfo {
     pub log_append_time: i64,
     /// The log start offset after the append (the Produce response's `log_start_offset`).
     pub log_start_offset: i64,
+    /// The append was a retry of an idempotent producer's batch that is already in the log
+    /// (KIP-98): nothing was written, and `base_offset`, `last_offset`, `max_timestamp` and
+    /// `log_append_time` are those of the original batch (`record_count`, `batch_count` and
+    /// `size_in_bytes` are 0).
+    pub duplicate: bool,
 }
 
 /// What a read returned.
@@ -101,6 +107,8 @@ pub struct PartitionLog {
     pub(super) offline: bool,
     /// Set by [`close`](PartitionLog::close).
     pub(super) closed: bool,
+    /// Idempotent producers' state (KIP-98), rebuilt on open.
+    pub(super) producers: ProducerStateManager,
 }
 
 impl PartitionLog {
@@ -215,7 +223,11 @@ impl PartitionLog {
     /// partition), assigning offsets from the log end offset.
     ///
     /// Every batch is validated first, as Kafka does for client appends; nothing is written
-    /// unless all pass. The broker-owned header fields are then patched in place in
+    /// unless all pass. Batches with a producer id (idempotent producers, KIP-98) are then
+    /// checked against the partition's producer state: a retry of a batch already in the log
+    /// writes nothing and returns the original offsets with [`AppendInfo::duplicate`] set; an
+    /// old epoch or a sequence gap rejects the append. The producer's fields are stored as
+    /// sent. The broker-owned header fields are then patched in place in
     /// `records`: `baseOffset` and `partitionLeaderEpoch` (outside the CRC), and for
     /// `message.timestamp.type=LogAppendTime` the timestamp-type bit and `maxTimestamp =
     /// now_ms` (with the CRC recomputed). The segment is rolled first if needed, then the
@@ -229,6 +241,10 @@ impl PartitionLog {
     /// * [`StorageError::InvalidTimestamp`]: the producer set `LogAppendTime`.
     /// * [`StorageError::MessageTooLarge`]: a batch exceeds `max.message.bytes`.
     /// * [`StorageError::RecordListTooLarge`]: the append exceeds `segment.bytes`.
+    /// * [`StorageError::InvalidProducerEpoch`]: a batch's producer epoch is older than the
+    ///   partition's for that producer id.
+    /// * [`StorageError::OutOfOrderSequence`]: a batch's sequence does not follow the
+    ///   producer's last one (or a new epoch does not start at 0).
     /// * [`StorageError::Io`] / [`StorageError::LogOffline`]: storage failure.
     pub fn append(&mut self, records: &mut [u8], now_ms: i64) -> Result<AppendInfo> {
         self.check_online()?;
@@ -243,6 +259,62 @@ impl PartitionLog {
 
         let timestamp_type = self.config.message_timestamp_type;
         let base_offset = self.log_end_offset();
+
+        // Producer state (KIP-98), checked before anything is patched or written, with the
+        // offsets and timestamps the batches will have in the log.
+        let log_append_time = timestamp_type == MessageTimestampType::LogAppendTime;
+        let mut producer_batches = Vec::new();
+        let mut offset = base_offset;
+        for v in &validated {
+            let h = &v.header;
+            if h.has_producer_id() && !h.is_control() {
+                let max_timestamp = if log_append_time {
+                    now_ms
+                } else {
+                    h.max_timestamp
+                };
+                producer_batches.push(ProducerBatch::new(
+                    h,
+                    offset,
+                    max_timestamp,
+                    log_append_time,
+                ));
+            }
+            offset = offset
+                .saturating_add(i64::from(h.last_offset_delta))
+                .saturating_add(1);
+        }
+        let producer_updates = if producer_batches.is_empty() {
+            None
+        } else {
+            match self.producers.check_append(&producer_batches)? {
+                AppendCheck::Append(updates) => Some(updates),
+                AppendCheck::Duplicate(original) => {
+                    debug!(
+                        dir = %self.dir.display(),
+                        base_offset = original.first_offset,
+                        "duplicate batch of an idempotent producer; not appended"
+                    );
+                    return Ok(AppendInfo {
+                        base_offset: original.first_offset,
+                        last_offset: original.last_offset,
+                        record_count: 0,
+                        batch_count: 0,
+                        size_in_bytes: 0,
+                        max_timestamp: original.max_timestamp,
+                        offset_of_max_timestamp: original.last_offset,
+                        log_append_time: if original.log_append_time {
+                            original.max_timestamp
+                        } else {
+                            NO_TIMESTAMP
+                        },
+                        log_start_offset: self.log_start_offset,
+                        duplicate: true,
+                    });
+                }
+            }
+        };
+
         let mut next_offset = base_offset;
         let mut record_count = 0i64;
         let mut max_timestamp = NO_TIMESTAMP;
@@ -290,6 +362,9 @@ impl PartitionLog {
             }
             return Err(failure.error);
         }
+        if let Some(updates) = producer_updates {
+            self.producers.apply(updates);
+        }
         if self.auto_high_watermark {
             self.high_watermark = next_offset;
         }
@@ -314,7 +389,53 @@ impl PartitionLog {
                 MessageTimestampType::CreateTime => NO_TIMESTAMP,
             },
             log_start_offset: self.log_start_offset,
+            duplicate: false,
         })
+    }
+
+    /// Forgets idempotent producers whose last batch timestamp is `expiration_ms` or more
+    /// before `now_ms` (Kafka's `producer.id.expiration.ms`, checked every
+    /// `producer.id.expiration.check.interval.ms`). A forgotten producer is unknown: its next
+    /// batch is accepted whatever its sequence (KIP-360). Returns how many were removed.
+    pub fn remove_expired_producers(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
+        let removed = self.producers.remove_expired(now_ms, expiration_ms);
+        if removed > 0 {
+            debug!(dir = %self.dir.display(), removed, "expired idempotent producer state");
+        }
+        removed
+    }
+
+    /// Number of producer ids with idempotent-producer state in this partition.
+    pub fn producer_count(&self) -> usize {
+        self.producers.len()
+    }
+
+    /// Rebuilds the producer state from the batch headers of every segment, oldest first
+    /// (on open). A segment whose headers turn out inconsistent is scanned up to the bad
+    /// batch, which reads will refuse to serve anyway.
+    pub(super) fn rebuild_producer_state(&mut self) -> Result<()> {
+        let mut producers = ProducerStateManager::default();
+        for segment in &self.segments {
+            let scanned = segment.visit_batch_headers(|h| {
+                if h.has_producer_id() && !h.is_control() {
+                    producers.replay(&ProducerBatch::stored(h));
+                }
+            });
+            match scanned {
+                Ok(()) => {}
+                Err(StorageError::CorruptLog {
+                    path,
+                    position,
+                    reason,
+                }) => {
+                    tracing::warn!(segment = %path.display(), position, %reason,
+                        "producer state rebuild stopped at an inconsistent batch");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.producers = producers;
+        Ok(())
     }
 
     /// Rolls a new active segment whose base offset is the log end offset. The old active

@@ -52,6 +52,7 @@ fn append_read_round_trip() {
             offset_of_max_timestamp: 2,
             log_append_time: -1,
             log_start_offset: 0,
+            duplicate: false,
         }
     );
     // Two batches in one append.
@@ -635,4 +636,184 @@ fn timestamp_lookups_look_inside_compressed_batches() {
         offsets(&log.read(3, 1 << 20, 5).unwrap().records),
         vec![1, 2, 3, 4]
     );
+}
+
+/// A batch of idempotent producer `pid` (epoch, base sequence) of `count` records at `NOW`.
+fn idempotent(pid: i64, epoch: i16, seq: i32, count: usize) -> BytesMut {
+    use crate::storage::test_util::batch_with;
+    use kafka_wire::records::BatchOptions;
+    let values: Vec<String> = (0..count)
+        .map(|i| format!("s{}", seq as usize + i))
+        .collect();
+    let records: Vec<(i64, &str)> = values.iter().map(|v| (NOW, v.as_str())).collect();
+    batch_with(
+        BatchOptions {
+            producer_id: pid,
+            producer_epoch: epoch,
+            base_sequence: seq,
+            ..BatchOptions::default()
+        },
+        &records,
+    )
+}
+
+#[test]
+fn idempotent_appends_dedupe_and_validate_sequences() {
+    let dir = TempDir::new();
+    let mut log = open(&dir, LogConfig::default());
+    append(&mut log, batch_of(1, NOW)); // offset 0, no producer id
+    let (first, stored) = append(&mut log, idempotent(7, 0, 0, 3));
+    assert_eq!(
+        (first.base_offset, first.last_offset, first.duplicate),
+        (1, 3, false)
+    );
+    // The producer's fields are stored as sent.
+    let h = BatchHeader::parse(&stored);
+    assert_eq!(
+        (h.producer_id, h.producer_epoch, h.base_sequence),
+        (7, 0, 0)
+    );
+
+    // A retry of the same batch: nothing written, the original offsets.
+    let leo = log.log_end_offset();
+    let size = log.size_in_bytes();
+    let (dup, _) = append(&mut log, idempotent(7, 0, 0, 3));
+    assert!(dup.duplicate);
+    assert_eq!(
+        (
+            dup.base_offset,
+            dup.last_offset,
+            dup.record_count,
+            dup.log_append_time
+        ),
+        (1, 3, 0, -1)
+    );
+    assert_eq!((log.log_end_offset(), log.size_in_bytes()), (leo, size));
+
+    // A gap and an old epoch are rejected, nothing written.
+    let mut gap = idempotent(7, 0, 4, 1);
+    assert!(matches!(
+        log.append(&mut gap, NOW),
+        Err(StorageError::OutOfOrderSequence(_))
+    ));
+    append(&mut log, idempotent(7, 1, 0, 1)); // epoch bump, sequence 0: offset 4
+    let mut stale = idempotent(7, 0, 3, 1);
+    let err = log.append(&mut stale, NOW).unwrap_err();
+    assert!(matches!(err, StorageError::InvalidProducerEpoch(_)));
+    assert_eq!(
+        err.error_code(),
+        kafka_wire::ErrorCode::InvalidProducerEpoch
+    );
+    assert_eq!(log.log_end_offset(), 5);
+    assert_eq!(
+        offsets(&log.read(0, 1 << 20, 100).unwrap().records),
+        vec![0, 1, 2, 3, 4]
+    );
+}
+
+#[test]
+fn duplicates_report_the_original_append_time() {
+    let dir = TempDir::new();
+    let config = LogConfig {
+        message_timestamp_type: MessageTimestampType::LogAppendTime,
+        ..LogConfig::default()
+    };
+    let mut log = open(&dir, config);
+    let info = log.append(&mut idempotent(3, 0, 0, 2), NOW + 5).unwrap();
+    assert_eq!(info.log_append_time, NOW + 5);
+    let dup = log.append(&mut idempotent(3, 0, 0, 2), NOW + 99).unwrap();
+    assert!(dup.duplicate);
+    assert_eq!((dup.base_offset, dup.log_append_time), (0, NOW + 5));
+}
+
+#[test]
+fn producer_state_is_rebuilt_on_open_clean_or_not() {
+    for clean in [true, false] {
+        let dir = TempDir::new();
+        let config = LogConfig {
+            segment_bytes: 160,
+            ..LogConfig::default()
+        };
+        let mut log = open(&dir, config.clone());
+        // Several segments; producer 1 ends with epoch 2, producer 2 with epoch 0.
+        append(&mut log, idempotent(1, 0, 0, 2));
+        append(&mut log, idempotent(2, 0, 0, 1));
+        append(&mut log, idempotent(1, 0, 2, 2));
+        append(&mut log, batch_of(2, NOW));
+        append(&mut log, idempotent(1, 2, 0, 1));
+        append(&mut log, idempotent(2, 0, 1, 1));
+        assert!(log.segment_count() > 2, "the test wants several segments");
+        let leo = log.log_end_offset();
+        if clean {
+            log.close().unwrap();
+        }
+        drop(log);
+
+        let mut log = open(&dir, config);
+        assert_eq!(log.producer_count(), 2);
+        // Duplicates of the last batches are recognized, with their original offsets.
+        let dup = log.append(&mut idempotent(2, 0, 1, 1), NOW).unwrap();
+        assert!(dup.duplicate);
+        assert_eq!(dup.base_offset, leo - 1);
+        let dup = log.append(&mut idempotent(1, 2, 0, 1), NOW).unwrap();
+        assert!(dup.duplicate);
+        // The epoch and sequences carry on.
+        assert!(matches!(
+            log.append(&mut idempotent(1, 1, 0, 1), NOW),
+            Err(StorageError::InvalidProducerEpoch(_))
+        ));
+        assert!(matches!(
+            log.append(&mut idempotent(1, 2, 2, 1), NOW),
+            Err(StorageError::OutOfOrderSequence(_))
+        ));
+        let next = log.append(&mut idempotent(1, 2, 1, 1), NOW).unwrap();
+        assert_eq!((next.base_offset, next.duplicate), (leo, false));
+    }
+}
+
+#[test]
+fn expired_producers_are_forgotten() {
+    let dir = TempDir::new();
+    let mut log = open(&dir, LogConfig::default());
+    append(&mut log, idempotent(9, 0, 0, 1));
+    assert_eq!(log.remove_expired_producers(NOW + 10, 100), 0);
+    assert_eq!(log.remove_expired_producers(NOW + 100, 100), 1);
+    assert_eq!(log.producer_count(), 0);
+    // Unknown again: the retry is appended a second time, as Kafka would.
+    let again = log.append(&mut idempotent(9, 0, 0, 1), NOW).unwrap();
+    assert_eq!((again.base_offset, again.duplicate), (1, false));
+}
+
+#[test]
+fn retention_keeps_producer_state_while_running() {
+    let dir = TempDir::new();
+    let config = LogConfig {
+        segment_bytes: 160,
+        file_delete_delay_ms: 0,
+        ..LogConfig::default()
+    };
+    let mut log = open(&dir, config.clone());
+    append(&mut log, idempotent(4, 0, 0, 1)); // offset 0
+    append(&mut log, batch_of(1, NOW)); // offset 1
+    append(&mut log, batch_of(1, NOW)); // offset 2
+    assert!(log.segment_count() >= 2);
+    // Everything below offset 3 goes: producer 4's only batch is deleted.
+    log.delete_records_before(crate::storage::DELETE_UP_TO_HIGH_WATERMARK, NOW)
+        .unwrap();
+    assert_eq!(log.log_start_offset(), 3);
+    // The state survives the deletion while the log is open (as Kafka keeps it).
+    let dup = log.append(&mut idempotent(4, 0, 0, 1), NOW).unwrap();
+    assert!(dup.duplicate);
+    assert!(matches!(
+        log.append(&mut idempotent(4, 0, 5, 1), NOW),
+        Err(StorageError::OutOfOrderSequence(_))
+    ));
+    log.close().unwrap();
+    drop(log);
+    // After a restart only the remaining log is replayed: producer 4 is unknown and any
+    // sequence is accepted (KIP-360).
+    let mut log = open(&dir, config);
+    assert_eq!(log.producer_count(), 0);
+    let next = log.append(&mut idempotent(4, 0, 5, 1), NOW).unwrap();
+    assert!(!next.duplicate);
 }

@@ -56,6 +56,11 @@
 //!   after the first bad batch is ever served.
 //! * Retention may expire the active segment (never an empty one); a new empty active
 //!   segment is rolled first, so a log always has at least one segment.
+//! * Idempotent producers (KIP-98, KIP-360): every append of batches with a producer id is
+//!   checked against the partition's producer state (epoch, last 5 batches per producer id)
+//!   before anything is written, and the state is updated only after the write, under the
+//!   same `&mut` borrow. Duplicates append nothing and answer with the original offsets. The
+//!   state is rebuilt from batch headers when the log is opened (`producer_state.rs`).
 //! * Nothing is fsynced except on roll (the old segment), on [`PartitionLog::close`], on
 //!   [`PartitionLog::flush`], and as `flush.messages`/`flush.ms` require (default never):
 //!   like Kafka, durability comes from replication and the page cache. A crash therefore
@@ -63,9 +68,10 @@
 //!
 //! # Left out
 //!
-//! Compaction (`cleanup.policy=compact` is accepted, nothing is cleaned), producer state
-//! and transactions (`.snapshot`, `.txnindex`, sequence checks, the last stable offset),
-//! the leader epoch checkpoint, replication appends with pre-assigned offsets, tiered
+//! Compaction (`cleanup.policy=compact` is accepted, nothing is cleaned), transactions
+//! (`.txnindex`, markers, the last stable offset), producer state `.snapshot` files (the
+//! idempotent-producer state of `producer_state` is rebuilt from batch headers on open
+//! instead), the leader epoch checkpoint, replication appends with pre-assigned offsets, tiered
 //! storage, `segment.jitter.ms`, record-level validation (keys on compacted topics,
 //! `message.timestamp.*.max.ms`, recompression to `compression.type`), and index
 //! preallocation or memory mapping (indexes are held in memory).
@@ -77,6 +83,7 @@ mod error;
 mod file;
 mod index;
 mod log;
+mod producer_state;
 mod recovery;
 mod retention;
 mod segment;

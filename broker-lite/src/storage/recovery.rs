@@ -15,6 +15,9 @@
 //!    batch is ever served.
 //! 5. The log start offset is the larger of the first segment's base offset and the
 //!    checkpointed value; the high watermark starts at the log end offset (single replica).
+//! 6. The idempotent-producer state (KIP-98/KIP-360) is rebuilt from the batch headers of
+//!    every remaining segment (Kafka reads its `.snapshot` files and replays the log after
+//!    them; broker-lite keeps no snapshots and replays everything, headers only).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -184,7 +187,7 @@ impl PartitionLog {
             log_end_offset,
             "opened log"
         );
-        Ok(PartitionLog {
+        let mut log = PartitionLog {
             dir,
             config,
             segments,
@@ -197,7 +200,17 @@ impl PartitionLog {
             pending_deletes: Vec::new(),
             offline: false,
             closed: false,
-        })
+            producers: Default::default(),
+        };
+        log.rebuild_producer_state()?;
+        if log.producer_count() > 0 {
+            info!(
+                dir = %log.dir.display(),
+                producers = log.producer_count(),
+                "rebuilt idempotent producer state from the log"
+            );
+        }
+        Ok(log)
     }
 }
 

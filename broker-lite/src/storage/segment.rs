@@ -719,6 +719,21 @@ impl LogSegment {
         Ok(Some((header, size)))
     }
 
+    /// Calls `f` with the header of every batch, in log order, reading headers only (for the
+    /// producer state rebuild). Stops with [`StorageError::CorruptLog`] at a batch that is
+    /// inconsistent with the segment; the headers before it have been visited.
+    pub fn visit_batch_headers(&self, mut f: impl FnMut(&BatchHeader)) -> Result<()> {
+        let mut scanner = self.scanner();
+        let mut position = 0u64;
+        let mut min_base = self.base_offset;
+        while let Some((header, size)) = self.header_at(&mut scanner, position, min_base)? {
+            f(&header);
+            min_base = header.next_offset();
+            position += size;
+        }
+        Ok(())
+    }
+
     /// The first batch whose last offset is `>= offset`: index lookup, then a scan of batch
     /// headers from the indexed position. `None` when the segment ends first.
     pub fn find_batch(&self, offset: i64) -> Result<Option<BatchPosition>> {
