@@ -571,7 +571,36 @@ impl RecordAccumulator {
             compression_level: self.config.compression_level,
             ..BatchOptions::default()
         };
-        let limit = self.config.batch_size;
+        // Batches of `batch.size`, as Java. But when all the records fit in one such batch
+        // (the topic's `max.message.bytes` is below `batch.size`), that would rebuild the
+        // refused batch, refused again forever (KAFKA-8350): split at half its size instead,
+        // so every split makes progress, down to single records (which then fail).
+        let first_ts = records.first().map_or(0, |r| r.timestamp);
+        let whole = RECORD_BATCH_OVERHEAD
+            + records
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let headers: Vec<(&str, Option<&[u8]>)> = r
+                        .headers
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_deref()))
+                        .collect();
+                    let delta = r.timestamp.wrapping_sub(first_ts);
+                    record_size(
+                        i as i32,
+                        delta,
+                        r.key.as_deref(),
+                        r.value.as_deref(),
+                        &headers,
+                    )
+                })
+                .sum::<usize>();
+        let limit = if records.len() > 1 && whole <= self.config.batch_size {
+            whole / 2
+        } else {
+            self.config.batch_size
+        };
         let mut new_batches: Vec<ProducerBatch> = Vec::new();
         let mut redirects = Vec::with_capacity(records.len());
         for (i, r) in records.into_iter().enumerate() {
