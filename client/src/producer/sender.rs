@@ -57,6 +57,8 @@ pub(crate) struct Sender {
     inner: Arc<ProducerInner>,
     in_flight: FuturesUnordered<BoxFut<InFlightDone>>,
     in_flight_per_node: HashMap<i32, usize>,
+    /// The connection each node's in-flight requests were written to.
+    in_flight_conn: HashMap<i32, BrokerConnection>,
     connecting: FuturesUnordered<BoxFut<(i32, Result<BrokerConnection, Error>)>>,
     connecting_nodes: HashSet<i32>,
     metadata_fetch: Option<BoxFut<Result<MetadataResponse, Error>>>,
@@ -75,6 +77,7 @@ impl Sender {
             inner,
             in_flight: FuturesUnordered::new(),
             in_flight_per_node: HashMap::new(),
+            in_flight_conn: HashMap::new(),
             connecting: FuturesUnordered::new(),
             connecting_nodes: HashSet::new(),
             metadata_fetch: None,
@@ -198,7 +201,16 @@ impl Sender {
         for node in ready.ready_nodes {
             match self.inner.connections.connected(node) {
                 Some(conn) => {
-                    if self.in_flight_per_node.get(&node).copied().unwrap_or(0) < max_in_flight {
+                    let n = self.in_flight_per_node.get(&node).copied().unwrap_or(0);
+                    // Requests still outstanding on an older connection to this node must
+                    // be settled first: their batches may come back for a retry, and nothing
+                    // newer may overtake them (a new batch appended after a retried one was
+                    // already written would make the retry an out-of-order duplicate).
+                    let same_conn = self
+                        .in_flight_conn
+                        .get(&node)
+                        .is_none_or(|c| c.ptr_eq(&conn));
+                    if n < max_in_flight && (n == 0 || same_conn) {
                         sendable.push(node);
                         conns.insert(node, conn);
                     }
@@ -413,6 +425,7 @@ impl Sender {
             ..Default::default()
         };
         *self.in_flight_per_node.entry(node).or_insert(0) += 1;
+        self.in_flight_conn.insert(node, conn.clone());
         if cfg.acks == Acks::None {
             let write = conn.send_no_response(request, version);
             self.in_flight.push(Box::pin(async move {
@@ -439,6 +452,9 @@ impl Sender {
     fn handle_produce_done(&mut self, done: InFlightDone) {
         if let Some(n) = self.in_flight_per_node.get_mut(&done.node) {
             *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.in_flight_conn.remove(&done.node);
+            }
         }
         let now = Instant::now();
         match done.result {
@@ -488,9 +504,11 @@ impl Sender {
                 // The request failed as a whole (disconnect, timeout): every batch may or
                 // may not have been written.
                 tracing::debug!(node = done.node, error = %e, "produce request failed");
-                self.inner.metadata.request_update();
                 for b in done.batches {
                     if self.can_retry_transport(&b, now) {
+                        if let Some(txn) = &self.inner.txn {
+                            lock(txn).mark_retrying(&b.tp, b.id);
+                        }
                         lock(&self.inner.acc).reenqueue(b, now);
                     } else {
                         self.fail_batch(b, e.clone(), None, true, false);
@@ -543,6 +561,15 @@ impl Sender {
             self.inner.wakeup.notify_one();
             return;
         }
+        if code == ErrorCode::OutOfOrderSequenceNumber {
+            if let Some(txn) = &self.inner.txn {
+                if lock(txn).is_already_acked(&batch.tp, batch.id, batch.producer) {
+                    tracing::debug!(tp = %batch.tp, seq = batch.base_sequence, "out-of-order batch is below the acknowledged sequence: already written");
+                    self.complete_batch(batch, -1, -1);
+                    return;
+                }
+            }
+        }
         if is_invalid_metadata(code) {
             self.inner.metadata.request_update();
         }
@@ -562,6 +589,9 @@ impl Sender {
             };
         if can_retry {
             tracing::debug!(tp = %batch.tp, error = %code, attempt = batch.attempts + 1, "retrying batch");
+            if let Some(txn) = &self.inner.txn {
+                lock(txn).mark_retrying(&batch.tp, batch.id);
+            }
             lock(&self.inner.acc).reenqueue(batch, now);
             return;
         }

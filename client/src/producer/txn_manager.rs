@@ -31,6 +31,8 @@ struct InFlight {
     record_count: i32,
     /// Sequences rewritten after an epoch bump (Java's `sequenceHasBeenReset`).
     reset: bool,
+    /// The batch failed once and is being retried.
+    retrying: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -202,7 +204,14 @@ impl TransactionManager {
             if self.unresolved.contains(tp) {
                 return true;
             }
-            return false;
+            // While a batch of the partition is being retried, newer batches wait: had the
+            // retried batch been written before its response was lost, a newer batch could be
+            // appended and push the retry out of the broker's duplicate window (last 5
+            // batches), turning a duplicate into OUT_OF_ORDER_SEQUENCE_NUMBER.
+            return self
+                .partitions
+                .get(tp)
+                .is_some_and(|e| e.in_flight.iter().any(|f| f.retrying));
         }
         match self.partitions.get(tp).and_then(|e| e.in_flight.first()) {
             Some(first) => first.batch_id != batch_id,
@@ -239,6 +248,7 @@ impl TransactionManager {
             base_sequence,
             record_count,
             reset: false,
+            retrying: false,
         });
         SequenceAssignment {
             producer: e.producer,
@@ -273,6 +283,7 @@ impl TransactionManager {
                     base_sequence: seq,
                     record_count: count,
                     reset: old.reset,
+                    retrying: old.retrying,
                 },
             );
             out.push(Some(SequenceAssignment {
@@ -283,6 +294,45 @@ impl TransactionManager {
             seq = increment_sequence(seq, count);
         }
         out
+    }
+
+    /// The batch will be retried (see [`should_stop_drain`](Self::should_stop_drain)).
+    pub(crate) fn mark_retrying(&mut self, tp: &TopicPartition, batch_id: u64) {
+        if let Some(f) = self
+            .partitions
+            .get_mut(tp)
+            .and_then(|e| e.in_flight.iter_mut().find(|f| f.batch_id == batch_id))
+        {
+            f.retrying = true;
+        }
+    }
+
+    /// Whether the broker must already hold the batch: its sequences are at or below the
+    /// last acknowledged sequence of the same producer id and epoch (the broker accepts a
+    /// sequence only after all earlier ones). An OUT_OF_ORDER_SEQUENCE_NUMBER for such a batch
+    /// is a duplicate that fell out of the broker's window, not a gap.
+    pub(crate) fn is_already_acked(
+        &self,
+        tp: &TopicPartition,
+        batch_id: u64,
+        producer: ProducerIdAndEpoch,
+    ) -> bool {
+        let Some(e) = self.partitions.get(tp) else {
+            return false;
+        };
+        if e.producer != producer || producer != self.producer {
+            return false;
+        }
+        if e.last_acked_sequence == NO_LAST_ACKED_SEQUENCE {
+            return false;
+        }
+        e.in_flight
+            .iter()
+            .find(|f| f.batch_id == batch_id)
+            .is_some_and(|f| {
+                let last = increment_sequence(f.base_sequence, f.record_count - 1);
+                !seq_after(last, e.last_acked_sequence)
+            })
     }
 
     fn remove_in_flight(&mut self, tp: &TopicPartition, batch_id: u64) -> Option<InFlight> {
@@ -627,6 +677,29 @@ mod tests {
         assert!(!t.should_stop_drain(&tp(0), 5, true));
         assert!(t.should_stop_drain(&tp(0), 6, true));
         assert_eq!(t.next_sequence(&tp(0)), 11);
+    }
+
+    #[test]
+    fn new_batches_wait_while_a_batch_is_retried() {
+        let mut t = ready();
+        t.assign(&tp(0), 1, 1);
+        assert!(!t.should_stop_drain(&tp(0), 2, false));
+        t.mark_retrying(&tp(0), 1);
+        assert!(t.should_stop_drain(&tp(0), 2, false));
+        assert!(!t.should_stop_drain(&tp(0), 1, true), "the retry itself goes");
+        t.handle_completed_batch(&tp(0), 1, pid(7, 0), 0);
+        assert!(!t.should_stop_drain(&tp(0), 2, false));
+    }
+
+    #[test]
+    fn a_batch_below_the_last_acked_sequence_is_already_written() {
+        let mut t = ready();
+        t.assign(&tp(0), 1, 5); // 0..4
+        t.assign(&tp(0), 2, 5); // 5..9
+        assert!(!t.is_already_acked(&tp(0), 1, pid(7, 0)));
+        t.handle_completed_batch(&tp(0), 2, pid(7, 0), 5);
+        assert!(t.is_already_acked(&tp(0), 1, pid(7, 0)));
+        assert!(!t.is_already_acked(&tp(0), 1, pid(7, 1)), "other epoch");
     }
 
     #[test]
