@@ -67,6 +67,21 @@ use crate::record::Header;
 pub trait Serializer<T: ?Sized>: Send + Sync {
     /// The bytes of `data`.
     fn serialize(&self, topic: &str, headers: &mut Vec<Header>, data: &T) -> Result<Bytes, Error>;
+
+    /// Like [`serialize`](Self::serialize) but takes `data` by value, so a serializer whose
+    /// output can reuse the input's memory (bytes, strings) avoids a copy. The producer calls
+    /// this one; the default delegates to `serialize`.
+    fn serialize_owned(
+        &self,
+        topic: &str,
+        headers: &mut Vec<Header>,
+        data: T,
+    ) -> Result<Bytes, Error>
+    where
+        T: Sized,
+    {
+        self.serialize(topic, headers, &data)
+    }
 }
 
 /// Converts the bytes of a record's key or value into a `T`: Java's `Deserializer<T>`.
@@ -82,11 +97,35 @@ impl<T: ?Sized, S: Serializer<T> + ?Sized> Serializer<T> for Arc<S> {
     fn serialize(&self, topic: &str, headers: &mut Vec<Header>, data: &T) -> Result<Bytes, Error> {
         (**self).serialize(topic, headers, data)
     }
+
+    fn serialize_owned(
+        &self,
+        topic: &str,
+        headers: &mut Vec<Header>,
+        data: T,
+    ) -> Result<Bytes, Error>
+    where
+        T: Sized,
+    {
+        (**self).serialize_owned(topic, headers, data)
+    }
 }
 
 impl<T: ?Sized, S: Serializer<T> + ?Sized> Serializer<T> for Box<S> {
     fn serialize(&self, topic: &str, headers: &mut Vec<Header>, data: &T) -> Result<Bytes, Error> {
         (**self).serialize(topic, headers, data)
+    }
+
+    fn serialize_owned(
+        &self,
+        topic: &str,
+        headers: &mut Vec<Header>,
+        data: T,
+    ) -> Result<Bytes, Error>
+    where
+        T: Sized,
+    {
+        (**self).serialize_owned(topic, headers, data)
     }
 }
 
@@ -124,11 +163,19 @@ impl Serializer<Bytes> for BytesSerializer {
     fn serialize(&self, _: &str, _: &mut Vec<Header>, data: &Bytes) -> Result<Bytes, Error> {
         Ok(data.clone())
     }
+
+    fn serialize_owned(&self, _: &str, _: &mut Vec<Header>, data: Bytes) -> Result<Bytes, Error> {
+        Ok(data)
+    }
 }
 
 impl Serializer<Vec<u8>> for BytesSerializer {
     fn serialize(&self, _: &str, _: &mut Vec<Header>, data: &Vec<u8>) -> Result<Bytes, Error> {
         Ok(Bytes::copy_from_slice(data))
+    }
+
+    fn serialize_owned(&self, _: &str, _: &mut Vec<Header>, data: Vec<u8>) -> Result<Bytes, Error> {
+        Ok(Bytes::from(data))
     }
 }
 
@@ -166,6 +213,10 @@ impl Serializer<str> for StringSerializer {
 impl Serializer<String> for StringSerializer {
     fn serialize(&self, _: &str, _: &mut Vec<Header>, data: &String) -> Result<Bytes, Error> {
         Ok(Bytes::copy_from_slice(data.as_bytes()))
+    }
+
+    fn serialize_owned(&self, _: &str, _: &mut Vec<Header>, data: String) -> Result<Bytes, Error> {
+        Ok(Bytes::from(data.into_bytes()))
     }
 }
 

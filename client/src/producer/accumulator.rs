@@ -30,6 +30,42 @@ use crate::metadata::{Cluster, TopicInfo};
 use crate::partitioner::BuiltInPartitioner;
 use crate::record::Header;
 
+/// A fast non-cryptographic hasher (the `FxHasher` of rustc) for the per-record map lookups
+/// by topic name and partition; the keys are not attacker-controlled.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FxHasher {
+    hash: u64,
+}
+
+impl std::hash::Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0xf135_7aea_2e62_a9c5;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.hash = (self.hash.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.hash = (self.hash.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+
+    #[inline]
+    fn write_i32(&mut self, n: i32) {
+        const K: u64 = 0xf135_7aea_2e62_a9c5;
+        self.hash = (self.hash.rotate_left(5) ^ u64::from(n as u32)).wrapping_mul(K);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
+type FxBuild = std::hash::BuildHasherDefault<FxHasher>;
+
 /// What the accumulator needs from the producer configuration.
 #[derive(Debug, Clone)]
 pub(crate) struct AccumulatorConfig {
@@ -106,14 +142,14 @@ pub(crate) struct ReadyCheck {
 
 struct TopicQueues {
     name: Arc<str>,
-    partitions: HashMap<i32, VecDeque<ProducerBatch>>,
+    partitions: HashMap<i32, VecDeque<ProducerBatch>, FxBuild>,
     built_in: BuiltInPartitioner,
 }
 
 /// Java's `RecordAccumulator`.
 pub(crate) struct RecordAccumulator {
     config: AccumulatorConfig,
-    topics: HashMap<Arc<str>, TopicQueues>,
+    topics: HashMap<Arc<str>, TopicQueues, FxBuild>,
     next_batch_id: u64,
     incomplete: HashMap<u64, Arc<BatchResult>>,
     flushes_in_progress: usize,
@@ -135,7 +171,7 @@ impl RecordAccumulator {
     pub(crate) fn new(config: AccumulatorConfig) -> Self {
         RecordAccumulator {
             config,
-            topics: HashMap::new(),
+            topics: HashMap::default(),
             next_batch_id: 1,
             incomplete: HashMap::new(),
             flushes_in_progress: 0,
@@ -152,7 +188,7 @@ impl RecordAccumulator {
                 name.clone(),
                 TopicQueues {
                     name,
-                    partitions: HashMap::new(),
+                    partitions: HashMap::default(),
                     built_in,
                 },
             );
@@ -240,7 +276,10 @@ impl RecordAccumulator {
         let dq = tq.partitions.entry(partition).or_default();
 
         let mut record = record;
-        let thunk = record.thunk.take();
+        let thunk = record.thunk.take().map(|mut t| {
+            t.info = Some(info_rec.clone());
+            t
+        });
         // Try the partition's last batch first.
         if let Some(last) = dq.back_mut() {
             let headers: Vec<(&str, Option<&[u8]>)> = record
@@ -264,13 +303,11 @@ impl RecordAccumulator {
                         record.key.as_deref(),
                         record.value.as_deref(),
                         &headers,
-                        info_rec,
                         thunk,
                     )?
                     .unwrap_or(0);
                 let appended = last.estimated_size().saturating_sub(before);
-                let future =
-                    DeliveryFuture::new(last.result.clone(), index, last.infos[index as usize].clone());
+                let future = DeliveryFuture::new(last.result.clone(), index, info_rec);
                 let batch_full = dq.len() > 1 || dq.back().is_some_and(|b| b.is_full());
                 let all_full = dq.back().is_none_or(|b| b.is_full());
                 if sticky {
@@ -329,14 +366,16 @@ impl RecordAccumulator {
             key_size: record.key.as_ref().map_or(-1, |k| k.len() as i32),
             value_size: record.value.as_ref().map_or(-1, |v| v.len() as i32),
         };
-        let thunk = record.thunk.take();
+        let thunk = record.thunk.take().map(|mut t| {
+            t.info = Some(info_rec.clone());
+            t
+        });
         let index = batch
             .try_append(
                 record.timestamp,
                 record.key.as_deref(),
                 record.value.as_deref(),
                 &headers,
-                info_rec.clone(),
                 thunk,
             )?
             .unwrap_or(0);
@@ -609,17 +648,6 @@ impl RecordAccumulator {
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.as_deref()))
                 .collect();
-            let info = big
-                .infos
-                .get(i)
-                .cloned()
-                .unwrap_or_else(|| RecordInfo {
-                    topic: big.tp.topic.clone(),
-                    partition: big.tp.partition,
-                    timestamp: r.timestamp,
-                    key_size: r.key.as_ref().map_or(-1, |k| k.len() as i32),
-                    value_size: r.value.as_ref().map_or(-1, |v| v.len() as i32),
-                });
             let thunk = thunks.remove(&(i as u32));
             let mut placed = None;
             let mut thunk = thunk;
@@ -631,7 +659,6 @@ impl RecordAccumulator {
                         r.key.as_deref(),
                         r.value.as_deref(),
                         &headers,
-                        info.clone(),
                         thunk.take(),
                     )?;
                 }
@@ -654,7 +681,6 @@ impl RecordAccumulator {
                     r.key.as_deref(),
                     r.value.as_deref(),
                     &headers,
-                    info,
                     thunk.take(),
                 )?;
                 new_batches.push(b);

@@ -238,8 +238,36 @@ impl Future for DeliveryFuture {
     }
 }
 
-/// A callback run when a record's delivery completes.
-pub(crate) type Thunk = Box<dyn FnOnce(&RecordMetadata, Option<&Error>) + Send>;
+/// A user callback for one record's delivery.
+pub(crate) type Callback = Box<dyn FnOnce(Result<RecordMetadata, Error>) + Send>;
+
+/// Receives every acknowledgement (the producer's interceptor chain, type-erased).
+pub(crate) trait Acknowledge: Send + Sync {
+    fn on_acknowledgement(&self, metadata: &RecordMetadata, error: Option<&Error>);
+}
+
+/// What runs when a record's delivery completes: the interceptors' `on_acknowledgement`,
+/// then the user's callback (Java's `InterceptorCallback`).
+pub(crate) struct Thunk {
+    /// Set by the accumulator when the record is appended.
+    pub(crate) info: Option<RecordInfo>,
+    pub(crate) interceptors: Option<Arc<dyn Acknowledge>>,
+    pub(crate) callback: Option<Callback>,
+}
+
+impl Thunk {
+    fn run(self, metadata: RecordMetadata, error: Option<&Error>) {
+        if let Some(i) = &self.interceptors {
+            i.on_acknowledgement(&metadata, error);
+        }
+        if let Some(cb) = self.callback {
+            cb(match error {
+                None => Ok(metadata),
+                Some(e) => Err(e.clone()),
+            });
+        }
+    }
+}
 
 /// Producer id and epoch (KIP-98).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -293,7 +321,6 @@ pub(crate) struct ProducerBatch {
     /// Whether the batch has been sent at least once (so it may already be on the broker).
     pub(crate) sent: bool,
     pub(crate) result: Arc<BatchResult>,
-    pub(crate) infos: Vec<RecordInfo>,
     pub(crate) thunks: Vec<(u32, Thunk)>,
     /// Producer state written into the batch, if any.
     pub(crate) producer: ProducerIdAndEpoch,
@@ -349,7 +376,6 @@ impl ProducerBatch {
             attempts: 0,
             sent: false,
             result: BatchResult::new(),
-            infos: Vec::new(),
             thunks: Vec::new(),
             producer: ProducerIdAndEpoch::NONE,
             base_sequence: NO_SEQUENCE,
@@ -372,7 +398,6 @@ impl ProducerBatch {
         key: Option<&[u8]>,
         value: Option<&[u8]>,
         headers: &[(&str, Option<&[u8]>)],
-        info: RecordInfo,
         thunk: Option<Thunk>,
     ) -> Result<Option<u32>, Error> {
         let Some(b) = self.builder.as_mut() else {
@@ -380,7 +405,6 @@ impl ProducerBatch {
         };
         let index = b.append(timestamp, key, value, headers)? as u32;
         self.record_count += 1;
-        self.infos.push(info);
         if let Some(t) = thunk {
             self.thunks.push((index, t));
         }
@@ -482,17 +506,17 @@ impl ProducerBatch {
                 log_append_time,
             } => {
                 for (i, thunk) in self.thunks.drain(..) {
-                    if let Some(info) = self.infos.get(i as usize) {
+                    if let Some(info) = &thunk.info {
                         let md = info.metadata(*base_offset, i, *log_append_time);
-                        thunk(&md, None);
+                        thunk.run(md, None);
                     }
                 }
             }
             Outcome::Failed(e) => {
                 for (i, thunk) in self.thunks.drain(..) {
-                    if let Some(info) = self.infos.get(i as usize) {
+                    if let Some(info) = &thunk.info {
                         let md = info.metadata(-1, i, -1);
-                        thunk(&md, Some(e));
+                        thunk.run(md, Some(e));
                     }
                 }
             }

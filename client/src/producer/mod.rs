@@ -135,6 +135,8 @@ pub(crate) struct ProducerInner {
     pub(crate) closing: AtomicBool,
     pub(crate) force_close: AtomicBool,
     pub(crate) fatal: Mutex<Option<Error>>,
+    /// Whether `fatal` is set (checked on every send without taking the lock).
+    pub(crate) has_fatal: AtomicBool,
     pub(crate) stopped: watch::Sender<bool>,
 }
 
@@ -146,8 +148,22 @@ impl ProducerInner {
         self.wakeup.notify_one();
     }
 
+    /// Records an error after which the producer cannot continue.
+    pub(crate) fn set_fatal(&self, error: Error) {
+        *lock(&self.fatal) = Some(error);
+        self.has_fatal.store(true, Ordering::Release);
+    }
+
     pub(crate) fn closing_forced(&self) -> bool {
         self.force_close.load(Ordering::Acquire)
+    }
+}
+
+impl<K: Send + Sync + 'static, V: Send + Sync + 'static> batch::Acknowledge
+    for ProducerInterceptors<K, V>
+{
+    fn on_acknowledgement(&self, metadata: &RecordMetadata, error: Option<&Error>) {
+        ProducerInterceptors::on_acknowledgement(self, metadata, error);
     }
 }
 
@@ -261,6 +277,7 @@ where
             closing: AtomicBool::new(false),
             force_close: AtomicBool::new(false),
             fatal: Mutex::new(None),
+            has_fatal: AtomicBool::new(false),
             stopped: watch::Sender::new(false),
             config,
         });
@@ -270,6 +287,10 @@ where
             inner,
             key_serializer: self.key_serializer,
             value_serializer: self.value_serializer,
+            ack_sink: (!self.interceptors.is_empty()).then(|| {
+                Arc::new(ProducerInterceptors::new(self.interceptors.clone()))
+                    as Arc<dyn batch::Acknowledge>
+            }),
             interceptors: ProducerInterceptors::new(self.interceptors),
             partitioner: self.partitioner,
         })
@@ -288,6 +309,8 @@ pub struct Producer<K: 'static = Bytes, V: 'static = Bytes> {
     key_serializer: Arc<dyn Serializer<K>>,
     value_serializer: Arc<dyn Serializer<V>>,
     interceptors: ProducerInterceptors<K, V>,
+    /// The interceptors as the acknowledgement sink of every record (`None` without any).
+    ack_sink: Option<Arc<dyn batch::Acknowledge>>,
     partitioner: Option<Arc<dyn Partitioner>>,
 }
 
@@ -299,6 +322,7 @@ impl<K: 'static, V: 'static> Clone for Producer<K, V> {
             key_serializer: self.key_serializer.clone(),
             value_serializer: self.value_serializer.clone(),
             interceptors: self.interceptors.clone(),
+            ack_sink: self.ack_sink.clone(),
             partitioner: self.partitioner.clone(),
         }
     }
@@ -322,8 +346,7 @@ impl Producer<Bytes, Bytes> {
     }
 }
 
-/// A delivery callback.
-type Callback = Box<dyn FnOnce(Result<RecordMetadata, Error>) + Send>;
+use batch::Callback;
 
 /// What `prepare` produced: a record ready for the accumulator.
 struct Prepared {
@@ -449,6 +472,9 @@ where
         mut record: ProducerRecord<K, V>,
         callback: Option<Callback>,
     ) -> Result<DeliveryFuture, Error> {
+        // Let the sender (and anything else on this worker) run now and then: a loop of
+        // sends that never waits would otherwise starve it until the buffer is full.
+        tokio::task::coop::consume_budget().await;
         let start = Instant::now();
         let deadline = start + self.inner.config.max_block;
         self.check_open()?;
@@ -461,7 +487,7 @@ where
             }
         };
         let prepared = self.prepare(record, info, callback)?;
-        let now = Instant::now();
+        let now = start;
         // Fast path: no new batch needed, or memory available at once.
         let mut pending = match self.try_append(prepared, now)? {
             Ok(fut) => return Ok(fut),
@@ -583,8 +609,10 @@ where
         if self.inner.closing.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
-        if let Some(e) = lock(&self.inner.fatal).clone() {
-            return Err(e);
+        if self.inner.has_fatal.load(Ordering::Acquire) {
+            if let Some(e) = lock(&self.inner.fatal).clone() {
+                return Err(e);
+            }
         }
         Ok(())
     }
@@ -679,12 +707,12 @@ where
             mut headers,
             timestamp,
         } = record;
-        let key = match &key {
-            Some(k) => Some(self.key_serializer.serialize(&topic, &mut headers, k)?),
+        let key = match key {
+            Some(k) => Some(self.key_serializer.serialize_owned(&topic, &mut headers, k)?),
             None => None,
         };
-        let value = match &value {
-            Some(v) => Some(self.value_serializer.serialize(&topic, &mut headers, v)?),
+        let value = match value {
+            Some(v) => Some(self.value_serializer.serialize_owned(&topic, &mut headers, v)?),
             None => None,
         };
         let count = info.partition_count();
@@ -710,21 +738,13 @@ where
             }
         };
         let timestamp = timestamp.unwrap_or_else(now_ms);
-        let interceptors = (!self.interceptors.is_empty()).then(|| self.interceptors.clone());
-        let thunk: Option<batch::Thunk> = match (interceptors, callback) {
-            (None, None) => None,
-            (i, cb) => Some(Box::new(move |md: &RecordMetadata, err: Option<&Error>| {
-                if let Some(i) = i {
-                    i.on_acknowledgement(md, err);
-                }
-                if let Some(cb) = cb {
-                    cb(match err {
-                        None => Ok(md.clone()),
-                        Some(e) => Err(e.clone()),
-                    });
-                }
-            })),
-        };
+        let interceptors = self.ack_sink.clone();
+        let thunk = (interceptors.is_some() || callback.is_some()).then(|| batch::Thunk {
+            // The accumulator fills in the record's topic, partition and sizes.
+            info: None,
+            interceptors,
+            callback,
+        });
         let pending = PendingRecord {
             timestamp,
             key,

@@ -377,7 +377,7 @@ impl Sender {
                     self.init_backoff_until = Some(Instant::now() + backoff);
                 } else {
                     tracing::error!(error = %e, "InitProducerId failed fatally");
-                    *lock(&self.inner.fatal) = Some(e);
+                    self.inner.set_fatal(e);
                 }
             }
         }
