@@ -113,12 +113,16 @@ async fn every_record_exactly_once_in_order_despite_drops_and_retriable_errors()
             .collect();
         let expected: Vec<usize> = (0..RECORDS / PARTITIONS as usize).collect();
         assert_eq!(values.len(), expected.len(), "partition {p}: exactly once");
-        assert_eq!(values, expected, "partition {p}: in send order, no duplicates");
+        assert_eq!(
+            values, expected,
+            "partition {p}: in send order, no duplicates"
+        );
         // The offsets reported to the application are where the records really are.
         let want: Vec<i64> = (0..expected.len() as i64).collect();
         assert_eq!(offsets[p as usize], want, "partition {p}: reported offsets");
         // One producer id, and batches with the same epoch are in sequence.
-        let ids: std::collections::BTreeSet<i64> = batches.iter().map(|b| b.producer_id()).collect();
+        let ids: std::collections::BTreeSet<i64> =
+            batches.iter().map(|b| b.producer_id()).collect();
         assert_eq!(ids.len(), 1, "partition {p}: one producer id");
     }
     broker.shutdown().await;

@@ -20,12 +20,16 @@ async fn produce_non_idempotent_and_read_back() {
     let producer = Producer::new(config).unwrap();
     let mut futs = Vec::new();
     for i in 0..1000 {
-        let rec = ProducerRecord::new("t", format!("value-{i}")).with_key(format!("key-{}", i % 10));
+        let rec =
+            ProducerRecord::new("t", format!("value-{i}")).with_key(format!("key-{}", i % 10));
         futs.push(producer.send(rec).await.unwrap());
     }
     let mut n = 0;
     for f in futs {
-        let md = tokio::time::timeout(Duration::from_secs(20), f).await.unwrap().unwrap();
+        let md = tokio::time::timeout(Duration::from_secs(20), f)
+            .await
+            .unwrap()
+            .unwrap();
         assert!(md.offset >= 0);
         n += 1;
     }

@@ -16,8 +16,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use kafka_wire::records::{
-    record_size, BatchOptions, Compression, RecordBatchBuilder, NO_SEQUENCE,
-    RECORD_BATCH_OVERHEAD,
+    record_size, BatchOptions, Compression, RecordBatchBuilder, NO_SEQUENCE, RECORD_BATCH_OVERHEAD,
 };
 
 use super::batch::{
@@ -102,13 +101,7 @@ impl PendingRecord {
             .map(|h| (h.key.as_str(), h.value.as_deref()))
             .collect();
         RECORD_BATCH_OVERHEAD
-            + record_size(
-                0,
-                0,
-                self.key.as_deref(),
-                self.value.as_deref(),
-                &headers,
-            )
+            + record_size(0, 0, self.key.as_deref(), self.value.as_deref(), &headers)
     }
 }
 
@@ -203,7 +196,12 @@ impl RecordAccumulator {
     /// postponed while the partition's last batch had room (Java's `partitionChanged`): when
     /// the record would not fit the last batch (or there is none), every batch is full, and
     /// a partition that received `batch.size` bytes hands over to the next one.
-    fn sticky_partition_for(&mut self, topic: &str, info: &TopicInfo, record: &PendingRecord) -> i32 {
+    fn sticky_partition_for(
+        &mut self,
+        topic: &str,
+        info: &TopicInfo,
+        record: &PendingRecord,
+    ) -> i32 {
         let headers: Vec<(&str, Option<&[u8]>)> = record
             .headers
             .iter()
@@ -343,7 +341,12 @@ impl RecordAccumulator {
         // estimate was short; the pool accounts the allocated size).
         let (buf, pool_size) = match buffer {
             Some(b) => b,
-            None => return Ok(Append::NeedsBuffer { size: needed, record }),
+            None => {
+                return Ok(Append::NeedsBuffer {
+                    size: needed,
+                    record,
+                })
+            }
         };
         let id = self.next_batch_id;
         self.next_batch_id += 1;
@@ -470,7 +473,9 @@ impl RecordAccumulator {
     ) -> HashMap<i32, Vec<ProducerBatch>> {
         let mut by_node: HashMap<i32, Vec<TopicPartition>> = HashMap::new();
         for (topic, tq) in &self.topics {
-            let Some(info) = cluster.topic(topic) else { continue };
+            let Some(info) = cluster.topic(topic) else {
+                continue;
+            };
             for (&p, dq) in &tq.partitions {
                 if dq.is_empty() {
                     continue;
@@ -522,7 +527,9 @@ impl RecordAccumulator {
                         continue;
                     }
                 }
-                let Some(mut batch) = dq.pop_front() else { continue };
+                let Some(mut batch) = dq.pop_front() else {
+                    continue;
+                };
                 if let Some(t) = txn.as_deref_mut() {
                     let a = t.assign(tp, batch.id, batch.record_count as i32);
                     if batch.producer != a.producer || batch.base_sequence != a.base_sequence {
@@ -652,7 +659,13 @@ impl RecordAccumulator {
             let mut placed = None;
             let mut thunk = thunk;
             if let Some(last) = new_batches.last_mut() {
-                let est = last_size_if_appended_raw(last, r.timestamp, r.key.as_deref(), r.value.as_deref(), &headers);
+                let est = last_size_if_appended_raw(
+                    last,
+                    r.timestamp,
+                    r.key.as_deref(),
+                    r.value.as_deref(),
+                    &headers,
+                );
                 if est <= limit {
                     placed = last.try_append(
                         r.timestamp,
@@ -685,7 +698,9 @@ impl RecordAccumulator {
                 )?;
                 new_batches.push(b);
             }
-            let Some(last) = new_batches.last() else { continue };
+            let Some(last) = new_batches.last() else {
+                continue;
+            };
             redirects.push(Redirect {
                 result: last.result.clone(),
                 index: placed.unwrap_or(0),

@@ -83,7 +83,10 @@ fn append(
     now: Instant,
 ) -> (DeliveryFuture, bool) {
     let info = c.topic("t").unwrap().clone();
-    match acc.append("t", partition, &info, record(value), None, now).unwrap() {
+    match acc
+        .append("t", partition, &info, record(value), None, now)
+        .unwrap()
+    {
         Append::Done {
             future, new_batch, ..
         } => (future, new_batch),
@@ -123,12 +126,19 @@ fn records_share_a_batch_until_it_is_full() {
             news += 1;
         }
     }
-    assert!(news >= 1, "a 1 KiB batch cannot hold 22 records of 100 bytes");
+    assert!(
+        news >= 1,
+        "a 1 KiB batch cannot hold 22 records of 100 bytes"
+    );
     let drained = acc.drain(&c, &[0], 1 << 20, now, None);
     let batches = &drained[&0];
     assert_eq!(batches.len(), 1, "one batch per partition per request");
     let b = batches[0].bytes().unwrap();
-    assert!(b.len() <= 1024, "batch of {} bytes exceeds batch.size", b.len());
+    assert!(
+        b.len() <= 1024,
+        "batch of {} bytes exceeds batch.size",
+        b.len()
+    );
 }
 
 #[test]
@@ -137,7 +147,10 @@ fn a_record_larger_than_batch_size_gets_its_own_batch() {
     let mut acc = RecordAccumulator::new(config());
     let now = Instant::now();
     let info = c.topic("t").unwrap().clone();
-    match acc.append("t", Some(0), &info, record(&[0; 5000]), None, now).unwrap() {
+    match acc
+        .append("t", Some(0), &info, record(&[0; 5000]), None, now)
+        .unwrap()
+    {
         Append::NeedsBuffer { size, .. } => assert!(size > 5000, "buffer sized for the record"),
         Append::Done { .. } => panic!("a new batch needs a buffer"),
     }
@@ -196,7 +209,10 @@ fn drain_respects_max_request_size_and_rotates_partitions() {
         }
     }
     let size = acc.drain(&c, &[0], 1, now, None)[&0].len();
-    assert_eq!(size, 1, "the first batch always goes, even over max.request.size");
+    assert_eq!(
+        size, 1,
+        "the first batch always goes, even over max.request.size"
+    );
     let d = acc.drain(&c, &[0], 1, now, None);
     let second = d[&0][0].tp.partition;
     assert_eq!(second, 1, "the next request starts at the next partition");
@@ -214,7 +230,10 @@ fn batches_expire_after_the_delivery_timeout() {
     let t0 = Instant::now();
     let _ = append(&mut acc, &c, Some(0), b"a", t0);
     assert!(acc.expired_batches(t0 + Duration::from_secs(1)).is_empty());
-    assert_eq!(acc.next_expiry(t0 + Duration::from_secs(1)), Some(Duration::from_secs(1)));
+    assert_eq!(
+        acc.next_expiry(t0 + Duration::from_secs(1)),
+        Some(Duration::from_secs(1))
+    );
     let expired = acc.expired_batches(t0 + Duration::from_secs(2));
     assert_eq!(expired.len(), 1);
     assert!(!acc.has_undrained());
@@ -229,15 +248,28 @@ fn retries_back_off_exponentially() {
     let mut b = acc.drain(&c, &[0], 1 << 20, t0, None).remove(&0).unwrap();
     acc.reenqueue(b.remove(0), t0);
     let r = acc.ready(&c, t0 + Duration::from_millis(50), false);
-    assert!(r.ready_nodes.is_empty(), "backing off after the first failure");
-    assert!(acc.drain(&c, &[0], 1 << 20, t0 + Duration::from_millis(50), None).is_empty());
+    assert!(
+        r.ready_nodes.is_empty(),
+        "backing off after the first failure"
+    );
+    assert!(acc
+        .drain(&c, &[0], 1 << 20, t0 + Duration::from_millis(50), None)
+        .is_empty());
     let r = acc.ready(&c, t0 + Duration::from_millis(130), false);
     assert_eq!(r.ready_nodes, vec![0]);
     for attempts in 1..10 {
-        let d = retry_backoff(Duration::from_millis(100), Duration::from_millis(1000), attempts, 3);
+        let d = retry_backoff(
+            Duration::from_millis(100),
+            Duration::from_millis(1000),
+            attempts,
+            3,
+        );
         let ideal = (100u64 << (attempts - 1)).min(1000) as f64;
         let ms = d.as_millis() as f64;
-        assert!(ms >= ideal * 0.8 - 1.0 && ms <= (ideal * 1.2).min(1000.0) + 1.0, "{attempts}: {ms}");
+        assert!(
+            ms >= ideal * 0.8 - 1.0 && ms <= (ideal * 1.2).min(1000.0) + 1.0,
+            "{attempts}: {ms}"
+        );
     }
 }
 
@@ -258,28 +290,48 @@ fn idempotent_drain_assigns_sequences_and_retries_go_in_order() {
         producer_id: 42,
         epoch: 3,
     });
-    let mut first = acc.drain(&c, &[0], 1 << 20, t0, Some(&mut txn)).remove(&0).unwrap();
+    let mut first = acc
+        .drain(&c, &[0], 1 << 20, t0, Some(&mut txn))
+        .remove(&0)
+        .unwrap();
     let _ = append(&mut acc, &c, Some(0), b"b", t0);
     let _ = append(&mut acc, &c, Some(0), b"c", t0);
-    let mut second = acc.drain(&c, &[0], 1 << 20, t0, Some(&mut txn)).remove(&0).unwrap();
+    let mut second = acc
+        .drain(&c, &[0], 1 << 20, t0, Some(&mut txn))
+        .remove(&0)
+        .unwrap();
     let bytes = second[0].bytes().unwrap().clone();
     let batch = RecordBatch::from_bytes(bytes).unwrap();
-    assert_eq!((batch.producer_id(), batch.producer_epoch(), batch.base_sequence()), (42, 3, 1));
+    assert_eq!(
+        (
+            batch.producer_id(),
+            batch.producer_epoch(),
+            batch.base_sequence()
+        ),
+        (42, 3, 1)
+    );
     batch.verify_crc().unwrap();
 
     // Both come back for a retry, the second first: it must wait for the first.
     let later = t0 + Duration::from_secs(5);
     acc.reenqueue(second.remove(0), t0);
     acc.reenqueue(first.remove(0), t0);
-    let d = acc.drain(&c, &[0], 1 << 20, later, Some(&mut txn)).remove(&0).unwrap();
+    let d = acc
+        .drain(&c, &[0], 1 << 20, later, Some(&mut txn))
+        .remove(&0)
+        .unwrap();
     assert_eq!(d.len(), 1);
     assert_eq!(d[0].base_sequence, 0, "retries go in sequence order");
     assert!(
-        acc.drain(&c, &[0], 1 << 20, later, Some(&mut txn)).is_empty(),
+        acc.drain(&c, &[0], 1 << 20, later, Some(&mut txn))
+            .is_empty(),
         "the next retry waits until the first in flight completes"
     );
     txn.handle_completed_batch(&tp(0), d[0].id, d[0].producer, 0);
-    let d2 = acc.drain(&c, &[0], 1 << 20, later, Some(&mut txn)).remove(&0).unwrap();
+    let d2 = acc
+        .drain(&c, &[0], 1 << 20, later, Some(&mut txn))
+        .remove(&0)
+        .unwrap();
     assert_eq!(d2[0].base_sequence, 1);
 }
 
@@ -298,11 +350,18 @@ fn split_moves_records_and_futures_to_smaller_batches() {
     futures.push(f);
     // Force more records into the same batch by raising its limit (as if batch.size was
     // bigger when it was created).
-    if let Some(dq) = acc.topics.get_mut("t").and_then(|t| t.partitions.get_mut(&0)) {
+    if let Some(dq) = acc
+        .topics
+        .get_mut("t")
+        .and_then(|t| t.partitions.get_mut(&0))
+    {
         dq.back_mut().unwrap().batch_size_limit = 1 << 20;
     }
     for i in 0..9u8 {
-        match acc.append("t", Some(0), &info, record(&[i; 200]), None, t0).unwrap() {
+        match acc
+            .append("t", Some(0), &info, record(&[i; 200]), None, t0)
+            .unwrap()
+        {
             Append::Done { future, .. } => futures.push(future),
             Append::NeedsBuffer { .. } => panic!("joins the big batch"),
         }
@@ -330,7 +389,11 @@ fn split_moves_records_and_futures_to_smaller_batches() {
         }
         out
     });
-    assert_eq!(rt, (100..110).collect::<Vec<i64>>(), "records keep their order and get their offsets");
+    assert_eq!(
+        rt,
+        (100..110).collect::<Vec<i64>>(),
+        "records keep their order and get their offsets"
+    );
 }
 
 #[test]
@@ -349,7 +412,11 @@ fn keyless_records_stick_to_a_partition_then_move() {
     }
     // About 1 KiB (batch.size) per partition before moving on: ~15 records of ~60 bytes.
     assert!(sequence.len() >= 10, "partition switches: {sequence:?}");
-    assert!(sequence.len() <= 400 / 10, "too many switches: {}", sequence.len());
+    assert!(
+        sequence.len() <= 400 / 10,
+        "too many switches: {}",
+        sequence.len()
+    );
 }
 
 #[test]

@@ -142,7 +142,12 @@ pub(crate) struct RecordInfo {
 }
 
 impl RecordInfo {
-    pub(crate) fn metadata(&self, base_offset: i64, index: u32, log_append_time: i64) -> RecordMetadata {
+    pub(crate) fn metadata(
+        &self,
+        base_offset: i64,
+        index: u32,
+        log_append_time: i64,
+    ) -> RecordMetadata {
         RecordMetadata {
             topic: self.topic.to_string(),
             partition: self.partition,
@@ -526,7 +531,10 @@ impl ProducerBatch {
     }
 
     /// The records of the closed batch, to re-append them into smaller batches.
-    pub(crate) fn records_for_split(&self, max_decompressed: usize) -> Result<Vec<SplitRecord>, Error> {
+    pub(crate) fn records_for_split(
+        &self,
+        max_decompressed: usize,
+    ) -> Result<Vec<SplitRecord>, Error> {
         let Some(bytes) = self.built.clone() else {
             return Ok(Vec::new());
         };
@@ -538,11 +546,7 @@ impl ProducerBatch {
                 timestamp: r.timestamp,
                 key: r.key,
                 value: r.value,
-                headers: r
-                    .headers
-                    .into_iter()
-                    .map(|h| (h.key, h.value))
-                    .collect(),
+                headers: r.headers.into_iter().map(|h| (h.key, h.value)).collect(),
             });
         }
         Ok(out)

@@ -411,7 +411,9 @@ where
         K: Sized,
         V: Sized,
     {
-        self.send_inner(record, Some(Box::new(callback))).await.map(|_| ())
+        self.send_inner(record, Some(Box::new(callback)))
+            .await
+            .map(|_| ())
     }
 
     /// Like [`send`](Self::send) but never waits: fails with [`Error::BufferFull`] when a
@@ -506,7 +508,14 @@ where
             let remaining = deadline.saturating_duration_since(Instant::now());
             let buf = self.inner.pool.allocate(size, remaining).await?;
             let mut acc = lock(&self.inner.acc);
-            match acc.append(&topic, partition, &info, record, Some((buf, size)), Instant::now())? {
+            match acc.append(
+                &topic,
+                partition,
+                &info,
+                record,
+                Some((buf, size)),
+                Instant::now(),
+            )? {
                 Append::Done {
                     future,
                     batch_full,
@@ -569,7 +578,14 @@ where
                 // Memory available without waiting (and nobody queued ahead)?
                 match self.inner.pool.try_allocate(size) {
                     Ok(buf) => {
-                        match acc.append(&topic, partition, &info, record, Some((buf, size)), now)? {
+                        match acc.append(
+                            &topic,
+                            partition,
+                            &info,
+                            record,
+                            Some((buf, size)),
+                            now,
+                        )? {
                             Append::Done {
                                 future,
                                 batch_full,
@@ -643,7 +659,8 @@ where
             },
             None => match cluster.topic_errors.get(topic) {
                 Some(code)
-                    if !code.is_retriable() && *code != kafka_wire::ErrorCode::UnknownTopicOrPartition =>
+                    if !code.is_retriable()
+                        && *code != kafka_wire::ErrorCode::UnknownTopicOrPartition =>
                 {
                     Err(Error::kafka(*code))
                 }
@@ -708,20 +725,27 @@ where
             timestamp,
         } = record;
         let key = match key {
-            Some(k) => Some(self.key_serializer.serialize_owned(&topic, &mut headers, k)?),
+            Some(k) => Some(
+                self.key_serializer
+                    .serialize_owned(&topic, &mut headers, k)?,
+            ),
             None => None,
         };
         let value = match value {
-            Some(v) => Some(self.value_serializer.serialize_owned(&topic, &mut headers, v)?),
+            Some(v) => Some(
+                self.value_serializer
+                    .serialize_owned(&topic, &mut headers, v)?,
+            ),
             None => None,
         };
         let count = info.partition_count();
         let partition = match partition {
             Some(p) => Some(p),
             None => {
-                let custom = self.partitioner.as_ref().and_then(|p| {
-                    p.partition(&topic, key.as_deref(), value.as_deref(), &info)
-                });
+                let custom = self
+                    .partitioner
+                    .as_ref()
+                    .and_then(|p| p.partition(&topic, key.as_deref(), value.as_deref(), &info));
                 match custom {
                     Some(p) if p < 0 || p as usize >= count => {
                         return Err(Error::InvalidArgument(format!(
@@ -729,9 +753,14 @@ where
                         )))
                     }
                     Some(p) => Some(p),
-                    None => match (&key, self.inner.config.partitioner_ignore_keys, self.partitioner.is_some()) {
-                        (Some(k), false, false) => NonZeroU32::new(count as u32)
-                            .map(|n| partition_for_key(k, n) as i32),
+                    None => match (
+                        &key,
+                        self.inner.config.partitioner_ignore_keys,
+                        self.partitioner.is_some(),
+                    ) {
+                        (Some(k), false, false) => {
+                            NonZeroU32::new(count as u32).map(|n| partition_for_key(k, n) as i32)
+                        }
                         _ => None,
                     },
                 }

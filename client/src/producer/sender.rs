@@ -313,7 +313,10 @@ impl Sender {
             }
         }
         self.last_metadata_attempt = Some(now);
-        let topics = self.inner.metadata.topics_of_interest(now, cfg.metadata_max_idle);
+        let topics = self
+            .inner
+            .metadata
+            .topics_of_interest(now, cfg.metadata_max_idle);
         self.inner.metadata.clear_update_request();
         self.metadata_fetch = Some(Box::pin(fetch_metadata(
             self.inner.clone(),
@@ -335,10 +338,7 @@ impl Sender {
                     .topics
                     .values()
                     .any(|t| t.available_partitions.len() < t.partitions.len())
-                    || cluster
-                        .topic_errors
-                        .values()
-                        .any(|c| c.is_retriable());
+                    || cluster.topic_errors.values().any(|c| c.is_retriable());
                 self.inner.metadata.update(cluster);
                 if leaderless {
                     self.inner.metadata.request_update();
@@ -358,7 +358,11 @@ impl Sender {
             Ok(p) => {
                 self.init_failures = 0;
                 self.init_backoff_until = None;
-                tracing::debug!(producer_id = p.producer_id, epoch = p.epoch, "producer id obtained");
+                tracing::debug!(
+                    producer_id = p.producer_id,
+                    epoch = p.epoch,
+                    "producer id obtained"
+                );
                 lock(txn).set_producer_id_and_epoch(p);
             }
             Err(e) => {
@@ -402,7 +406,9 @@ impl Sender {
         let mut topic_data: Vec<TopicProduceData> = Vec::new();
         for b in &mut batches {
             b.sent = true;
-            let Some(records) = b.bytes().cloned() else { continue };
+            let Some(records) = b.bytes().cloned() else {
+                continue;
+            };
             let pd = PartitionProduceData {
                 index: b.tp.partition,
                 records: Some(records),
@@ -484,7 +490,14 @@ impl Sender {
                                     .first()
                                     .and_then(|r| r.batch_index_error_message.clone())
                             });
-                            updates.push((b, code, message, p.base_offset, p.log_append_time_ms, p.log_start_offset));
+                            updates.push((
+                                b,
+                                code,
+                                message,
+                                p.base_offset,
+                                p.log_append_time_ms,
+                                p.log_start_offset,
+                            ));
                         }
                         None => updates.push((
                             b,
@@ -497,7 +510,15 @@ impl Sender {
                     }
                 }
                 for (b, code, message, base_offset, log_append_time, log_start_offset) in updates {
-                    self.handle_partition_response(b, code, message, base_offset, log_append_time, log_start_offset, now);
+                    self.handle_partition_response(
+                        b,
+                        code,
+                        message,
+                        base_offset,
+                        log_append_time,
+                        log_start_offset,
+                        now,
+                    );
                 }
             }
             Err(e) => {
@@ -622,7 +643,13 @@ impl Sender {
     ) {
         tracing::debug!(tp = %batch.tp, error = %error, "batch failed");
         if let Some(txn) = &self.inner.txn {
-            lock(txn).handle_failed_batch(&batch.tp, batch.id, code, maybe_written, adjust_sequences);
+            lock(txn).handle_failed_batch(
+                &batch.tp,
+                batch.id,
+                code,
+                maybe_written,
+                adjust_sequences,
+            );
         }
         lock(&self.inner.acc).deallocate(batch.id);
         batch.complete(Outcome::Failed(error));
@@ -710,4 +737,3 @@ async fn init_producer_id(inner: Arc<ProducerInner>) -> Result<ProducerIdAndEpoc
         epoch: resp.producer_epoch,
     })
 }
-

@@ -134,7 +134,10 @@ impl TransactionManager {
         }
         self.epoch_bump_required = false;
         if self.producer.epoch == i16::MAX {
-            tracing::info!(producer_id = self.producer.producer_id, "epoch exhausted; requesting a new producer id");
+            tracing::info!(
+                producer_id = self.producer.producer_id,
+                "epoch exhausted; requesting a new producer id"
+            );
             self.producer = ProducerIdAndEpoch::NONE;
             return; // sequences are rewritten when the new id arrives
         }
@@ -362,7 +365,9 @@ impl TransactionManager {
                     e.last_acked_sequence = last;
                 }
                 if base_offset >= 0 {
-                    e.last_acked_offset = e.last_acked_offset.max(base_offset + i64::from(f.record_count) - 1);
+                    e.last_acked_offset = e
+                        .last_acked_offset
+                        .max(base_offset + i64::from(f.record_count) - 1);
                 }
             }
         }
@@ -575,7 +580,7 @@ mod tests {
         let mut t = ready();
         t.assign(&tp(0), 1, 1); // seq 0
         t.assign(&tp(0), 2, 1); // seq 1
-        // Batch 1 got a retriable error, batch 2 then OUT_OF_ORDER (seq 1 is not next: last acked is -1).
+                                // Batch 1 got a retriable error, batch 2 then OUT_OF_ORDER (seq 1 is not next: last acked is -1).
         assert!(t.can_retry(&tp(0), 1, 0, ErrorCode::NotLeaderOrFollower, 0));
         assert!(t.can_retry(&tp(0), 2, 1, ErrorCode::OutOfOrderSequenceNumber, 0));
         t.bump_epoch_if_needed();
@@ -622,7 +627,10 @@ mod tests {
         t.assign(&tp(0), 1, 1); // seq 0, expires after being sent
         t.assign(&tp(0), 2, 1); // seq 1
         t.handle_failed_batch(&tp(0), 1, None, true, false);
-        assert!(t.should_stop_drain(&tp(0), 3, false), "unresolved blocks new batches");
+        assert!(
+            t.should_stop_drain(&tp(0), 3, false),
+            "unresolved blocks new batches"
+        );
         // Batch 2 succeeds, so batch 1 must have been written too: resolved without a bump.
         t.handle_completed_batch(&tp(0), 2, pid(7, 0), 10);
         t.bump_epoch_if_needed();
@@ -657,7 +665,13 @@ mod tests {
         let mut t = TransactionManager::new();
         t.set_producer_id_and_epoch(pid(3, i16::MAX));
         t.assign(&tp(0), 1, 1);
-        t.handle_failed_batch(&tp(0), 1, Some(ErrorCode::OutOfOrderSequenceNumber), false, true);
+        t.handle_failed_batch(
+            &tp(0),
+            1,
+            Some(ErrorCode::OutOfOrderSequenceNumber),
+            false,
+            true,
+        );
         t.bump_epoch_if_needed();
         assert!(!t.has_producer_id());
         assert!(t.needs_init());
@@ -686,7 +700,10 @@ mod tests {
         assert!(!t.should_stop_drain(&tp(0), 2, false));
         t.mark_retrying(&tp(0), 1);
         assert!(t.should_stop_drain(&tp(0), 2, false));
-        assert!(!t.should_stop_drain(&tp(0), 1, true), "the retry itself goes");
+        assert!(
+            !t.should_stop_drain(&tp(0), 1, true),
+            "the retry itself goes"
+        );
         t.handle_completed_batch(&tp(0), 1, pid(7, 0), 0);
         assert!(!t.should_stop_drain(&tp(0), 2, false));
     }
