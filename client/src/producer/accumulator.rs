@@ -135,6 +135,9 @@ pub(crate) struct ReadyCheck {
 
 struct TopicQueues {
     name: Arc<str>,
+    /// Estimated compressed/uncompressed ratio of this topic's batches (Java's
+    /// `CompressionRatioEstimator`), so compressed batches fill up to `batch.size` on the wire.
+    compression_ratio: f32,
     partitions: HashMap<i32, VecDeque<ProducerBatch>, FxBuild>,
     built_in: BuiltInPartitioner,
 }
@@ -181,6 +184,7 @@ impl RecordAccumulator {
                 name.clone(),
                 TopicQueues {
                     name,
+                    compression_ratio: 1.0,
                     partitions: HashMap::default(),
                     built_in,
                 },
@@ -350,12 +354,18 @@ impl RecordAccumulator {
         };
         let id = self.next_batch_id;
         self.next_batch_id += 1;
-        let name = self.topic_queues(topic).name.clone();
+        let (name, ratio) = {
+            let tq = self.topic_queues(topic);
+            (tq.name.clone(), tq.compression_ratio)
+        };
         let tp = TopicPartition {
             topic: name.clone(),
             partition,
         };
-        let builder = RecordBatchBuilder::with_buffer(opts, buf);
+        let mut builder = RecordBatchBuilder::with_buffer(opts, buf);
+        if opts.compression != Compression::None {
+            builder.set_estimated_compression_ratio(ratio);
+        }
         let mut batch = ProducerBatch::new(id, tp, builder, pool_size, self.config.batch_size, now);
         let headers: Vec<(&str, Option<&[u8]>)> = record
             .headers
@@ -506,11 +516,10 @@ impl RecordAccumulator {
             for i in 0..tps.len() {
                 let idx = (start + i) % tps.len();
                 let tp = &tps[idx];
-                let Some(dq) = self
-                    .topics
-                    .get_mut(&tp.topic)
-                    .and_then(|t| t.partitions.get_mut(&tp.partition))
-                else {
+                let Some(tq) = self.topics.get_mut(&tp.topic) else {
+                    continue;
+                };
+                let Some(dq) = tq.partitions.get_mut(&tp.partition) else {
                     continue;
                 };
                 let Some(first) = dq.front() else { continue };
@@ -537,12 +546,24 @@ impl RecordAccumulator {
                     }
                     batch.sequence_reset = a.reset;
                 }
+                let uncompressed = batch.uncompressed_size();
                 if let Err(e) = batch.close() {
                     // Our own records failed to encode (compression error): fail the batch.
                     tracing::error!(error = %e, tp = %tp, "closing a batch failed");
+                    if let Some(t) = txn.as_deref_mut() {
+                        t.handle_failed_batch(tp, batch.id, None, false, true);
+                    }
                     self.incomplete.remove(&batch.id);
                     batch.complete(Outcome::Failed(e));
                     continue;
+                }
+                if self.config.compression != Compression::None
+                    && uncompressed > RECORD_BATCH_OVERHEAD
+                {
+                    let compressed = batch.estimated_size().saturating_sub(RECORD_BATCH_OVERHEAD);
+                    let observed =
+                        compressed as f32 / (uncompressed - RECORD_BATCH_OVERHEAD) as f32;
+                    tq.compression_ratio = update_compression_ratio(tq.compression_ratio, observed);
                 }
                 size += batch.estimated_size();
                 batch.last_attempt = now;
@@ -791,6 +812,24 @@ fn last_size_if_appended_raw(
     headers: &[(&str, Option<&[u8]>)],
 ) -> usize {
     batch.size_if_appended(timestamp, key, value, headers)
+}
+
+/// Java's `CompressionRatioEstimator.updateEstimation`: the estimate falls slowly towards a
+/// better observed ratio (0.005 per batch) and jumps up to a worse one (at least +0.05), so
+/// batches rarely exceed `batch.size` on the wire.
+fn update_compression_ratio(current: f32, observed: f32) -> f32 {
+    const IMPROVING_STEP: f32 = 0.005;
+    const DETERIORATING_STEP: f32 = 0.05;
+    if !observed.is_finite() {
+        return current;
+    }
+    if observed > current {
+        (current + DETERIORATING_STEP).max(observed)
+    } else if observed < current {
+        (current - IMPROVING_STEP).max(observed)
+    } else {
+        current
+    }
 }
 
 /// Java's `insertInSequenceOrder`: before the first queued batch with a higher sequence or

@@ -451,3 +451,39 @@ fn dropping_an_incomplete_batch_fails_its_records() {
     let r = tokio_test::block_on(f);
     assert!(matches!(r, Err(crate::Error::Closed)), "{r:?}");
 }
+
+#[test]
+fn compression_ratio_estimate_moves_like_javas() {
+    // Improving: down by 0.005 at most per batch; deteriorating: up by at least 0.05.
+    assert!((update_compression_ratio(1.0, 0.3) - 0.995).abs() < 1e-6);
+    assert!((update_compression_ratio(0.3, 0.31) - 0.35).abs() < 1e-6);
+    assert!((update_compression_ratio(0.3, 0.9) - 0.9).abs() < 1e-6);
+    assert!((update_compression_ratio(0.5, 0.5) - 0.5).abs() < 1e-6);
+    assert!((update_compression_ratio(0.5, f32::NAN) - 0.5).abs() < 1e-6);
+}
+
+#[test]
+fn compressed_batches_fill_beyond_batch_size_once_the_ratio_is_known() {
+    let c = cluster(1, 1);
+    let mut cfg = config();
+    cfg.compression = Compression::Lz4;
+    let mut acc = RecordAccumulator::new(cfg);
+    let now = Instant::now();
+    // Highly compressible records: after many batches the estimate drops and a batch holds
+    // more than batch.size uncompressed bytes.
+    let mut counts = Vec::new();
+    for _ in 0..300 {
+        for _ in 0..40 {
+            let _ = append(&mut acc, &c, Some(0), &[b'a'; 100], now);
+        }
+        if let Some(batches) = acc.drain(&c, &[0], 1 << 20, now, None).remove(&0) {
+            counts.extend(batches.iter().map(|b| b.record_count));
+        }
+    }
+    let first = counts[0];
+    let last = *counts.last().unwrap();
+    assert!(
+        last > first,
+        "batches grow as the ratio improves: {first} -> {last}"
+    );
+}

@@ -438,6 +438,11 @@ impl ProducerBatch {
         }
     }
 
+    /// Size of the open batch if it were written uncompressed (0 once closed).
+    pub(crate) fn uncompressed_size(&self) -> usize {
+        self.builder.as_ref().map_or(0, |b| b.uncompressed_size())
+    }
+
     /// Estimated size in bytes (exact once closed).
     pub(crate) fn estimated_size(&self) -> usize {
         match (&self.builder, &self.built) {
