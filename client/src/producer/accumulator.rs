@@ -135,6 +135,8 @@ pub(crate) struct ReadyCheck {
 
 struct TopicQueues {
     name: Arc<str>,
+    /// When a record was last appended (for `metadata.max.idle.ms`).
+    last_used: Option<Instant>,
     /// Estimated compressed/uncompressed ratio of this topic's batches (Java's
     /// `CompressionRatioEstimator`), so compressed batches fill up to `batch.size` on the wire.
     compression_ratio: f32,
@@ -184,6 +186,7 @@ impl RecordAccumulator {
                 name.clone(),
                 TopicQueues {
                     name,
+                    last_used: None,
                     compression_ratio: 1.0,
                     partitions: HashMap::default(),
                     built_in,
@@ -268,6 +271,7 @@ impl RecordAccumulator {
         let key_size = record.key.as_ref().map_or(-1, |k| k.len() as i32);
         let value_size = record.value.as_ref().map_or(-1, |v| v.len() as i32);
         let tq = self.topic_queues(topic);
+        tq.last_used = Some(now);
         let info_rec = RecordInfo {
             topic: tq.name.clone(),
             partition,
@@ -756,6 +760,19 @@ impl RecordAccumulator {
             }
         }
         Ok(n)
+    }
+
+    /// Topics appended to within `max_idle` of `now`, which keep their metadata fresh
+    /// (`metadata.max.idle.ms`).
+    pub(crate) fn topics_used_within(&self, now: Instant, max_idle: Duration) -> Vec<String> {
+        self.topics
+            .values()
+            .filter(|t| {
+                t.last_used
+                    .is_some_and(|u| now.saturating_duration_since(u) < max_idle)
+            })
+            .map(|t| t.name.to_string())
+            .collect()
     }
 
     /// Forgets a completed batch.

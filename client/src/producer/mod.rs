@@ -643,12 +643,16 @@ where
         if topic.is_empty() {
             return Err(Error::InvalidArgument("topic name is empty".into()));
         }
-        if self.inner.metadata.touch(topic, now) {
+        let cluster = self.inner.metadata.cluster();
+        let known = cluster.topic(topic);
+        // A topic with metadata stays of interest through the accumulator, which records
+        // when it was last appended to; only unknown topics go through the interest map (a
+        // mutex and a hash per send otherwise).
+        if known.is_none() && self.inner.metadata.touch(topic, now) {
             self.inner.metadata.request_update();
             self.inner.wakeup.notify_one();
         }
-        let cluster = self.inner.metadata.cluster();
-        match cluster.topic(topic) {
+        match known {
             Some(info) => match partition {
                 Some(p) if p < 0 => Err(Error::InvalidArgument(format!(
                     "invalid partition {p} given with record"

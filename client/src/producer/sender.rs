@@ -284,7 +284,11 @@ impl Sender {
             .last_metadata_success
             .is_none_or(|t| now.saturating_duration_since(t) >= cfg.metadata_max_age);
         let wanted = self.inner.metadata.update_requested() || stale;
-        if !wanted || !self.inner.metadata.has_interest() && self.last_metadata_success.is_some() {
+        let interest = self.inner.metadata.has_interest()
+            || !lock(&self.inner.acc)
+                .topics_used_within(now, cfg.metadata_max_idle)
+                .is_empty();
+        if !wanted || !interest && self.last_metadata_success.is_some() {
             if !stale {
                 if let Some(t) = self.last_metadata_success {
                     *timeout = (*timeout).min(cfg.metadata_max_age.saturating_sub(now - t));
@@ -313,10 +317,15 @@ impl Sender {
             }
         }
         self.last_metadata_attempt = Some(now);
-        let topics = self
+        let mut topics = self
             .inner
             .metadata
             .topics_of_interest(now, cfg.metadata_max_idle);
+        for t in lock(&self.inner.acc).topics_used_within(now, cfg.metadata_max_idle) {
+            if !topics.contains(&t) {
+                topics.push(t);
+            }
+        }
         self.inner.metadata.clear_update_request();
         self.metadata_fetch = Some(Box::pin(fetch_metadata(
             self.inner.clone(),
