@@ -5,6 +5,7 @@
 //! idempotent by default.
 
 pub mod config;
+pub mod consumer;
 pub mod error;
 pub mod interceptor;
 pub mod metadata;
