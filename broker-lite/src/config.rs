@@ -134,6 +134,13 @@ broker_configs! {
     "compression.type", String, "producer", Some("compression.type"), "Compression of stored batches; producer keeps what the producer sent.";
     "producer.id.expiration.ms", Int, "86400000", None, "Idempotent producer state of a partition is forgotten this long after the producer's last batch timestamp.";
     "producer.id.expiration.check.interval.ms", Int, "600000", None, "How often expired producer state is removed.";
+    "group.initial.rebalance.delay.ms", Int, "3000", None, "How long the first rebalance of an empty group waits for more members to join (extended while they keep joining).";
+    "group.min.session.timeout.ms", Int, "6000", None, "Smallest session timeout a group member may ask for.";
+    "group.max.session.timeout.ms", Int, "1800000", None, "Largest session timeout a group member may ask for.";
+    "group.max.size", Int, "2147483647", None, "Most members a classic group may have.";
+    "offsets.topic.num.partitions", Int, "50", None, "Partitions of __consumer_offsets (when it is created).";
+    "offsets.topic.segment.bytes", Int, "104857600", None, "segment.bytes of __consumer_offsets (when it is created).";
+    "offset.metadata.max.bytes", Int, "4096", None, "Largest metadata string of a committed offset.";
     "log.dirs", String, "", None, "Data directory (use --data-dir).";
     "node.id", Int, "1", None, "This broker's id (use --node-id).";
 }

@@ -23,7 +23,8 @@
 //! Whole-request errors have a response builder for every API broker-lite serves (Produce,
 //! Fetch, ListOffsets, Metadata, ApiVersions, CreateTopics, DeleteTopics, CreatePartitions,
 //! DescribeConfigs, IncrementalAlterConfigs, DescribeCluster, FindCoordinator,
-//! InitProducerId), shaped like Kafka's `AbstractRequest.getErrorResponse`: every topic,
+//! InitProducerId, and the group APIs: JoinGroup, SyncGroup, Heartbeat, LeaveGroup,
+//! OffsetCommit, OffsetFetch, ListGroups, DescribeGroups, DeleteGroups, OffsetDelete), shaped like Kafka's `AbstractRequest.getErrorResponse`: every topic,
 //! partition, resource or key of the request carries the code. An API added later without a
 //! builder falls back to closing the connection without processing the request. An injected
 //! error on an `acks=0` Produce also closes the connection (it has no response, and closing is
@@ -39,8 +40,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use kafka_wire::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_wire::messages::create_topics_response::CreatableTopicResult;
+use kafka_wire::messages::delete_groups_response::DeletableGroupResult;
 use kafka_wire::messages::delete_topics_response::DeletableTopicResult;
 use kafka_wire::messages::describe_configs_response::DescribeConfigsResult;
+use kafka_wire::messages::describe_groups_response::DescribedGroup;
 use kafka_wire::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_wire::messages::find_coordinator_response::Coordinator;
 use kafka_wire::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
@@ -48,6 +51,12 @@ use kafka_wire::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
 use kafka_wire::messages::metadata_response::MetadataResponseTopic;
+use kafka_wire::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use kafka_wire::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponseTopic,
+};
 use kafka_wire::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_wire::messages::*;
 use kafka_wire::{ApiKey, ErrorCode, RequestBody, ResponseBody, Uuid};
@@ -492,6 +501,139 @@ pub(crate) fn error_response(
             ..Default::default()
         }
         .into(),
+        RequestBody::JoinGroup(_) => JoinGroupResponse {
+            error_code,
+            generation_id: -1,
+            protocol_name: if version >= 7 {
+                None
+            } else {
+                Some(String::new())
+            },
+            ..Default::default()
+        }
+        .into(),
+        RequestBody::SyncGroup(_) => SyncGroupResponse {
+            error_code,
+            ..Default::default()
+        }
+        .into(),
+        RequestBody::Heartbeat(_) => HeartbeatResponse {
+            error_code,
+            ..Default::default()
+        }
+        .into(),
+        RequestBody::LeaveGroup(_) => LeaveGroupResponse {
+            error_code,
+            ..Default::default()
+        }
+        .into(),
+        RequestBody::OffsetCommit(r) => OffsetCommitResponse {
+            topics: r
+                .topics
+                .iter()
+                .map(|t| OffsetCommitResponseTopic {
+                    name: t.name.clone(),
+                    partitions: t
+                        .partitions
+                        .iter()
+                        .map(|p| OffsetCommitResponsePartition {
+                            partition_index: p.partition_index,
+                            error_code,
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+        .into(),
+        RequestBody::OffsetFetch(r) => {
+            if version >= 8 {
+                OffsetFetchResponse {
+                    groups: r
+                        .groups
+                        .iter()
+                        .map(|g| OffsetFetchResponseGroup {
+                            group_id: g.group_id.clone(),
+                            error_code,
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                }
+                .into()
+            } else if version >= 2 {
+                OffsetFetchResponse {
+                    error_code,
+                    ..Default::default()
+                }
+                .into()
+            } else {
+                // No top-level code before v2: every requested partition carries it.
+                OffsetFetchResponse {
+                    topics: r
+                        .topics
+                        .iter()
+                        .flatten()
+                        .map(|t| OffsetFetchResponseTopic {
+                            name: t.name.clone(),
+                            partitions: t
+                                .partition_indexes
+                                .iter()
+                                .map(|p| OffsetFetchResponsePartition {
+                                    partition_index: *p,
+                                    committed_offset: -1,
+                                    committed_leader_epoch: -1,
+                                    metadata: Some(String::new()),
+                                    error_code,
+                                    ..Default::default()
+                                })
+                                .collect(),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                }
+                .into()
+            }
+        }
+        RequestBody::ListGroups(_) => ListGroupsResponse {
+            error_code,
+            ..Default::default()
+        }
+        .into(),
+        RequestBody::DescribeGroups(r) => DescribeGroupsResponse {
+            groups: r
+                .groups
+                .iter()
+                .map(|g| DescribedGroup {
+                    group_id: g.clone(),
+                    error_code,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+        .into(),
+        RequestBody::DeleteGroups(r) => DeleteGroupsResponse {
+            results: r
+                .groups_names
+                .iter()
+                .map(|g| DeletableGroupResult {
+                    group_id: g.clone(),
+                    error_code,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+        .into(),
+        RequestBody::OffsetDelete(_) => OffsetDeleteResponse {
+            error_code,
+            ..Default::default()
+        }
+        .into(),
         _ => return None,
     };
     Some(response)
@@ -552,6 +694,12 @@ mod tests {
     use kafka_wire::messages::incremental_alter_configs_request::AlterConfigsResource;
     use kafka_wire::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
     use kafka_wire::messages::metadata_request::MetadataRequestTopic;
+    use kafka_wire::messages::offset_commit_request::{
+        OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+    };
+    use kafka_wire::messages::offset_fetch_request::{
+        OffsetFetchRequestGroup, OffsetFetchRequestTopic,
+    };
     use kafka_wire::messages::produce_request::{PartitionProduceData, TopicProduceData};
 
     fn parts(list: &[(&str, i32)]) -> impl FnOnce() -> Vec<(String, i32)> {
@@ -757,6 +905,48 @@ mod tests {
             }
             .into(),
             InitProducerIdRequest::default().into(),
+            JoinGroupRequest {
+                group_id: "g".into(),
+                ..Default::default()
+            }
+            .into(),
+            SyncGroupRequest::default().into(),
+            HeartbeatRequest::default().into(),
+            LeaveGroupRequest::default().into(),
+            OffsetCommitRequest {
+                topics: vec![OffsetCommitRequestTopic {
+                    name: "t".into(),
+                    partitions: vec![OffsetCommitRequestPartition::default()],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }
+            .into(),
+            OffsetFetchRequest {
+                topics: Some(vec![OffsetFetchRequestTopic {
+                    name: "t".into(),
+                    partition_indexes: vec![0],
+                    ..Default::default()
+                }]),
+                groups: vec![OffsetFetchRequestGroup {
+                    group_id: "g".into(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }
+            .into(),
+            ListGroupsRequest::default().into(),
+            DescribeGroupsRequest {
+                groups: vec!["g".into()],
+                ..Default::default()
+            }
+            .into(),
+            DeleteGroupsRequest {
+                groups_names: vec!["g".into()],
+                ..Default::default()
+            }
+            .into(),
+            OffsetDeleteRequest::default().into(),
         ]
     }
 

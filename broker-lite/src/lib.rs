@@ -15,12 +15,14 @@
 //!
 //! Layout: [`server`] (network), `handlers` (one module per API), [`state`] (topics and
 //! partitions), [`storage`] (the partition log: segments, indexes, recovery, retention,
-//! idempotent-producer state), [`config`] and [`topic_config`] (Kafka's config names and
+//! idempotent-producer state), [`group`] (the classic group coordinator and
+//! `__consumer_offsets`), [`config`] and [`topic_config`] (Kafka's config names and
 //! defaults), [`faults`] (errors, delays and dropped connections injected by tests through
 //! [`Broker::faults`]).
 
 pub mod config;
 pub mod faults;
+pub mod group;
 mod handlers;
 mod producer_ids;
 pub mod server;

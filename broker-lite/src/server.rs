@@ -148,7 +148,8 @@ impl BrokerBuilder {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let accept = tokio::spawn(accept_loop(listener, state.clone(), shutdown_rx.clone()));
         let retention = tokio::spawn(retention_loop(state.clone(), shutdown_rx.clone()));
-        let expiration = tokio::spawn(producer_expiration_loop(state.clone(), shutdown_rx));
+        let expiration = tokio::spawn(producer_expiration_loop(state.clone(), shutdown_rx.clone()));
+        let group_timers = tokio::spawn(group_timer_loop(state.clone(), shutdown_rx));
         info!(
             address = %local,
             node_id = state.config.node_id,
@@ -163,6 +164,7 @@ impl BrokerBuilder {
             accept,
             retention,
             expiration,
+            group_timers,
             _temp_dir: temp_dir,
         })
     }
@@ -178,6 +180,7 @@ pub struct Broker {
     accept: tokio::task::JoinHandle<()>,
     retention: tokio::task::JoinHandle<()>,
     expiration: tokio::task::JoinHandle<()>,
+    group_timers: tokio::task::JoinHandle<()>,
     _temp_dir: Option<tempfile::TempDir>,
 }
 
@@ -236,11 +239,15 @@ impl Broker {
     /// (its response is written), then flushes and closes every log.
     pub async fn shutdown(self) {
         let _ = self.shutdown_tx.send(true);
+        // JoinGroup/SyncGroup requests waiting for a rebalance are answered (NOT_COORDINATOR)
+        // so that their connections can finish.
+        self.state.groups().shutdown();
         if let Err(e) = self.accept.await {
             warn!(error = %e, "accept loop ended abnormally");
         }
         self.retention.abort();
         self.expiration.abort();
+        self.group_timers.abort();
         let state = self.state.clone();
         handlers::blocking(move || state.close_all()).await;
         info!("broker-lite stopped");
@@ -310,6 +317,25 @@ async fn producer_expiration_loop(state: Arc<BrokerState>, mut shutdown: watch::
             _ = tick.tick() => {
                 let s = state.clone();
                 handlers::blocking(move || s.remove_expired_producers(crate::state::now_ms())).await;
+            }
+        }
+    }
+}
+
+/// The group coordinator's timers (rebalance delays and timeouts, sessions), checked every
+/// 50 ms; due ones fire off the async workers (they may append to `__consumer_offsets`).
+async fn group_timer_loop(state: Arc<BrokerState>, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tick.tick() => {
+                let now = crate::state::now_ms();
+                if state.groups().has_due_timers(now) {
+                    let s = state.clone();
+                    handlers::blocking(move || s.groups().tick(&s, crate::state::now_ms())).await;
+                }
             }
         }
     }

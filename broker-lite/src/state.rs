@@ -9,6 +9,9 @@
 //! - `<topic>-<partition>/partition.metadata`: the topic id, in Kafka's format;
 //! - `broker-lite-producer-ids`: the end of the last reserved block of producer ids
 //!   (InitProducerId, KIP-98), so that ids are never reused across restarts.
+//!
+//! Committed offsets and group metadata live in the `__consumer_offsets` topic, replayed by
+//! the group coordinator ([`crate::group`]) when the state is opened.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, Hasher};
@@ -24,6 +27,7 @@ use tracing::{info, warn};
 
 use crate::config::BrokerConfig;
 use crate::faults::FaultInjector;
+use crate::group::GroupCoordinator;
 use crate::producer_ids::{ProducerIdAllocator, ProducerIdError};
 use crate::storage::{LogConfig, PartitionLog, StorageError};
 use crate::topic_config::{effective_topic_config_map, validate_topic_config};
@@ -231,6 +235,8 @@ pub struct BrokerState {
     producer_ids: Mutex<ProducerIdAllocator>,
     /// Faults injected by tests.
     faults: FaultInjector,
+    /// The classic group coordinator.
+    groups: GroupCoordinator,
 }
 
 impl std::fmt::Debug for BrokerState {
@@ -322,6 +328,7 @@ impl BrokerState {
                 other.to_string(),
             )),
         })?;
+        let groups = GroupCoordinator::new(&config);
         let state = Arc::new(BrokerState {
             config,
             cluster_id,
@@ -333,8 +340,10 @@ impl BrokerState {
             admin_lock: Mutex::new(()),
             producer_ids: Mutex::new(producer_ids),
             faults: FaultInjector::new(),
+            groups,
         });
         state.load_topics()?;
+        state.groups.load(&state, now_ms());
         Ok(state)
     }
 
@@ -661,6 +670,11 @@ impl BrokerState {
         }
         self.persist_topic(&topic)?;
         Ok(())
+    }
+
+    /// The classic group coordinator (see [`crate::group`]).
+    pub fn groups(&self) -> &GroupCoordinator {
+        &self.groups
     }
 
     /// The faults injected into this broker (see [`crate::faults`]).

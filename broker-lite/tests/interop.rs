@@ -654,3 +654,52 @@ fn kcat_metadata_produce_consume() {
     assert_eq!(s["consumed"], 200);
     broker.assert_clean();
 }
+
+#[test]
+fn confluent_kafka_consumer_group_splits_a_topic_and_commits() {
+    let mut broker = BrokerProcess::start();
+    let s = broker.run_script(
+        "group_consume_confluent.py",
+        &[
+            "--topic",
+            "ck-group",
+            "--group",
+            "ck-group-1",
+            "--partitions",
+            "4",
+            "--count",
+            "2000",
+        ],
+    );
+    assert_eq!(s["errors"], serde_json::json!([]), "{s}");
+    assert_eq!(s["distinct"], 2000, "{s}");
+    let counts: Vec<u64> = s["counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        counts.iter().sum::<u64>(),
+        2000,
+        "each record read once: {s}"
+    );
+    assert!(counts.iter().all(|c| *c > 0), "both members consumed: {s}");
+    // The final assignment splits the partitions between the two members.
+    let mut partitions: Vec<u64> = s["assigned"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|a| a.as_array().unwrap().iter().map(|p| p.as_u64().unwrap()))
+        .collect();
+    partitions.sort();
+    assert_eq!(partitions, [0, 1, 2, 3], "{s}");
+    let committed: i64 = s["committed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o.as_i64().unwrap())
+        .sum();
+    assert_eq!(committed, 2000, "committed offsets cover every record: {s}");
+    broker.assert_clean();
+}

@@ -3,9 +3,10 @@
 //! This broker is the only broker, the controller and the leader of every partition. A null
 //! topic list (v1+; an empty list in v0) asks for every topic. Unknown topics are created when
 //! `auto.create.topics.enable` is on and the request allows it (v4+ `AllowAutoTopicCreation`),
-//! with `num.partitions` partitions; creation is synchronous, so the answer already carries
-//! the partitions. Lookups by topic id (v12+) answer UNKNOWN_TOPIC_ID for unknown ids; v10 and
-//! v11 carry the field but Kafka refuses ids there (INVALID_REQUEST), and so do we.
+//! with `num.partitions` partitions (`__consumer_offsets` as the group coordinator creates
+//! it); creation is synchronous, so the answer already carries the partitions. Lookups by
+//! topic id (v12+) answer UNKNOWN_TOPIC_ID for unknown ids; v10 and v11 carry the field but
+//! Kafka refuses ids there (INVALID_REQUEST), and so do we.
 //! Authorized operations (v8+) report everything allowed: broker-lite has no ACLs.
 
 use std::collections::BTreeMap;
@@ -150,6 +151,10 @@ pub(super) async fn handle(
             let s = state.clone();
             let n = name.clone();
             let created = super::blocking(move || {
+                if n == crate::group::OFFSETS_TOPIC {
+                    // Created as the group coordinator creates it (compacted, its own count).
+                    return s.groups().ensure_offsets_topic(&s);
+                }
                 s.create_topic(&n, s.config.num_partitions(), 1, BTreeMap::new())
             })
             .await;

@@ -26,14 +26,24 @@ mod api_versions;
 mod configs;
 mod create_partitions;
 mod create_topics;
+mod delete_groups;
 mod delete_topics;
 mod describe_cluster;
+mod describe_groups;
 mod fetch;
 mod find_coordinator;
+mod heartbeat;
 mod init_producer_id;
+mod join_group;
+mod leave_group;
+mod list_groups;
 mod list_offsets;
 mod metadata;
+mod offset_commit;
+mod offset_delete;
+mod offset_fetch;
 mod produce;
+mod sync_group;
 
 /// What the connection does after a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +70,18 @@ pub fn supported_versions(api: ApiKey) -> Option<VersionRange> {
         | ApiKey::IncrementalAlterConfigs
         | ApiKey::DescribeCluster
         | ApiKey::FindCoordinator
-        | ApiKey::InitProducerId => from(spec.min),
+        | ApiKey::InitProducerId
+        // The classic group coordinator: every version.
+        | ApiKey::JoinGroup
+        | ApiKey::SyncGroup
+        | ApiKey::Heartbeat
+        | ApiKey::LeaveGroup
+        | ApiKey::OffsetCommit
+        | ApiKey::OffsetFetch
+        | ApiKey::ListGroups
+        | ApiKey::DescribeGroups
+        | ApiKey::DeleteGroups
+        | ApiKey::OffsetDelete => from(spec.min),
         // Record format v2 only: Produce v3+ and Fetch v4+ (as Kafka 4.0).
         ApiKey::Produce => from(3),
         ApiKey::Fetch => from(4),
@@ -105,12 +126,12 @@ pub(crate) async fn handle(
         warn!(%peer, api = api.name(), version, "closing connection: unsupported version");
         return Outcome::Close;
     }
-    let body = match decode_request_lenient(frame) {
+    let (body, client_id) = match decode_request_lenient(frame) {
         Ok((request, trailing)) => {
             if trailing > 0 {
                 tracing::debug!(%peer, api = api.name(), version, trailing, "ignoring bytes after the request body, as Kafka does");
             }
-            request.body
+            (request.body, request.header.client_id.unwrap_or_default())
         }
         Err(e) => {
             warn!(%peer, api = api.name(), version, error = %e, "closing connection: malformed request");
@@ -127,16 +148,13 @@ pub(crate) async fn handle(
             respond_with_injected_error(&body, version, code, prefix.correlation_id, peer, out)
         }
         None => {
-            dispatch(
-                state,
-                body,
+            let ctx = RequestContext {
                 version,
-                prefix.correlation_id,
+                correlation_id: prefix.correlation_id,
                 peer,
-                out,
-                &injected.partitions,
-            )
-            .await
+                client_id,
+            };
+            dispatch(state, body, ctx, out, &injected.partitions).await
         }
     };
     finish_with_faults(&injected, api, peer, out, mark, outcome).await
@@ -226,16 +244,28 @@ fn request_partitions(state: &BrokerState, body: &RequestBody, version: i16) -> 
     }
 }
 
+/// What a handler may need besides the body.
+struct RequestContext {
+    version: i16,
+    correlation_id: i32,
+    peer: SocketAddr,
+    client_id: String,
+}
+
 /// Processes a decoded request and writes its response (if any) to `out`.
 async fn dispatch(
     state: &Arc<BrokerState>,
     body: RequestBody,
-    version: i16,
-    correlation_id: i32,
-    peer: SocketAddr,
+    ctx: RequestContext,
     out: &mut BytesMut,
     partition_faults: &PartitionFaults,
 ) -> Outcome {
+    let RequestContext {
+        version,
+        correlation_id,
+        peer,
+        client_id,
+    } = ctx;
     let response: Option<ResponseBody> = match body {
         RequestBody::ApiVersions(r) => Some(api_versions::handle(&r, version).into()),
         RequestBody::Metadata(r) => Some(metadata::handle(state, r, version).await.into()),
@@ -270,6 +300,20 @@ async fn dispatch(
         RequestBody::IncrementalAlterConfigs(r) => {
             Some(configs::incremental_alter(state, r).await.into())
         }
+        RequestBody::JoinGroup(r) => Some(
+            join_group::handle(state, r, version, client_id, peer)
+                .await
+                .into(),
+        ),
+        RequestBody::SyncGroup(r) => Some(sync_group::handle(state, r, version).await.into()),
+        RequestBody::Heartbeat(r) => Some(heartbeat::handle(state, r).await.into()),
+        RequestBody::LeaveGroup(r) => Some(leave_group::handle(state, r, version).await.into()),
+        RequestBody::OffsetCommit(r) => Some(offset_commit::handle(state, r, version).await.into()),
+        RequestBody::OffsetFetch(r) => Some(offset_fetch::handle(state, r, version).await.into()),
+        RequestBody::ListGroups(r) => Some(list_groups::handle(state, &r).into()),
+        RequestBody::DescribeGroups(r) => Some(describe_groups::handle(state, &r, version).into()),
+        RequestBody::DeleteGroups(r) => Some(delete_groups::handle(state, r).await.into()),
+        RequestBody::OffsetDelete(r) => Some(offset_delete::handle(state, r).await.into()),
         other => {
             warn!(%peer, api = other.api_key().name(), "closing connection: no handler");
             return Outcome::Close;
