@@ -10,12 +10,16 @@ use super::*;
 
 const TOPICS: [&str; 4] = ["t0", "t1", "t2", "t3"];
 
+/// A random member: subscribed topics, static instance id, previously owned partitions
+/// (indices into all partitions), generation.
+type RandomMember = (Vec<String>, Option<String>, Vec<usize>, i32);
+
 #[derive(Debug, Clone)]
 struct Group {
     partitions: BTreeMap<String, i32>,
     /// Per member: subscribed topics, static instance id, previously owned partitions
     /// (indices into all partitions), generation.
-    members: Vec<(Vec<String>, Option<String>, Vec<usize>, i32)>,
+    members: Vec<RandomMember>,
 }
 
 impl Group {
