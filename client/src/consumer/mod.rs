@@ -1,9 +1,26 @@
 //! The consumer side of the client.
 //!
-//! So far this holds the group coordinator state machine ([`coordinator`], Java's
-//! `ConsumerCoordinator` without I/O) and the group partition assignors ([`assignor`]): the pure, deterministic
-//! logic a group leader runs to split the subscribed topics' partitions among the members
-//! (Kafka's `range`, `roundrobin`, `sticky` and `cooperative-sticky`).
+//! * [`Consumer`] (module [`consumer`](mod@consumer)): Java's `KafkaConsumer` with manual
+//!   assignment (`assign`, `seek`, `poll`, `pause`/`resume`, offset lookups, `wakeup`);
+//!   group consumption comes later.
+//! * [`subscription_state`]: the assigned partitions and their positions (pure).
+//! * [`fetcher`]: Fetch requests per leader and turning responses into records (pure core,
+//!   thin async layer).
+//! * [`coordinator`]: the group coordinator state machine (Java's `ConsumerCoordinator`
+//!   without I/O).
+//! * [`assignor`]: the group partition assignors: the pure, deterministic logic a group
+//!   leader runs to split the subscribed topics' partitions among the members (Kafka's
+//!   `range`, `roundrobin`, `sticky` and `cooperative-sticky`).
 
 pub mod assignor;
+#[allow(clippy::module_inception)]
+pub mod consumer;
 pub mod coordinator;
+pub mod fetcher;
+pub mod subscription_state;
+
+pub use self::consumer::{
+    is_wakeup, Consumer, ConsumerBuilder, ConsumerRecord, OffsetAndTimestamp, RecordStream,
+    WakeupHandle,
+};
+pub use crate::producer::TopicPartition;

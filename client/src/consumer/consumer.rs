@@ -1,0 +1,1338 @@
+//! [`Consumer`]: Java's `KafkaConsumer`, with manual partition assignment.
+//!
+//! The consumer owns a [`SubscriptionState`] (positions, pauses, pending resets), a
+//! [`FetchBuffer`] of completed fetches, and a background I/O task (like the producer's
+//! sender) that refreshes metadata, looks up reset offsets (ListOffsets) and keeps one Fetch
+//! in flight per leader for the partitions with nothing buffered. [`Consumer::poll`] only
+//! drains the buffer, so the next fetches are already on their way while the application
+//! processes what a poll returned (pipelining), and buffered data stays bounded by the fetch
+//! settings (about `fetch.max.bytes` per broker).
+//!
+//! Group consumption (`subscribe`, commits) is not implemented yet: the consumer reads the
+//! partitions given to [`Consumer::assign`], starting from `auto.offset.reset` or a
+//! [`Consumer::seek`].
+//!
+//! # Examples
+//! ```no_run
+//! use std::time::Duration;
+//!
+//! use kafka_client::config::ConsumerConfig;
+//! use kafka_client::consumer::Consumer;
+//! use kafka_client::producer::TopicPartition;
+//!
+//! # async fn run() -> Result<(), kafka_client::Error> {
+//! let consumer = Consumer::new(ConsumerConfig::new("localhost:9092")?)?;
+//! consumer.assign(vec![TopicPartition { topic: "events".into(), partition: 0 }])?;
+//! consumer.seek_to_beginning(&[])?;
+//! loop {
+//!     for record in consumer.poll(Duration::from_secs(1)).await? {
+//!         println!("{}-{}@{}: {:?}", record.topic, record.partition, record.offset, record.value);
+//!     }
+//! }
+//! # }
+//! ```
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::stream::{BoxStream, FuturesUnordered};
+use futures::{Stream, StreamExt};
+use kafka_wire::messages::metadata_request::{MetadataRequest, MetadataRequestTopic};
+use kafka_wire::messages::MetadataResponse;
+use kafka_wire::records::TimestampType;
+use kafka_wire::{ApiKey, ErrorCode};
+use tokio::sync::{watch, Notify};
+
+use super::fetcher::{
+    self, needs_metadata_refresh, prepare_fetches, CompletedFetch, FetchBuffer, FetchConfig,
+    ListedOffset, PreparedFetch,
+};
+use super::subscription_state::{FetchPosition, ResetStrategy, SubscriptionState};
+use crate::config::{AutoOffsetReset, ConsumerConfig, IsolationLevel};
+use crate::error::Error;
+use crate::metadata::Cluster;
+use crate::network::connection::{BrokerConnection, ConnectionConfig};
+use crate::network::pool::ConnectionPool;
+use crate::producer::TopicPartition;
+use crate::record::Header;
+use crate::serializer::{BytesSerializer, Deserializer};
+
+type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+fn to_i32(v: usize) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A record read from Kafka: Java's `ConsumerRecord`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConsumerRecord<K = Bytes, V = Bytes> {
+    /// The topic.
+    pub topic: Arc<str>,
+    /// The partition.
+    pub partition: i32,
+    /// The record's offset.
+    pub offset: i64,
+    /// The timestamp (milliseconds since the epoch): the create time, or the broker's append
+    /// time, per `timestamp_type`.
+    pub timestamp: i64,
+    /// What `timestamp` is.
+    pub timestamp_type: TimestampType,
+    /// The key (`None` when null).
+    pub key: Option<K>,
+    /// The value (`None` when null: a tombstone).
+    pub value: Option<V>,
+    /// The headers, in order.
+    pub headers: Vec<Header>,
+    /// The leader epoch of the batch the record came in, when known.
+    pub leader_epoch: Option<i32>,
+    /// Size of the serialized key, -1 when null.
+    pub serialized_key_size: i32,
+    /// Size of the serialized value, -1 when null.
+    pub serialized_value_size: i32,
+}
+
+impl<K, V> ConsumerRecord<K, V> {
+    /// The record's topic and partition.
+    pub fn topic_partition(&self) -> TopicPartition {
+        TopicPartition {
+            topic: self.topic.clone(),
+            partition: self.partition,
+        }
+    }
+}
+
+/// An offset found by [`Consumer::offsets_for_times`]: Java's `OffsetAndTimestamp`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OffsetAndTimestamp {
+    /// The earliest offset whose timestamp is at or after the one asked for.
+    pub offset: i64,
+    /// That record's timestamp.
+    pub timestamp: i64,
+    /// The leader epoch of the offset, when the broker sent it.
+    pub leader_epoch: Option<i32>,
+}
+
+/// The message of the error [`Consumer::poll`] returns after [`Consumer::wakeup`]:
+/// `Error::Timeout("wakeup")` (see [`is_wakeup`]).
+pub const WAKEUP: &str = "wakeup";
+
+/// Whether `error` is the one a poll interrupted by [`Consumer::wakeup`] returns (Java's
+/// `WakeupException`).
+pub fn is_wakeup(error: &Error) -> bool {
+    matches!(error, Error::Timeout(m) if m == WAKEUP)
+}
+
+/// The consumer's metadata: the cluster snapshot and the topics it is needed for.
+struct ConsumerMetadata {
+    cluster: watch::Sender<Arc<Cluster>>,
+    update_requested: AtomicBool,
+    /// Topics looked up by offset queries (besides the assigned ones), with their last use.
+    extra_topics: Mutex<HashMap<String, Instant>>,
+}
+
+impl ConsumerMetadata {
+    fn cluster(&self) -> Arc<Cluster> {
+        self.cluster.borrow().clone()
+    }
+
+    fn request_update(&self) {
+        self.update_requested.store(true, Ordering::Release);
+    }
+}
+
+/// The state the application and the I/O task share.
+struct State {
+    subs: SubscriptionState,
+    buffer: FetchBuffer,
+    /// An error the I/O task met, reported by the next poll.
+    error: Option<Error>,
+}
+
+struct Shared {
+    config: ConsumerConfig,
+    fetch_config: FetchConfig,
+    state: Mutex<State>,
+    metadata: ConsumerMetadata,
+    connections: ConnectionPool,
+    /// Wakes the I/O task (assignment, positions, drained data changed).
+    task_wakeup: Notify,
+    /// Bumped whenever pollers should look again (data arrived, positions reset, wakeup).
+    changed: watch::Sender<u64>,
+    wakeup: AtomicBool,
+    closed: AtomicBool,
+    stopped: watch::Sender<bool>,
+}
+
+impl Shared {
+    fn notify_pollers(&self) {
+        self.changed.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.task_wakeup.notify_one();
+        self.notify_pollers();
+    }
+}
+
+/// Stops the I/O task when the consumer is dropped.
+struct CloseOnDrop(Arc<Shared>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
+/// Builds a [`Consumer`] with deserializers.
+pub struct ConsumerBuilder<K, V> {
+    config: ConsumerConfig,
+    key_deserializer: Arc<dyn Deserializer<K>>,
+    value_deserializer: Arc<dyn Deserializer<V>>,
+}
+
+impl<K, V> std::fmt::Debug for ConsumerBuilder<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsumerBuilder")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: 'static, V: 'static> ConsumerBuilder<K, V> {
+    /// A builder with these deserializers.
+    pub fn new(
+        config: ConsumerConfig,
+        key_deserializer: impl Deserializer<K> + 'static,
+        value_deserializer: impl Deserializer<V> + 'static,
+    ) -> Self {
+        ConsumerBuilder {
+            config,
+            key_deserializer: Arc::new(key_deserializer),
+            value_deserializer: Arc::new(value_deserializer),
+        }
+    }
+
+    /// Starts the consumer (its I/O task runs on the current tokio runtime).
+    ///
+    /// # Errors
+    /// [`Error::Config`] when called outside a tokio runtime.
+    pub fn build(self) -> Result<Consumer<K, V>, Error> {
+        let handle = tokio::runtime::Handle::try_current().map_err(|_| Error::Config {
+            key: "runtime".into(),
+            reason: "a Consumer must be created inside a tokio runtime".into(),
+        })?;
+        let config = self.config;
+        let fetch_config = FetchConfig {
+            min_bytes: to_i32(config.fetch_min_bytes),
+            max_bytes: to_i32(config.fetch_max_bytes),
+            max_wait: config.fetch_max_wait,
+            partition_max_bytes: to_i32(config.max_partition_fetch_bytes),
+            read_committed: config.isolation_level == IsolationLevel::ReadCommitted,
+            check_crcs: config.check_crcs,
+            rack: config.client_rack.clone().filter(|r| !r.is_empty()),
+            max_decompressed_batch: fetcher::DEFAULT_MAX_DECOMPRESSED_BATCH,
+        };
+        let default_reset = match config.auto_offset_reset {
+            AutoOffsetReset::Earliest => Some(ResetStrategy::Earliest),
+            AutoOffsetReset::Latest => Some(ResetStrategy::Latest),
+            AutoOffsetReset::None => None,
+        };
+        let conn_config = ConnectionConfig {
+            client_id: Some(config.client_id.clone()),
+            // A long poll must not time out: the broker may hold a Fetch for max.wait.
+            request_timeout: config.request_timeout + config.fetch_max_wait,
+            connect_timeout: config.socket_connection_setup_timeout,
+            send_buffer_bytes: config.send_buffer_bytes,
+            receive_buffer_bytes: config.receive_buffer_bytes,
+            ..ConnectionConfig::default()
+        };
+        let connections = ConnectionPool::new(
+            config.bootstrap_servers.clone(),
+            conn_config,
+            config.reconnect_backoff,
+            config.reconnect_backoff_max,
+            config.connections_max_idle,
+        );
+        let shared = Arc::new(Shared {
+            fetch_config,
+            state: Mutex::new(State {
+                subs: SubscriptionState::new(default_reset),
+                buffer: FetchBuffer::new(),
+                error: None,
+            }),
+            metadata: ConsumerMetadata {
+                cluster: watch::Sender::new(Arc::new(Cluster::default())),
+                update_requested: AtomicBool::new(true),
+                extra_topics: Mutex::new(HashMap::new()),
+            },
+            connections,
+            task_wakeup: Notify::new(),
+            changed: watch::Sender::new(0),
+            wakeup: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            stopped: watch::Sender::new(false),
+            config,
+        });
+        handle.spawn(IoTask::new(shared.clone()).run());
+        Ok(Consumer {
+            close_on_drop: Arc::new(CloseOnDrop(shared.clone())),
+            shared,
+            key_deserializer: self.key_deserializer,
+            value_deserializer: self.value_deserializer,
+        })
+    }
+}
+
+/// Interrupts a [`Consumer::poll`] from anywhere (Java's `wakeup`), without a reference to
+/// the consumer. Cheap to clone.
+#[derive(Clone)]
+pub struct WakeupHandle(Arc<Shared>);
+
+impl std::fmt::Debug for WakeupHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WakeupHandle").finish_non_exhaustive()
+    }
+}
+
+impl WakeupHandle {
+    /// As [`Consumer::wakeup`].
+    pub fn wakeup(&self) {
+        self.0.wakeup.store(true, Ordering::Release);
+        self.0.notify_pollers();
+    }
+}
+
+/// An asynchronous Kafka consumer with manual assignment (Java's `KafkaConsumer` with
+/// `assign`).
+///
+/// Every method takes `&self`; the consumer is `Send + Sync` and can be shared (in an `Arc`)
+/// so that another task can [`wakeup`](Self::wakeup) a blocked poll, or use a
+/// [`WakeupHandle`]. Dropping the consumer stops its I/O task.
+pub struct Consumer<K = Bytes, V = Bytes> {
+    shared: Arc<Shared>,
+    close_on_drop: Arc<CloseOnDrop>,
+    key_deserializer: Arc<dyn Deserializer<K>>,
+    value_deserializer: Arc<dyn Deserializer<V>>,
+}
+
+impl<K, V> std::fmt::Debug for Consumer<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer")
+            .field("client_id", &self.shared.config.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Consumer<Bytes, Bytes> {
+    /// A consumer of raw bytes (keys and values as [`Bytes`]).
+    ///
+    /// # Errors
+    /// [`Error::Config`] when called outside a tokio runtime.
+    pub fn new(config: ConsumerConfig) -> Result<Self, Error> {
+        ConsumerBuilder::new(config, BytesSerializer, BytesSerializer).build()
+    }
+}
+
+/// A stream of records from [`Consumer::stream`]; implements [`futures::Stream`].
+pub struct RecordStream<'a, K, V> {
+    inner: BoxStream<'a, Result<ConsumerRecord<K, V>, Error>>,
+}
+
+impl<K, V> std::fmt::Debug for RecordStream<'_, K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordStream").finish_non_exhaustive()
+    }
+}
+
+impl<K, V> RecordStream<'_, K, V> {
+    /// The next record, or error; `None` once the consumer is closed.
+    pub async fn next(&mut self) -> Option<Result<ConsumerRecord<K, V>, Error>> {
+        self.inner.next().await
+    }
+}
+
+impl<K, V> Stream for RecordStream<'_, K, V> {
+    type Item = Result<ConsumerRecord<K, V>, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner.as_mut().poll_next(cx)
+    }
+}
+
+impl<K: Send + 'static, V: Send + 'static> Consumer<K, V> {
+    /// A builder with these deserializers.
+    pub fn builder(
+        config: ConsumerConfig,
+        key_deserializer: impl Deserializer<K> + 'static,
+        value_deserializer: impl Deserializer<V> + 'static,
+    ) -> ConsumerBuilder<K, V> {
+        ConsumerBuilder::new(config, key_deserializer, value_deserializer)
+    }
+
+    /// The configuration the consumer runs with.
+    pub fn config(&self) -> &ConsumerConfig {
+        &self.shared.config
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        lock(&self.shared.state)
+    }
+
+    fn check_open(&self) -> Result<(), Error> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            Err(Error::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Group consumption, which is not implemented yet.
+    ///
+    /// # Errors
+    /// Always [`Error::InvalidArgument`] ("group consumption not implemented yet").
+    pub fn subscribe(&self, _topics: &[&str]) -> Result<(), Error> {
+        Err(Error::InvalidArgument(
+            "group consumption not implemented yet: use assign".into(),
+        ))
+    }
+
+    /// Reads exactly these partitions from now on (Java's `assign`); an empty list
+    /// unassigns everything. Partitions that stay assigned keep their position; new ones
+    /// start at `auto.offset.reset` unless [`seek`](Self::seek) is called. Buffered data of
+    /// partitions no longer assigned is dropped.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for an empty topic name or a negative partition,
+    /// [`Error::Closed`] after [`close`](Self::close).
+    pub fn assign(&self, partitions: Vec<TopicPartition>) -> Result<(), Error> {
+        self.check_open()?;
+        if let Some(tp) = partitions
+            .iter()
+            .find(|tp| tp.topic.is_empty() || tp.partition < 0)
+        {
+            return Err(Error::InvalidArgument(format!(
+                "invalid topic partition to assign: {tp}"
+            )));
+        }
+        {
+            let mut state = self.state();
+            state.subs.assign(partitions);
+            let State { subs, buffer, .. } = &mut *state;
+            buffer.retain_assigned(subs);
+        }
+        self.shared.metadata.request_update();
+        self.shared.task_wakeup.notify_one();
+        Ok(())
+    }
+
+    /// The assigned partitions, sorted.
+    pub fn assignment(&self) -> Vec<TopicPartition> {
+        self.state().subs.assigned()
+    }
+
+    /// Moves the position of `tp` to `offset`: the next poll returns records from there.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when `tp` is not assigned or `offset` is negative.
+    pub fn seek(&self, tp: &TopicPartition, offset: i64) -> Result<(), Error> {
+        self.state().subs.seek(tp, offset)?;
+        self.shared.task_wakeup.notify_one();
+        Ok(())
+    }
+
+    /// Moves the positions of `partitions` (every assigned one when empty) to their first
+    /// offset, looked up lazily (Java's `seekToBeginning`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when one is not assigned.
+    pub fn seek_to_beginning(&self, partitions: &[TopicPartition]) -> Result<(), Error> {
+        self.state().subs.seek_to_beginning(partitions)?;
+        self.shared.task_wakeup.notify_one();
+        Ok(())
+    }
+
+    /// Moves the positions of `partitions` (every assigned one when empty) to their end,
+    /// looked up lazily (Java's `seekToEnd`): the high watermark, or the last stable offset
+    /// with `read_committed`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when one is not assigned.
+    pub fn seek_to_end(&self, partitions: &[TopicPartition]) -> Result<(), Error> {
+        self.state().subs.seek_to_end(partitions)?;
+        self.shared.task_wakeup.notify_one();
+        Ok(())
+    }
+
+    /// The offset of the next record a poll returns for `tp`, waiting (up to
+    /// `default.api.timeout.ms`) for a pending reset to be looked up.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when `tp` is not assigned, or has no position and
+    /// `auto.offset.reset` is none; [`Error::Timeout`] when the lookup does not complete in
+    /// time; the lookup's error.
+    pub async fn position(&self, tp: &TopicPartition) -> Result<i64, Error> {
+        self.check_open()?;
+        let deadline = Instant::now() + self.shared.config.default_api_timeout;
+        let mut rx = self.shared.changed.subscribe();
+        loop {
+            rx.borrow_and_update();
+            {
+                let mut state = self.state();
+                let Some(s) = state.subs.state(tp) else {
+                    return Err(Error::InvalidArgument(format!(
+                        "You can only check the position for partitions assigned to this consumer: {tp}"
+                    )));
+                };
+                if let Some(p) = s.position {
+                    return Ok(p.offset);
+                }
+                if s.reset.is_none() {
+                    return Err(state.subs.missing_position_error().unwrap_or_else(|| {
+                        Error::InvalidArgument(format!("no position for {tp}"))
+                    }));
+                }
+                if let Some(e) = state.error.take() {
+                    return Err(e);
+                }
+            }
+            self.shared.task_wakeup.notify_one();
+            match tokio::time::timeout_at(deadline.into(), rx.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err(Error::Closed),
+                Err(_) => {
+                    return Err(Error::Timeout(format!(
+                        "Timeout of {}ms expired before the position for partition {tp} could be determined",
+                        self.shared.config.default_api_timeout.as_millis()
+                    )))
+                }
+            }
+            self.check_open()?;
+        }
+    }
+
+    /// Pauses `partitions`: polls return none of their records, and they are not fetched,
+    /// until [`resume`](Self::resume). Already fetched data is kept.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when one is not assigned.
+    pub fn pause(&self, partitions: &[TopicPartition]) -> Result<(), Error> {
+        self.state().subs.pause(partitions)
+    }
+
+    /// Resumes paused partitions.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when one is not assigned.
+    pub fn resume(&self, partitions: &[TopicPartition]) -> Result<(), Error> {
+        self.state().subs.resume(partitions)?;
+        self.shared.task_wakeup.notify_one();
+        self.shared.notify_pollers();
+        Ok(())
+    }
+
+    /// The paused partitions, sorted.
+    pub fn paused(&self) -> Vec<TopicPartition> {
+        self.state().subs.paused()
+    }
+
+    /// Interrupts the current [`poll`](Self::poll) (or the next one, when none is in
+    /// progress), which returns `Err(Error::Timeout("wakeup"))` ([`is_wakeup`]); Java's
+    /// `wakeup`. Safe to call from any task.
+    pub fn wakeup(&self) {
+        self.wakeup_handle().wakeup();
+    }
+
+    /// A handle that can [`wakeup`](Self::wakeup) this consumer from another task.
+    pub fn wakeup_handle(&self) -> WakeupHandle {
+        WakeupHandle(self.shared.clone())
+    }
+
+    /// Returns the records fetched for the assigned, unpaused partitions: at most
+    /// `max.poll.records`, in offset order per partition, waiting up to `timeout` for some
+    /// to arrive (an empty vector when none did). The positions move past the returned
+    /// records.
+    ///
+    /// # Errors
+    /// * `Error::Timeout("wakeup")` after [`wakeup`](Self::wakeup) ([`is_wakeup`]);
+    /// * [`Error::Kafka`] with OFFSET_OUT_OF_RANGE naming the partition when a position is
+    ///   out of range and `auto.offset.reset` is none; [`Error::InvalidArgument`] when a
+    ///   partition has no position then (seek first);
+    /// * [`Error::Kafka`] with CORRUPT_MESSAGE for a corrupt batch (CRC) and other
+    ///   non-retriable fetch errors; [`Error::Serialization`] when a deserializer fails.
+    ///   Records read before the failure are returned first, the error at the next poll,
+    ///   and the position stays at the failing record (seek past it to continue);
+    /// * [`Error::Closed`] after [`close`](Self::close).
+    ///
+    /// # Cancel safety
+    /// Cancel safe: records are taken from the buffer only when the poll returns them.
+    pub async fn poll(&self, timeout: Duration) -> Result<Vec<ConsumerRecord<K, V>>, Error> {
+        self.check_open()?;
+        let deadline = Instant::now().checked_add(timeout);
+        let mut rx = self.shared.changed.subscribe();
+        loop {
+            rx.borrow_and_update();
+            if self.shared.wakeup.swap(false, Ordering::AcqRel) {
+                return Err(Error::Timeout(WAKEUP.into()));
+            }
+            self.check_open()?;
+            let collected = {
+                let mut state = self.state();
+                if let Some(e) = state.error.take() {
+                    return Err(e);
+                }
+                if let Some(e) = state.subs.missing_position_error() {
+                    return Err(e);
+                }
+                let State { subs, buffer, .. } = &mut *state;
+                buffer.collect(
+                    subs,
+                    &self.shared.fetch_config,
+                    self.shared.config.max_poll_records.max(1),
+                )
+            };
+            if collected.metadata_refresh {
+                self.shared.metadata.request_update();
+            }
+            // Drained partitions can be fetched again.
+            self.shared.task_wakeup.notify_one();
+            if !collected.records.is_empty() {
+                return self.deserialize(collected.records);
+            }
+            if let Some(e) = collected.error {
+                return Err(e);
+            }
+            let changed = rx.changed();
+            let waited = match deadline {
+                Some(d) => tokio::time::timeout_at(d.into(), changed).await,
+                None => Ok(changed.await),
+            };
+            match waited {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err(Error::Closed),
+                Err(_) => return Ok(Vec::new()),
+            }
+        }
+    }
+
+    /// Deserializes; on a failure, the records before it are returned and the positions of
+    /// the partitions from the failing record on are moved back (the next poll fails).
+    fn deserialize(
+        &self,
+        records: Vec<ConsumerRecord>,
+    ) -> Result<Vec<ConsumerRecord<K, V>>, Error> {
+        let mut out = Vec::with_capacity(records.len());
+        let mut iter = records.into_iter();
+        while let Some(r) = iter.next() {
+            match self.deserialize_one(&r) {
+                Ok((key, value)) => out.push(ConsumerRecord {
+                    topic: r.topic,
+                    partition: r.partition,
+                    offset: r.offset,
+                    timestamp: r.timestamp,
+                    timestamp_type: r.timestamp_type,
+                    key,
+                    value,
+                    headers: r.headers,
+                    leader_epoch: r.leader_epoch,
+                    serialized_key_size: r.serialized_key_size,
+                    serialized_value_size: r.serialized_value_size,
+                }),
+                Err(e) => {
+                    // Rewind every partition to its first record not returned.
+                    let mut rewound = HashSet::new();
+                    let mut state = self.state();
+                    for rest in std::iter::once(&r).chain(iter.as_slice()) {
+                        let tp = rest.topic_partition();
+                        if rewound.insert(tp.clone()) {
+                            let _ = state.subs.seek_with_epoch(
+                                &tp,
+                                FetchPosition {
+                                    offset: rest.offset,
+                                    leader_epoch: rest.leader_epoch,
+                                },
+                            );
+                        }
+                    }
+                    drop(state);
+                    self.shared.task_wakeup.notify_one();
+                    return if out.is_empty() { Err(e) } else { Ok(out) };
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn deserialize_one(&self, r: &ConsumerRecord) -> Result<(Option<K>, Option<V>), Error> {
+        let what = |part: &str, e: Error| {
+            Error::Serialization(format!(
+                "Error deserializing {part} for partition {}-{} at offset {}. If needed, please \
+                 seek past the record to continue consumption. ({e})",
+                r.topic, r.partition, r.offset
+            ))
+        };
+        let key = match &r.key {
+            Some(k) => Some(
+                self.key_deserializer
+                    .deserialize(&r.topic, &r.headers, k)
+                    .map_err(|e| what("key", e))?,
+            ),
+            None => None,
+        };
+        let value = match &r.value {
+            Some(v) => Some(
+                self.value_deserializer
+                    .deserialize(&r.topic, &r.headers, v)
+                    .map_err(|e| what("value", e))?,
+            ),
+            None => None,
+        };
+        Ok((key, value))
+    }
+
+    /// The records as a [`Stream`]: polls repeatedly and yields them one by one; errors are
+    /// yielded as items (the stream goes on after them); it ends when the consumer is
+    /// closed. Records the stream took from the consumer but has not yielded yet are lost
+    /// when it is dropped (the positions are already past them).
+    pub fn stream(&self) -> RecordStream<'_, K, V> {
+        let state = (self, VecDeque::new());
+        let inner = futures::stream::unfold(state, |(consumer, mut pending)| async move {
+            loop {
+                if let Some(r) = pending.pop_front() {
+                    return Some((Ok(r), (consumer, pending)));
+                }
+                match consumer.poll(Duration::from_secs(3600)).await {
+                    Ok(records) => pending.extend(records),
+                    Err(Error::Closed) => return None,
+                    Err(e) => return Some((Err(e), (consumer, pending))),
+                }
+            }
+        });
+        RecordStream {
+            inner: inner.boxed(),
+        }
+    }
+
+    /// The first offset of each partition (the log start offset); Java's
+    /// `beginningOffsets`. Waits up to `default.api.timeout.ms`.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`]; a non-retriable lookup error.
+    pub async fn beginning_offsets(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> Result<HashMap<TopicPartition, i64>, Error> {
+        let query = partitions.iter().map(|tp| (tp.clone(), -2)).collect();
+        let found = self.list_offsets(query).await?;
+        Ok(found.into_iter().map(|(tp, o)| (tp, o.offset)).collect())
+    }
+
+    /// The end offset of each partition: the high watermark, or the last stable offset with
+    /// `read_committed`; Java's `endOffsets`. Waits up to `default.api.timeout.ms`.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`]; a non-retriable lookup error.
+    pub async fn end_offsets(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> Result<HashMap<TopicPartition, i64>, Error> {
+        let query = partitions.iter().map(|tp| (tp.clone(), -1)).collect();
+        let found = self.list_offsets(query).await?;
+        Ok(found.into_iter().map(|(tp, o)| (tp, o.offset)).collect())
+    }
+
+    /// For each partition, the earliest offset whose timestamp is at or after the given one
+    /// (milliseconds since the epoch); `None` when there is no such record. Java's
+    /// `offsetsForTimes`. Waits up to `default.api.timeout.ms`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a negative timestamp; [`Error::Timeout`]; a
+    /// non-retriable lookup error.
+    pub async fn offsets_for_times(
+        &self,
+        timestamps: &HashMap<TopicPartition, i64>,
+    ) -> Result<HashMap<TopicPartition, Option<OffsetAndTimestamp>>, Error> {
+        if let Some((tp, ts)) = timestamps.iter().find(|(_, ts)| **ts < 0) {
+            return Err(Error::InvalidArgument(format!(
+                "The target time for partition {tp} is {ts}. The target time cannot be negative."
+            )));
+        }
+        let query = timestamps
+            .iter()
+            .map(|(tp, ts)| (tp.clone(), *ts))
+            .collect();
+        let found = self.list_offsets(query).await?;
+        Ok(found
+            .into_iter()
+            .map(|(tp, o)| {
+                let v = (o.offset >= 0).then_some(OffsetAndTimestamp {
+                    offset: o.offset,
+                    timestamp: o.timestamp,
+                    leader_epoch: o.leader_epoch,
+                });
+                (tp, v)
+            })
+            .collect())
+    }
+
+    /// ListOffsets for `query`, through each partition's leader, retrying retriable errors
+    /// until `default.api.timeout.ms`.
+    async fn list_offsets(
+        &self,
+        query: Vec<(TopicPartition, i64)>,
+    ) -> Result<HashMap<TopicPartition, ListedOffset>, Error> {
+        self.check_open()?;
+        let cfg = &self.shared.config;
+        let deadline = Instant::now() + cfg.default_api_timeout;
+        let read_committed = self.shared.fetch_config.read_committed;
+        let mut remaining = query;
+        let mut found = HashMap::new();
+        let mut rx = self.shared.metadata.cluster.subscribe();
+        {
+            let now = Instant::now();
+            let mut extra = lock(&self.shared.metadata.extra_topics);
+            for (tp, _) in &remaining {
+                extra.insert(tp.topic.to_string(), now);
+            }
+        }
+        let mut last_error: Option<Error> = None;
+        loop {
+            rx.borrow_and_update();
+            let cluster = self.shared.metadata.cluster();
+            let mut by_node: HashMap<i32, Vec<(TopicPartition, i64)>> = HashMap::new();
+            let mut waiting_metadata = false;
+            for (tp, ts) in &remaining {
+                if let Some(code) = cluster.topic_errors.get(&*tp.topic) {
+                    if !code.is_retriable() && *code != ErrorCode::UnknownTopicOrPartition {
+                        return Err(Error::kafka(*code));
+                    }
+                }
+                match cluster
+                    .topic(&tp.topic)
+                    .and_then(|t| t.leader(tp.partition))
+                    .filter(|n| cluster.broker(*n).is_some())
+                {
+                    Some(node) => by_node.entry(node).or_default().push((tp.clone(), *ts)),
+                    None => waiting_metadata = true,
+                }
+            }
+            let mut next = Vec::new();
+            for (node, parts) in by_node {
+                let Some(addr) = cluster.broker(node).map(|b| b.address()) else {
+                    continue;
+                };
+                let timeout = deadline.saturating_duration_since(Instant::now());
+                let result = match self.shared.connections.get(node, &addr).await {
+                    Ok(conn) => tokio::time::timeout(
+                        timeout,
+                        fetcher::list_offsets(&conn, &parts, read_committed, cfg.request_timeout),
+                    )
+                    .await
+                    .unwrap_or_else(|_| Err(Error::Timeout("ListOffsets".into()))),
+                    Err(e) => Err(e),
+                };
+                match result {
+                    Ok(answers) => {
+                        for ((tp, r), (_, ts)) in answers.into_iter().zip(parts) {
+                            match r {
+                                Ok(o) => {
+                                    found.insert(tp, o);
+                                }
+                                Err(code) if code.is_retriable() => {
+                                    if needs_metadata_refresh(code) {
+                                        waiting_metadata = true;
+                                    }
+                                    last_error = Some(Error::kafka(code));
+                                    next.push((tp, ts));
+                                }
+                                Err(code) => {
+                                    return Err(Error::kafka_with_message(
+                                        code,
+                                        Some(format!("ListOffsets failed for {tp}")),
+                                    ))
+                                }
+                            }
+                        }
+                    }
+                    Err(e) if e.is_retriable() => {
+                        waiting_metadata = true;
+                        last_error = Some(e);
+                        next.extend(parts);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            // Partitions without a leader stay in `remaining` too.
+            remaining
+                .retain(|(tp, _)| !found.contains_key(tp) && !next.iter().any(|(n, _)| n == tp));
+            remaining.extend(next);
+            if remaining.is_empty() {
+                return Ok(found);
+            }
+            if waiting_metadata {
+                self.shared.metadata.request_update();
+                self.shared.task_wakeup.notify_one();
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Error::Timeout(format!(
+                    "Failed to get offsets by times in {}ms{}",
+                    cfg.default_api_timeout.as_millis(),
+                    last_error
+                        .map(|e| format!(" (last error: {e})"))
+                        .unwrap_or_default()
+                )));
+            }
+            let backoff = deadline.min(now + cfg.retry_backoff.max(Duration::from_millis(10)));
+            if waiting_metadata {
+                let _ = tokio::time::timeout_at(deadline.into(), rx.changed()).await;
+            } else {
+                tokio::time::sleep_until(backoff.into()).await;
+            }
+            self.check_open()?;
+        }
+    }
+
+    /// Stops the consumer: its I/O task ends and later calls fail with [`Error::Closed`]
+    /// (a blocked poll returns it). There is nothing to commit yet (no group). Closing twice
+    /// is harmless.
+    ///
+    /// # Errors
+    /// Never fails today.
+    pub async fn close(&self) -> Result<(), Error> {
+        self.shared.close();
+        let mut stopped = self.shared.stopped.subscribe();
+        let _ = stopped.wait_for(|s| *s).await;
+        let _ = &self.close_on_drop;
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The I/O task.
+// ---------------------------------------------------------------------------------------------
+
+struct FetchDone {
+    node: i32,
+    prepared: PreparedFetch,
+    result: Result<Vec<CompletedFetch>, Error>,
+}
+
+type ResetAnswer = Result<Vec<(TopicPartition, Result<ListedOffset, ErrorCode>)>, Error>;
+
+struct ResetDone {
+    /// The partitions asked for, with their state epochs.
+    partitions: Vec<(TopicPartition, u64)>,
+    result: ResetAnswer,
+}
+
+/// The consumer's background task: metadata, reset lookups, fetches.
+struct IoTask {
+    shared: Arc<Shared>,
+    fetches: FuturesUnordered<BoxFut<FetchDone>>,
+    fetching: HashSet<i32>,
+    /// Brokers whose last fetch failed, not fetched from again before the instant.
+    node_backoff: HashMap<i32, Instant>,
+    resets: FuturesUnordered<BoxFut<ResetDone>>,
+    connecting: FuturesUnordered<BoxFut<(i32, Result<BrokerConnection, Error>)>>,
+    connecting_nodes: HashSet<i32>,
+    metadata_fetch: Option<BoxFut<Result<MetadataResponse, Error>>>,
+    last_metadata_attempt: Option<Instant>,
+    last_metadata_success: Option<Instant>,
+    metadata_failures: u32,
+    last_idle_check: Instant,
+}
+
+/// Polls an optional future; pending forever when `None`.
+async fn poll_opt<T>(f: &mut Option<BoxFut<T>>) -> T {
+    match f {
+        Some(f) => f.await,
+        None => std::future::pending().await,
+    }
+}
+
+fn backoff(base: Duration, max: Duration, failures: u32) -> Duration {
+    let factor = 2u32.saturating_pow(failures.saturating_sub(1).min(16));
+    base.saturating_mul(factor).min(max.max(base))
+}
+
+impl IoTask {
+    fn new(shared: Arc<Shared>) -> Self {
+        IoTask {
+            shared,
+            fetches: FuturesUnordered::new(),
+            fetching: HashSet::new(),
+            node_backoff: HashMap::new(),
+            resets: FuturesUnordered::new(),
+            connecting: FuturesUnordered::new(),
+            connecting_nodes: HashSet::new(),
+            metadata_fetch: None,
+            last_metadata_attempt: None,
+            last_metadata_success: None,
+            metadata_failures: 0,
+            last_idle_check: Instant::now(),
+        }
+    }
+
+    async fn run(mut self) {
+        tracing::debug!(client_id = %self.shared.config.client_id, "consumer I/O task started");
+        while !self.shared.closed.load(Ordering::Acquire) {
+            let timeout = self.run_once(Instant::now());
+            let sleep = tokio::time::sleep(timeout);
+            tokio::pin!(sleep);
+            let has_fetches = !self.fetches.is_empty();
+            let has_resets = !self.resets.is_empty();
+            let has_connecting = !self.connecting.is_empty();
+            tokio::select! {
+                Some(done) = self.fetches.next(), if has_fetches => self.handle_fetch(done),
+                Some(done) = self.resets.next(), if has_resets => self.handle_reset(done),
+                Some((node, res)) = self.connecting.next(), if has_connecting => {
+                    self.connecting_nodes.remove(&node);
+                    if let Err(e) = res {
+                        tracing::debug!(node, error = %e, "connecting to broker failed");
+                        self.shared.metadata.request_update();
+                    }
+                }
+                res = poll_opt(&mut self.metadata_fetch) => {
+                    self.metadata_fetch = None;
+                    self.handle_metadata(res);
+                }
+                _ = self.shared.task_wakeup.notified() => {}
+                _ = &mut sleep => {}
+            }
+        }
+        self.shared.connections.close_all();
+        self.shared.stopped.send_replace(true);
+        self.shared.notify_pollers();
+        tracing::debug!(client_id = %self.shared.config.client_id, "consumer I/O task stopped");
+    }
+
+    /// One pass: metadata, resets, fetches. Returns how long to sleep at most.
+    fn run_once(&mut self, now: Instant) -> Duration {
+        let shared = self.shared.clone();
+        let cfg = &shared.config;
+        let mut timeout = cfg.metadata_max_age.min(Duration::from_secs(1));
+        if now.saturating_duration_since(self.last_idle_check) >= Duration::from_secs(1) {
+            self.last_idle_check = now;
+            self.shared.connections.close_idle(now);
+        }
+        self.maybe_update_metadata(now, &mut timeout);
+        let cluster = self.shared.metadata.cluster();
+
+        // Offset resets.
+        let due = {
+            let mut state = lock(&self.shared.state);
+            let due = state.subs.resets_due(now);
+            for (tp, _, _) in &due {
+                // Not asked again while the lookup is in flight.
+                state.subs.reset_attempted(tp, now + cfg.request_timeout);
+            }
+            if let Some(t) = state.subs.next_reset_attempt() {
+                timeout = timeout.min(
+                    t.saturating_duration_since(now)
+                        .max(Duration::from_millis(1)),
+                );
+            }
+            due
+        };
+        let mut by_node: HashMap<i32, Vec<(TopicPartition, ResetStrategy, u64)>> = HashMap::new();
+        let mut leaderless = Vec::new();
+        for (tp, strategy, epoch) in due {
+            match cluster
+                .topic(&tp.topic)
+                .and_then(|t| t.leader(tp.partition))
+                .filter(|n| cluster.broker(*n).is_some())
+            {
+                Some(node) => by_node.entry(node).or_default().push((tp, strategy, epoch)),
+                None => leaderless.push(tp),
+            }
+        }
+        if !leaderless.is_empty() {
+            self.shared.metadata.request_update();
+            let mut state = lock(&self.shared.state);
+            for tp in leaderless {
+                state.subs.reset_attempted(&tp, now + cfg.retry_backoff);
+            }
+            timeout = timeout.min(cfg.retry_backoff.max(Duration::from_millis(1)));
+        }
+        for (node, parts) in by_node {
+            let Some(addr) = cluster.broker(node).map(|b| b.address()) else {
+                continue;
+            };
+            let pool = self.shared.connections.clone();
+            let read_committed = self.shared.fetch_config.read_committed;
+            let request_timeout = cfg.request_timeout;
+            let query: Vec<(TopicPartition, i64)> = parts
+                .iter()
+                .map(|(tp, s, _)| (tp.clone(), s.timestamp()))
+                .collect();
+            let partitions = parts.into_iter().map(|(tp, _, e)| (tp, e)).collect();
+            self.resets.push(Box::pin(async move {
+                let result = match pool.get(node, &addr).await {
+                    Ok(conn) => {
+                        fetcher::list_offsets(&conn, &query, read_committed, request_timeout).await
+                    }
+                    Err(e) => Err(e),
+                };
+                ResetDone { partitions, result }
+            }));
+        }
+
+        // Fetches.
+        let plan = {
+            let state = lock(&self.shared.state);
+            let buffered = state.buffer.buffered_partitions();
+            prepare_fetches(&state.subs, &cluster, &buffered, |n| {
+                self.fetching.contains(&n) || self.node_backoff.get(&n).is_some_and(|t| now < *t)
+            })
+        };
+        if plan.missing_leader {
+            self.shared.metadata.request_update();
+        }
+        if let Some(t) = self.node_backoff.values().filter(|t| **t > now).min() {
+            timeout = timeout.min(*t - now);
+        }
+        for prepared in plan.fetches {
+            let node = prepared.node;
+            match self.shared.connections.connected(node) {
+                Some(conn) => self.send_fetch(conn, prepared, cluster.clone()),
+                None => {
+                    if self.connecting_nodes.contains(&node) {
+                        continue;
+                    }
+                    if self.shared.connections.is_backing_off(node, now) {
+                        timeout = timeout.min(cfg.reconnect_backoff.max(Duration::from_millis(5)));
+                        continue;
+                    }
+                    let Some(broker) = cluster.broker(node).cloned() else {
+                        continue;
+                    };
+                    let pool = self.shared.connections.clone();
+                    self.connecting_nodes.insert(node);
+                    self.connecting.push(Box::pin(async move {
+                        let r = pool.get(node, &broker.address()).await;
+                        (node, r)
+                    }));
+                }
+            }
+        }
+        timeout
+    }
+
+    fn send_fetch(
+        &mut self,
+        conn: BrokerConnection,
+        prepared: PreparedFetch,
+        cluster: Arc<Cluster>,
+    ) {
+        let node = prepared.node;
+        self.fetching.insert(node);
+        let config = self.shared.fetch_config.clone();
+        tracing::trace!(
+            node,
+            partitions = prepared.partitions.len(),
+            "sending fetch"
+        );
+        self.fetches.push(Box::pin(async move {
+            let result = fetcher::send_fetch(&conn, &prepared, &config, &cluster).await;
+            FetchDone {
+                node,
+                prepared,
+                result,
+            }
+        }));
+    }
+
+    fn handle_fetch(&mut self, done: FetchDone) {
+        self.fetching.remove(&done.node);
+        match done.result {
+            Ok(completed) => {
+                self.node_backoff.remove(&done.node);
+                // Empty answers are buffered too: collecting them updates the offsets (high
+                // watermark...) and then lets the partitions be fetched again.
+                lock(&self.shared.state).buffer.extend(completed);
+                self.shared.notify_pollers();
+            }
+            Err(e) => {
+                tracing::debug!(node = done.node, error = %e, "fetch failed");
+                self.node_backoff
+                    .insert(done.node, Instant::now() + self.shared.config.retry_backoff);
+                if matches!(e, Error::UnsupportedVersion(_)) {
+                    lock(&self.shared.state).error = Some(e);
+                    self.shared.notify_pollers();
+                } else {
+                    self.shared.metadata.request_update();
+                }
+                tracing::trace!(
+                    partitions = done.prepared.partitions.len(),
+                    "fetch to retry"
+                );
+            }
+        }
+    }
+
+    fn handle_reset(&mut self, done: ResetDone) {
+        let cfg = &self.shared.config;
+        let retry_at = Instant::now() + cfg.retry_backoff;
+        let mut state = lock(&self.shared.state);
+        match done.result {
+            Ok(answers) => {
+                for ((tp, result), (_, epoch)) in answers.into_iter().zip(&done.partitions) {
+                    match result {
+                        Ok(o) if o.offset >= 0 => {
+                            tracing::debug!(%tp, offset = o.offset, "offset reset");
+                            state.subs.reset_done(
+                                &tp,
+                                *epoch,
+                                FetchPosition {
+                                    offset: o.offset,
+                                    leader_epoch: o.leader_epoch,
+                                },
+                            );
+                        }
+                        Ok(_) => state.subs.reset_attempted(&tp, retry_at),
+                        Err(code) => {
+                            tracing::debug!(%tp, error = %code, "offset reset lookup failed");
+                            if needs_metadata_refresh(code) {
+                                self.shared.metadata.request_update();
+                            }
+                            state.subs.reset_attempted(&tp, retry_at);
+                            if !code.is_retriable() {
+                                state.error = Some(Error::kafka_with_message(
+                                    code,
+                                    Some(format!("offset reset failed for {tp}")),
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "offset reset lookup failed");
+                self.shared.metadata.request_update();
+                for (tp, _) in &done.partitions {
+                    state.subs.reset_attempted(tp, retry_at);
+                }
+                if matches!(e, Error::UnsupportedVersion(_)) {
+                    state.error = Some(e);
+                }
+            }
+        }
+        drop(state);
+        self.shared.notify_pollers();
+    }
+
+    fn maybe_update_metadata(&mut self, now: Instant, timeout: &mut Duration) {
+        let shared = self.shared.clone();
+        let cfg = &shared.config;
+        if self.metadata_fetch.is_some() {
+            return;
+        }
+        let mut topics = lock(&self.shared.state).subs.topics();
+        {
+            let mut extra = lock(&self.shared.metadata.extra_topics);
+            extra.retain(|_, used| now.saturating_duration_since(*used) < cfg.metadata_max_age);
+            for t in extra.keys() {
+                if !topics.contains(t) {
+                    topics.push(t.clone());
+                }
+            }
+        }
+        if topics.is_empty() {
+            return;
+        }
+        let stale = self
+            .last_metadata_success
+            .is_none_or(|t| now.saturating_duration_since(t) >= cfg.metadata_max_age);
+        let wanted = self
+            .shared
+            .metadata
+            .update_requested
+            .load(Ordering::Acquire)
+            || stale;
+        if !wanted {
+            if let Some(t) = self.last_metadata_success {
+                *timeout = (*timeout).min(cfg.metadata_max_age.saturating_sub(now - t));
+            }
+            return;
+        }
+        if let Some(last) = self.last_metadata_attempt {
+            let gap = if self.metadata_failures > 0 {
+                backoff(
+                    cfg.retry_backoff,
+                    cfg.retry_backoff_max,
+                    self.metadata_failures,
+                )
+            } else {
+                cfg.retry_backoff
+            };
+            if now < last + gap {
+                *timeout = (*timeout).min(last + gap - now);
+                return;
+            }
+        }
+        self.last_metadata_attempt = Some(now);
+        self.shared
+            .metadata
+            .update_requested
+            .store(false, Ordering::Release);
+        let pool = self.shared.connections.clone();
+        let allow_auto_create = cfg.allow_auto_create_topics;
+        self.metadata_fetch = Some(Box::pin(async move {
+            let conn = pool.any().await?;
+            let version = conn
+                .version_for(ApiKey::Metadata)
+                .ok_or_else(|| Error::UnsupportedVersion("Metadata".into()))?;
+            let request = MetadataRequest {
+                topics: Some(
+                    topics
+                        .into_iter()
+                        .map(|name| MetadataRequestTopic {
+                            name: Some(name),
+                            ..Default::default()
+                        })
+                        .collect(),
+                ),
+                allow_auto_topic_creation: allow_auto_create,
+                ..Default::default()
+            };
+            conn.send_with_version(request, version).await
+        }));
+    }
+
+    fn handle_metadata(&mut self, res: Result<MetadataResponse, Error>) {
+        match res {
+            Ok(resp) => {
+                self.metadata_failures = 0;
+                self.last_metadata_success = Some(Instant::now());
+                let previous = self.shared.metadata.cluster();
+                let cluster = Cluster::from_response(&previous, &resp);
+                let incomplete = cluster
+                    .topics
+                    .values()
+                    .any(|t| t.available_partitions.len() < t.partitions.len())
+                    || cluster.topic_errors.values().any(|c| c.is_retriable());
+                self.shared.metadata.cluster.send_replace(Arc::new(cluster));
+                if incomplete {
+                    self.shared.metadata.request_update();
+                }
+            }
+            Err(e) => {
+                self.metadata_failures += 1;
+                tracing::debug!(error = %e, "metadata request failed");
+                self.shared.metadata.request_update();
+            }
+        }
+    }
+}
