@@ -2,9 +2,8 @@
 //! `kafka-client`'s idempotent [`Producer`] and read them all back.
 //!
 //! The producer places records with the Java client's keyed partitioner (murmur2), batches
-//! them per partition (lz4) and reports each record's offset. Reading back still speaks the
-//! Fetch protocol with `kafka-wire` directly (long-polling Fetch requests) until the consumer
-//! of `kafka-client` lands.
+//! them per partition (lz4) and reports each record's offset; the consumer, assigned every
+//! partition, reads them back in order.
 //!
 //! ```sh
 //! cargo run --release -p kafka-examples --example quickstart
@@ -15,16 +14,16 @@ use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
-use kafka_client::config::ProducerConfig;
+use kafka_client::config::{AutoOffsetReset, ConsumerConfig, ProducerConfig};
+use kafka_client::consumer::{Consumer, TopicPartition};
 use kafka_client::partitioner::partition_for_key;
 use kafka_client::producer::Producer;
 use kafka_client::serializer::StringSerializer;
 use kafka_client::ProducerRecord;
 use kafka_wire::frame::{encode_request, split_frame, DEFAULT_MAX_FRAME_SIZE};
 use kafka_wire::messages::create_topics_request::CreatableTopic;
-use kafka_wire::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_wire::messages::*;
-use kafka_wire::records::{decode_all, Compression};
+use kafka_wire::records::Compression;
 use kafka_wire::{Decodable, ErrorCode, Request, RequestBody};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -96,31 +95,6 @@ async fn main() -> Result<(), Error> {
     );
     let mut conn = Connection::open(&bootstrap).await?;
 
-    // Negotiate: use the highest Fetch version both sides know.
-    let versions = conn
-        .call(
-            ApiVersionsRequest {
-                client_software_name: "quickstart".into(),
-                client_software_version: "0.1.0".into(),
-                ..Default::default()
-            },
-            3,
-        )
-        .await?;
-    let theirs = versions
-        .api_keys
-        .iter()
-        .find(|k| k.api_key == kafka_wire::ApiKey::Fetch.key())
-        .ok_or("Fetch not offered")?;
-    let fetch_v = kafka_wire::ApiKey::Fetch
-        .valid_versions()
-        .highest_common(&kafka_wire::VersionRange {
-            min: theirs.min_version,
-            max: theirs.max_version,
-        })
-        .ok_or("no common Fetch version")?;
-    println!("negotiated Fetch v{fetch_v}");
-
     let created = conn
         .call(
             CreateTopicsRequest {
@@ -186,65 +160,48 @@ async fn main() -> Result<(), Error> {
         produce_start.elapsed()
     );
 
-    // Consume every partition from the beginning.
+    // Consume every partition from the beginning with kafka-client's Consumer (manual
+    // assignment; records come back in offset order per partition).
     let fetch_start = Instant::now();
+    let consumer_config = ConsumerConfig::builder()
+        .bootstrap_servers(bootstrap.as_str())
+        .client_id("quickstart")
+        .auto_offset_reset(AutoOffsetReset::Earliest)
+        .build()?;
+    let consumer: Consumer<String, String> =
+        Consumer::builder(consumer_config, StringSerializer, StringSerializer).build()?;
+    consumer.assign(
+        (0..PARTITIONS as i32)
+            .map(|p| TopicPartition {
+                topic: TOPIC.into(),
+                partition: p,
+            })
+            .collect(),
+    )?;
+    let mut got: BTreeMap<i32, Vec<(String, String)>> = BTreeMap::new();
     let mut total = 0;
-    for (&p, want) in &expected {
-        let mut offset = 0i64;
-        let mut got = Vec::new();
-        while got.len() < want.len() {
-            let resp = conn
-                .call(
-                    FetchRequest {
-                        replica_id: -1,
-                        max_wait_ms: 500,
-                        min_bytes: 1,
-                        max_bytes: 8 << 20,
-                        session_epoch: -1,
-                        topics: vec![FetchTopic {
-                            topic: TOPIC.into(),
-                            topic_id: created.topics[0].topic_id,
-                            partitions: vec![FetchPartition {
-                                partition: p,
-                                fetch_offset: offset,
-                                partition_max_bytes: 1 << 20,
-                                current_leader_epoch: -1,
-                                ..Default::default()
-                            }],
-                            ..Default::default()
-                        }],
-                        ..Default::default()
-                    },
-                    fetch_v,
-                )
-                .await?;
-            let data = &resp.responses[0].partitions[0];
-            ErrorCode::from_code(data.error_code).into_result()?;
-            for batch in decode_all(data.records.clone().unwrap_or_default())? {
-                batch.verify_crc()?;
-                for record in batch.records(64 << 20)? {
-                    let record = record?;
-                    if record.offset < offset {
-                        continue;
-                    }
-                    let key =
-                        String::from_utf8(record.key.map(|k| k.to_vec()).unwrap_or_default())?;
-                    let value =
-                        String::from_utf8(record.value.map(|v| v.to_vec()).unwrap_or_default())?;
-                    got.push((key, value));
-                    offset = record.offset + 1;
-                }
-            }
+    while total < RECORDS {
+        for record in consumer.poll(Duration::from_secs(5)).await? {
+            got.entry(record.partition).or_default().push((
+                record.key.unwrap_or_default(),
+                record.value.unwrap_or_default(),
+            ));
+            total += 1;
         }
+    }
+    consumer.close().await?;
+    for (p, want) in &expected {
+        let records = got.get(p).map(Vec::as_slice).unwrap_or_default();
         assert_eq!(
-            &got, want,
+            records,
+            want.as_slice(),
             "partition {p} holds exactly what was produced, in order"
         );
         println!(
-            "  partition {p}: {} records, offsets 0..{offset}",
-            got.len()
+            "  partition {p}: {} records, offsets 0..{}",
+            records.len(),
+            records.len()
         );
-        total += got.len();
     }
     println!(
         "consumed {total} records in {:?}; every record arrived once, in order per partition",
