@@ -130,6 +130,11 @@ broker_configs! {
     "log.flush.interval.ms", Long, "", Some("flush.ms"), "Milliseconds between fsyncs (default: rely on the page cache).";
     "log.message.timestamp.type", String, "CreateTime", Some("message.timestamp.type"), "CreateTime or LogAppendTime.";
     "log.cleanup.policy", List, "delete", Some("cleanup.policy"), "delete or compact.";
+    "log.cleaner.enable", Boolean, "true", None, "Run the log cleaner (compaction of cleanup.policy=compact topics) with each retention check.";
+    "log.cleaner.delete.retention.ms", Long, "86400000", Some("delete.retention.ms"), "How long tombstones are kept after the cleaning that first retained them.";
+    "log.cleaner.min.cleanable.ratio", String, "0.5", Some("min.cleanable.dirty.ratio"), "Dirty ratio above which a compacted log is cleaned.";
+    "log.cleaner.min.compaction.lag.ms", Long, "0", Some("min.compaction.lag.ms"), "Minimum time a record stays uncompacted.";
+    "log.cleaner.max.compaction.lag.ms", Long, "9223372036854775807", Some("max.compaction.lag.ms"), "Maximum time a record stays uncompacted.";
     "min.insync.replicas", Int, "1", Some("min.insync.replicas"), "Minimum in-sync replicas for acks=all.";
     "compression.type", String, "producer", Some("compression.type"), "Compression of stored batches; producer keeps what the producer sent.";
     "producer.id.expiration.ms", Int, "86400000", None, "Idempotent producer state of a partition is forgotten this long after the producer's last batch timestamp.";
@@ -185,6 +190,18 @@ impl BrokerConfig {
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
         let def = broker_config_def(key).ok_or_else(|| ConfigError::UnknownKey(key.to_string()))?;
         def.ty.validate(key, value)?;
+        if key == "log.cleaner.min.cleanable.ratio"
+            && !value
+                .trim()
+                .parse::<f64>()
+                .is_ok_and(|r| (0.0..=1.0).contains(&r))
+        {
+            return Err(ConfigError::InvalidValue {
+                key: key.to_string(),
+                value: value.to_string(),
+                reason: "expected a number between 0 and 1".to_string(),
+            });
+        }
         match key {
             "node.id" => self.node_id = value.trim().parse().unwrap_or(self.node_id),
             "log.dirs" => self.data_dir = Some(PathBuf::from(value)),
@@ -274,6 +291,10 @@ mod tests {
         ));
         c.set("num.partitions", "3").unwrap();
         assert_eq!(c.num_partitions(), 3);
+        assert!(c.set("log.cleaner.min.cleanable.ratio", "1.5").is_err());
+        c.set("log.cleaner.min.cleanable.ratio", "0.2").unwrap();
+        assert_eq!(c.topic_defaults()["min.cleanable.dirty.ratio"], "0.2");
+        assert!(c.get_bool("log.cleaner.enable"));
     }
 
     #[test]

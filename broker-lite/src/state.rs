@@ -8,7 +8,9 @@
 //!   a partition directory, which always ends in `-<number>`;
 //! - `<topic>-<partition>/partition.metadata`: the topic id, in Kafka's format;
 //! - `broker-lite-producer-ids`: the end of the last reserved block of producer ids
-//!   (InitProducerId, KIP-98), so that ids are never reused across restarts.
+//!   (InitProducerId, KIP-98), so that ids are never reused across restarts;
+//! - `cleaner-offset-checkpoint`: how far the log cleaner has compacted each compacted
+//!   partition, in Kafka's format (written after each pass that moved a checkpoint).
 //!
 //! Committed offsets and group metadata live in the `__consumer_offsets` topic, replayed by
 //! the group coordinator ([`crate::group`]) when the state is opened.
@@ -29,7 +31,9 @@ use crate::config::BrokerConfig;
 use crate::faults::FaultInjector;
 use crate::group::GroupCoordinator;
 use crate::producer_ids::{ProducerIdAllocator, ProducerIdError};
-use crate::storage::{LogConfig, PartitionLog, StorageError};
+use crate::storage::{
+    read_cleaner_checkpoints, write_cleaner_checkpoints, LogConfig, PartitionLog, StorageError,
+};
 use crate::topic_config::{effective_topic_config_map, validate_topic_config};
 
 /// Milliseconds since the Unix epoch.
@@ -237,6 +241,8 @@ pub struct BrokerState {
     faults: FaultInjector,
     /// The classic group coordinator.
     groups: GroupCoordinator,
+    /// The cleaner checkpoints as last read from or written to `cleaner-offset-checkpoint`.
+    cleaner_checkpoints: Mutex<BTreeMap<(String, i32), i64>>,
 }
 
 impl std::fmt::Debug for BrokerState {
@@ -329,6 +335,7 @@ impl BrokerState {
             )),
         })?;
         let groups = GroupCoordinator::new(&config);
+        let cleaner_checkpoints = read_cleaner_checkpoints(&data_dir)?;
         let state = Arc::new(BrokerState {
             config,
             cluster_id,
@@ -341,6 +348,7 @@ impl BrokerState {
             producer_ids: Mutex::new(producer_ids),
             faults: FaultInjector::new(),
             groups,
+            cleaner_checkpoints: Mutex::new(cleaner_checkpoints),
         });
         state.load_topics()?;
         state.groups.load(&state, now_ms());
@@ -412,6 +420,13 @@ impl BrokerState {
         }
         let config = self.log_config(&topic.overrides())?;
         let mut log = PartitionLog::open(&dir, config, now)?;
+        let checkpoint = self
+            .cleaner_checkpoints
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(topic.name.clone(), index))
+            .copied();
+        log.set_cleaner_checkpoint(checkpoint);
         // As Kafka does when it loads producer state: expired producers are not kept.
         log.remove_expired_producers(now, self.producer_id_expiration_ms());
         Ok(Arc::new(Partition {
@@ -601,6 +616,7 @@ impl BrokerState {
             std::fs::rename(&dir, &doomed)?;
             std::fs::remove_dir_all(&doomed)?;
         }
+        self.forget_cleaner_checkpoints(name);
         info!(topic = name, "deleted topic");
         self.data_arrived.notify_waiters();
         Ok(topic.id)
@@ -707,14 +723,86 @@ impl BrokerState {
         }
     }
 
-    /// Applies retention to every partition.
+    /// Applies retention to every partition, then (with `log.cleaner.enable`) compacts the
+    /// compacted partitions whose cleaning is due, as Kafka's log cleaner would, and saves
+    /// the cleaner checkpoints.
     pub fn apply_retention(&self, now: i64) {
+        let clean = self.config.get_bool("log.cleaner.enable");
         for topic in self.all_topics() {
             for p in topic.all_partitions() {
-                if let Err(e) = p.log().apply_retention(now) {
+                let mut log = p.log();
+                if let Err(e) = log.apply_retention(now) {
                     warn!(topic = %topic.name, partition = p.index, error = %e, "retention failed");
                 }
+                if clean {
+                    if let Err(e) = log.maybe_compact(now) {
+                        warn!(topic = %topic.name, partition = p.index, error = %e, "compaction failed");
+                    }
+                }
             }
+        }
+        if clean {
+            self.save_cleaner_checkpoints();
+        }
+    }
+
+    /// Compacts every compacted partition now, whatever its dirty ratio (a test hook: the
+    /// retention task cleans only when due). Returns how many partitions had segments
+    /// rewritten. Blocking.
+    pub fn compact_now(&self, now: i64) -> usize {
+        let mut compacted = 0;
+        for topic in self.all_topics() {
+            for p in topic.all_partitions() {
+                match p.log().compact_now(now) {
+                    Ok(Some(outcome)) if outcome.segments_written > 0 => compacted += 1,
+                    Ok(_) => {}
+                    Err(e) => {
+                        warn!(topic = %topic.name, partition = p.index, error = %e, "compaction failed");
+                    }
+                }
+            }
+        }
+        self.save_cleaner_checkpoints();
+        compacted
+    }
+
+    /// Drops a deleted topic's cleaner checkpoints (and saves the file), so that a topic
+    /// created later with the same name starts uncleaned.
+    fn forget_cleaner_checkpoints(&self, topic: &str) {
+        let mut saved = self
+            .cleaner_checkpoints
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let before = saved.len();
+        saved.retain(|(t, _), _| t != topic);
+        if saved.len() != before {
+            if let Err(e) = write_cleaner_checkpoints(&self.data_dir, &saved) {
+                warn!(error = %e, "cannot write the cleaner offset checkpoint");
+            }
+        }
+    }
+
+    /// Writes `cleaner-offset-checkpoint` if a partition's checkpoint changed (entries of
+    /// deleted partitions are dropped).
+    fn save_cleaner_checkpoints(&self) {
+        let mut current = BTreeMap::new();
+        for topic in self.all_topics() {
+            for p in topic.all_partitions() {
+                if let Some(offset) = p.log().cleaner_checkpoint() {
+                    current.insert((topic.name.clone(), p.index), offset);
+                }
+            }
+        }
+        let mut saved = self
+            .cleaner_checkpoints
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if *saved == current {
+            return;
+        }
+        match write_cleaner_checkpoints(&self.data_dir, &current) {
+            Ok(()) => *saved = current,
+            Err(e) => warn!(error = %e, "cannot write the cleaner offset checkpoint"),
         }
     }
 

@@ -31,20 +31,20 @@ macro_rules! topic_configs {
 }
 
 topic_configs! {
-    "cleanup.policy", List, "delete", Some("log.cleanup.policy"), "delete (by retention) or compact (compaction is not implemented; compacted topics are kept whole).";
+    "cleanup.policy", List, "delete", Some("log.cleanup.policy"), "delete (by retention) and/or compact (the log cleaner keeps the latest record per key).";
     "compression.type", String, "producer", Some("compression.type"), "Compression of stored batches; broker-lite stores what the producer sent.";
-    "delete.retention.ms", Long, "86400000", None, "How long delete tombstones are kept for compacted topics.";
+    "delete.retention.ms", Long, "86400000", Some("log.cleaner.delete.retention.ms"), "How long delete tombstones are kept for compacted topics.";
     "file.delete.delay.ms", Long, "60000", Some("log.segment.delete.delay.ms"), "Delay before a deleted segment's files are removed.";
     "flush.messages", Long, "9223372036854775807", Some("log.flush.interval.messages"), "Messages between fsyncs.";
     "flush.ms", Long, "9223372036854775807", Some("log.flush.interval.ms"), "Milliseconds between fsyncs.";
     "index.interval.bytes", Int, "4096", Some("log.index.interval.bytes"), "Bytes of log between offset index entries.";
-    "max.compaction.lag.ms", Long, "9223372036854775807", None, "Maximum time a record stays uncompacted.";
+    "max.compaction.lag.ms", Long, "9223372036854775807", Some("log.cleaner.max.compaction.lag.ms"), "Maximum time a record stays uncompacted.";
     "max.message.bytes", Int, "1048588", Some("message.max.bytes"), "Largest record batch accepted.";
     "message.timestamp.after.max.ms", Long, "9223372036854775807", None, "How far in the future a CreateTime timestamp may be.";
     "message.timestamp.before.max.ms", Long, "9223372036854775807", None, "How far in the past a CreateTime timestamp may be.";
     "message.timestamp.type", String, "CreateTime", Some("log.message.timestamp.type"), "CreateTime or LogAppendTime.";
-    "min.cleanable.dirty.ratio", String, "0.5", None, "Dirty ratio that triggers compaction.";
-    "min.compaction.lag.ms", Long, "0", None, "Minimum time a record stays uncompacted.";
+    "min.cleanable.dirty.ratio", String, "0.5", Some("log.cleaner.min.cleanable.ratio"), "Dirty ratio that triggers compaction.";
+    "min.compaction.lag.ms", Long, "0", Some("log.cleaner.min.compaction.lag.ms"), "Minimum time a record stays uncompacted.";
     "min.insync.replicas", Int, "1", Some("min.insync.replicas"), "Minimum in-sync replicas for acks=all.";
     "preallocate", Boolean, "false", None, "Preallocate segment files.";
     "retention.bytes", Long, "-1", Some("log.retention.bytes"), "Maximum partition size before old segments are deleted; -1 is unlimited.";
@@ -104,6 +104,14 @@ pub fn validate_topic_config(name: &str, value: &str) -> Result<(), ConfigError>
         }
         "min.insync.replicas" if value.parse::<i64>().is_ok_and(|v| v < 1) => {
             Err(bad("must be at least 1"))
+        }
+        "min.cleanable.dirty.ratio"
+            if !value
+                .trim()
+                .parse::<f64>()
+                .is_ok_and(|r| (0.0..=1.0).contains(&r)) =>
+        {
+            Err(bad("expected a number between 0 and 1"))
         }
         _ => Ok(()),
     }
@@ -203,6 +211,9 @@ mod tests {
         assert!(validate_topic_config("no.such", "1").is_err());
         assert!(validate_topic_config("message.timestamp.type", "Now").is_err());
         assert!(validate_topic_config("cleanup.policy", "compact,delete").is_ok());
+        assert!(validate_topic_config("min.cleanable.dirty.ratio", "0.1").is_ok());
+        assert!(validate_topic_config("min.cleanable.dirty.ratio", "2").is_err());
+        assert!(validate_topic_config("min.cleanable.dirty.ratio", "x").is_err());
     }
 
     /// Two places know Kafka's topic-config defaults: this table (for DescribeConfigs) and

@@ -206,6 +206,9 @@ pub(crate) fn validate_client_batches(
             )));
         }
         validate_batch_fields(&header)?;
+        if config.cleanup_policy.compact {
+            validate_keys(batch)?;
+        }
         out.push(ValidatedBatch {
             start: pos,
             size,
@@ -267,6 +270,31 @@ fn validate_batch_fields(h: &BatchHeader) -> Result<()> {
     Ok(())
 }
 
+/// Largest decompressed records section decoded to check keys on a compacted topic.
+const MAX_KEY_CHECK_DECOMPRESSED: usize = 128 * 1024 * 1024;
+
+/// Kafka's `LogValidator.validateKey`: every record appended to a compacted topic must have
+/// a key (`INVALID_RECORD` otherwise). The only place an append decodes records.
+fn validate_keys(batch: &[u8]) -> Result<()> {
+    let bad = |reason: String| StorageError::InvalidRecord(reason);
+    let decoded =
+        kafka_wire::records::RecordBatch::from_bytes(bytes::Bytes::copy_from_slice(batch))
+            .map_err(|e| bad(format!("cannot decode record batch: {e}")))?;
+    let mut records = decoded
+        .records(MAX_KEY_CHECK_DECOMPRESSED)
+        .map_err(|e| bad(format!("cannot decode records: {e}")))?;
+    while let Some(record) = records.next_borrowed() {
+        let record = record.map_err(|e| bad(format!("cannot decode record: {e}")))?;
+        if record.key.is_none() {
+            return Err(bad(format!(
+                "Compacted topic cannot accept message without key (offset delta {})",
+                record.offset - decoded.base_offset()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Writes the broker-assigned fields into a validated batch: `baseOffset` and
 /// `partitionLeaderEpoch` (neither covered by the CRC), and for `LogAppendTime` the
 /// timestamp-type bit and `maxTimestamp` (covered, so the CRC is recomputed). Returns the
@@ -296,7 +324,7 @@ pub(crate) fn patch_for_append(
 mod tests {
     use super::*;
     use crate::storage::test_util::{batch, batch_with};
-    use kafka_wire::records::{BatchOptions, RecordBatch, TimestampType};
+    use kafka_wire::records::{BatchOptions, RecordBatch, RecordBatchBuilder, TimestampType};
 
     #[test]
     fn header_matches_kafka_wire() {
@@ -445,6 +473,27 @@ mod tests {
             validate_client_batches(&no_seq, &cfg),
             Err(StorageError::InvalidRecord(_))
         ));
+
+        // Keyless records on a compacted topic (Kafka's validateKey).
+        let compacted = LogConfig {
+            cleanup_policy: crate::storage::CleanupPolicy {
+                delete: false,
+                compact: true,
+            },
+            ..LogConfig::default()
+        };
+        assert!(matches!(
+            validate_client_batches(&good, &compacted),
+            Err(StorageError::InvalidRecord(m)) if m.contains("without key")
+        ));
+        let mut keyed = RecordBatchBuilder::new(BatchOptions {
+            compression: kafka_wire::records::Compression::Gzip,
+            ..BatchOptions::default()
+        });
+        keyed.append(1, Some(b"k"), None, &[]).unwrap();
+        keyed.append(2, Some(b"k2"), Some(b"v"), &[]).unwrap();
+        let keyed = keyed.finish().unwrap();
+        validate_client_batches(&keyed, &compacted).unwrap();
 
         // Several good batches.
         let mut many = good.to_vec();

@@ -45,7 +45,7 @@ pub(crate) fn remove_if_exists(path: &Path) -> Result<()> {
 
 /// Writes `contents` to `dir/name` atomically: a temporary file, fsynced, renamed over the
 /// target, then the directory fsynced.
-fn write_atomically(dir: &Path, name: &str, contents: &[u8]) -> Result<()> {
+pub(crate) fn write_atomically(dir: &Path, name: &str, contents: &[u8]) -> Result<()> {
     let tmp = dir.join(format!("{name}.tmp"));
     let target = dir.join(name);
     {

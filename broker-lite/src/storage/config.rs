@@ -9,9 +9,7 @@
 //! * `segment.bytes` accepts any value from 14 bytes up (Kafka 3.x's bound). Kafka 4 requires
 //!   at least 1 MiB and uses an internal setting for smaller test segments; a development
 //!   broker benefits from small segments.
-//! * `cleanup.policy=compact` is accepted and reported, but no log cleaner runs: a compacted
-//!   topic keeps everything (and is not subject to time or size retention unless `delete` is
-//!   also listed, as in Kafka).
+//! * `min.cleanable.dirty.ratio` is a plain number in `[0, 1]` (Kafka's `Double`).
 //! * Only the settings the storage layer acts on are known here; other topic configs
 //!   (`compression.type`, `min.insync.replicas`, ...) are ignored by [`LogConfig::from_props`]
 //!   and belong to the caller.
@@ -44,8 +42,8 @@ impl MessageTimestampType {
 pub struct CleanupPolicy {
     /// `delete`: old segments are removed by time and size retention.
     pub delete: bool,
-    /// `compact`: the log cleaner keeps the latest record per key. Accepted but not
-    /// implemented; see the module documentation.
+    /// `compact`: the log cleaner keeps the latest record per key (see
+    /// `storage/compaction.rs`); records must have keys.
     pub compact: bool,
 }
 
@@ -74,7 +72,7 @@ impl fmt::Display for CleanupPolicy {
 /// Construct with [`LogConfig::default`] (Kafka's defaults), [`LogConfig::from_props`], or
 /// struct update syntax; [`LogConfig::validate`] checks the values against Kafka's validators
 /// (the log does this on open).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct LogConfig {
     /// `segment.bytes`: a segment is rolled before an append would make it larger than
     /// this. Default 1 GiB.
@@ -108,7 +106,24 @@ pub struct LogConfig {
     /// `file.delete.delay.ms`: how long deleted segment files stay around, renamed with a
     /// `.deleted` suffix, before being removed. Default 60000.
     pub file_delete_delay_ms: i64,
+    /// `delete.retention.ms`: how long the log cleaner keeps a tombstone (a record with a
+    /// null value) after the cleaning that first retained it (its batch's delete horizon).
+    /// Default 1 day.
+    pub delete_retention_ms: i64,
+    /// `min.cleanable.dirty.ratio`: the cleaner compacts a log once the uncleaned part of its
+    /// cleanable segments is more than this share of them. Default 0.5.
+    pub min_cleanable_dirty_ratio: f64,
+    /// `min.compaction.lag.ms`: segments whose newest record is younger than this are not
+    /// compacted. Default 0.
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`: a log whose oldest uncleaned record is older than this is
+    /// compacted whatever its dirty ratio. Default `i64::MAX`.
+    pub max_compaction_lag_ms: i64,
 }
+
+// `min_cleanable_dirty_ratio` is never NaN in a configuration that passed `validate` (NaN
+// fails its range check), so equality is total.
+impl Eq for LogConfig {}
 
 impl Default for LogConfig {
     fn default() -> Self {
@@ -125,6 +140,10 @@ impl Default for LogConfig {
             message_timestamp_type: MessageTimestampType::CreateTime,
             cleanup_policy: CleanupPolicy::default(),
             file_delete_delay_ms: 60_000,
+            delete_retention_ms: 24 * 60 * 60 * 1000,
+            min_cleanable_dirty_ratio: 0.5,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
         }
     }
 }
@@ -146,7 +165,7 @@ pub enum ConfigError {
 
 impl LogConfig {
     /// Every configuration name this struct understands.
-    pub const NAMES: [&'static str; 12] = [
+    pub const NAMES: [&'static str; 16] = [
         "segment.bytes",
         "segment.ms",
         "segment.index.bytes",
@@ -159,6 +178,10 @@ impl LogConfig {
         "message.timestamp.type",
         "cleanup.policy",
         "file.delete.delay.ms",
+        "delete.retention.ms",
+        "min.cleanable.dirty.ratio",
+        "min.compaction.lag.ms",
+        "max.compaction.lag.ms",
     ];
 
     /// Kafka's defaults overridden by `props` (Kafka names and string values, as found in
@@ -237,6 +260,18 @@ impl LogConfig {
                 self.cleanup_policy = policy;
             }
             "file.delete.delay.ms" => self.file_delete_delay_ms = parse_long(name, v, Some(0))?,
+            "delete.retention.ms" => self.delete_retention_ms = parse_long(name, v, Some(0))?,
+            "min.cleanable.dirty.ratio" => {
+                let ratio: f64 = v
+                    .parse()
+                    .map_err(|_| invalid(name, value, "Expected value to be a double"))?;
+                if !(0.0..=1.0).contains(&ratio) {
+                    return Err(invalid(name, value, "Value must be between 0 and 1"));
+                }
+                self.min_cleanable_dirty_ratio = ratio;
+            }
+            "min.compaction.lag.ms" => self.min_compaction_lag_ms = parse_long(name, v, Some(0))?,
+            "max.compaction.lag.ms" => self.max_compaction_lag_ms = parse_long(name, v, Some(1))?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -314,6 +349,30 @@ impl LogConfig {
             "file.delete.delay.ms",
             self.file_delete_delay_ms.to_string(),
             "Value must be at least 0",
+        )?;
+        check(
+            self.delete_retention_ms >= 0,
+            "delete.retention.ms",
+            self.delete_retention_ms.to_string(),
+            "Value must be at least 0",
+        )?;
+        check(
+            (0.0..=1.0).contains(&self.min_cleanable_dirty_ratio),
+            "min.cleanable.dirty.ratio",
+            self.min_cleanable_dirty_ratio.to_string(),
+            "Value must be between 0 and 1",
+        )?;
+        check(
+            self.min_compaction_lag_ms >= 0,
+            "min.compaction.lag.ms",
+            self.min_compaction_lag_ms.to_string(),
+            "Value must be at least 0",
+        )?;
+        check(
+            self.max_compaction_lag_ms >= 1,
+            "max.compaction.lag.ms",
+            self.max_compaction_lag_ms.to_string(),
+            "Value must be at least 1",
         )
     }
 
@@ -396,6 +455,10 @@ mod tests {
         assert_eq!(c.max_message_bytes, 1048588);
         assert_eq!(c.file_delete_delay_ms, 60000);
         assert_eq!(c.cleanup_policy.to_string(), "delete");
+        assert_eq!(c.delete_retention_ms, 86400000);
+        assert_eq!(c.min_cleanable_dirty_ratio, 0.5);
+        assert_eq!(c.min_compaction_lag_ms, 0);
+        assert_eq!(c.max_compaction_lag_ms, i64::MAX);
         c.validate().unwrap();
         assert_eq!(c.max_index_entries(), 10485760 / 8);
         assert_eq!(c.max_time_index_entries(), 10485760 / 12);
@@ -411,8 +474,21 @@ mod tests {
             ("message.timestamp.type", "LogAppendTime"),
             ("cleanup.policy", "compact, Delete"),
             ("min.insync.replicas", "2"),
+            ("min.cleanable.dirty.ratio", "0.25"),
+            ("delete.retention.ms", "100"),
+            ("min.compaction.lag.ms", "5"),
+            ("max.compaction.lag.ms", "60000"),
         ]))
         .unwrap();
+        assert_eq!(c.min_cleanable_dirty_ratio, 0.25);
+        assert_eq!(
+            (
+                c.delete_retention_ms,
+                c.min_compaction_lag_ms,
+                c.max_compaction_lag_ms
+            ),
+            (100, 5, 60000)
+        );
         assert_eq!(c.segment_bytes, 1048576);
         assert_eq!(c.segment_ms, 3600000);
         assert_eq!(c.retention_ms, -1);
@@ -448,6 +524,13 @@ mod tests {
             ("cleanup.policy", "delete,forever"),
             ("cleanup.policy", ""),
             ("file.delete.delay.ms", "-1"),
+            ("delete.retention.ms", "-1"),
+            ("min.cleanable.dirty.ratio", "1.5"),
+            ("min.cleanable.dirty.ratio", "-0.1"),
+            ("min.cleanable.dirty.ratio", "NaN"),
+            ("min.cleanable.dirty.ratio", "half"),
+            ("min.compaction.lag.ms", "-1"),
+            ("max.compaction.lag.ms", "0"),
         ] {
             let err = LogConfig::from_props(&props(&[(k, v)])).unwrap_err();
             let ConfigError::Invalid { name, value, .. } = &err;

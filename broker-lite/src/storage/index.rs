@@ -226,6 +226,11 @@ impl OffsetIndex {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Records that the file was renamed to `path`.
+    pub fn set_path(&mut self, path: PathBuf) {
+        self.path = path;
+    }
 }
 
 #[cfg(test)]

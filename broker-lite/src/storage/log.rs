@@ -109,6 +109,12 @@ pub struct PartitionLog {
     pub(super) closed: bool,
     /// Idempotent producers' state (KIP-98), rebuilt on open.
     pub(super) producers: ProducerStateManager,
+    /// How far the log cleaner has cleaned (its first dirty offset), as kept in the data
+    /// directory's `cleaner-offset-checkpoint`; `None` before the first cleaning.
+    pub(super) cleaner_checkpoint: Option<i64>,
+    /// The earliest delete horizon of the tombstones the last cleaning kept: a cleaning
+    /// after it can remove them (in memory only).
+    pub(super) tombstone_horizon: Option<i64>,
 }
 
 impl PartitionLog {

@@ -2,7 +2,8 @@
 //!
 //! [`PartitionLog`] is one partition's log: appends assign offsets and write record batches
 //! byte for byte, reads return whole stored batches, ListOffsets lookups go through the
-//! indexes, retention deletes old segments, and opening a log recovers it after a crash.
+//! indexes, retention deletes old segments, compaction keeps the latest record per key
+//! (`compaction.rs`), and opening a log recovers it after a crash.
 //! This layer does plain blocking `std::fs` I/O and never reads the clock: every
 //! time-dependent operation takes `now_ms`. The network layer runs it on a blocking-safe
 //! path, typically behind a `Mutex`/`RwLock` (`PartitionLog` is `Send + Sync`), and maps
@@ -20,8 +21,11 @@
 //!     00000000000000001234.index
 //!     00000000000000001234.timeindex
 //!     *.deleted                          segments awaiting removal (file.delete.delay.ms)
+//!     *.cleaned, *.swap                  log cleaner output being written / swapped in
 //!     .kafka_cleanshutdown               present only while the log is cleanly closed
 //!     log-start-offset-checkpoint        "0\n<log start offset>\n" (after deletions)
+//!   cleaner-offset-checkpoint            "0\n<n>\n<topic> <partition> <offset>\n"... (the
+//!                                        broker writes it; see compaction.rs)
 //! ```
 //!
 //! * **Segments** are named by their base offset (the first offset they may hold) in 20
@@ -61,6 +65,11 @@
 //!   before anything is written, and the state is updated only after the write, under the
 //!   same `&mut` borrow. Duplicates append nothing and answer with the original offsets. The
 //!   state is rebuilt from batch headers when the log is opened (`producer_state.rs`).
+//! * Compaction (`cleanup.policy=compact`, `compaction.rs`) rewrites only inactive segments
+//!   below the first uncleanable offset, never changes an offset (batches keep their base
+//!   offset and `lastOffsetDelta`, so producer state rebuilt from headers is unchanged), and
+//!   swaps cleaned segments in through `.cleaned` and `.swap` files that recovery completes
+//!   or discards. Reads at an offset a cleaning removed return the next batch.
 //! * Nothing is fsynced except on roll (the old segment), on [`PartitionLog::close`], on
 //!   [`PartitionLog::flush`], and as `flush.messages`/`flush.ms` require (default never):
 //!   like Kafka, durability comes from replication and the page cache. A crash therefore
@@ -68,16 +77,17 @@
 //!
 //! # Left out
 //!
-//! Compaction (`cleanup.policy=compact` is accepted, nothing is cleaned), transactions
+//! Transactions
 //! (`.txnindex`, markers, the last stable offset), producer state `.snapshot` files (the
 //! idempotent-producer state of `producer_state` is rebuilt from batch headers on open
 //! instead), the leader epoch checkpoint, replication appends with pre-assigned offsets, tiered
-//! storage, `segment.jitter.ms`, record-level validation (keys on compacted topics,
-//! `message.timestamp.*.max.ms`, recompression to `compression.type`), and index
+//! storage, `segment.jitter.ms`, record-level validation (other than keys on compacted
+//! topics: `message.timestamp.*.max.ms`, recompression to `compression.type`), and index
 //! preallocation or memory mapping (indexes are held in memory).
 
 mod batch;
 mod checkpoint;
+mod compaction;
 mod config;
 mod error;
 mod file;
@@ -95,6 +105,10 @@ mod test_util;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+pub use compaction::{
+    read_cleaner_checkpoints, write_cleaner_checkpoints, CleanableRange, CompactionOutcome,
+    CLEANER_CHECKPOINT_FILE,
+};
 pub use config::{CleanupPolicy, ConfigError, LogConfig, MessageTimestampType};
 pub use error::{Result, StorageError};
 pub(crate) use file::recycle as recycle_read_buffer;

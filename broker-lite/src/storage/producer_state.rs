@@ -244,6 +244,16 @@ impl ProducerStateManager {
         self.producers.get(&producer_id)
     }
 
+    /// The last offset of each known producer's last batch (Kafka's
+    /// `lastRecordsOfActiveProducers`): the log cleaner keeps that batch, even emptied, so
+    /// that the producer's last sequence survives compaction.
+    pub fn last_batch_offsets(&self) -> HashMap<i64, i64> {
+        self.producers
+            .iter()
+            .filter_map(|(id, e)| e.batches.back().map(|b| (*id, b.last_offset)))
+            .collect()
+    }
+
     /// Validates the idempotent batches of one client append, in log order, against the
     /// current state and each other (Kafka's `analyzeAndValidateProducerState` with
     /// `AppendOrigin.CLIENT`). Nothing changes until [`apply`](Self::apply).

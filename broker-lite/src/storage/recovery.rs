@@ -1,9 +1,10 @@
 //! Opening a partition log: discovering segments, recovering them, cleaning up leftovers.
 //!
 //! Follows Kafka's `LogLoader`:
-//! 1. Files ending in `.deleted` are removed (a deletion interrupted by a crash);
-//!    `.cleaned` and `.swap` files (log cleaner leftovers) are ignored. Index files without
-//!    a `.log` file are removed.
+//! 1. A compaction interrupted by a crash is discarded (`.cleaned` files removed) or
+//!    completed (a `.swap` segment replaces the segments it covers), as in Kafka; see
+//!    `compaction.rs`. Files ending in `.deleted` are removed (a deletion interrupted by a
+//!    crash). Index files without a `.log` file are removed.
 //! 2. Segments are the `<20-digit base offset>.log` files, in offset order.
 //! 3. If the clean-shutdown marker is present, only the last segment is recovered; other
 //!    segments are loaded with their index files after sanity checks (and recovered anyway
@@ -25,6 +26,7 @@ use std::path::{Path, PathBuf};
 use tracing::{info, warn};
 
 use super::checkpoint::{self, CLEAN_SHUTDOWN_FILE};
+use super::compaction::{complete_interrupted_cleaning, CLEANED_SUFFIX, SWAP_SUFFIX};
 use super::config::LogConfig;
 use super::error::{Result, StorageError};
 use super::log::PartitionLog;
@@ -62,7 +64,8 @@ fn list_dir(dir: &Path) -> Result<DirListing> {
         if name.ends_with(DELETED_SUFFIX) {
             info!(file = %path.display(), "removing file left over from an interrupted deletion");
             checkpoint::remove_if_exists(&path)?;
-        } else if name.ends_with(".cleaned") || name.ends_with(".swap") {
+        } else if name.ends_with(CLEANED_SUFFIX) || name.ends_with(SWAP_SUFFIX) {
+            // complete_interrupted_cleaning has handled these; anything left is unknown.
             warn!(file = %path.display(), "ignoring log cleaner leftover");
         } else if let Some(base) = parse_base_offset(&name, LOG_SUFFIX) {
             listing.log_bases.push(base);
@@ -89,8 +92,9 @@ impl PartitionLog {
     /// Opens (creating if needed) the log in the partition directory `dir` and recovers it,
     /// as Kafka's `LogLoader` does:
     ///
-    /// * `*.deleted` files are removed, `.cleaned`/`.swap` files ignored, index files
-    ///   without a `.log` removed; segments are the `<20-digit base offset>.log` files.
+    /// * An interrupted compaction is discarded (`.cleaned` files) or completed (`.swap`
+    ///   files); `*.deleted` files are removed, index files without a `.log` removed;
+    ///   segments are the `<20-digit base offset>.log` files.
     /// * With the clean-shutdown marker (written by [`close`](Self::close)) only the last
     ///   segment is recovered; other segments keep their indexes if these pass sanity checks
     ///   (they are rebuilt otherwise). Without the marker every segment is recovered. The
@@ -122,6 +126,7 @@ impl PartitionLog {
             checkpoint::sync_dir(&dir)?;
         }
 
+        complete_interrupted_cleaning(&dir)?;
         let listing = list_dir(&dir)?;
         for (base, path) in &listing.index_files {
             if listing.log_bases.binary_search(base).is_err() {
@@ -201,6 +206,8 @@ impl PartitionLog {
             offline: false,
             closed: false,
             producers: Default::default(),
+            cleaner_checkpoint: None,
+            tombstone_horizon: None,
         };
         log.rebuild_producer_state()?;
         if log.producer_count() > 0 {

@@ -116,14 +116,18 @@ fn infinite_retention_and_compaction_keep_everything() {
     });
     assert_eq!(log.apply_retention(i64::MAX).unwrap().deleted_segments, 0);
 
+    // Written as a `delete` topic (compacted topics refuse keyless records), then switched.
     let (_dir, mut log) = log_with(LogConfig {
         retention_ms: 1,
         retention_bytes: 0,
+        ..LogConfig::default()
+    });
+    log.set_config(LogConfig {
         cleanup_policy: CleanupPolicy {
             delete: false,
             compact: true,
         },
-        ..LogConfig::default()
+        ..log.config().clone()
     });
     assert_eq!(log.apply_retention(i64::MAX).unwrap().deleted_segments, 0);
     let err = log.delete_records_before(3, NOW).unwrap_err();

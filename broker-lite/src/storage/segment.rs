@@ -105,7 +105,20 @@ pub(crate) struct LogSegment {
 impl LogSegment {
     /// Creates an empty segment (replacing stale files with the same base offset).
     pub fn create(dir: &Path, base_offset: i64, config: &LogConfig, now_ms: i64) -> Result<Self> {
-        let log_path = dir.join(file_name(base_offset, LOG_SUFFIX));
+        Self::create_with_suffix(dir, base_offset, config, now_ms, "")
+    }
+
+    /// Creates an empty segment whose three file names end with `suffix` after the usual
+    /// one (`.cleaned` for the log cleaner's output, as Kafka names it).
+    pub fn create_with_suffix(
+        dir: &Path,
+        base_offset: i64,
+        config: &LogConfig,
+        now_ms: i64,
+        suffix: &str,
+    ) -> Result<Self> {
+        let named = |kind: &str| dir.join(format!("{}{suffix}", file_name(base_offset, kind)));
+        let log_path = named(LOG_SUFFIX);
         let log = OpenOptions::new()
             .read(true)
             .write(true)
@@ -114,14 +127,14 @@ impl LogSegment {
             .open(&log_path)
             .map_err(StorageError::io("create", &log_path))?;
         let index = OffsetIndex::open(
-            dir.join(file_name(base_offset, INDEX_SUFFIX)),
+            named(INDEX_SUFFIX),
             base_offset,
             Vec::new(),
             config.max_index_entries(),
             true,
         )?;
         let time_index = TimeIndex::open(
-            dir.join(file_name(base_offset, TIME_INDEX_SUFFIX)),
+            named(TIME_INDEX_SUFFIX),
             base_offset,
             Vec::new(),
             config.max_time_index_entries(),
@@ -916,6 +929,108 @@ impl LogSegment {
             })));
         }
         Ok(None)
+    }
+
+    /// Renames the segment's files from `<name><from>` to `<name><to>` (Kafka's
+    /// `changeFileSuffixes`): the two indexes first, the `.log` last, so that the `.log` file's
+    /// name tells recovery whether the whole set was renamed. Open handles stay valid.
+    pub fn change_file_suffixes(&mut self, from: &str, to: &str) -> Result<()> {
+        let renamed = |path: &Path| -> Result<PathBuf> {
+            let name = path
+                .to_str()
+                .and_then(|p| p.strip_suffix(from))
+                .ok_or_else(|| {
+                    StorageError::io("rename", path)(std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        format!("file name does not end with {from:?}"),
+                    ))
+                })?;
+            let target = PathBuf::from(format!("{name}{to}"));
+            fs::rename(path, &target).map_err(StorageError::io("rename", path))?;
+            Ok(target)
+        };
+        let index = renamed(self.index.path())?;
+        self.index.set_path(index);
+        let time_index = renamed(self.time_index.path())?;
+        self.time_index.set_path(time_index);
+        self.log_path = renamed(&self.log_path)?;
+        Ok(())
+    }
+
+    /// Positions and headers of every batch, in log order (for the log cleaner).
+    pub fn batch_positions(&self) -> Result<Vec<BatchPosition>> {
+        let mut out = Vec::new();
+        let mut scanner = self.scanner();
+        let mut position = 0u64;
+        let mut min_base = self.base_offset;
+        while let Some((header, size)) = self.header_at(&mut scanner, position, min_base)? {
+            out.push(BatchPosition {
+                position,
+                header,
+                size,
+            });
+            min_base = header.next_offset();
+            position += size;
+        }
+        Ok(out)
+    }
+
+    /// The bytes of the batch at `at`.
+    pub fn read_batch(&self, at: &BatchPosition) -> Result<Vec<u8>> {
+        read_at(&self.log, &self.log_path, at.position, at.size as usize)
+    }
+
+    /// Appends one stored batch (already holding its final offsets), updating the indexes
+    /// (for the log cleaner's output segment).
+    pub fn append_stored(&mut self, batch: &[u8], index_interval: u64) -> Result<()> {
+        let header = BatchHeader::parse(batch);
+        let appended = AppendedBatch {
+            start: 0,
+            size: batch.len() as u64,
+            header,
+        };
+        self.append(batch, &[appended], index_interval)
+            .map_err(|failure| failure.error)
+    }
+
+    /// Numbers of offset index and time index entries.
+    pub fn index_entry_counts(&self) -> (usize, usize) {
+        (self.index.entries().len(), self.time_index.len())
+    }
+
+    /// The first batch's `maxTimestamp` (Kafka's `getFirstBatchTimestamp`), if any.
+    pub fn first_batch_timestamp(&self) -> Option<i64> {
+        self.rolling_based_timestamp
+    }
+
+    /// The `.log` file's modification time.
+    pub fn last_modified(&self) -> Result<std::time::SystemTime> {
+        self.log
+            .metadata()
+            .and_then(|m| m.modified())
+            .map_err(StorageError::io("stat", &self.log_path))
+    }
+
+    /// Sets the `.log` file's modification time (Kafka gives a cleaned segment the time of
+    /// the last segment it replaces).
+    pub fn set_last_modified(&self, time: std::time::SystemTime) -> Result<()> {
+        self.log
+            .set_modified(time)
+            .map_err(StorageError::io("set modification time", &self.log_path))
+    }
+
+    /// Closes and removes the segment's files (a cleaner output that is not used).
+    pub fn remove_files(self) -> Result<()> {
+        let paths = [
+            self.log_path.clone(),
+            self.index.path().to_path_buf(),
+            self.time_index.path().to_path_buf(),
+        ];
+        drop(self);
+        for path in paths {
+            super::checkpoint::remove_if_exists(&path)?;
+        }
+        Ok(())
     }
 
     /// Closes the files and renames them with the `.deleted` suffix; returns the new paths.

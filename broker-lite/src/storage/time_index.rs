@@ -215,6 +215,16 @@ impl TimeIndex {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Records that the file was renamed to `path`.
+    pub fn set_path(&mut self, path: PathBuf) {
+        self.path = path;
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
 }
 
 #[cfg(test)]

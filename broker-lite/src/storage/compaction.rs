@@ -1,0 +1,880 @@
+//! Log compaction (`cleanup.policy=compact`), following Kafka's `LogCleaner`.
+//!
+//! # What is cleaned
+//!
+//! The log is split at the cleaner checkpoint (the *first dirty offset*, persisted by the
+//! broker in the data directory's `cleaner-offset-checkpoint`, Kafka's format) into a *clean*
+//! part, already compacted, and a *dirty* part. The dirty part ends at the *first uncleanable
+//! offset*: the base offset of the segment holding the smallest of the active segment's base
+//! offset, the high watermark, and (with `min.compaction.lag.ms`) the base offset of the first
+//! segment whose newest record is younger than the lag. **The active segment is never
+//! cleaned**, nor is anything at or after the first uncleanable offset.
+//!
+//! A pass ([`PartitionLog::maybe_compact`]) runs when the dirty ratio — bytes of the dirty
+//! segments over bytes of the clean and dirty segments — is **above**
+//! `min.cleanable.dirty.ratio` (Kafka compares with `>`), when the oldest dirty batch is older
+//! than `max.compaction.lag.ms`, or when tombstones kept by an earlier pass have reached their
+//! delete horizon. [`PartitionLog::compact_now`] runs one regardless of the ratio.
+//!
+//! # How
+//!
+//! 1. The *offset map*: every key in the dirty part, with the offset of its latest record.
+//! 2. Every segment below the first uncleanable offset (clean and dirty) is rewritten, in
+//!    groups of consecutive segments whose total size fits `segment.bytes` and whose indexes
+//!    and offsets fit one segment (Kafka's `groupSegmentsBySize`). A record is kept when it
+//!    has a key, no later record of the map has the same key, and it is not a tombstone whose
+//!    batch's delete horizon has passed (`shouldRetainRecord`). Keyless records are dropped
+//!    (Kafka counts them as invalid); appends to compacted topics refuse them.
+//! 3. Offsets never change. A batch keeping every record and needing no delete horizon is
+//!    copied byte for byte. Otherwise it is re-encoded with the retained records at their
+//!    original offset deltas, **keeping the original base offset and `lastOffsetDelta`**,
+//!    producer id, epoch and base sequence, leader epoch, codec and timestamp type (Kafka's
+//!    `buildRetainedRecordsInto` with `overrideLastOffset`), so the producer's last sequence
+//!    is unchanged. An emptied batch is dropped, unless it is the last batch of a producer
+//!    the partition still knows: it is then kept as an empty batch header (record count 0,
+//!    Kafka's `RETAIN_EMPTY` / `writeEmptyHeader`), so producer state rebuilt from the log
+//!    stays valid.
+//! 4. **Tombstones** (null values) use the batch v2 delete horizon (KIP-534): the first pass
+//!    that keeps a tombstone rewrites its batch with attribute bit 6 set and `baseTimestamp =
+//!    now + delete.retention.ms`; a later pass after that time removes it.
+//! 5. Control batches (transaction markers) are kept as they are, and transactional batches
+//!    are treated like any other: broker-lite has no transactions, so there are no aborted
+//!    transactions to remove and no markers to expire (Kafka's `CleanedTransactionMetadata`).
+//!
+//! # Crash safety
+//!
+//! A group is written to a new segment named `<base>.log.cleaned` (with `.index.cleaned`
+//! and `.timeindex.cleaned`), fsynced, renamed to `.swap` (indexes first, `.log` last), the
+//! replaced segments are renamed `.deleted`, and the `.swap` files lose their suffix
+//! (Kafka's `replaceSegments`). On open ([`complete_interrupted_cleaning`]), `.cleaned`
+//! files are removed (the originals are intact), and a `<base>.log.swap` completes its
+//! swap: the segments whose base offsets lie in `[base, next offset of the swap)` are
+//! removed and the swap file becomes `<base>.log` (its indexes are rebuilt). A damaged swap
+//! file is discarded while the segments it replaces are all still there.
+//!
+//! # Simplifications (documented gaps)
+//!
+//! * The offset map holds whole keys in memory, with no size bound (Kafka keeps 16-byte
+//!   hashes in `log.cleaner.dedupe.buffer.size` and cleans less per pass when full).
+//! * Cleaning runs under the partition's lock, in the retention task; Kafka cleans on
+//!   `log.cleaner.threads` background threads concurrently with appends and reads.
+//! * The earliest delete horizon that triggers a pass is kept in memory only; after a
+//!   restart, tombstones are removed by the next pass the dirty ratio triggers.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::ops::Range;
+use std::path::Path;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_wire::codec::{write_varint, write_varlong};
+use kafka_wire::records::{compress, Compression, RecordBatch};
+use tracing::{info, warn};
+
+use super::batch::{compute_crc, BatchHeader, BATCH_HEADER_SIZE, LOG_OVERHEAD, NO_TIMESTAMP};
+use super::checkpoint;
+use super::error::{Result, StorageError};
+use super::file::BatchScanner;
+use super::log::PartitionLog;
+use super::recovery::parse_base_offset;
+use super::segment::{
+    file_name, BatchPosition, LogSegment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX,
+};
+
+/// Suffix of the log cleaner's output while it is written.
+pub(crate) const CLEANED_SUFFIX: &str = ".cleaned";
+/// Suffix of a complete cleaner output about to replace its segments.
+pub(crate) const SWAP_SUFFIX: &str = ".swap";
+/// The cleaner checkpoint file in the data directory (Kafka's name).
+pub const CLEANER_CHECKPOINT_FILE: &str = "cleaner-offset-checkpoint";
+
+/// Largest decompressed records section the cleaner decodes.
+const MAX_DECOMPRESSED: usize = 128 * 1024 * 1024;
+/// Attribute bit 6: `baseTimestamp` holds the delete horizon.
+const DELETE_HORIZON_FLAG: i16 = 0x40;
+const COMPRESSION_MASK: i16 = 0x07;
+const TIMESTAMP_TYPE_FLAG: i16 = 0x08;
+
+/// What one compaction pass did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CompactionOutcome {
+    /// Segments replaced by cleaned ones.
+    pub segments_replaced: usize,
+    /// Cleaned segments written (one per group of replaced segments).
+    pub segments_written: usize,
+    /// Bytes of the replaced segments.
+    pub bytes_before: u64,
+    /// Bytes of the segments that replaced them.
+    pub bytes_after: u64,
+    /// Records removed (superseded, expired tombstones, keyless).
+    pub records_removed: u64,
+    /// The new cleaner checkpoint: the first offset not cleaned.
+    pub first_dirty_offset: i64,
+}
+
+/// The cleanable part of a log (Kafka's `LogToClean`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CleanableRange {
+    /// Where the dirty part starts (the cleaner checkpoint, or the log start offset).
+    pub first_dirty_offset: i64,
+    /// Where cleaning stops: a segment base offset, at most the active segment's.
+    pub first_uncleanable_offset: i64,
+    /// Bytes of the segments below the first dirty offset.
+    pub clean_bytes: u64,
+    /// Bytes of the segments in the dirty part.
+    pub dirty_bytes: u64,
+    /// `dirty / (clean + dirty)`, 0 for an empty log.
+    pub dirty_ratio: f64,
+    /// The oldest dirty batch is older than `max.compaction.lag.ms`.
+    pub max_lag_exceeded: bool,
+}
+
+/// After which step a compaction pass stops as if the process died (crash-safety tests;
+/// production passes use `None`).
+#[cfg_attr(not(test), allow(dead_code))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CrashPoint {
+    /// After the `.cleaned` files were written and fsynced.
+    Cleaned,
+    /// After the `.cleaned` files were renamed `.swap`.
+    Swapped,
+    /// After the replaced segments were renamed `.deleted`.
+    OldDeleted,
+}
+
+/// What the filter decided for one batch.
+enum Filtered {
+    /// Copy the batch as it is.
+    Keep,
+    /// Write these bytes instead (re-encoded, or an empty header).
+    Rewrite(Vec<u8>),
+    /// Drop the batch.
+    Drop,
+}
+
+/// The state a pass shares between batches.
+struct PassContext<'a> {
+    map: &'a HashMap<Vec<u8>, i64>,
+    producer_last_offsets: &'a HashMap<i64, i64>,
+    now_ms: i64,
+    delete_retention_ms: i64,
+    removed: u64,
+    /// Earliest delete horizon of a batch still holding tombstones.
+    min_horizon: Option<i64>,
+}
+
+/// One retained record, copied out of its batch.
+struct Kept {
+    offset_delta: i32,
+    timestamp: i64,
+    key: Vec<u8>,
+    value: Option<Vec<u8>>,
+    headers: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+}
+
+impl PartitionLog {
+    /// The cleaner checkpoint: the first offset the log cleaner has not cleaned, `None`
+    /// before the first pass (or when none was restored).
+    pub fn cleaner_checkpoint(&self) -> Option<i64> {
+        self.cleaner_checkpoint
+    }
+
+    /// Restores the cleaner checkpoint (from `cleaner-offset-checkpoint`, on startup).
+    pub fn set_cleaner_checkpoint(&mut self, offset: Option<i64>) {
+        self.cleaner_checkpoint = offset;
+    }
+
+    /// The cleanable part of the log at `now_ms` (see `storage/compaction.rs`).
+    pub fn cleanable_range(&self, now_ms: i64) -> CleanableRange {
+        let log_start = self.log_start_offset;
+        let active_base = self.active().base_offset();
+        let first_dirty = match self.cleaner_checkpoint {
+            Some(c) if c >= log_start && c <= self.log_end_offset() => c,
+            _ => log_start,
+        };
+        let mut uncleanable = active_base.min(self.high_watermark);
+        let min_lag = self.config.min_compaction_lag_ms;
+        let inactive = &self.segments[..self.segments.len() - 1];
+        if min_lag > 0 {
+            let horizon = now_ms.saturating_sub(min_lag);
+            let young = inactive
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| self.segments[i + 1].base_offset() > first_dirty)
+                .find(|(_, s)| s.largest_timestamp() > horizon);
+            if let Some((_, young)) = young {
+                uncleanable = uncleanable.min(young.base_offset());
+            }
+        }
+        // Whole segments only: cleaning stops at the segment holding `uncleanable`.
+        let first_uncleanable = if uncleanable >= active_base {
+            active_base
+        } else {
+            self.segments[self.segment_position(uncleanable)].base_offset()
+        }
+        .max(first_dirty);
+
+        let mut clean_bytes = 0u64;
+        let mut dirty_bytes = 0u64;
+        let mut earliest_dirty_timestamp = i64::MAX;
+        for (i, segment) in inactive.iter().enumerate() {
+            let end = self.segments[i + 1].base_offset();
+            if segment.base_offset() < first_dirty {
+                clean_bytes += segment.size();
+            }
+            if segment.base_offset() < first_uncleanable && end > first_dirty {
+                dirty_bytes += segment.size();
+                if let Some(ts) = segment.first_batch_timestamp().filter(|t| *t > 0) {
+                    earliest_dirty_timestamp = earliest_dirty_timestamp.min(ts);
+                }
+            }
+        }
+        let total = clean_bytes + dirty_bytes;
+        let max_lag = self.config.max_compaction_lag_ms.max(0);
+        CleanableRange {
+            first_dirty_offset: first_dirty,
+            first_uncleanable_offset: first_uncleanable,
+            clean_bytes,
+            dirty_bytes,
+            dirty_ratio: if total == 0 {
+                0.0
+            } else {
+                dirty_bytes as f64 / total as f64
+            },
+            max_lag_exceeded: earliest_dirty_timestamp < now_ms.saturating_sub(max_lag),
+        }
+    }
+
+    /// Runs a compaction pass if the log is compacted (`cleanup.policy` includes `compact`)
+    /// and cleaning is due: the dirty ratio is above `min.cleanable.dirty.ratio`, the oldest
+    /// dirty batch is older than `max.compaction.lag.ms`, or kept tombstones have reached
+    /// their delete horizon. `None` when nothing was done.
+    ///
+    /// # Errors
+    /// Storage failures: an I/O failure while replacing segments takes the log offline
+    /// (reopening completes or discards the interrupted swap); a batch that cannot be decoded
+    /// ([`StorageError::CorruptLog`]) stops the pass with the log unchanged.
+    pub fn maybe_compact(&mut self, now_ms: i64) -> Result<Option<CompactionOutcome>> {
+        self.check_online()?;
+        if !self.config.cleanup_policy.compact {
+            return Ok(None);
+        }
+        let range = self.cleanable_range(now_ms);
+        let due = range.dirty_bytes > 0
+            && (range.dirty_ratio > self.config.min_cleanable_dirty_ratio
+                || range.max_lag_exceeded);
+        let tombstones_due = self.tombstone_horizon.is_some_and(|h| h <= now_ms);
+        if !due && !tombstones_due {
+            return Ok(None);
+        }
+        self.clean(range, now_ms, None).map(Some)
+    }
+
+    /// Runs a compaction pass now, whatever the dirty ratio (still only below the first
+    /// uncleanable offset: never the active segment). `None` when the log is not compacted.
+    ///
+    /// # Errors
+    /// As [`maybe_compact`](Self::maybe_compact).
+    pub fn compact_now(&mut self, now_ms: i64) -> Result<Option<CompactionOutcome>> {
+        self.check_online()?;
+        if !self.config.cleanup_policy.compact {
+            return Ok(None);
+        }
+        let range = self.cleanable_range(now_ms);
+        self.clean(range, now_ms, None).map(Some)
+    }
+
+    /// [`compact_now`](Self::compact_now) stopping at `crash` as if the process died there.
+    #[cfg(test)]
+    pub(crate) fn compact_until_crash(&mut self, now_ms: i64, crash: CrashPoint) -> Result<()> {
+        let range = self.cleanable_range(now_ms);
+        self.clean(range, now_ms, Some(crash)).map(|_| ())
+    }
+
+    fn clean(
+        &mut self,
+        range: CleanableRange,
+        now_ms: i64,
+        crash: Option<CrashPoint>,
+    ) -> Result<CompactionOutcome> {
+        let end = range.first_uncleanable_offset;
+        // Segments wholly below the first uncleanable offset (never the active one).
+        let count = self
+            .segments
+            .partition_point(|s| s.base_offset() < end)
+            .min(self.segments.len() - 1);
+        let mut outcome = CompactionOutcome {
+            first_dirty_offset: end,
+            ..CompactionOutcome::default()
+        };
+        let map = self.build_offset_map(range.first_dirty_offset, end, count)?;
+        let producer_last_offsets = self.producers.last_batch_offsets();
+        let mut ctx = PassContext {
+            map: &map,
+            producer_last_offsets: &producer_last_offsets,
+            now_ms,
+            delete_retention_ms: self.config.delete_retention_ms,
+            removed: 0,
+            min_horizon: None,
+        };
+        // Groups are replaced from the last one, so earlier positions stay valid.
+        for group in self.group_segments(count).into_iter().rev() {
+            if self.clean_group(group, &mut ctx, &mut outcome, crash)? {
+                return Ok(outcome);
+            }
+        }
+        outcome.records_removed = ctx.removed;
+        self.tombstone_horizon = ctx.min_horizon;
+        self.cleaner_checkpoint = Some(end);
+        if outcome.segments_written > 0 {
+            info!(
+                dir = %self.dir.display(),
+                replaced = outcome.segments_replaced,
+                bytes_before = outcome.bytes_before,
+                bytes_after = outcome.bytes_after,
+                records_removed = outcome.records_removed,
+                first_dirty_offset = end,
+                "compacted log"
+            );
+        }
+        Ok(outcome)
+    }
+
+    /// Key → offset of its latest record, over the batches of the first `count` segments
+    /// with offsets in `[start, end)` (control batches excluded).
+    fn build_offset_map(
+        &self,
+        start: i64,
+        end: i64,
+        count: usize,
+    ) -> Result<HashMap<Vec<u8>, i64>> {
+        let mut map = HashMap::new();
+        for segment in &self.segments[..count] {
+            for at in segment.batch_positions()? {
+                let h = &at.header;
+                if h.is_control() || h.last_offset() < start || h.base_offset >= end {
+                    continue;
+                }
+                let batch = decode(segment, &at, segment.read_batch(&at)?)?;
+                let mut records = batch
+                    .records(MAX_DECOMPRESSED)
+                    .map_err(|e| corrupt(segment, at.position, e))?;
+                while let Some(record) = records.next_borrowed() {
+                    let record = record.map_err(|e| corrupt(segment, at.position, e))?;
+                    if let Some(key) = record.key {
+                        if record.offset >= start && record.offset < end {
+                            map.insert(key.to_vec(), record.offset);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(map)
+    }
+
+    /// Kafka's `groupSegmentsBySize` over the first `count` segments: consecutive segments
+    /// whose sizes add up to at most `segment.bytes`, whose index entries fit one index, and
+    /// whose offsets fit relative to the group's base offset.
+    fn group_segments(&self, count: usize) -> Vec<Range<usize>> {
+        let max_size = u64::try_from(self.config.segment_bytes).unwrap_or(0);
+        let max_index = self.config.max_index_entries();
+        let max_time_index = self.config.max_time_index_entries();
+        let mut groups = Vec::new();
+        let mut i = 0;
+        while i < count {
+            let start = i;
+            let mut size = self.segments[i].size();
+            let (mut index, mut time_index) = self.segments[i].index_entry_counts();
+            i += 1;
+            while i < count {
+                let s = &self.segments[i];
+                let (si, st) = s.index_entry_counts();
+                // The next segment's base offset bounds this one's offsets.
+                let last_offset = self.segments[i + 1].base_offset() - 1;
+                let fits = size + s.size() <= max_size
+                    && index + si <= max_index
+                    && time_index + st <= max_time_index
+                    && last_offset - self.segments[start].base_offset() <= i64::from(i32::MAX);
+                if !fits {
+                    break;
+                }
+                size += s.size();
+                index += si;
+                time_index += st;
+                i += 1;
+            }
+            groups.push(start..i);
+        }
+        groups
+    }
+
+    /// Cleans one group of segments into one new segment and swaps it in (unless no batch
+    /// changes). Returns whether `crash` stopped the pass.
+    fn clean_group(
+        &mut self,
+        group: Range<usize>,
+        ctx: &mut PassContext<'_>,
+        outcome: &mut CompactionOutcome,
+        crash: Option<CrashPoint>,
+    ) -> Result<bool> {
+        let base = self.segments[group.start].base_offset();
+        let mut cleaned = LogSegment::create_with_suffix(
+            &self.dir,
+            base,
+            &self.config,
+            ctx.now_ms,
+            CLEANED_SUFFIX,
+        )?;
+        let changed = match self.write_cleaned(&group, &mut cleaned, ctx) {
+            Ok(changed) => changed,
+            Err(e) => {
+                if let Err(cleanup) = cleaned.remove_files() {
+                    warn!(error = %cleanup, "cannot remove an unused cleaner output");
+                }
+                return Err(e);
+            }
+        };
+        if !changed {
+            cleaned.remove_files()?;
+            return Ok(false);
+        }
+        if crash == Some(CrashPoint::Cleaned) {
+            return Ok(true);
+        }
+        let due = ctx.now_ms.saturating_add(self.config.file_delete_delay_ms);
+        let replaced = self.swap_in(group, cleaned, outcome, due, crash);
+        self.offline_on_io(replaced)
+    }
+
+    /// Writes the retained batches of `group` into `cleaned` and fsyncs it. Returns whether
+    /// any batch differs from the originals.
+    fn write_cleaned(
+        &self,
+        group: &Range<usize>,
+        cleaned: &mut LogSegment,
+        ctx: &mut PassContext<'_>,
+    ) -> Result<bool> {
+        let interval = self.config.index_interval();
+        let mut changed = false;
+        for segment in &self.segments[group.clone()] {
+            for at in segment.batch_positions()? {
+                let bytes = segment.read_batch(&at)?;
+                match filter_batch(segment, &at, &bytes, ctx)? {
+                    Filtered::Keep => cleaned.append_stored(&bytes, interval)?,
+                    Filtered::Rewrite(new) => {
+                        changed = true;
+                        cleaned.append_stored(&new, interval)?;
+                    }
+                    Filtered::Drop => changed = true,
+                }
+            }
+        }
+        cleaned.on_become_inactive()?;
+        cleaned.set_last_modified(self.segments[group.end - 1].last_modified()?)?;
+        cleaned.sync()?;
+        Ok(changed)
+    }
+
+    /// Kafka's `replaceSegments`: `.cleaned` → `.swap`, the replaced segments renamed
+    /// `.deleted` (removed at `due`), `.swap` → final names; then the new segment takes the
+    /// group's place. Returns whether `crash` stopped it.
+    fn swap_in(
+        &mut self,
+        group: Range<usize>,
+        mut cleaned: LogSegment,
+        outcome: &mut CompactionOutcome,
+        due: i64,
+        crash: Option<CrashPoint>,
+    ) -> Result<bool> {
+        cleaned.change_file_suffixes(CLEANED_SUFFIX, SWAP_SUFFIX)?;
+        checkpoint::sync_dir(&self.dir)?;
+        if crash == Some(CrashPoint::Swapped) {
+            return Ok(true);
+        }
+        // From here until the new segment is in place, a failure leaves the log offline.
+        self.offline = true;
+        let start = group.start;
+        let old: Vec<LogSegment> = self.segments.drain(group).collect();
+        outcome.segments_replaced += old.len();
+        outcome.segments_written += 1;
+        outcome.bytes_after += cleaned.size();
+        for segment in old {
+            outcome.bytes_before += segment.size();
+            let paths = segment.rename_to_deleted()?;
+            self.pending_deletes
+                .extend(paths.into_iter().map(|p| (p, due)));
+        }
+        if crash == Some(CrashPoint::OldDeleted) {
+            return Ok(true);
+        }
+        cleaned.change_file_suffixes(SWAP_SUFFIX, "")?;
+        checkpoint::sync_dir(&self.dir)?;
+        self.segments.insert(start, cleaned);
+        self.offline = false;
+        Ok(false)
+    }
+}
+
+fn corrupt(segment: &LogSegment, position: u64, e: impl std::fmt::Display) -> StorageError {
+    StorageError::CorruptLog {
+        path: segment.log_path().to_path_buf(),
+        position,
+        reason: format!("the log cleaner cannot decode the batch: {e}"),
+    }
+}
+
+fn decode(segment: &LogSegment, at: &BatchPosition, bytes: Vec<u8>) -> Result<RecordBatch> {
+    RecordBatch::from_bytes(Bytes::from(bytes)).map_err(|e| corrupt(segment, at.position, e))
+}
+
+/// Kafka's `MemoryRecords.filterTo` for one batch with the cleaner's `shouldRetainRecord`
+/// and `checkBatchRetention`.
+fn filter_batch(
+    segment: &LogSegment,
+    at: &BatchPosition,
+    bytes: &[u8],
+    ctx: &mut PassContext<'_>,
+) -> Result<Filtered> {
+    let h = &at.header;
+    if h.is_control() {
+        return Ok(Filtered::Keep);
+    }
+    let batch = decode(segment, at, bytes.to_vec())?;
+    let horizon = batch.delete_horizon_ms();
+    let retain_deletes = horizon.is_none_or(|h| ctx.now_ms < h);
+    let mut records = batch
+        .records(MAX_DECOMPRESSED)
+        .map_err(|e| corrupt(segment, at.position, e))?;
+    let mut kept: Vec<Kept> = Vec::new();
+    let mut total = 0u64;
+    while let Some(record) = records.next_borrowed() {
+        let record = record.map_err(|e| corrupt(segment, at.position, e))?;
+        total += 1;
+        let Some(key) = record.key else {
+            continue; // Kafka: an invalid message on a compacted topic.
+        };
+        let latest = ctx.map.get(key).is_none_or(|o| record.offset >= *o);
+        if !latest || (record.value.is_none() && !retain_deletes) {
+            continue;
+        }
+        kept.push(Kept {
+            offset_delta: i32::try_from(record.offset - h.base_offset)
+                .map_err(|e| corrupt(segment, at.position, e))?,
+            timestamp: record.timestamp,
+            key: key.to_vec(),
+            value: record.value.map(<[u8]>::to_vec),
+            headers: record
+                .headers
+                .map(|hd| (hd.key.to_vec(), hd.value.map(<[u8]>::to_vec)))
+                .collect(),
+        });
+    }
+    ctx.removed += total - kept.len() as u64;
+    let has_tombstones = kept.iter().any(|k| k.value.is_none());
+    let needs_horizon = has_tombstones && horizon.is_none();
+    let horizon = if needs_horizon {
+        Some(ctx.now_ms.saturating_add(ctx.delete_retention_ms))
+    } else {
+        horizon
+    };
+    if has_tombstones {
+        if let Some(h) = horizon {
+            ctx.min_horizon = Some(ctx.min_horizon.map_or(h, |m| m.min(h)));
+        }
+    }
+    if kept.len() as u64 == total && !needs_horizon {
+        return Ok(Filtered::Keep);
+    }
+    if kept.is_empty() {
+        let last_of_producer = h.has_producer_id()
+            && ctx.producer_last_offsets.get(&h.producer_id) == Some(&h.last_offset());
+        return Ok(if last_of_producer {
+            Filtered::Rewrite(empty_batch(h))
+        } else {
+            Filtered::Drop
+        });
+    }
+    encode_retained(h, &kept, horizon)
+        .map(Filtered::Rewrite)
+        .map_err(|e| corrupt(segment, at.position, e))
+}
+
+/// Kafka's `DefaultRecordBatch.writeEmptyHeader`: the batch's offsets, producer state and
+/// max timestamp without records (uncompressed, no base timestamp, record count 0).
+fn empty_batch(h: &BatchHeader) -> Vec<u8> {
+    let attributes = h.attributes & (TIMESTAMP_TYPE_FLAG | 0x10 | 0x20);
+    write_batch(h, attributes, NO_TIMESTAMP, h.max_timestamp, 0, &[])
+}
+
+/// Re-encodes the retained records of the batch with header `h` at their original offset
+/// deltas, keeping the base offset, `lastOffsetDelta`, producer fields, leader epoch, codec
+/// and timestamp type; with a delete horizon, attribute bit 6 is set and the horizon is the
+/// base timestamp.
+fn encode_retained(
+    h: &BatchHeader,
+    kept: &[Kept],
+    horizon: Option<i64>,
+) -> std::result::Result<Vec<u8>, String> {
+    let log_append_time = h.is_log_append_time();
+    let base_timestamp = horizon.unwrap_or(kept[0].timestamp);
+    let max_timestamp = if log_append_time {
+        h.max_timestamp
+    } else {
+        kept.iter()
+            .map(|k| k.timestamp)
+            .max()
+            .unwrap_or(NO_TIMESTAMP)
+    };
+    let mut records = BytesMut::new();
+    for k in kept {
+        let mut body = BytesMut::new();
+        body.put_u8(0); // record attributes: unused
+        write_varlong(&mut body, k.timestamp.wrapping_sub(base_timestamp));
+        write_varint(&mut body, k.offset_delta);
+        put_nullable(&mut body, Some(&k.key));
+        put_nullable(&mut body, k.value.as_deref());
+        write_varint(&mut body, len_i32(k.headers.len())?);
+        for (key, value) in &k.headers {
+            put_nullable(&mut body, Some(key));
+            put_nullable(&mut body, value.as_deref());
+        }
+        write_varint(&mut records, len_i32(body.len())?);
+        records.extend_from_slice(&body);
+    }
+    let codec = Compression::from_id((h.attributes & COMPRESSION_MASK) as u8)
+        .ok_or_else(|| format!("unknown codec {}", h.attributes & COMPRESSION_MASK))?;
+    let mut section = BytesMut::new();
+    compress(codec, &records, None, &mut section).map_err(|e| e.to_string())?;
+    let mut attributes = h.attributes & !DELETE_HORIZON_FLAG;
+    if horizon.is_some() {
+        attributes |= DELETE_HORIZON_FLAG;
+    }
+    Ok(write_batch(
+        h,
+        attributes,
+        base_timestamp,
+        max_timestamp,
+        len_i32(kept.len())?,
+        &section,
+    ))
+}
+
+fn len_i32(n: usize) -> std::result::Result<i32, String> {
+    i32::try_from(n).map_err(|_| format!("length {n} does not fit a record batch"))
+}
+
+fn put_nullable(buf: &mut BytesMut, v: Option<&[u8]>) {
+    match v {
+        None => write_varint(buf, -1),
+        Some(b) => {
+            write_varint(buf, b.len() as i32);
+            buf.extend_from_slice(b);
+        }
+    }
+}
+
+/// A whole v2 batch: the header of `h` with the given attributes, timestamps and record
+/// count, then `records` (already compressed), with its length and CRC.
+fn write_batch(
+    h: &BatchHeader,
+    attributes: i16,
+    base_timestamp: i64,
+    max_timestamp: i64,
+    record_count: i32,
+    records: &[u8],
+) -> Vec<u8> {
+    let mut b = Vec::with_capacity(BATCH_HEADER_SIZE + records.len());
+    let batch_length = (BATCH_HEADER_SIZE - LOG_OVERHEAD + records.len()) as i32;
+    b.extend_from_slice(&h.base_offset.to_be_bytes());
+    b.extend_from_slice(&batch_length.to_be_bytes());
+    b.extend_from_slice(&h.partition_leader_epoch.to_be_bytes());
+    b.push(h.magic as u8);
+    b.extend_from_slice(&[0; 4]); // CRC, below
+    b.extend_from_slice(&attributes.to_be_bytes());
+    b.extend_from_slice(&h.last_offset_delta.to_be_bytes());
+    b.extend_from_slice(&base_timestamp.to_be_bytes());
+    b.extend_from_slice(&max_timestamp.to_be_bytes());
+    b.extend_from_slice(&h.producer_id.to_be_bytes());
+    b.extend_from_slice(&h.producer_epoch.to_be_bytes());
+    b.extend_from_slice(&h.base_sequence.to_be_bytes());
+    b.extend_from_slice(&record_count.to_be_bytes());
+    b.extend_from_slice(records);
+    let crc = compute_crc(&b);
+    b[17..21].copy_from_slice(&crc.to_be_bytes());
+    b
+}
+
+/// Completes or discards a compaction interrupted by a crash, before a log is opened
+/// (Kafka's `LogLoader` handling of `.cleaned` and `.swap` files):
+///
+/// * `.cleaned` files are removed: the segments they were to replace are intact.
+/// * `<base>.log.swap` is a complete, fsynced cleaner output: the segments with base offsets
+///   in `[base, next offset of the swap)` are removed (the replaced segments not yet renamed
+///   `.deleted`), then it becomes `<base>.log`; its indexes are rebuilt by the load. (A swap
+///   file that is not entirely valid batches — damage — is discarded instead while
+///   `<base>.log` still exists, i.e. before any replaced segment was removed.)
+/// * Index `.swap` files without their `.log.swap` are removed (the rename to `.swap` was
+///   interrupted; the `.cleaned` log was removed above).
+///
+/// # Errors
+/// [`StorageError::Io`].
+pub(crate) fn complete_interrupted_cleaning(dir: &Path) -> Result<()> {
+    let mut swaps = Vec::new();
+    let mut index_swaps = Vec::new();
+    let mut logs = Vec::new();
+    let mut found = false;
+    for entry in fs::read_dir(dir).map_err(StorageError::io("list", dir))? {
+        let entry = entry.map_err(StorageError::io("list", dir))?;
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
+        if name.ends_with(CLEANED_SUFFIX) {
+            info!(file = %entry.path().display(), "removing an interrupted log cleaner output");
+            checkpoint::remove_if_exists(&entry.path())?;
+            found = true;
+        } else if let Some(stem) = name.strip_suffix(SWAP_SUFFIX) {
+            match parse_base_offset(stem, LOG_SUFFIX) {
+                Some(base) => swaps.push(base),
+                None => index_swaps.push((stem.to_string(), entry.path())),
+            }
+        } else if let Some(base) = parse_base_offset(&name, LOG_SUFFIX) {
+            logs.push(base);
+        }
+    }
+    for (stem, path) in index_swaps {
+        let base = parse_base_offset(&stem, INDEX_SUFFIX)
+            .or_else(|| parse_base_offset(&stem, TIME_INDEX_SUFFIX));
+        if !base.is_some_and(|b| swaps.contains(&b)) {
+            checkpoint::remove_if_exists(&path)?;
+            found = true;
+        }
+    }
+    for base in swaps {
+        found = true;
+        let swap = dir.join(format!("{}{SWAP_SUFFIX}", file_name(base, LOG_SUFFIX)));
+        let (next_offset, whole) = scan_swap(&swap, base)?;
+        if !whole && logs.contains(&base) {
+            // Not a complete cleaner output (it is fsynced before its rename, so this is
+            // damage), and nothing it replaces was removed yet: keep the originals.
+            warn!(file = %swap.display(), "discarding an invalid log cleaner swap file");
+            for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+                let name = format!("{}{SWAP_SUFFIX}", file_name(base, suffix));
+                checkpoint::remove_if_exists(&dir.join(name))?;
+            }
+            continue;
+        }
+        for &old in logs
+            .iter()
+            .filter(|&&b| b >= base && b < next_offset.max(base + 1))
+        {
+            info!(
+                segment = old,
+                swap = base,
+                "removing a segment replaced by an interrupted swap"
+            );
+            for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+                checkpoint::remove_if_exists(&dir.join(file_name(old, suffix)))?;
+            }
+        }
+        for suffix in [INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+            let name = format!("{}{SWAP_SUFFIX}", file_name(base, suffix));
+            checkpoint::remove_if_exists(&dir.join(name))?;
+        }
+        let target = dir.join(file_name(base, LOG_SUFFIX));
+        fs::rename(&swap, &target).map_err(StorageError::io("rename", &swap))?;
+        info!(segment = %target.display(), "completed an interrupted log cleaner swap");
+    }
+    if found {
+        checkpoint::sync_dir(dir)?;
+    }
+    Ok(())
+}
+
+/// The offset after the last valid batch of a swap file (its base offset when empty), and
+/// whether the whole file is valid batches (framing, offsets, CRC).
+fn scan_swap(path: &Path, base: i64) -> Result<(i64, bool)> {
+    let file = fs::File::open(path).map_err(StorageError::io("open", path))?;
+    let len = file
+        .metadata()
+        .map_err(StorageError::io("stat", path))?
+        .len();
+    let mut scanner = BatchScanner::new(&file, path, len);
+    let mut position = 0u64;
+    let mut next = base;
+    loop {
+        let (h, size) = match scanner.header_at(position) {
+            Ok(Some(found)) => found,
+            Ok(None) => return Ok((next, true)),
+            Err(StorageError::CorruptLog { .. }) => return Ok((next, false)),
+            Err(e) => return Err(e),
+        };
+        let valid = h.magic == super::batch::MAGIC_V2
+            && h.base_offset >= next
+            && h.last_offset_delta >= 0
+            && scanner.crc_of(position, size)? == h.crc;
+        if !valid {
+            return Ok((next, false));
+        }
+        next = h.next_offset();
+        position += size;
+    }
+}
+
+/// Reads the data directory's `cleaner-offset-checkpoint` (Kafka's `OffsetCheckpointFile`:
+/// `0`, the entry count, then `<topic> <partition> <offset>` lines). A missing file is
+/// empty; a malformed one is ignored with a warning (every compacted log is then cleaned
+/// from its start, which is only extra work).
+///
+/// # Errors
+/// [`StorageError::Io`] when the file exists but cannot be read.
+pub fn read_cleaner_checkpoints(data_dir: &Path) -> Result<BTreeMap<(String, i32), i64>> {
+    let path = data_dir.join(CLEANER_CHECKPOINT_FILE);
+    let text = match fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) => return Err(StorageError::io("read", &path)(e)),
+    };
+    let parsed = (|| {
+        let mut lines = text.lines();
+        if lines.next()?.trim() != "0" {
+            return None;
+        }
+        let count: usize = lines.next()?.trim().parse().ok()?;
+        let mut out = BTreeMap::new();
+        for line in lines.by_ref().take(count) {
+            let mut parts = line.split_whitespace();
+            let (topic, partition, offset) = (parts.next()?, parts.next()?, parts.next()?);
+            if parts.next().is_some() {
+                return None;
+            }
+            out.insert(
+                (topic.to_string(), partition.parse().ok()?),
+                offset.parse().ok()?,
+            );
+        }
+        (out.len() == count).then_some(out)
+    })();
+    Ok(parsed.unwrap_or_else(|| {
+        warn!(path = %path.display(), "ignoring a malformed cleaner offset checkpoint");
+        BTreeMap::new()
+    }))
+}
+
+/// Writes `cleaner-offset-checkpoint` atomically in Kafka's format.
+///
+/// # Errors
+/// [`StorageError::Io`].
+pub fn write_cleaner_checkpoints(
+    data_dir: &Path,
+    checkpoints: &BTreeMap<(String, i32), i64>,
+) -> Result<()> {
+    let mut text = format!("0\n{}\n", checkpoints.len());
+    for ((topic, partition), offset) in checkpoints {
+        text.push_str(&format!("{topic} {partition} {offset}\n"));
+    }
+    checkpoint::write_atomically(data_dir, CLEANER_CHECKPOINT_FILE, text.as_bytes())
+}
+
+#[cfg(test)]
+#[path = "compaction_tests.rs"]
+mod tests;

@@ -1,0 +1,541 @@
+//! Compaction tests: latest record per key with original offsets, tombstones and their
+//! delete horizon, the active segment and the high watermark, the triggers, producer state,
+//! and crashes at every step of the swap.
+
+use std::fs;
+
+use bytes::{Bytes, BytesMut};
+use kafka_wire::records::{BatchOptions, Compression, RecordBatch, RecordBatchBuilder};
+
+use super::*;
+use crate::storage::test_util::TempDir;
+use crate::storage::{CleanupPolicy, LogConfig, PartitionLog, StorageError};
+
+const NOW: i64 = 1_700_000_000_000;
+
+fn compacted() -> LogConfig {
+    LogConfig {
+        cleanup_policy: CleanupPolicy {
+            delete: false,
+            compact: true,
+        },
+        delete_retention_ms: 1000,
+        ..LogConfig::default()
+    }
+}
+
+/// One batch of `(key, value)` records (`None` value: a tombstone), timestamps `ts + i`.
+fn kbatch_with(opts: BatchOptions, records: &[(&str, Option<&str>)], ts: i64) -> BytesMut {
+    let mut b = RecordBatchBuilder::new(opts);
+    for (i, (k, v)) in records.iter().enumerate() {
+        b.append(
+            ts + i as i64,
+            Some(k.as_bytes()),
+            v.map(str::as_bytes),
+            &[("h", Some(b"x"))],
+        )
+        .unwrap();
+    }
+    BytesMut::from(&b.finish().unwrap()[..])
+}
+
+fn kbatch(records: &[(&str, Option<&str>)]) -> BytesMut {
+    kbatch_with(BatchOptions::default(), records, NOW)
+}
+
+/// `(offset, key, value)` of every record readable from `from`, batch by batch.
+fn contents(log: &PartitionLog, from: i64) -> Vec<(i64, String, Option<String>)> {
+    let mut out = Vec::new();
+    let mut offset = from;
+    let text = |b: Option<Bytes>| b.map(|b| String::from_utf8(b.to_vec()).unwrap());
+    loop {
+        let read = log.read(offset, 1 << 20, log.high_watermark()).unwrap();
+        if read.records.is_empty() {
+            return out;
+        }
+        let mut buf = read.records.clone();
+        while !buf.is_empty() {
+            let batch = RecordBatch::decode(&mut buf).unwrap();
+            batch.verify_crc().unwrap();
+            for r in batch.records(1 << 20).unwrap() {
+                let r = r.unwrap();
+                if r.offset >= offset {
+                    assert_eq!(r.headers.len(), 1, "headers survive");
+                    out.push((r.offset, text(r.key).unwrap(), text(r.value)));
+                }
+            }
+        }
+        offset = read.next_offset;
+    }
+}
+
+fn entry(offset: i64, key: &str, value: Option<&str>) -> (i64, String, Option<String>) {
+    (offset, key.to_string(), value.map(str::to_string))
+}
+
+/// Segments 0 (offsets 0-2), 3 (offsets 3-4) and the active segment 5 (offset 5).
+fn sample_log(dir: &TempDir, config: LogConfig) -> PartitionLog {
+    let mut log = PartitionLog::open(dir.path(), config, NOW).unwrap();
+    log.append(&mut kbatch(&[("k1", Some("a1")), ("k2", Some("b1"))]), NOW)
+        .unwrap();
+    log.append(&mut kbatch(&[("k1", Some("a2"))]), NOW).unwrap();
+    log.roll(NOW).unwrap();
+    log.append(&mut kbatch(&[("k3", Some("c1")), ("k2", Some("b2"))]), NOW)
+        .unwrap();
+    log.roll(NOW).unwrap();
+    log.append(&mut kbatch(&[("k1", Some("a3"))]), NOW).unwrap();
+    assert_eq!(log.segment_base_offsets(), vec![0, 3, 5]);
+    log
+}
+
+fn compacted_sample() -> Vec<(i64, String, Option<String>)> {
+    vec![
+        entry(2, "k1", Some("a2")),
+        entry(3, "k3", Some("c1")),
+        entry(4, "k2", Some("b2")),
+        // The active segment is never cleaned, so k1@2 stays next to k1@5.
+        entry(5, "k1", Some("a3")),
+    ]
+}
+
+fn leftovers(dir: &TempDir) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".cleaned") || n.ends_with(".swap"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn keeps_the_latest_record_per_key_at_its_original_offset() {
+    let dir = TempDir::new();
+    let mut log = sample_log(&dir, compacted());
+    let size_before = log.size_in_bytes();
+    let active_before = fs::read(dir.path().join(file_name(5, LOG_SUFFIX))).unwrap();
+
+    let outcome = log.compact_now(NOW).unwrap().unwrap();
+    assert_eq!(outcome.segments_replaced, 2, "{outcome:?}");
+    assert_eq!(outcome.segments_written, 1, "both fit one segment");
+    assert_eq!(outcome.records_removed, 2);
+    assert_eq!(outcome.first_dirty_offset, 5);
+    assert_eq!(log.cleaner_checkpoint(), Some(5));
+    assert!(outcome.bytes_after < outcome.bytes_before);
+    assert!(log.size_in_bytes() < size_before);
+
+    assert_eq!(log.segment_base_offsets(), vec![0, 5]);
+    assert_eq!(contents(&log, 0), compacted_sample());
+    // Offsets inside removed ranges read the next batch; offsets are unchanged.
+    assert_eq!(contents(&log, 1)[0].0, 2);
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (0, 6));
+    assert_eq!(
+        log.list_offsets(crate::storage::EARLIEST_TIMESTAMP)
+            .unwrap()
+            .unwrap()
+            .offset,
+        0
+    );
+    // The active segment is untouched, byte for byte.
+    assert_eq!(
+        fs::read(dir.path().join(file_name(5, LOG_SUFFIX))).unwrap(),
+        active_before
+    );
+    assert!(leftovers(&dir).is_empty());
+
+    // Idempotent: a second pass with nothing dirty changes nothing.
+    let again = log.compact_now(NOW).unwrap().unwrap();
+    assert_eq!((again.segments_written, again.records_removed), (0, 0));
+    assert_eq!(contents(&log, 0), compacted_sample());
+
+    // Appends go on; reopening (cleanly or after a crash) serves the same records with
+    // valid indexes.
+    log.append(&mut kbatch(&[("k2", Some("b3"))]), NOW).unwrap();
+    let mut expected = compacted_sample();
+    expected.push(entry(6, "k2", Some("b3")));
+    log.close().unwrap();
+    let log = PartitionLog::open(dir.path(), compacted(), NOW).unwrap();
+    assert_eq!(contents(&log, 0), expected);
+    drop(log);
+    let log = PartitionLog::open(dir.path(), compacted(), NOW).unwrap();
+    assert_eq!(contents(&log, 0), expected);
+}
+
+#[test]
+fn compressed_batches_keep_their_codec_and_offsets() {
+    let dir = TempDir::new();
+    let mut log = PartitionLog::open(dir.path(), compacted(), NOW).unwrap();
+    let gzip = BatchOptions {
+        compression: Compression::Gzip,
+        ..BatchOptions::default()
+    };
+    let records: Vec<(String, Option<String>)> = (0..20)
+        .map(|i| (format!("k{}", i % 4), Some(format!("v{i}"))))
+        .collect();
+    let refs: Vec<(&str, Option<&str>)> = records
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_deref()))
+        .collect();
+    log.append(&mut kbatch_with(gzip, &refs, NOW), NOW).unwrap();
+    log.roll(NOW).unwrap();
+    log.append(&mut kbatch(&[("other", Some("x"))]), NOW)
+        .unwrap();
+    log.compact_now(NOW).unwrap().unwrap();
+
+    let read = log.read(0, 1 << 20, 21).unwrap();
+    let batch = RecordBatch::from_bytes(read.records.clone()).unwrap();
+    batch.verify_crc().unwrap();
+    assert_eq!(batch.compression().unwrap(), Compression::Gzip);
+    assert_eq!((batch.base_offset(), batch.last_offset_delta()), (0, 19));
+    assert_eq!(batch.record_count(), 4);
+    assert_eq!(batch.max_timestamp(), NOW + 19);
+    let kept: Vec<(i64, i64)> = batch
+        .records(1 << 20)
+        .unwrap()
+        .map(|r| r.unwrap())
+        .map(|r| (r.offset, r.timestamp))
+        .collect();
+    assert_eq!(
+        kept,
+        vec![
+            (16, NOW + 16),
+            (17, NOW + 17),
+            (18, NOW + 18),
+            (19, NOW + 19)
+        ]
+    );
+}
+
+#[test]
+fn tombstones_are_kept_until_their_delete_horizon() {
+    let dir = TempDir::new();
+    let mut log = PartitionLog::open(dir.path(), compacted(), NOW).unwrap();
+    log.append(&mut kbatch(&[("k1", Some("a")), ("k2", Some("b"))]), NOW)
+        .unwrap();
+    log.append(&mut kbatch(&[("k1", None)]), NOW).unwrap();
+    log.roll(NOW).unwrap();
+    log.append(&mut kbatch(&[("k3", Some("c"))]), NOW).unwrap();
+
+    // First pass: k1's value goes, its tombstone stays and gets a delete horizon.
+    let t0 = NOW + 5000;
+    let outcome = log.compact_now(t0).unwrap().unwrap();
+    assert_eq!(outcome.records_removed, 1);
+    assert_eq!(
+        contents(&log, 0),
+        vec![
+            entry(1, "k2", Some("b")),
+            entry(2, "k1", None),
+            entry(3, "k3", Some("c"))
+        ]
+    );
+    let read = log.read(2, 1 << 20, 3).unwrap();
+    let tombstone_batch = RecordBatch::from_bytes(read.records.clone()).unwrap();
+    assert_eq!(tombstone_batch.delete_horizon_ms(), Some(t0 + 1000));
+    assert_eq!(
+        tombstone_batch
+            .records(1 << 20)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .timestamp,
+        NOW,
+        "record timestamps survive the horizon in baseTimestamp"
+    );
+    // The batch of k1/k2 kept its base offset and last offset delta.
+    let read = log.read(0, 1 << 20, 3).unwrap();
+    let mut buf = read.records.clone();
+    let first = RecordBatch::decode(&mut buf).unwrap();
+    assert_eq!((first.base_offset(), first.last_offset()), (0, 1));
+    assert_eq!(first.delete_horizon_ms(), None);
+
+    // Nothing is dirty and the horizon has not passed: no pass.
+    assert_eq!(log.maybe_compact(t0 + 999).unwrap(), None);
+    assert_eq!(contents(&log, 0).len(), 3);
+    // Once it has, the retention task's pass removes the tombstone.
+    let outcome = log.maybe_compact(t0 + 1000).unwrap().unwrap();
+    assert_eq!(outcome.records_removed, 1);
+    assert_eq!(
+        contents(&log, 0),
+        vec![entry(1, "k2", Some("b")), entry(3, "k3", Some("c"))]
+    );
+    assert_eq!(log.maybe_compact(t0 + 100_000).unwrap(), None);
+}
+
+#[test]
+fn the_active_segment_and_offsets_at_or_above_the_high_watermark_are_never_cleaned() {
+    let dir = TempDir::new();
+    let mut log = PartitionLog::open(dir.path(), compacted(), NOW).unwrap();
+    for v in ["a", "b", "c"] {
+        log.append(&mut kbatch(&[("k", Some(v))]), NOW).unwrap();
+    }
+    let active = fs::read(dir.path().join(file_name(0, LOG_SUFFIX))).unwrap();
+    let outcome = log.compact_now(NOW).unwrap().unwrap();
+    assert_eq!(outcome.segments_written, 0);
+    assert_eq!(log.cleaner_checkpoint(), Some(0));
+    assert_eq!(
+        fs::read(dir.path().join(file_name(0, LOG_SUFFIX))).unwrap(),
+        active
+    );
+    assert_eq!(contents(&log, 0).len(), 3);
+
+    // A high watermark inside segment 0 keeps that segment out of the cleanable range.
+    log.roll(NOW).unwrap();
+    log.append(&mut kbatch(&[("k", Some("d"))]), NOW).unwrap();
+    log.set_auto_high_watermark(false);
+    log.set_high_watermark(2);
+    let range = log.cleanable_range(NOW);
+    assert_eq!(range.first_uncleanable_offset, 0);
+    assert_eq!(range.dirty_bytes, 0);
+    assert_eq!(log.compact_now(NOW).unwrap().unwrap().segments_written, 0);
+    log.set_high_watermark(4);
+    assert_eq!(log.compact_now(NOW).unwrap().unwrap().records_removed, 2);
+    assert_eq!(
+        contents(&log, 0),
+        vec![entry(2, "k", Some("c")), entry(3, "k", Some("d"))]
+    );
+}
+
+#[test]
+fn dirty_ratio_and_lags_decide_when_to_clean() {
+    let dir = TempDir::new();
+    let mut log = sample_log(&dir, compacted());
+    // Never cleaned: everything below the active segment is dirty.
+    let range = log.cleanable_range(NOW);
+    assert_eq!(
+        (range.first_dirty_offset, range.first_uncleanable_offset),
+        (0, 5)
+    );
+    assert_eq!(range.clean_bytes, 0);
+    assert_eq!(range.dirty_ratio, 1.0);
+
+    // min.compaction.lag.ms: segments with records younger than the lag are not cleanable.
+    log.set_config(LogConfig {
+        min_compaction_lag_ms: 10_000,
+        ..compacted()
+    });
+    assert_eq!(log.cleanable_range(NOW + 5000).first_uncleanable_offset, 0);
+    assert_eq!(log.maybe_compact(NOW + 5000).unwrap(), None);
+    assert!(log.maybe_compact(NOW + 20_000).unwrap().is_some());
+    let clean_size = log.size_in_bytes() - log.active().size();
+
+    // A small dirty segment after a larger clean part: ratio below 0.5, no pass...
+    log.roll(NOW).unwrap();
+    log.append(&mut kbatch(&[("k9", Some("z"))]), NOW).unwrap();
+    log.set_config(compacted());
+    let range = log.cleanable_range(NOW);
+    assert_eq!(range.first_dirty_offset, 5);
+    assert_eq!(range.clean_bytes, clean_size);
+    assert!(range.dirty_ratio < 0.5, "{range:?}");
+    assert_eq!(log.maybe_compact(NOW).unwrap(), None);
+    // ...unless max.compaction.lag.ms has passed for the oldest dirty batch...
+    log.set_config(LogConfig {
+        max_compaction_lag_ms: 1000,
+        ..compacted()
+    });
+    assert_eq!(log.maybe_compact(NOW + 1000).unwrap(), None);
+    assert!(log.cleanable_range(NOW + 1001).max_lag_exceeded);
+    assert!(log.maybe_compact(NOW + 1001).unwrap().is_some());
+    // ...or the ratio threshold is lower.
+    log.roll(NOW).unwrap();
+    log.append(&mut kbatch(&[("k9", Some("y"))]), NOW).unwrap();
+    log.set_config(LogConfig {
+        min_cleanable_dirty_ratio: 0.01,
+        ..compacted()
+    });
+    assert!(log.maybe_compact(NOW).unwrap().is_some());
+    assert_eq!(
+        contents(&log, 0).last().unwrap(),
+        &entry(7, "k9", Some("y"))
+    );
+
+    // A delete-only log is never compacted.
+    log.set_config(LogConfig::default());
+    assert_eq!(log.maybe_compact(NOW).unwrap(), None);
+    assert_eq!(log.compact_now(NOW).unwrap(), None);
+}
+
+#[test]
+fn the_last_batch_of_a_known_producer_survives_empty() {
+    let dir = TempDir::new();
+    let mut log = PartitionLog::open(dir.path(), compacted(), NOW).unwrap();
+    let idempotent = |producer_id: i64, base_sequence: i32| BatchOptions {
+        producer_id,
+        producer_epoch: 0,
+        base_sequence,
+        ..BatchOptions::default()
+    };
+    // Producer 7's only batch and producer 8's first batch are superseded by later records.
+    log.append(
+        &mut kbatch_with(idempotent(7, 0), &[("k", Some("a")), ("j", Some("a"))], NOW),
+        NOW,
+    )
+    .unwrap();
+    log.append(
+        &mut kbatch_with(idempotent(8, 0), &[("k", Some("b"))], NOW),
+        NOW,
+    )
+    .unwrap();
+    log.append(
+        &mut kbatch_with(idempotent(8, 1), &[("j", Some("b"))], NOW),
+        NOW,
+    )
+    .unwrap();
+    log.append(&mut kbatch(&[("k", Some("c")), ("j", Some("c"))]), NOW)
+        .unwrap();
+    log.roll(NOW).unwrap();
+    log.append(&mut kbatch(&[("z", Some("z"))]), NOW).unwrap();
+
+    log.compact_now(NOW).unwrap().unwrap();
+    assert_eq!(
+        contents(&log, 0),
+        vec![
+            entry(4, "k", Some("c")),
+            entry(5, "j", Some("c")),
+            entry(6, "z", Some("z"))
+        ]
+    );
+    // Producer 7's batch is kept as an empty header with its offsets and sequence;
+    // producer 8's first batch is gone, its last (emptied) batch kept.
+    let read = log.read(0, 1 << 20, 7).unwrap();
+    let batches = kafka_wire::records::decode_all(read.records.clone()).unwrap();
+    let headers: Vec<(i64, i64, i32, i64, i32)> = batches
+        .iter()
+        .map(|b| {
+            b.verify_crc().unwrap();
+            (
+                b.base_offset(),
+                b.last_offset(),
+                b.record_count(),
+                b.producer_id(),
+                b.base_sequence(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        headers,
+        vec![(0, 1, 0, 7, 0), (3, 3, 0, 8, 1), (4, 5, 2, -1, -1)]
+    );
+
+    // Producer state rebuilt from the compacted log still has both producers' sequences.
+    drop(log);
+    let mut log = PartitionLog::open(dir.path(), compacted(), NOW).unwrap();
+    assert_eq!(log.producers.entry(7).unwrap().last_seq(), 1);
+    assert_eq!(log.producers.entry(8).unwrap().last_seq(), 1);
+    let next = log
+        .append(
+            &mut kbatch_with(idempotent(8, 2), &[("k", Some("d"))], NOW),
+            NOW,
+        )
+        .unwrap();
+    assert_eq!(next.base_offset, 7);
+    let gap = log.append(
+        &mut kbatch_with(idempotent(7, 5), &[("k", Some("e"))], NOW),
+        NOW,
+    );
+    assert!(matches!(gap, Err(StorageError::OutOfOrderSequence { .. })));
+}
+
+/// A crash at each step of the swap: reopening serves either the original or the compacted
+/// records, never a mix, and leaves no cleaner files behind.
+#[test]
+fn crashes_during_the_swap_recover() {
+    let original: Vec<_> = {
+        let dir = TempDir::new();
+        contents(&sample_log(&dir, compacted()), 0)
+    };
+    for (crash, expect_compacted) in [
+        (CrashPoint::Cleaned, false),
+        (CrashPoint::Swapped, true),
+        (CrashPoint::OldDeleted, true),
+    ] {
+        let dir = TempDir::new();
+        let mut log = sample_log(&dir, compacted());
+        log.compact_until_crash(NOW, crash).unwrap();
+        assert!(!leftovers(&dir).is_empty(), "{crash:?}");
+        drop(log); // the crash
+
+        let mut log = PartitionLog::open(dir.path(), compacted(), NOW).unwrap();
+        assert!(
+            leftovers(&dir).is_empty(),
+            "{crash:?}: {:?}",
+            leftovers(&dir)
+        );
+        let expected = if expect_compacted {
+            compacted_sample()
+        } else {
+            original.clone()
+        };
+        assert_eq!(contents(&log, 0), expected, "{crash:?}");
+        let bases = if expect_compacted {
+            vec![0, 5]
+        } else {
+            vec![0, 3, 5]
+        };
+        assert_eq!(log.segment_base_offsets(), bases, "{crash:?}");
+        // The recovered log compacts to the same result and keeps working.
+        log.compact_now(NOW).unwrap();
+        assert_eq!(contents(&log, 0), compacted_sample(), "{crash:?}");
+        log.append(&mut kbatch(&[("k4", Some("d"))]), NOW).unwrap();
+        assert_eq!(log.log_end_offset(), 7);
+    }
+}
+
+#[test]
+fn stray_cleaner_files_are_discarded_on_open() {
+    let dir = TempDir::new();
+    let log = sample_log(&dir, compacted());
+    let expected = contents(&log, 0);
+    drop(log);
+    // A torn cleaner output and an index swap without its log.
+    fs::write(
+        dir.path()
+            .join(format!("{}{CLEANED_SUFFIX}", file_name(0, LOG_SUFFIX))),
+        b"torn",
+    )
+    .unwrap();
+    fs::write(
+        dir.path()
+            .join(format!("{}{SWAP_SUFFIX}", file_name(3, INDEX_SUFFIX))),
+        b"",
+    )
+    .unwrap();
+    // A damaged swap whose originals are all still there: the originals win.
+    let mut torn = fs::read(dir.path().join(file_name(0, LOG_SUFFIX))).unwrap();
+    let last = torn.len() - 1;
+    torn[last] ^= 0xff;
+    for suffix in [LOG_SUFFIX, INDEX_SUFFIX] {
+        let name = format!("{}{SWAP_SUFFIX}", file_name(0, suffix));
+        fs::write(dir.path().join(name), &torn).unwrap();
+    }
+    let log = PartitionLog::open(dir.path(), compacted(), NOW).unwrap();
+    assert!(leftovers(&dir).is_empty());
+    assert_eq!(contents(&log, 0), expected);
+}
+
+#[test]
+fn cleaner_checkpoint_file_round_trip() {
+    let dir = TempDir::new();
+    assert!(read_cleaner_checkpoints(dir.path()).unwrap().is_empty());
+    let mut map = BTreeMap::new();
+    map.insert(("__consumer_offsets".to_string(), 12), 345);
+    map.insert(("orders".to_string(), 0), 7);
+    write_cleaner_checkpoints(dir.path(), &map).unwrap();
+    assert_eq!(
+        fs::read_to_string(dir.path().join(CLEANER_CHECKPOINT_FILE)).unwrap(),
+        "0\n2\n__consumer_offsets 12 345\norders 0 7\n"
+    );
+    assert_eq!(read_cleaner_checkpoints(dir.path()).unwrap(), map);
+    for bad in [
+        "1\n0\n",
+        "0\n2\norders 0 7\n",
+        "0\n1\norders x 7\n",
+        "garbage",
+    ] {
+        fs::write(dir.path().join(CLEANER_CHECKPOINT_FILE), bad).unwrap();
+        assert!(
+            read_cleaner_checkpoints(dir.path()).unwrap().is_empty(),
+            "{bad:?}"
+        );
+    }
+}
