@@ -8,9 +8,15 @@
 //! processes what a poll returned (pipelining), and buffered data stays bounded by the fetch
 //! settings (about `fetch.max.bytes` per broker).
 //!
-//! Group consumption (`subscribe`, commits) is not implemented yet: the consumer reads the
-//! partitions given to [`Consumer::assign`], starting from `auto.offset.reset` or a
-//! [`Consumer::seek`].
+//! Partitions come either from [`Consumer::assign`] (manual assignment) or from the consumer
+//! group ([`Consumer::subscribe`], with `group.id`): then the same I/O task drives the
+//! [`ConsumerCoordinator`] state machine (see [`group`](super::group)); the
+//! [`ConsumerRebalanceListener`] callbacks run inside [`Consumer::poll`]. New partitions
+//! start at the group's committed offset when there is one (with a `group.id`, for manual
+//! assignment too), else at `auto.offset.reset`. Offsets are committed with
+//! [`Consumer::commit_sync`] / [`Consumer::commit_async`], and automatically
+//! (`enable.auto.commit`) every `auto.commit.interval.ms`, before partitions are revoked
+//! and on [`Consumer::close`].
 //!
 //! # Examples
 //! ```no_run
@@ -32,7 +38,7 @@
 //! # }
 //! ```
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,14 +50,28 @@ use bytes::Bytes;
 use futures::stream::{BoxStream, FuturesUnordered};
 use futures::{Stream, StreamExt};
 use kafka_wire::messages::metadata_request::{MetadataRequest, MetadataRequestTopic};
-use kafka_wire::messages::MetadataResponse;
+use kafka_wire::messages::{
+    FindCoordinatorResponse, HeartbeatResponse, JoinGroupResponse, LeaveGroupResponse,
+    MetadataResponse, SyncGroupResponse,
+};
 use kafka_wire::records::TimestampType;
-use kafka_wire::{ApiKey, ErrorCode};
+use kafka_wire::{ApiKey, ErrorCode, Request, RequestBody};
 use tokio::sync::{watch, Notify};
 
+use super::assignor;
+use super::coordinator::{
+    build_offset_commit_request, build_offset_fetch_request, parse_offset_fetch_response, Action,
+    CommitError, CommittedOffset, ConsumerCoordinator, CoordinatorNode, FindCoordinatorSend,
+    Generation, OffsetAndMetadata, OffsetCommitSend, RequestId,
+};
 use super::fetcher::{
     self, needs_metadata_refresh, prepare_fetches, CompletedFetch, FetchBuffer, FetchConfig,
     ListedOffset, PreparedFetch,
+};
+use super::group::{
+    classify_manual_commit, commit_error, committed_to_offset, coordinator_config, from_group_tps,
+    to_commit_map, to_group_tp, without, AsyncCommit, Callback, ConsumerGroupMetadata,
+    ConsumerRebalanceListener, GroupState, Mode, NoOpRebalanceListener,
 };
 use super::subscription_state::{FetchPosition, ResetStrategy, SubscriptionState};
 use crate::config::{AutoOffsetReset, ConsumerConfig, IsolationLevel};
@@ -156,6 +176,8 @@ struct State {
     buffer: FetchBuffer,
     /// An error the I/O task met, reported by the next poll.
     error: Option<Error>,
+    /// Subscription mode, the group state machine and what waits for the poll path.
+    group: GroupState,
 }
 
 struct Shared {
@@ -164,6 +186,9 @@ struct Shared {
     state: Mutex<State>,
     metadata: ConsumerMetadata,
     connections: ConnectionPool,
+    /// Connections to the group coordinator (Java uses a separate one too): a JoinGroup
+    /// held for a whole rebalance must not hold fetches up, nor wait behind a long poll.
+    group_connections: ConnectionPool,
     /// Wakes the I/O task (assignment, positions, drained data changed).
     task_wakeup: Notify,
     /// Bumped whenever pollers should look again (data arrived, positions reset, wakeup).
@@ -199,6 +224,7 @@ pub struct ConsumerBuilder<K, V> {
     config: ConsumerConfig,
     key_deserializer: Arc<dyn Deserializer<K>>,
     value_deserializer: Arc<dyn Deserializer<V>>,
+    listener: Option<Arc<dyn ConsumerRebalanceListener<K, V>>>,
 }
 
 impl<K, V> std::fmt::Debug for ConsumerBuilder<K, V> {
@@ -220,7 +246,18 @@ impl<K: 'static, V: 'static> ConsumerBuilder<K, V> {
             config,
             key_deserializer: Arc::new(key_deserializer),
             value_deserializer: Arc::new(value_deserializer),
+            listener: None,
         }
+    }
+
+    /// The rebalance listener [`Consumer::subscribe`] uses (see
+    /// [`Consumer::subscribe_with_listener`] to set one per subscription).
+    pub fn rebalance_listener(
+        mut self,
+        listener: impl ConsumerRebalanceListener<K, V> + 'static,
+    ) -> Self {
+        self.listener = Some(Arc::new(listener));
+        self
     }
 
     /// Starts the consumer (its I/O task runs on the current tokio runtime).
@@ -257,9 +294,23 @@ impl<K: 'static, V: 'static> ConsumerBuilder<K, V> {
             receive_buffer_bytes: config.receive_buffer_bytes,
             ..ConnectionConfig::default()
         };
+        let group_conn_config = ConnectionConfig {
+            // A JoinGroup may wait for the whole rebalance (Java's JOIN_GROUP_TIMEOUT_LAPSE).
+            request_timeout: config
+                .request_timeout
+                .max(config.max_poll_interval + Duration::from_secs(5)),
+            ..conn_config.clone()
+        };
         let connections = ConnectionPool::new(
             config.bootstrap_servers.clone(),
             conn_config,
+            config.reconnect_backoff,
+            config.reconnect_backoff_max,
+            config.connections_max_idle,
+        );
+        let group_connections = ConnectionPool::new(
+            config.bootstrap_servers.clone(),
+            group_conn_config,
             config.reconnect_backoff,
             config.reconnect_backoff_max,
             config.connections_max_idle,
@@ -270,6 +321,7 @@ impl<K: 'static, V: 'static> ConsumerBuilder<K, V> {
                 subs: SubscriptionState::new(default_reset),
                 buffer: FetchBuffer::new(),
                 error: None,
+                group: GroupState::new(),
             }),
             metadata: ConsumerMetadata {
                 cluster: watch::Sender::new(Arc::new(Cluster::default())),
@@ -277,6 +329,7 @@ impl<K: 'static, V: 'static> ConsumerBuilder<K, V> {
                 extra_topics: Mutex::new(HashMap::new()),
             },
             connections,
+            group_connections,
             task_wakeup: Notify::new(),
             changed: watch::Sender::new(0),
             wakeup: AtomicBool::new(false),
@@ -290,6 +343,8 @@ impl<K: 'static, V: 'static> ConsumerBuilder<K, V> {
             shared,
             key_deserializer: self.key_deserializer,
             value_deserializer: self.value_deserializer,
+            default_listener: self.listener,
+            listener: Mutex::new(None),
         })
     }
 }
@@ -313,8 +368,8 @@ impl WakeupHandle {
     }
 }
 
-/// An asynchronous Kafka consumer with manual assignment (Java's `KafkaConsumer` with
-/// `assign`).
+/// An asynchronous Kafka consumer (Java's `KafkaConsumer`): manual assignment
+/// ([`assign`](Self::assign)) or group consumption ([`subscribe`](Self::subscribe)).
 ///
 /// Every method takes `&self`; the consumer is `Send + Sync` and can be shared (in an `Arc`)
 /// so that another task can [`wakeup`](Self::wakeup) a blocked poll, or use a
@@ -324,6 +379,10 @@ pub struct Consumer<K = Bytes, V = Bytes> {
     close_on_drop: Arc<CloseOnDrop>,
     key_deserializer: Arc<dyn Deserializer<K>>,
     value_deserializer: Arc<dyn Deserializer<V>>,
+    /// The builder's listener.
+    default_listener: Option<Arc<dyn ConsumerRebalanceListener<K, V>>>,
+    /// The listener of the current subscription.
+    listener: Mutex<Option<Arc<dyn ConsumerRebalanceListener<K, V>>>>,
 }
 
 impl<K, V> std::fmt::Debug for Consumer<K, V> {
@@ -397,24 +456,16 @@ impl<K: Send + 'static, V: Send + 'static> Consumer<K, V> {
         }
     }
 
-    /// Group consumption, which is not implemented yet.
-    ///
-    /// # Errors
-    /// Always [`Error::InvalidArgument`] ("group consumption not implemented yet").
-    pub fn subscribe(&self, _topics: &[&str]) -> Result<(), Error> {
-        Err(Error::InvalidArgument(
-            "group consumption not implemented yet: use assign".into(),
-        ))
-    }
-
     /// Reads exactly these partitions from now on (Java's `assign`); an empty list
     /// unassigns everything. Partitions that stay assigned keep their position; new ones
-    /// start at `auto.offset.reset` unless [`seek`](Self::seek) is called. Buffered data of
+    /// start at the group's committed offset (with a `group.id`) or else
+    /// `auto.offset.reset`, unless [`seek`](Self::seek) is called. Buffered data of
     /// partitions no longer assigned is dropped.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for an empty topic name or a negative partition,
-    /// [`Error::Closed`] after [`close`](Self::close).
+    /// [`Error::InvalidArgument`] for an empty topic name or a negative partition, or while
+    /// subscribed (Java's `IllegalStateException`: call [`unsubscribe`](Self::unsubscribe)
+    /// first); [`Error::Closed`] after [`close`](Self::close).
     pub fn assign(&self, partitions: Vec<TopicPartition>) -> Result<(), Error> {
         self.check_open()?;
         if let Some(tp) = partitions
@@ -427,7 +478,19 @@ impl<K: Send + 'static, V: Send + 'static> Consumer<K, V> {
         }
         {
             let mut state = self.state();
-            state.subs.assign(partitions);
+            if state.group.mode == Mode::Subscribed {
+                return Err(Error::InvalidArgument(MUTUALLY_EXCLUSIVE.into()));
+            }
+            state.group.mode = if partitions.is_empty() {
+                Mode::None
+            } else {
+                Mode::Manual
+            };
+            if self.shared.config.group_id.is_some() {
+                state.subs.assign_awaiting_committed(partitions);
+            } else {
+                state.subs.assign(partitions);
+            }
             let State { subs, buffer, .. } = &mut *state;
             buffer.retain_assigned(subs);
         }
@@ -497,7 +560,7 @@ impl<K: Send + 'static, V: Send + 'static> Consumer<K, V> {
                 if let Some(p) = s.position {
                     return Ok(p.offset);
                 }
-                if s.reset.is_none() {
+                if s.reset.is_none() && !s.awaiting_committed {
                     return Err(state.subs.missing_position_error().unwrap_or_else(|| {
                         Error::InvalidArgument(format!("no position for {tp}"))
                     }));
@@ -574,8 +637,15 @@ impl<K: Send + 'static, V: Send + 'static> Consumer<K, V> {
     ///   and the position stays at the failing record (seek past it to continue);
     /// * [`Error::Closed`] after [`close`](Self::close).
     ///
+    /// While subscribed, each poll also tells the group the application is alive
+    /// (`max.poll.interval.ms`) and first runs the [`ConsumerRebalanceListener`] callbacks of
+    /// a rebalance (committing the consumed offsets before a revocation when
+    /// `enable.auto.commit` is on); the group's fatal errors (fenced static member,
+    /// authorization...) are returned by every poll.
+    ///
     /// # Cancel safety
-    /// Cancel safe: records are taken from the buffer only when the poll returns them.
+    /// Cancel safe: records are taken from the buffer only when the poll returns them (a
+    /// listener callback interrupted by the cancellation runs again at the next poll).
     pub async fn poll(&self, timeout: Duration) -> Result<Vec<ConsumerRecord<K, V>>, Error> {
         self.check_open()?;
         let deadline = Instant::now().checked_add(timeout);
@@ -586,6 +656,7 @@ impl<K: Send + 'static, V: Send + 'static> Consumer<K, V> {
                 return Err(Error::Timeout(WAKEUP.into()));
             }
             self.check_open()?;
+            self.poll_group().await?;
             let collected = {
                 let mut state = self.state();
                 if let Some(e) = state.error.take() {
@@ -904,13 +975,469 @@ impl<K: Send + 'static, V: Send + 'static> Consumer<K, V> {
         }
     }
 
-    /// Stops the consumer: its I/O task ends and later calls fail with [`Error::Closed`]
-    /// (a blocked poll returns it). There is nothing to commit yet (no group). Closing twice
-    /// is harmless.
+    // ------------------------------------------------------------------ group consumption
+
+    fn group_id(&self) -> Result<&str, Error> {
+        self.shared
+            .config
+            .group_id
+            .as_deref()
+            .filter(|g| !g.is_empty())
+            .ok_or_else(|| Error::Config {
+                key: "group.id".into(),
+                reason: "To use the group management or offset commit APIs, you must provide \
+                         a valid group.id in the consumer configuration."
+                    .into(),
+            })
+    }
+
+    /// Joins the group (`group.id`) as a member interested in `topics` (Java's
+    /// `subscribe`), with the builder's rebalance listener if any. The partitions come from
+    /// the group's assignment, which the consumer learns while it polls; a new subscription
+    /// replaces the previous one (and rebalances the group).
+    ///
+    /// # Errors
+    /// [`Error::Config`] without a `group.id`, or for an unknown or incompatible
+    /// `partition.assignment.strategy`; [`Error::InvalidArgument`] for an empty list or an
+    /// empty topic name (use [`unsubscribe`](Self::unsubscribe) to leave the group), and
+    /// while partitions are assigned manually (Java's `IllegalStateException`);
+    /// [`Error::Closed`].
+    pub fn subscribe<S: AsRef<str>>(&self, topics: &[S]) -> Result<(), Error> {
+        self.subscribe_inner(topics, self.default_listener.clone())
+    }
+
+    /// As [`subscribe`](Self::subscribe), with `listener` for this subscription.
+    ///
+    /// # Errors
+    /// As [`subscribe`](Self::subscribe).
+    pub fn subscribe_with_listener<S: AsRef<str>>(
+        &self,
+        topics: &[S],
+        listener: impl ConsumerRebalanceListener<K, V> + 'static,
+    ) -> Result<(), Error> {
+        self.subscribe_inner(topics, Some(Arc::new(listener)))
+    }
+
+    fn subscribe_inner<S: AsRef<str>>(
+        &self,
+        topics: &[S],
+        listener: Option<Arc<dyn ConsumerRebalanceListener<K, V>>>,
+    ) -> Result<(), Error> {
+        self.check_open()?;
+        let group_id = self.group_id()?.to_owned();
+        let topics: Vec<String> = topics
+            .iter()
+            .map(|t| t.as_ref().trim().to_owned())
+            .collect();
+        if topics.is_empty() {
+            return Err(Error::InvalidArgument(
+                "Topic collection to subscribe to cannot be empty: use unsubscribe()".into(),
+            ));
+        }
+        if topics.iter().any(String::is_empty) {
+            return Err(Error::InvalidArgument(
+                "Topic collection to subscribe to cannot contain null or empty topic".into(),
+            ));
+        }
+        {
+            let mut state = self.state();
+            let g = &mut state.group;
+            if g.mode == Mode::Manual {
+                return Err(Error::InvalidArgument(MUTUALLY_EXCLUSIVE.into()));
+            }
+            if g.leaving {
+                return Err(Error::InvalidArgument(
+                    "the consumer is leaving the group (unsubscribe or close in progress)".into(),
+                ));
+            }
+            if g.coordinator.is_none() {
+                let c = ConsumerCoordinator::new(
+                    coordinator_config(&self.shared.config, &group_id)?,
+                    Instant::now(),
+                )?;
+                g.coordinator = Some(c);
+                g.machine += 1;
+                g.fatal = None;
+            }
+            if let Some(c) = g.coordinator.as_mut() {
+                c.subscribe(topics);
+            }
+            g.mode = Mode::Subscribed;
+        }
+        *lock(&self.listener) = listener;
+        self.shared.metadata.request_update();
+        self.shared.task_wakeup.notify_one();
+        Ok(())
+    }
+
+    /// The subscribed topics, sorted (empty when not subscribed).
+    pub fn subscription(&self) -> Vec<String> {
+        let state = self.state();
+        match (&state.group.mode, &state.group.coordinator) {
+            (Mode::Subscribed, Some(c)) => c.subscription(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Leaves the group and drops every partition (Java's `unsubscribe`): the owned
+    /// partitions are revoked (the listener runs; lost when the member is no longer in a
+    /// valid generation) and a dynamic member sends LeaveGroup. Also clears a manual
+    /// assignment. No offsets are committed (as in Java): commit first if needed.
+    ///
+    /// # Errors
+    /// [`Error::Closed`].
+    pub async fn unsubscribe(&self) -> Result<(), Error> {
+        self.check_open()?;
+        let deadline = Instant::now() + self.shared.config.default_api_timeout;
+        self.leave_group("the consumer unsubscribed from all topics", deadline)
+            .await;
+        Ok(())
+    }
+
+    /// Revokes (or loses) the owned partitions on the caller's task, sends LeaveGroup for a
+    /// dynamic member, and forgets the state machine and the assignment.
+    async fn leave_group(&self, reason: &str, deadline: Instant) {
+        {
+            let mut state = self.state();
+            if state.group.mode != Mode::Subscribed || state.group.leaving {
+                if state.group.mode == Mode::Manual {
+                    state.group.mode = Mode::None;
+                    state.subs.assign(Vec::new());
+                    let State { subs, buffer, .. } = &mut *state;
+                    buffer.retain_assigned(subs);
+                }
+                return;
+            }
+            state.group.leaving = true;
+        }
+        // Callbacks already handed out run first, so the listener sees a consistent story.
+        let queued: Vec<Callback> = self.state().group.callbacks.drain(..).collect();
+        for cb in queued {
+            self.run_callback(cb, false).await;
+        }
+        loop {
+            let action = {
+                let mut state = self.state();
+                let now = Instant::now();
+                match state.group.coordinator.as_mut() {
+                    Some(c) => {
+                        c.close(now);
+                        c.next_action(now)
+                    }
+                    None => None,
+                }
+            };
+            match action {
+                None => break,
+                Some(Action::PartitionsRevoked(ps)) => {
+                    self.run_callback(Callback::Revoked(from_group_tps(&ps)), false)
+                        .await;
+                }
+                Some(Action::PartitionsLost(ps)) => {
+                    self.run_callback(Callback::Lost(from_group_tps(&ps)), false)
+                        .await;
+                }
+                Some(Action::LeaveGroup(l)) => {
+                    tracing::debug!(member_id = %l.member_id, reason, "leaving the group");
+                    let timeout = deadline
+                        .saturating_duration_since(Instant::now())
+                        .min(self.shared.config.request_timeout);
+                    let node = l.coordinator.clone();
+                    let r: Result<LeaveGroupResponse, Error> =
+                        coordinator_request(&self.shared, &node, timeout, |v| l.request(v)).await;
+                    if let Err(e) = r {
+                        tracing::debug!(error = %e, "LeaveGroup failed");
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        let mut state = self.state();
+        let g = &mut state.group;
+        g.coordinator = None;
+        g.machine += 1;
+        g.callbacks.clear();
+        g.leaving = false;
+        g.mode = Mode::None;
+        state.subs.assign(Vec::new());
+        let State { subs, buffer, .. } = &mut *state;
+        buffer.retain_assigned(subs);
+    }
+
+    /// The poll path's group work: reports a fatal group error, tells the state machine
+    /// the application polled (`max.poll.interval.ms`), and runs the listener callbacks it
+    /// asked for.
+    async fn poll_group(&self) -> Result<(), Error> {
+        {
+            let mut state = self.state();
+            let g = &mut state.group;
+            if g.mode != Mode::Subscribed {
+                return Ok(());
+            }
+            if let Some(e) = &g.fatal {
+                return Err(e.clone());
+            }
+            if let Some(c) = g.active() {
+                c.poll_called(Instant::now());
+            }
+            if g.in_callbacks || g.callbacks.is_empty() {
+                drop(state);
+                self.shared.task_wakeup.notify_one();
+                return Ok(());
+            }
+            g.in_callbacks = true;
+        }
+        let _guard = InCallbacks(&self.shared);
+        loop {
+            let Some(cb) = self.state().group.callbacks.front().cloned() else {
+                break;
+            };
+            let auto_commit = self.shared.config.enable_auto_commit;
+            self.run_callback(cb, auto_commit).await;
+            self.state().group.callbacks.pop_front();
+        }
+        self.shared.task_wakeup.notify_one();
+        Ok(())
+    }
+
+    fn current_listener(&self) -> Arc<dyn ConsumerRebalanceListener<K, V>> {
+        lock(&self.listener)
+            .clone()
+            .unwrap_or_else(|| Arc::new(NoOpRebalanceListener))
+    }
+
+    /// Runs one listener callback and applies it to the assignment (Java's order: revoked
+    /// partitions are dropped after the callback, added ones assigned before it).
+    async fn run_callback(&self, cb: Callback, auto_commit: bool) {
+        let listener = self.current_listener();
+        match cb {
+            Callback::Revoked(ps) => {
+                tracing::debug!(partitions = ?ps, "partitions revoked");
+                if auto_commit {
+                    let deadline = Instant::now() + self.shared.config.default_api_timeout;
+                    if let Err(e) = self.commit_sync_until(None, deadline).await {
+                        tracing::warn!(error = %e, "auto-commit before revocation failed");
+                    }
+                }
+                listener.on_partitions_revoked(self, &ps).await;
+                self.drop_partitions(&ps);
+            }
+            Callback::Lost(ps) => {
+                tracing::debug!(partitions = ?ps, "partitions lost");
+                listener.on_partitions_lost(self, &ps).await;
+                self.drop_partitions(&ps);
+            }
+            Callback::Assigned(ps) => {
+                tracing::debug!(partitions = ?ps, "partitions assigned");
+                {
+                    let mut state = self.state();
+                    let mut all = state.subs.assigned();
+                    all.extend(ps.iter().cloned());
+                    state.subs.assign_awaiting_committed(all);
+                }
+                self.shared.metadata.request_update();
+                self.shared.task_wakeup.notify_one();
+                listener.on_partitions_assigned(self, &ps).await;
+            }
+        }
+    }
+
+    fn drop_partitions(&self, ps: &[TopicPartition]) {
+        let mut state = self.state();
+        let keep = without(state.subs.assigned(), ps);
+        state.subs.assign(keep);
+        let State { subs, buffer, .. } = &mut *state;
+        buffer.retain_assigned(subs);
+    }
+
+    /// The offsets to commit: `offsets`, or every consumed position (Java's
+    /// `allConsumed`).
+    fn offsets_to_commit(
+        &self,
+        offsets: Option<HashMap<TopicPartition, OffsetAndMetadata>>,
+    ) -> Result<BTreeMap<assignor::TopicPartition, OffsetAndMetadata>, Error> {
+        self.group_id()?;
+        match offsets {
+            Some(o) => to_commit_map(&o),
+            None => Ok(consumed_offsets(&self.state().subs)),
+        }
+    }
+
+    /// Commits `offsets` (`None`: the positions of every assigned partition, i.e. what the
+    /// polls returned so far) to the group (Java's `commitSync`), retrying retriable errors
+    /// (coordinator moving, loading...) until `default.api.timeout.ms`. Waits for earlier
+    /// [`commit_async`](Self::commit_async) calls first. Committing nothing succeeds at once.
+    ///
+    /// # Errors
+    /// * [`Error::Config`] without a `group.id`; [`Error::InvalidArgument`] for a negative
+    ///   offset;
+    /// * [`Error::Kafka`] with REBALANCE_IN_PROGRESS while the group rebalances (Java's
+    ///   `RebalanceInProgressException`: poll to complete the rebalance, then retry), or
+    ///   with ILLEGAL_GENERATION when the member is no longer in the group (Java's
+    ///   `CommitFailedException`: its partitions went to other members);
+    /// * [`Error::Timeout`]; other non-retriable errors (authorization, offset metadata too
+    ///   large, fenced instance).
+    pub async fn commit_sync(
+        &self,
+        offsets: Option<HashMap<TopicPartition, OffsetAndMetadata>>,
+    ) -> Result<(), Error> {
+        self.check_open()?;
+        let deadline = Instant::now() + self.shared.config.default_api_timeout;
+        let offsets = self.offsets_to_commit(offsets)?;
+        self.wait_async_commits(deadline).await;
+        commit_until(&self.shared, &offsets, deadline).await
+    }
+
+    async fn commit_sync_until(
+        &self,
+        offsets: Option<HashMap<TopicPartition, OffsetAndMetadata>>,
+        deadline: Instant,
+    ) -> Result<(), Error> {
+        let offsets = self.offsets_to_commit(offsets)?;
+        self.wait_async_commits(deadline).await;
+        commit_until(&self.shared, &offsets, deadline).await
+    }
+
+    /// Waits (up to `deadline`) until no asynchronous commit is queued or in flight.
+    async fn wait_async_commits(&self, deadline: Instant) {
+        let mut rx = self.shared.changed.subscribe();
+        loop {
+            rx.borrow_and_update();
+            if self.state().group.async_pending == 0 {
+                return;
+            }
+            self.shared.task_wakeup.notify_one();
+            match tokio::time::timeout_at(deadline.into(), rx.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return,
+            }
+        }
+    }
+
+    /// Commits `offsets` (`None`: the consumed positions) in the background (Java's
+    /// `commitAsync`): one attempt, no retry; `callback` gets the result on the consumer's
+    /// I/O task (it must not block). Asynchronous commits are sent one after the other, in
+    /// call order; [`commit_sync`](Self::commit_sync) and [`close`](Self::close) wait for
+    /// them.
+    ///
+    /// # Errors
+    /// [`Error::Config`] without a `group.id`; [`Error::InvalidArgument`] for a negative
+    /// offset; [`Error::Closed`]. Commit failures go to `callback`.
+    pub fn commit_async(
+        &self,
+        offsets: Option<HashMap<TopicPartition, OffsetAndMetadata>>,
+        callback: impl FnOnce(Result<(), Error>, &HashMap<TopicPartition, OffsetAndMetadata>)
+            + Send
+            + 'static,
+    ) -> Result<(), Error> {
+        self.check_open()?;
+        let offsets = self.offsets_to_commit(offsets)?;
+        {
+            let mut state = self.state();
+            state.group.async_commits.push_back(AsyncCommit {
+                offsets,
+                callback: Some(Box::new(callback)),
+            });
+            state.group.async_pending += 1;
+        }
+        self.shared.task_wakeup.notify_one();
+        Ok(())
+    }
+
+    /// The group's committed offsets of `partitions` (`None` for a partition without one);
+    /// Java's `committed`. Retries retriable errors until `default.api.timeout.ms`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] without a `group.id`; [`Error::Timeout`]; non-retriable errors
+    /// (authorization, unknown partition...).
+    pub async fn committed(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> Result<HashMap<TopicPartition, Option<OffsetAndMetadata>>, Error> {
+        self.check_open()?;
+        self.group_id()?;
+        let cfg = &self.shared.config;
+        let deadline = Instant::now() + cfg.default_api_timeout;
+        let tps: Vec<assignor::TopicPartition> = partitions.iter().map(to_group_tp).collect();
+        loop {
+            let attempt =
+                tokio::time::timeout_at(deadline.into(), fetch_committed_once(&self.shared, &tps))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(CommitError::Retriable(Error::Timeout("OffsetFetch".into())))
+                    });
+            match attempt {
+                Ok(found) => {
+                    return Ok(partitions
+                        .iter()
+                        .map(|tp| {
+                            let c = found.get(&to_group_tp(tp)).cloned().flatten();
+                            (tp.clone(), c.as_ref().map(committed_to_offset))
+                        })
+                        .collect());
+                }
+                Err(CommitError::Retriable(e)) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return Err(Error::Timeout(format!(
+                            "Timeout of {}ms expired before the last committed offset for \
+                             partitions could be determined (last error: {e})",
+                            cfg.default_api_timeout.as_millis()
+                        )));
+                    }
+                    self.shared.task_wakeup.notify_one();
+                    tokio::time::sleep_until(deadline.min(now + cfg.retry_backoff).into()).await;
+                    self.check_open()?;
+                }
+                Err(e) => return Err(commit_error(e)),
+            }
+        }
+    }
+
+    /// Who the consumer is in its group (Java's `groupMetadata`): generation -1 and an
+    /// empty member id while not in the group (or with manual assignment).
+    ///
+    /// # Errors
+    /// [`Error::Config`] without a `group.id` (Java's `InvalidGroupIdException`).
+    pub fn group_metadata(&self) -> Result<ConsumerGroupMetadata, Error> {
+        let group_id = self.group_id()?.to_owned();
+        let state = self.state();
+        let generation = match (&state.group.mode, &state.group.coordinator) {
+            (Mode::Subscribed, Some(c)) => c.generation().clone(),
+            _ => Generation::none(),
+        };
+        Ok(ConsumerGroupMetadata {
+            group_id,
+            generation_id: generation.generation_id,
+            member_id: generation.member_id,
+            group_instance_id: self.shared.config.group_instance_id.clone(),
+        })
+    }
+
+    /// Stops the consumer (Java's `close`): with a `group.id` and `enable.auto.commit`, the
+    /// consumed offsets are committed first; pending asynchronous commits are waited for;
+    /// a subscribed member's partitions are revoked (listener) and a dynamic member leaves
+    /// the group (LeaveGroup; a static member stays until its session times out). All of
+    /// this is bounded by 30 s (Java's default close timeout) and its failures are only
+    /// logged. Then the I/O task ends and later calls fail with [`Error::Closed`] (a
+    /// blocked poll returns it). Closing twice is harmless.
     ///
     /// # Errors
     /// Never fails today.
     pub async fn close(&self) -> Result<(), Error> {
+        if !self.shared.closed.load(Ordering::Acquire) {
+            let cfg = &self.shared.config;
+            let deadline = Instant::now() + Duration::from_secs(30).min(cfg.default_api_timeout);
+            let mode = self.state().group.mode;
+            if cfg.group_id.is_some() && cfg.enable_auto_commit && mode != Mode::None {
+                if let Err(e) = self.commit_sync_until(None, deadline).await {
+                    tracing::warn!(error = %e, "auto-commit of offsets on close failed");
+                }
+            }
+            self.wait_async_commits(deadline).await;
+            self.leave_group("the consumer is being closed", deadline)
+                .await;
+        }
         self.shared.close();
         let mut stopped = self.shared.stopped.subscribe();
         let _ = stopped.wait_for(|s| *s).await;
@@ -920,8 +1447,373 @@ impl<K: Send + 'static, V: Send + 'static> Consumer<K, V> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Group requests shared by the application's calls and the I/O task.
+// ---------------------------------------------------------------------------------------------
+
+/// Java's message for mixing `assign` and `subscribe` (`IllegalStateException`).
+const MUTUALLY_EXCLUSIVE: &str =
+    "Subscription to topics, partitions and pattern are mutually exclusive";
+
+/// Clears `GroupState::in_callbacks` when the poll running the callbacks ends (or is
+/// cancelled).
+struct InCallbacks<'a>(&'a Shared);
+
+impl Drop for InCallbacks<'_> {
+    fn drop(&mut self) {
+        lock(&self.0.state).group.in_callbacks = false;
+    }
+}
+
+/// Every consumed position as offsets to commit.
+fn consumed_offsets(
+    subs: &SubscriptionState,
+) -> BTreeMap<assignor::TopicPartition, OffsetAndMetadata> {
+    subs.all_consumed()
+        .into_iter()
+        .map(|(tp, p)| {
+            (
+                to_group_tp(&tp),
+                OffsetAndMetadata {
+                    offset: p.offset,
+                    leader_epoch: p.leader_epoch,
+                    metadata: String::new(),
+                },
+            )
+        })
+        .collect()
+}
+
+fn node_address(node: &CoordinatorNode) -> String {
+    if node.host.contains(':') && !node.host.starts_with('[') {
+        format!("[{}]:{}", node.host, node.port)
+    } else {
+        format!("{}:{}", node.host, node.port)
+    }
+}
+
+/// Sends a request built for the negotiated version to the group coordinator, over the
+/// group connections, waiting at most `timeout`.
+async fn coordinator_request<R, F>(
+    shared: &Shared,
+    node: &CoordinatorNode,
+    timeout: Duration,
+    build: F,
+) -> Result<R::Response, Error>
+where
+    R: Request + Into<RequestBody>,
+    F: FnOnce(i16) -> R,
+{
+    let conn = shared
+        .group_connections
+        .get(node.node_id, &node_address(node))
+        .await?;
+    let version = conn
+        .version_for(R::API_KEY)
+        .ok_or_else(|| Error::UnsupportedVersion(format!("{:?}", R::API_KEY)))?;
+    tokio::time::timeout(timeout, conn.send_with_version(build(version), version))
+        .await
+        .unwrap_or_else(|_| {
+            Err(Error::Timeout(format!(
+                "{:?} to the group coordinator",
+                R::API_KEY
+            )))
+        })
+}
+
+/// FindCoordinator for `group_id` through any broker.
+async fn find_coordinator(
+    shared: &Shared,
+    group_id: &str,
+) -> Result<FindCoordinatorResponse, Error> {
+    let conn = shared.connections.any().await?;
+    let version = conn
+        .version_for(ApiKey::FindCoordinator)
+        .ok_or_else(|| Error::UnsupportedVersion("FindCoordinator".into()))?;
+    let request = FindCoordinatorSend {
+        id: RequestId(0),
+        group_id: group_id.to_owned(),
+    }
+    .request(version);
+    tokio::time::timeout(
+        shared.config.request_timeout,
+        conn.send_with_version(request, version),
+    )
+    .await
+    .unwrap_or_else(|_| Err(Error::Timeout("FindCoordinator".into())))
+}
+
+/// The coordinator to send commits and offset fetches to: the state machine's while
+/// subscribed (its `Option<u64>` is the machine), else one looked up for the purpose.
+async fn coordinator_node(shared: &Shared) -> Result<(CoordinatorNode, Option<u64>), CommitError> {
+    let Some(group_id) = shared.config.group_id.clone() else {
+        return Err(CommitError::Fatal(Error::InvalidArgument(
+            "no group.id".into(),
+        )));
+    };
+    {
+        let state = lock(&shared.state);
+        let g = &state.group;
+        if g.mode == Mode::Subscribed {
+            if let Some(c) = &g.coordinator {
+                if let Some(e) = c.fatal_error() {
+                    return Err(CommitError::Fatal(e.clone()));
+                }
+                return c
+                    .coordinator()
+                    .cloned()
+                    .map(|n| (n, Some(g.machine)))
+                    .ok_or(CommitError::Retriable(Error::kafka(
+                        ErrorCode::CoordinatorNotAvailable,
+                    )));
+            }
+        }
+        if let Some(n) = &g.manual_coordinator {
+            return Ok((n.clone(), None));
+        }
+    }
+    let response = find_coordinator(shared, &group_id).await.map_err(|e| {
+        if e.is_retriable() {
+            CommitError::Retriable(e)
+        } else {
+            CommitError::Fatal(e)
+        }
+    })?;
+    let (code, message, node) = match response.coordinators.first() {
+        Some(c) => (
+            c.error_code,
+            c.error_message.clone(),
+            CoordinatorNode {
+                node_id: c.node_id,
+                host: c.host.clone(),
+                port: c.port,
+            },
+        ),
+        None => (
+            response.error_code,
+            response.error_message.clone(),
+            CoordinatorNode {
+                node_id: response.node_id,
+                host: response.host.clone(),
+                port: response.port,
+            },
+        ),
+    };
+    let code = ErrorCode::from_code(code);
+    if code != ErrorCode::None {
+        let e = Error::kafka_with_message(code, message);
+        return Err(if code.is_retriable() {
+            CommitError::Retriable(e)
+        } else {
+            CommitError::Fatal(e)
+        });
+    }
+    lock(&shared.state).group.manual_coordinator = Some(node.clone());
+    Ok((node, None))
+}
+
+/// Forgets the coordinator after a failure talking to it.
+fn forget_coordinator(shared: &Shared, machine: Option<u64>, node: &CoordinatorNode) {
+    let mut state = lock(&shared.state);
+    let g = &mut state.group;
+    match machine {
+        Some(m) if m == g.machine => {
+            if let Some(c) = g.coordinator.as_mut() {
+                c.handle_coordinator_failure(node);
+            }
+        }
+        Some(_) => {}
+        None => {
+            if g.manual_coordinator.as_ref() == Some(node) {
+                g.manual_coordinator = None;
+            }
+        }
+    }
+    drop(state);
+    shared.task_wakeup.notify_one();
+}
+
+fn transport_error(e: Error) -> CommitError {
+    if e.is_retriable() {
+        CommitError::Retriable(e)
+    } else {
+        CommitError::Fatal(e)
+    }
+}
+
+/// One OffsetCommit of `offsets` (not retried).
+async fn commit_once(
+    shared: &Shared,
+    offsets: &BTreeMap<assignor::TopicPartition, OffsetAndMetadata>,
+) -> Result<(), CommitError> {
+    if offsets.is_empty() {
+        return Ok(());
+    }
+    let subscribed = {
+        let state = lock(&shared.state);
+        let g = &state.group;
+        match (&g.mode, &g.coordinator) {
+            (Mode::Subscribed, Some(c)) => Some((g.machine, c.offset_commit_request(offsets)?)),
+            _ => None,
+        }
+    };
+    let (machine, send) = match subscribed {
+        Some((m, send)) => (Some(m), send),
+        None => {
+            let (node, _) = coordinator_node(shared).await?;
+            let group_id = shared.config.group_id.clone().unwrap_or_default();
+            let generation = Generation::none();
+            let request = build_offset_commit_request(&group_id, &generation, None, offsets);
+            (
+                None,
+                OffsetCommitSend {
+                    coordinator: node,
+                    generation,
+                    request,
+                },
+            )
+        }
+    };
+    let request = send.request.clone();
+    let response = coordinator_request(
+        shared,
+        &send.coordinator,
+        shared.config.request_timeout,
+        move |_| request,
+    )
+    .await;
+    let response = match response {
+        Ok(r) => r,
+        Err(e) => {
+            forget_coordinator(shared, machine, &send.coordinator);
+            return Err(transport_error(e));
+        }
+    };
+    match machine {
+        Some(m) => {
+            let mut state = lock(&shared.state);
+            let g = &mut state.group;
+            match g.coordinator.as_mut().filter(|_| g.machine == m) {
+                Some(c) => c.handle_offset_commit(&send, &response),
+                None => classify_manual_commit(&response).0,
+            }
+        }
+        None => {
+            let (result, forget) = classify_manual_commit(&response);
+            if forget {
+                forget_coordinator(shared, None, &send.coordinator);
+            }
+            result
+        }
+    }
+}
+
+/// Commits `offsets`, retrying retriable failures until `deadline`.
+async fn commit_until(
+    shared: &Shared,
+    offsets: &BTreeMap<assignor::TopicPartition, OffsetAndMetadata>,
+    deadline: Instant,
+) -> Result<(), Error> {
+    if offsets.is_empty() {
+        return Ok(());
+    }
+    let cfg = &shared.config;
+    loop {
+        let attempt = tokio::time::timeout_at(deadline.into(), commit_once(shared, offsets))
+            .await
+            .unwrap_or_else(|_| {
+                Err(CommitError::Retriable(Error::Timeout(
+                    "OffsetCommit".into(),
+                )))
+            });
+        match attempt {
+            Ok(()) => return Ok(()),
+            Err(CommitError::Retriable(e)) => {
+                let now = Instant::now();
+                if now >= deadline {
+                    return Err(Error::Timeout(format!(
+                        "Timeout expired before successfully committing offsets (last error: {e})"
+                    )));
+                }
+                tracing::debug!(error = %e, "offset commit failed, retrying");
+                shared.task_wakeup.notify_one();
+                tokio::time::sleep_until(deadline.min(now + cfg.retry_backoff).into()).await;
+                if shared.closed.load(Ordering::Acquire) {
+                    return Err(Error::Closed);
+                }
+            }
+            Err(e) => return Err(commit_error(e)),
+        }
+    }
+}
+
+type CommittedOffsets = BTreeMap<assignor::TopicPartition, Option<CommittedOffset>>;
+
+/// One OffsetFetch of `partitions` (not retried).
+async fn fetch_committed_once(
+    shared: &Shared,
+    partitions: &[assignor::TopicPartition],
+) -> Result<CommittedOffsets, CommitError> {
+    let (node, machine) = coordinator_node(shared).await?;
+    let group_id = shared.config.group_id.clone().unwrap_or_default();
+    let require_stable = shared.fetch_config.read_committed;
+    let response = coordinator_request(shared, &node, shared.config.request_timeout, |v| {
+        build_offset_fetch_request(&group_id, partitions, require_stable, v)
+    })
+    .await;
+    let response = match response {
+        Ok(r) => r,
+        Err(e) => {
+            forget_coordinator(shared, machine, &node);
+            return Err(transport_error(e));
+        }
+    };
+    let parsed = parse_offset_fetch_response(&group_id, &response);
+    if let Err(CommitError::Retriable(Error::Kafka {
+        code: ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable,
+        ..
+    })) = &parsed
+    {
+        forget_coordinator(shared, machine, &node);
+    }
+    parsed
+}
+
+// ---------------------------------------------------------------------------------------------
 // The I/O task.
 // ---------------------------------------------------------------------------------------------
+
+/// A group request's outcome, for the state machine `machine`.
+enum GroupDone {
+    Find {
+        machine: u64,
+        id: RequestId,
+        result: Result<FindCoordinatorResponse, Error>,
+    },
+    Join {
+        machine: u64,
+        id: RequestId,
+        result: Result<JoinGroupResponse, Error>,
+    },
+    Sync {
+        machine: u64,
+        id: RequestId,
+        result: Result<SyncGroupResponse, Error>,
+    },
+    Heartbeat {
+        machine: u64,
+        id: RequestId,
+        result: Result<HeartbeatResponse, Error>,
+    },
+    Leave,
+    Commit {
+        commit: AsyncCommit,
+        result: Result<(), CommitError>,
+    },
+    Committed {
+        partitions: Vec<(TopicPartition, u64)>,
+        result: Result<CommittedOffsets, CommitError>,
+    },
+}
 
 struct FetchDone {
     node: i32,
@@ -952,6 +1844,14 @@ struct IoTask {
     last_metadata_success: Option<Instant>,
     metadata_failures: u32,
     last_idle_check: Instant,
+    /// Group requests (coordinator protocol, async commits, committed-offset lookups).
+    group_requests: FuturesUnordered<BoxFut<GroupDone>>,
+    /// An asynchronous commit is in flight (they go one at a time, in order).
+    commit_running: bool,
+    /// A committed-offset lookup is in flight.
+    committed_fetching: bool,
+    /// When auto-commit is next due for manually assigned partitions.
+    next_manual_auto_commit: Option<Instant>,
 }
 
 /// Polls an optional future; pending forever when `None`.
@@ -982,6 +1882,10 @@ impl IoTask {
             last_metadata_success: None,
             metadata_failures: 0,
             last_idle_check: Instant::now(),
+            group_requests: FuturesUnordered::new(),
+            commit_running: false,
+            committed_fetching: false,
+            next_manual_auto_commit: None,
         }
     }
 
@@ -994,7 +1898,11 @@ impl IoTask {
             let has_fetches = !self.fetches.is_empty();
             let has_resets = !self.resets.is_empty();
             let has_connecting = !self.connecting.is_empty();
+            let has_group = !self.group_requests.is_empty();
             tokio::select! {
+                Some(done) = self.group_requests.next(), if has_group => {
+                    self.handle_group_done(done);
+                }
                 Some(done) = self.fetches.next(), if has_fetches => self.handle_fetch(done),
                 Some(done) = self.resets.next(), if has_resets => self.handle_reset(done),
                 Some((node, res)) = self.connecting.next(), if has_connecting => {
@@ -1013,6 +1921,16 @@ impl IoTask {
             }
         }
         self.shared.connections.close_all();
+        self.shared.group_connections.close_all();
+        // Asynchronous commits that never ran.
+        let left: Vec<AsyncCommit> = {
+            let mut state = lock(&self.shared.state);
+            state.group.async_pending = 0;
+            state.group.async_commits.drain(..).collect()
+        };
+        for commit in left {
+            commit.complete(Err(Error::Closed));
+        }
         self.shared.stopped.send_replace(true);
         self.shared.notify_pollers();
         tracing::debug!(client_id = %self.shared.config.client_id, "consumer I/O task stopped");
@@ -1026,8 +1944,10 @@ impl IoTask {
         if now.saturating_duration_since(self.last_idle_check) >= Duration::from_secs(1) {
             self.last_idle_check = now;
             self.shared.connections.close_idle(now);
+            self.shared.group_connections.close_idle(now);
         }
         self.maybe_update_metadata(now, &mut timeout);
+        self.drive_group(now, &mut timeout);
         let cluster = self.shared.metadata.cluster();
 
         // Offset resets.
@@ -1233,13 +2153,357 @@ impl IoTask {
         self.shared.notify_pollers();
     }
 
+    /// The group's share of a pass: drives the state machine (only heartbeats while
+    /// listener callbacks wait for the application), starts the next asynchronous commit,
+    /// looks up committed offsets of new partitions, and auto-commits manual assignments.
+    fn drive_group(&mut self, now: Instant, timeout: &mut Duration) {
+        let shared = self.shared.clone();
+        let cfg = &shared.config;
+        if cfg.group_id.is_none() {
+            return;
+        }
+        loop {
+            let next = {
+                let mut state = lock(&shared.state);
+                let g = &mut state.group;
+                let machine = g.machine;
+                let waiting = !g.callbacks.is_empty();
+                let Some(c) = g.active() else {
+                    break;
+                };
+                let action = if waiting {
+                    c.next_heartbeat(now)
+                } else {
+                    c.next_action(now)
+                };
+                action.map(|a| (machine, a))
+            };
+            let Some((machine, action)) = next else {
+                break;
+            };
+            self.dispatch_group_action(machine, action, now);
+        }
+        {
+            let mut state = lock(&shared.state);
+            let g = &mut state.group;
+            let waiting = !g.callbacks.is_empty();
+            let wake = g.active().and_then(|c| {
+                if waiting {
+                    c.heartbeat_due_at()
+                } else {
+                    c.poll_timeout()
+                }
+            });
+            if let Some(t) = wake {
+                *timeout = (*timeout).min(
+                    t.saturating_duration_since(now)
+                        .max(Duration::from_millis(1)),
+                );
+            }
+        }
+
+        // Manual assignment auto-commit (the state machine does it while subscribed).
+        let manual = lock(&shared.state).group.mode == Mode::Manual;
+        if manual && cfg.enable_auto_commit {
+            let due = *self
+                .next_manual_auto_commit
+                .get_or_insert(now + cfg.auto_commit_interval);
+            if now >= due {
+                self.next_manual_auto_commit = Some(now + cfg.auto_commit_interval);
+                self.queue_auto_commit();
+            }
+            if let Some(t) = self.next_manual_auto_commit {
+                *timeout = (*timeout).min(t.saturating_duration_since(now));
+            }
+        } else {
+            self.next_manual_auto_commit = None;
+        }
+
+        // The next asynchronous commit.
+        if !self.commit_running {
+            let next = {
+                let mut state = lock(&shared.state);
+                state.group.async_commits.pop_front()
+            };
+            if let Some(commit) = next {
+                self.commit_running = true;
+                let shared = shared.clone();
+                self.group_requests.push(Box::pin(async move {
+                    let result = commit_once(&shared, &commit.offsets).await;
+                    GroupDone::Commit { commit, result }
+                }));
+            }
+        }
+
+        // Committed offsets of newly assigned partitions.
+        if !self.committed_fetching {
+            let due = {
+                let mut state = lock(&shared.state);
+                let ready = match state.group.mode {
+                    Mode::Manual => true,
+                    // While subscribed, once the state machine knows the coordinator.
+                    Mode::Subscribed => state
+                        .group
+                        .coordinator
+                        .as_ref()
+                        .is_some_and(|c| c.coordinator().is_some()),
+                    Mode::None => false,
+                };
+                let due = if ready {
+                    state.subs.committed_due(now)
+                } else {
+                    Vec::new()
+                };
+                for (tp, _) in &due {
+                    state.subs.reset_attempted(tp, now + cfg.request_timeout);
+                }
+                due
+            };
+            if !due.is_empty() {
+                self.committed_fetching = true;
+                let shared = shared.clone();
+                self.group_requests.push(Box::pin(async move {
+                    let tps: Vec<assignor::TopicPartition> =
+                        due.iter().map(|(tp, _)| to_group_tp(tp)).collect();
+                    let result = fetch_committed_once(&shared, &tps).await;
+                    GroupDone::Committed {
+                        partitions: due,
+                        result,
+                    }
+                }));
+            }
+        }
+    }
+
+    /// Queues a commit of the consumed positions (auto-commit), unless there are none.
+    fn queue_auto_commit(&mut self) {
+        let mut state = lock(&self.shared.state);
+        let offsets = consumed_offsets(&state.subs);
+        if offsets.is_empty() {
+            return;
+        }
+        tracing::trace!(partitions = offsets.len(), "auto-commit");
+        state.group.async_commits.push_back(AsyncCommit {
+            offsets,
+            callback: None,
+        });
+        state.group.async_pending += 1;
+    }
+
+    fn dispatch_group_action(&mut self, machine: u64, action: Action, now: Instant) {
+        let shared = self.shared.clone();
+        match action {
+            Action::FindCoordinator(f) => {
+                self.group_requests.push(Box::pin(async move {
+                    let result = find_coordinator(&shared, &f.group_id).await;
+                    GroupDone::Find {
+                        machine,
+                        id: f.id,
+                        result,
+                    }
+                }));
+            }
+            Action::JoinGroup(j) => {
+                self.group_requests.push(Box::pin(async move {
+                    let result =
+                        coordinator_request(&shared, &j.coordinator, j.timeout, |_| j.request)
+                            .await;
+                    GroupDone::Join {
+                        machine,
+                        id: j.id,
+                        result,
+                    }
+                }));
+            }
+            Action::SyncGroup(sg) => {
+                self.group_requests.push(Box::pin(async move {
+                    let result =
+                        coordinator_request(&shared, &sg.coordinator, sg.timeout, |_| sg.request)
+                            .await;
+                    GroupDone::Sync {
+                        machine,
+                        id: sg.id,
+                        result,
+                    }
+                }));
+            }
+            Action::Heartbeat(h) => {
+                self.group_requests.push(Box::pin(async move {
+                    let result =
+                        coordinator_request(&shared, &h.coordinator, h.timeout, |_| h.request)
+                            .await;
+                    GroupDone::Heartbeat {
+                        machine,
+                        id: h.id,
+                        result,
+                    }
+                }));
+            }
+            Action::LeaveGroup(l) => {
+                self.group_requests.push(Box::pin(async move {
+                    let timeout = shared.config.request_timeout;
+                    let r: Result<LeaveGroupResponse, Error> =
+                        coordinator_request(&shared, &l.coordinator, timeout, |v| l.request(v))
+                            .await;
+                    if let Err(e) = r {
+                        tracing::debug!(error = %e, "LeaveGroup failed");
+                    }
+                    GroupDone::Leave
+                }));
+            }
+            Action::PartitionsRevoked(ps) => {
+                self.queue_callback(Callback::Revoked(from_group_tps(&ps)))
+            }
+            Action::PartitionsAssigned(ps) => {
+                self.queue_callback(Callback::Assigned(from_group_tps(&ps)));
+            }
+            Action::PartitionsLost(ps) => self.queue_callback(Callback::Lost(from_group_tps(&ps))),
+            Action::UpdateMetadata(topics) => {
+                tracing::debug!(?topics, "the group leader needs metadata");
+                self.shared.metadata.request_update();
+                self.last_metadata_attempt = None;
+                let mut t = Duration::ZERO;
+                self.maybe_update_metadata(now, &mut t);
+            }
+            Action::AutoCommitDue => self.queue_auto_commit(),
+            Action::Fatal(e) => {
+                tracing::warn!(error = %e, "consumer group failure");
+                lock(&self.shared.state).group.fatal = Some(e);
+                self.shared.notify_pollers();
+            }
+        }
+    }
+
+    fn queue_callback(&mut self, cb: Callback) {
+        lock(&self.shared.state).group.callbacks.push_back(cb);
+        self.shared.notify_pollers();
+    }
+
+    fn handle_group_done(&mut self, done: GroupDone) {
+        let now = Instant::now();
+        let shared = self.shared.clone();
+        let with_machine = |machine: u64, f: &mut dyn FnMut(&mut ConsumerCoordinator)| {
+            let mut state = lock(&shared.state);
+            let g = &mut state.group;
+            if g.machine == machine && !g.leaving {
+                if let Some(c) = g.coordinator.as_mut() {
+                    f(c);
+                }
+            }
+        };
+        match done {
+            GroupDone::Find {
+                machine,
+                id,
+                result,
+            } => with_machine(machine, &mut |c| match &result {
+                Ok(r) => c.handle_find_coordinator(id, now, r),
+                Err(e) => {
+                    tracing::debug!(error = %e, "FindCoordinator failed");
+                    c.handle_request_failed(id, now, e);
+                }
+            }),
+            GroupDone::Join {
+                machine,
+                id,
+                result,
+            } => with_machine(machine, &mut |c| match &result {
+                Ok(r) => c.handle_join_group(id, now, r),
+                Err(e) => {
+                    tracing::debug!(error = %e, "JoinGroup failed");
+                    c.handle_request_failed(id, now, e);
+                }
+            }),
+            GroupDone::Sync {
+                machine,
+                id,
+                result,
+            } => with_machine(machine, &mut |c| match &result {
+                Ok(r) => c.handle_sync_group(id, now, r),
+                Err(e) => {
+                    tracing::debug!(error = %e, "SyncGroup failed");
+                    c.handle_request_failed(id, now, e);
+                }
+            }),
+            GroupDone::Heartbeat {
+                machine,
+                id,
+                result,
+            } => with_machine(machine, &mut |c| match &result {
+                Ok(r) => c.handle_heartbeat(id, now, r),
+                Err(e) => {
+                    tracing::debug!(error = %e, "Heartbeat failed");
+                    c.handle_request_failed(id, now, e);
+                }
+            }),
+            GroupDone::Leave => {}
+            GroupDone::Commit { commit, result } => {
+                self.commit_running = false;
+                commit.complete(result.map_err(commit_error));
+                let mut state = lock(&self.shared.state);
+                state.group.async_pending = state.group.async_pending.saturating_sub(1);
+                drop(state);
+                self.shared.notify_pollers();
+            }
+            GroupDone::Committed { partitions, result } => {
+                self.committed_fetching = false;
+                self.handle_committed(partitions, result, now);
+            }
+        }
+    }
+
+    fn handle_committed(
+        &mut self,
+        partitions: Vec<(TopicPartition, u64)>,
+        result: Result<CommittedOffsets, CommitError>,
+        now: Instant,
+    ) {
+        let retry_at = now + self.shared.config.retry_backoff;
+        let mut state = lock(&self.shared.state);
+        match result {
+            Ok(found) => {
+                for (tp, epoch) in partitions {
+                    let committed = found.get(&to_group_tp(&tp)).cloned().flatten();
+                    let position = committed.map(|c| FetchPosition {
+                        offset: c.offset,
+                        leader_epoch: c.leader_epoch,
+                    });
+                    tracing::debug!(%tp, ?position, "committed offset");
+                    state.subs.committed_fetched(&tp, epoch, position);
+                }
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "committed offset lookup failed");
+                for (tp, _) in &partitions {
+                    state.subs.reset_attempted(tp, retry_at);
+                }
+                if let CommitError::Fatal(e) = e {
+                    state.error = Some(e);
+                }
+            }
+        }
+        drop(state);
+        self.shared.notify_pollers();
+    }
+
     fn maybe_update_metadata(&mut self, now: Instant, timeout: &mut Duration) {
         let shared = self.shared.clone();
         let cfg = &shared.config;
         if self.metadata_fetch.is_some() {
             return;
         }
-        let mut topics = lock(&self.shared.state).subs.topics();
+        let mut topics = {
+            let mut state = lock(&self.shared.state);
+            let mut topics = state.subs.topics();
+            if let Some(c) = state.group.active() {
+                for t in c.metadata_topics() {
+                    if !topics.contains(&t) {
+                        topics.push(t);
+                    }
+                }
+            }
+            topics
+        };
         {
             let mut extra = lock(&self.shared.metadata.extra_topics);
             extra.retain(|_, used| now.saturating_duration_since(*used) < cfg.metadata_max_age);
@@ -1323,6 +2587,20 @@ impl IoTask {
                     .values()
                     .any(|t| t.available_partitions.len() < t.partitions.len())
                     || cluster.topic_errors.values().any(|c| c.is_retriable());
+                {
+                    let mut state = lock(&self.shared.state);
+                    if let Some(c) = state.group.active() {
+                        let counts: BTreeMap<String, i32> = c
+                            .metadata_topics()
+                            .into_iter()
+                            .filter_map(|t| {
+                                let n = cluster.topic(&t)?.partition_count();
+                                Some((t, to_i32(n)))
+                            })
+                            .collect();
+                        c.handle_metadata(&counts);
+                    }
+                }
                 self.shared.metadata.cluster.send_replace(Arc::new(cluster));
                 if incomplete {
                     self.shared.metadata.request_update();

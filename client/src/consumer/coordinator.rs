@@ -17,7 +17,12 @@
 //! revoked before the JoinGroup is sent; for the cooperative protocol only the partitions that
 //! the new assignment takes away are revoked, after SyncGroup, and the member then rejoins at
 //! once. The driver invokes them from the application's poll path and must do so before it
-//! sends any request queued after them.
+//! sends any request queued after them. The revocations that precede a JoinGroup are handed
+//! out *before* the JoinGroup is built (it comes from the next [`ConsumerCoordinator::next_action`]),
+//! while the member is still in its generation, so an offset commit made when handling them
+//! (auto-commit, or the application's listener) is accepted, as in Java's `onJoinPrepare`. A
+//! driver holding actions back while the application runs callbacks can keep the session
+//! alive with [`ConsumerCoordinator::next_heartbeat`].
 //!
 //! Behaviour follows Java (Kafka 3.x/4.0 classic protocol):
 //! - **Errors**: REBALANCE_IN_PROGRESS → rejoin (without resetting the generation);
@@ -41,10 +46,10 @@
 //! - **Close**: the owned partitions are revoked (lost when the generation is gone or a
 //!   rebalance is in progress), then a dynamic member sends LeaveGroup.
 //!
-//! Not done here (the driver's or later work): fetching committed offsets for newly assigned
-//! partitions (use [`ConsumerCoordinator::offset_fetch_request`]), committing before a
-//! rebalance or on close when auto-commit is on (commit when handling
-//! [`Action::PartitionsRevoked`]), pattern subscriptions, KIP-881 rack-aware assignment, the
+//! Not done here: fetching committed offsets for newly assigned partitions and committing
+//! before a rebalance or on close when auto-commit is on (the driver's job: the
+//! [`Consumer`](super::Consumer) does both, committing when it handles
+//! [`Action::PartitionsRevoked`]); pattern subscriptions, KIP-881 rack-aware assignment, the
 //! leader's validation of cooperative assignments, exponential retry backoff and the new
 //! (KIP-848) consumer protocol.
 
@@ -422,6 +427,8 @@ pub struct ConsumerCoordinator {
 
     next_auto_commit_at: Option<Instant>,
     closed: bool,
+    /// Closed, and the LeaveGroup comes after the revocation callbacks.
+    leave_on_close: bool,
     fatal: Option<Error>,
 }
 
@@ -472,6 +479,7 @@ impl ConsumerCoordinator {
             assignor_owned: Vec::new(),
             assignor_generation: NO_GENERATION_ID,
             closed: false,
+            leave_on_close: false,
             fatal: None,
         })
     }
@@ -599,8 +607,11 @@ impl ConsumerCoordinator {
     }
 
     /// Closes: revokes (or, without a valid generation or during a rebalance, loses) the
-    /// owned partitions and, for a dynamic member in the group, queues a LeaveGroup. After
-    /// the queued actions, [`Self::next_action`] returns `None`.
+    /// owned partitions and then, for a dynamic member in the group, sends a LeaveGroup. The
+    /// member leaves (and forgets its generation) only once the driver has taken the
+    /// revocation, so a commit made while handling it still carries the generation (Java's
+    /// `onLeavePrepare` before `maybeLeaveGroup`). After that, [`Self::next_action`] returns
+    /// `None`.
     pub fn close(&mut self, now: Instant) {
         let _ = now;
         if self.closed {
@@ -616,7 +627,7 @@ impl ConsumerCoordinator {
                     self.actions.push_back(Action::PartitionsRevoked(dropped));
                 }
             }
-            self.maybe_leave_group("the consumer is being closed");
+            self.leave_on_close = true;
         }
         self.closed = true;
     }
@@ -882,6 +893,11 @@ impl ConsumerCoordinator {
         if let Some(a) = self.actions.pop_front() {
             return Some(a);
         }
+        if self.leave_on_close {
+            self.leave_on_close = false;
+            self.maybe_leave_group("the consumer is being closed");
+            return self.actions.pop_front();
+        }
         if self.closed || self.fatal.is_some() {
             return None;
         }
@@ -915,6 +931,12 @@ impl ConsumerCoordinator {
             if self.needs_join_prepare {
                 self.needs_join_prepare = false;
                 self.on_join_prepare();
+                // Java runs onJoinPrepare (auto-commit, revocation callbacks) while the member
+                // is still in its generation: hand the callbacks out first, so the driver can
+                // commit before the JoinGroup (built on the next call) starts the rebalance.
+                if let Some(a) = self.actions.pop_front() {
+                    return Some(a);
+                }
             }
             let request = self.join_request();
             let id = self.new_id();
@@ -940,24 +962,7 @@ impl ConsumerCoordinator {
             && self.heartbeat_in_flight.is_none()
             && self.next_heartbeat_at.is_some_and(|t| now >= t)
         {
-            self.next_heartbeat_at = Some(now + self.config.heartbeat_interval);
-            let id = self.new_id();
-            self.heartbeat_in_flight = Some(InFlight {
-                id,
-                generation: self.generation.clone(),
-            });
-            return Some(Action::Heartbeat(CoordinatorSend {
-                id,
-                coordinator,
-                timeout: self.config.request_timeout,
-                request: HeartbeatRequest {
-                    group_id: self.config.group_id.clone(),
-                    generation_id: self.generation.generation_id,
-                    member_id: self.generation.member_id.clone(),
-                    group_instance_id: self.config.group_instance_id.clone(),
-                    ..Default::default()
-                },
-            }));
+            return Some(self.heartbeat_action(now, coordinator));
         }
         if let (Some(due), Some(interval)) =
             (self.auto_commit_due_at(), self.config.auto_commit_interval)
@@ -968,6 +973,42 @@ impl ConsumerCoordinator {
             }
         }
         None
+    }
+
+    /// Only a heartbeat, when one is due at `now`: for a driver that holds the other actions
+    /// back while the application runs listener callbacks (Java's heartbeat thread keeps the
+    /// session alive meanwhile).
+    pub fn next_heartbeat(&mut self, now: Instant) -> Option<Action> {
+        if self.closed || self.fatal.is_some() || !self.heartbeat_enabled() {
+            return None;
+        }
+        let coordinator = self.coordinator.clone()?;
+        if self.heartbeat_in_flight.is_some() || self.next_heartbeat_at.is_none_or(|t| now < t) {
+            return None;
+        }
+        Some(self.heartbeat_action(now, coordinator))
+    }
+
+    /// When [`Self::next_heartbeat`] has something to send (`None`: not before an input).
+    pub fn heartbeat_due_at(&self) -> Option<Instant> {
+        if self.closed
+            || self.fatal.is_some()
+            || !self.heartbeat_enabled()
+            || self.coordinator.is_none()
+            || self.heartbeat_in_flight.is_some()
+        {
+            return None;
+        }
+        self.next_heartbeat_at
+    }
+
+    /// A request the driver sent to `coordinator` on its own (an offset commit or fetch)
+    /// failed without a response: forget the coordinator if it is still this one (Java's
+    /// `markCoordinatorUnknown` after a disconnect), so it is looked up again.
+    pub fn handle_coordinator_failure(&mut self, coordinator: &CoordinatorNode) {
+        if self.coordinator.as_ref() == Some(coordinator) {
+            self.mark_coordinator_unknown();
+        }
     }
 
     /// When [`Self::next_action`] may next have something to do without any input (`None`:
@@ -1152,6 +1193,27 @@ impl ConsumerCoordinator {
     }
 
     // ---------------------------------------------------------------- internals
+
+    fn heartbeat_action(&mut self, now: Instant, coordinator: CoordinatorNode) -> Action {
+        self.next_heartbeat_at = Some(now + self.config.heartbeat_interval);
+        let id = self.new_id();
+        self.heartbeat_in_flight = Some(InFlight {
+            id,
+            generation: self.generation.clone(),
+        });
+        Action::Heartbeat(CoordinatorSend {
+            id,
+            coordinator,
+            timeout: self.config.request_timeout,
+            request: HeartbeatRequest {
+                group_id: self.config.group_id.clone(),
+                generation_id: self.generation.generation_id,
+                member_id: self.generation.member_id.clone(),
+                group_instance_id: self.config.group_instance_id.clone(),
+                ..Default::default()
+            },
+        })
+    }
 
     fn new_id(&mut self) -> RequestId {
         self.next_request_id += 1;

@@ -605,7 +605,11 @@ fn close_revokes_and_leaves() {
         c.next_action(now),
         Some(Action::PartitionsRevoked(vec![tp("t", 0)]))
     );
+    // Still in the generation while the revocation is handled: a commit goes through.
+    let offsets = BTreeMap::from([(tp("t", 0), OffsetAndMetadata::new(3))]);
+    assert!(c.offset_commit_request(&offsets).is_ok());
     assert!(matches!(c.next_action(now), Some(Action::LeaveGroup(_))));
+    assert_eq!(c.generation(), &Generation::none());
     assert_eq!(c.next_action(now + Duration::from_secs(10)), None);
 }
 
@@ -962,4 +966,52 @@ fn offset_fetch_requests_and_responses() {
         Err(CommitError::Retriable(_))
     ));
     assert!(c.coordinator().is_none());
+}
+
+#[test]
+fn eager_revocation_is_handed_out_while_still_stable_so_commits_work() {
+    let now = Instant::now();
+    let owned = [tp("t", 0)];
+    let mut c = stable_follower(eager(), now, &owned);
+    let t = now + Duration::from_secs(3);
+    c.poll_called(t);
+    let id = expect_heartbeat(&mut c, t);
+    c.handle_heartbeat(id, t, &heartbeat(ErrorCode::RebalanceInProgress));
+    assert_eq!(
+        c.next_action(t),
+        Some(Action::PartitionsRevoked(owned.to_vec()))
+    );
+    // The JoinGroup is not built yet: the member can still commit in its generation.
+    assert_eq!(c.state(), MemberState::Stable);
+    let offsets = BTreeMap::from([(tp("t", 0), OffsetAndMetadata::new(5))]);
+    let send = c.offset_commit_request(&offsets).expect("commit allowed");
+    assert_eq!(send.generation.generation_id, 1);
+    // A driver waiting for the callbacks only heartbeats.
+    let t2 = t + Duration::from_secs(3);
+    assert_eq!(c.heartbeat_due_at(), Some(t2));
+    assert_eq!(c.next_heartbeat(t), None);
+    match c.next_heartbeat(t2) {
+        Some(Action::Heartbeat(h)) => c.handle_heartbeat(h.id, t2, &heartbeat(ErrorCode::None)),
+        other => panic!("expected Heartbeat, got {other:?}"),
+    }
+    let (_, _, req) = expect_join(&mut c, t2);
+    assert_eq!(req.member_id, "m1");
+    assert_eq!(c.state(), MemberState::PreparingRebalance);
+    assert_eq!(c.next_heartbeat(t2 + Duration::from_secs(10)), None);
+}
+
+#[test]
+fn coordinator_failure_reported_by_the_driver_forgets_it() {
+    let now = Instant::now();
+    let mut c = stable_follower(eager(), now, &[tp("t", 0)]);
+    let node = c.coordinator().cloned().expect("known");
+    let other = CoordinatorNode {
+        node_id: node.node_id + 1,
+        ..node.clone()
+    };
+    c.handle_coordinator_failure(&other);
+    assert!(c.coordinator().is_some(), "another node: ignored");
+    c.handle_coordinator_failure(&node);
+    assert!(c.coordinator().is_none());
+    expect_find(&mut c, now);
 }

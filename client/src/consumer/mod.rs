@@ -1,8 +1,10 @@
 //! The consumer side of the client.
 //!
-//! * [`Consumer`] (module [`consumer`](mod@consumer)): Java's `KafkaConsumer` with manual
-//!   assignment (`assign`, `seek`, `poll`, `pause`/`resume`, offset lookups, `wakeup`);
-//!   group consumption comes later.
+//! * [`Consumer`] (module [`consumer`](mod@consumer)): Java's `KafkaConsumer`: manual
+//!   assignment (`assign`, `seek`, `poll`, `pause`/`resume`, offset lookups, `wakeup`) and
+//!   group consumption (`subscribe`, rebalance listener, commits, `committed`).
+//! * [`group`]: the rebalance listener, group metadata, and how the consumer drives the
+//!   coordinator state machine.
 //! * [`subscription_state`]: the assigned partitions and their positions (pure).
 //! * [`fetcher`]: Fetch requests per leader and turning responses into records (pure core,
 //!   thin async layer).
@@ -17,10 +19,15 @@ pub mod assignor;
 pub mod consumer;
 pub mod coordinator;
 pub mod fetcher;
+pub mod group;
 pub mod subscription_state;
 
 pub use self::consumer::{
     is_wakeup, Consumer, ConsumerBuilder, ConsumerRecord, OffsetAndTimestamp, RecordStream,
     WakeupHandle,
+};
+pub use self::coordinator::OffsetAndMetadata;
+pub use self::group::{
+    ConsumerGroupMetadata, ConsumerRebalanceListener, NoOpRebalanceListener, OffsetCommitCallback,
 };
 pub use crate::producer::TopicPartition;

@@ -10,6 +10,11 @@
 //! partition without a position waits for a reset (a ListOffsets lookup, see
 //! [`fetcher`](super::fetcher)); with reset strategy "none" it has no valid position and
 //! [`SubscriptionState::missing_position_error`] names it.
+//!
+//! With a consumer group, newly assigned partitions first wait for their committed offset
+//! (Java's `INITIALIZING` state, [`SubscriptionState::assign_awaiting_committed`]): an
+//! OffsetFetch gives the position ([`SubscriptionState::committed_fetched`]), and only a
+//! partition without a committed offset falls back to the reset strategy.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -82,6 +87,9 @@ pub struct PartitionState {
     /// Bumped at every change of position made by the application or a reset, so a fetch
     /// issued before it can be recognised as stale.
     pub epoch: u64,
+    /// Waiting for the group's committed offset (OffsetFetch) before any reset; the
+    /// lookup's next attempt is `reset_next_attempt`.
+    pub awaiting_committed: bool,
 }
 
 /// The assigned partitions and their positions (Java's `SubscriptionState`, manual
@@ -132,6 +140,67 @@ impl SubscriptionState {
             next.insert(tp, state);
         }
         self.assignment = next;
+    }
+
+    /// Replaces the assignment like [`assign`](Self::assign), but newly assigned partitions
+    /// first wait for their committed offset ([`committed_due`](Self::committed_due)).
+    pub fn assign_awaiting_committed(
+        &mut self,
+        partitions: impl IntoIterator<Item = TopicPartition>,
+    ) {
+        let before: Vec<TopicPartition> = self.assigned();
+        self.assign(partitions);
+        for (tp, s) in self.assignment.iter_mut() {
+            if before.binary_search(tp).is_err() {
+                s.awaiting_committed = true;
+            }
+        }
+    }
+
+    /// Partitions waiting for their committed offset whose lookup can be (re)tried now, with
+    /// their state epochs (for [`committed_fetched`](Self::committed_fetched)). Mark them
+    /// with [`reset_attempted`](Self::reset_attempted) while the lookup is in flight.
+    pub fn committed_due(&self, now: Instant) -> Vec<(TopicPartition, u64)> {
+        self.assignment
+            .iter()
+            .filter(|(_, s)| s.awaiting_committed && s.position.is_none())
+            .filter(|(_, s)| s.reset_next_attempt.is_none_or(|t| now >= t))
+            .map(|(tp, s)| (tp.clone(), s.epoch))
+            .collect()
+    }
+
+    /// Applies a committed-offset lookup for `tp` (`None`: nothing committed, so the reset
+    /// strategy applies), unless the partition changed meanwhile (`epoch` differs: a seek,
+    /// reassignment). Returns whether it was applied.
+    pub fn committed_fetched(
+        &mut self,
+        tp: &TopicPartition,
+        epoch: u64,
+        committed: Option<FetchPosition>,
+    ) -> bool {
+        let next = self.bump();
+        match self.assignment.get_mut(tp) {
+            Some(s) if s.epoch == epoch && s.awaiting_committed && s.position.is_none() => {
+                s.awaiting_committed = false;
+                s.reset_next_attempt = None;
+                s.epoch = next;
+                if let Some(p) = committed {
+                    s.position = Some(p);
+                    s.reset = None;
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Every assigned partition with a position: what a commit of the consumed offsets
+    /// commits (Java's `allConsumed`).
+    pub fn all_consumed(&self) -> Vec<(TopicPartition, FetchPosition)> {
+        self.assignment
+            .iter()
+            .filter_map(|(tp, s)| s.position.map(|p| (tp.clone(), p)))
+            .collect()
     }
 
     /// The assigned partitions, sorted.
@@ -192,6 +261,7 @@ impl SubscriptionState {
         s.position = Some(position);
         s.reset = None;
         s.reset_next_attempt = None;
+        s.awaiting_committed = false;
         s.epoch = epoch;
         Ok(())
     }
@@ -211,6 +281,7 @@ impl SubscriptionState {
         s.position = None;
         s.reset = Some(strategy);
         s.reset_next_attempt = None;
+        s.awaiting_committed = false;
         s.epoch = epoch;
         Ok(())
     }
@@ -334,17 +405,18 @@ impl SubscriptionState {
     pub fn resets_due(&self, now: Instant) -> Vec<(TopicPartition, ResetStrategy, u64)> {
         self.assignment
             .iter()
-            .filter(|(_, s)| s.position.is_none())
+            .filter(|(_, s)| s.position.is_none() && !s.awaiting_committed)
             .filter(|(_, s)| s.reset_next_attempt.is_none_or(|t| now >= t))
             .filter_map(|(tp, s)| s.reset.map(|r| (tp.clone(), r, s.epoch)))
             .collect()
     }
 
-    /// The earliest time a pending reset can be retried, if one is waiting.
+    /// The earliest time a pending reset (or committed-offset lookup) can be retried, if one
+    /// is waiting.
     pub fn next_reset_attempt(&self) -> Option<Instant> {
         self.assignment
             .values()
-            .filter(|s| s.position.is_none() && s.reset.is_some())
+            .filter(|s| s.position.is_none() && (s.reset.is_some() || s.awaiting_committed))
             .filter_map(|s| s.reset_next_attempt)
             .min()
     }
@@ -362,7 +434,7 @@ impl SubscriptionState {
     pub fn reset_done(&mut self, tp: &TopicPartition, epoch: u64, position: FetchPosition) -> bool {
         let next = self.bump();
         match self.assignment.get_mut(tp) {
-            Some(s) if s.epoch == epoch && s.position.is_none() => {
+            Some(s) if s.epoch == epoch && s.position.is_none() && !s.awaiting_committed => {
                 s.position = Some(position);
                 s.reset = None;
                 s.reset_next_attempt = None;
@@ -408,7 +480,7 @@ impl SubscriptionState {
         let missing: Vec<String> = self
             .assignment
             .iter()
-            .filter(|(_, s)| s.position.is_none() && s.reset.is_none())
+            .filter(|(_, s)| s.position.is_none() && s.reset.is_none() && !s.awaiting_committed)
             .map(|(tp, _)| tp.to_string())
             .collect();
         (!missing.is_empty()).then(|| {
@@ -567,5 +639,66 @@ mod tests {
         assert_eq!(st.high_watermark, Some(10));
         assert_eq!(st.last_stable_offset, None);
         assert_eq!(st.log_start_offset, Some(0));
+    }
+
+    #[test]
+    fn new_group_partitions_wait_for_their_committed_offset() {
+        let now = Instant::now();
+        let mut s = SubscriptionState::new(Some(ResetStrategy::Earliest));
+        s.assign([tp("a", 0)]);
+        s.seek(&tp("a", 0), 7).unwrap();
+        s.assign_awaiting_committed([tp("a", 0), tp("a", 1), tp("a", 2)]);
+        // a-0 stays as it was; the new ones neither reset nor fetch yet.
+        assert_eq!(s.position(&tp("a", 0)).unwrap().offset, 7);
+        assert!(s.resets_due(now).is_empty());
+        assert!(s.missing_position_error().is_none());
+        let due = s.committed_due(now);
+        assert_eq!(
+            due.iter().map(|(t, _)| t.clone()).collect::<Vec<_>>(),
+            [tp("a", 1), tp("a", 2)]
+        );
+        for (t, _) in &due {
+            s.reset_attempted(t, now + Duration::from_secs(1));
+        }
+        assert!(s.committed_due(now).is_empty());
+        assert_eq!(s.next_reset_attempt(), Some(now + Duration::from_secs(1)));
+        // a-1 has a committed offset; a-2 has none and falls back to earliest.
+        assert!(s.committed_fetched(&tp("a", 1), due[0].1, Some(FetchPosition::new(42))));
+        assert!(s.committed_fetched(&tp("a", 2), due[1].1, None));
+        assert_eq!(s.position(&tp("a", 1)).unwrap().offset, 42);
+        assert_eq!(
+            s.resets_due(now)
+                .into_iter()
+                .map(|(t, r, _)| (t, r))
+                .collect::<Vec<_>>(),
+            [(tp("a", 2), ResetStrategy::Earliest)]
+        );
+        // A stale answer (the partition was reassigned since) is ignored.
+        assert!(!s.committed_fetched(&tp("a", 1), due[0].1, Some(FetchPosition::new(1))));
+        assert_eq!(
+            s.all_consumed()
+                .into_iter()
+                .map(|(t, p)| (t, p.offset))
+                .collect::<Vec<_>>(),
+            [(tp("a", 0), 7), (tp("a", 1), 42)]
+        );
+    }
+
+    #[test]
+    fn a_seek_overrides_the_committed_offset_lookup() {
+        let now = Instant::now();
+        let mut s = SubscriptionState::new(None);
+        s.assign_awaiting_committed([tp("a", 0)]);
+        let (_, epoch) = s.committed_due(now)[0].clone();
+        s.seek(&tp("a", 0), 3).unwrap();
+        assert!(s.committed_due(now).is_empty());
+        assert!(!s.committed_fetched(&tp("a", 0), epoch, Some(FetchPosition::new(9))));
+        assert_eq!(s.position(&tp("a", 0)).unwrap().offset, 3);
+        // With reset "none" and nothing committed, the partition has no position.
+        s.assign_awaiting_committed([tp("a", 1)]);
+        let (_, epoch) = s.committed_due(now)[0].clone();
+        assert!(s.missing_position_error().is_none());
+        s.committed_fetched(&tp("a", 1), epoch, None);
+        assert!(s.missing_position_error().is_some());
     }
 }

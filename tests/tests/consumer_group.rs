@@ -1,0 +1,657 @@
+//! Group consumption with kafka-client's `Consumer` against broker-lite
+//! (`group.initial.rebalance.delay.ms=0`), fed by our producer: members split a topic and
+//! read every record exactly once through joins and departures (committing after
+//! processing and on revocation), cooperative rebalances revoke only the moved partitions,
+//! a static member that restarts keeps its assignment without a rebalance, auto-commit
+//! survives a crash and a close, and the commit / committed / group metadata APIs.
+
+mod producer_common;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use broker_lite::Broker;
+use bytes::Bytes;
+use kafka_client::config::{AutoOffsetReset, ConsumerConfig, ConsumerConfigBuilder};
+use kafka_client::consumer::{
+    Consumer, ConsumerRebalanceListener, OffsetAndMetadata, TopicPartition,
+};
+use kafka_client::producer::Producer;
+use kafka_client::{Error, ProducerRecord};
+use kafka_wire::ErrorCode;
+use producer_common::*;
+use tokio::task::JoinHandle;
+
+const PARTITIONS: i32 = 6;
+
+fn tp(topic: &str, partition: i32) -> TopicPartition {
+    TopicPartition {
+        topic: topic.into(),
+        partition,
+    }
+}
+
+async fn group_broker() -> Broker {
+    Broker::builder()
+        .config("group.initial.rebalance.delay.ms", "0")
+        .unwrap()
+        .config("group.min.session.timeout.ms", "100")
+        .unwrap()
+        .start()
+        .await
+        .expect("broker starts")
+}
+
+fn group_config(bootstrap: &str, group: &str) -> ConsumerConfigBuilder {
+    ConsumerConfig::builder()
+        .bootstrap_servers(bootstrap)
+        .group_id(group)
+        .auto_offset_reset(AutoOffsetReset::Earliest)
+        .enable_auto_commit(false)
+        .heartbeat_interval(Duration::from_millis(100))
+        .session_timeout(Duration::from_secs(6))
+        .max_poll_interval(Duration::from_secs(20))
+        .fetch_max_wait(Duration::from_millis(100))
+}
+
+fn consumer(builder: ConsumerConfigBuilder) -> Consumer {
+    Consumer::new(builder.build().expect("valid consumer config")).expect("consumer starts")
+}
+
+/// Produces `count` records to every partition of `topic` (value `<partition>-<i>`).
+async fn produce_all(p: &Producer, topic: &str, count: usize) {
+    let mut futs = Vec::new();
+    for partition in 0..PARTITIONS {
+        for i in 0..count {
+            let rec = ProducerRecord {
+                topic: topic.to_owned(),
+                partition: Some(partition),
+                key: None,
+                value: Some(Bytes::from(format!("{partition}-{i}"))),
+                headers: Vec::new(),
+                timestamp: None,
+            };
+            futs.push(send(p, rec).await);
+        }
+    }
+    promptly("flush", p.flush()).await.unwrap();
+    delivered_all(futs).await;
+}
+
+/// What the listener saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Event {
+    Assigned(BTreeSet<i32>),
+    Revoked(BTreeSet<i32>),
+    Lost(BTreeSet<i32>),
+}
+
+type Log = Arc<Mutex<Vec<Event>>>;
+
+/// Records the callbacks; commits the consumed offsets on revocation.
+struct Recorder {
+    log: Log,
+}
+
+type BoxFut<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
+fn partitions(ps: &[TopicPartition]) -> BTreeSet<i32> {
+    ps.iter().map(|tp| tp.partition).collect()
+}
+
+impl ConsumerRebalanceListener for Recorder {
+    fn on_partitions_revoked<'a>(
+        &'a self,
+        consumer: &'a Consumer,
+        ps: &'a [TopicPartition],
+    ) -> BoxFut<'a> {
+        Box::pin(async move {
+            // Still assigned: their positions can be committed.
+            for tp in ps {
+                assert!(
+                    consumer.assignment().contains(tp),
+                    "{tp} revoked, not assigned"
+                );
+            }
+            self.log
+                .lock()
+                .unwrap()
+                .push(Event::Revoked(partitions(ps)));
+            if let Err(e) = consumer.commit_sync(None).await {
+                panic!("commit on revocation failed: {e}");
+            }
+        })
+    }
+
+    fn on_partitions_assigned<'a>(
+        &'a self,
+        consumer: &'a Consumer,
+        ps: &'a [TopicPartition],
+    ) -> BoxFut<'a> {
+        Box::pin(async move {
+            for tp in ps {
+                assert!(
+                    consumer.assignment().contains(tp),
+                    "{tp} assigned, not in assignment"
+                );
+            }
+            self.log
+                .lock()
+                .unwrap()
+                .push(Event::Assigned(partitions(ps)));
+        })
+    }
+
+    fn on_partitions_lost<'a>(&'a self, _: &'a Consumer, ps: &'a [TopicPartition]) -> BoxFut<'a> {
+        Box::pin(async move {
+            self.log.lock().unwrap().push(Event::Lost(partitions(ps)));
+        })
+    }
+}
+
+/// Every record read: (partition, offset, member).
+type Seen = Arc<Mutex<Vec<(i32, i64, String)>>>;
+
+/// A group member polling in its own task: records what it reads, commits after
+/// processing each poll.
+struct Member {
+    name: String,
+    consumer: Arc<Consumer>,
+    log: Log,
+    stop: Arc<AtomicBool>,
+    task: JoinHandle<()>,
+}
+
+impl Member {
+    fn start(name: &str, config: ConsumerConfigBuilder, topic: &str, seen: &Seen) -> Member {
+        let consumer = Arc::new(consumer(config));
+        let log: Log = Arc::default();
+        consumer
+            .subscribe_with_listener(&[topic], Recorder { log: log.clone() })
+            .expect("subscribe");
+        let stop = Arc::new(AtomicBool::new(false));
+        let task = tokio::spawn({
+            let (consumer, stop, seen, name) = (
+                consumer.clone(),
+                stop.clone(),
+                seen.clone(),
+                name.to_owned(),
+            );
+            async move {
+                while !stop.load(Ordering::SeqCst) {
+                    let records = consumer
+                        .poll(Duration::from_millis(50))
+                        .await
+                        .unwrap_or_else(|e| panic!("{name}: poll failed: {e}"));
+                    if records.is_empty() {
+                        continue;
+                    }
+                    {
+                        let mut seen = seen.lock().unwrap();
+                        for r in &records {
+                            seen.push((r.partition, r.offset, name.clone()));
+                        }
+                    }
+                    // Commit after processing; during a rebalance the commit may be refused
+                    // (the listener commits on revocation instead).
+                    match consumer.commit_sync(None).await {
+                        Ok(()) => {}
+                        Err(e) if e.code() == Some(ErrorCode::RebalanceInProgress) => {}
+                        Err(e) => panic!("{name}: commit failed: {e}"),
+                    }
+                }
+                consumer.close().await.expect("close");
+            }
+        });
+        Member {
+            name: name.to_owned(),
+            consumer,
+            log,
+            stop,
+            task,
+        }
+    }
+
+    fn assigned(&self) -> BTreeSet<i32> {
+        self.consumer
+            .assignment()
+            .iter()
+            .map(|tp| tp.partition)
+            .collect()
+    }
+
+    fn events(&self) -> Vec<Event> {
+        self.log.lock().unwrap().clone()
+    }
+
+    async fn stop(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        promptly(&format!("{} stops", self.name), self.task)
+            .await
+            .expect("member task");
+    }
+}
+
+/// Waits until the members' assignments are disjoint, non-empty and cover every partition,
+/// and stay so for a moment (no rebalance still going on).
+async fn settled(members: &[&Member]) {
+    let deadline = Instant::now() + PROMPTLY;
+    let mut since: Option<Instant> = None;
+    loop {
+        let sets: Vec<BTreeSet<i32>> = members.iter().map(|m| m.assigned()).collect();
+        let total: usize = sets.iter().map(BTreeSet::len).sum();
+        let union: BTreeSet<i32> = sets.iter().flatten().copied().collect();
+        let ok = sets.iter().all(|s| !s.is_empty())
+            && total == union.len()
+            && union.len() == PARTITIONS as usize;
+        if ok {
+            let s = *since.get_or_insert_with(Instant::now);
+            if s.elapsed() > Duration::from_millis(500) {
+                return;
+            }
+        } else {
+            since = None;
+        }
+        assert!(Instant::now() < deadline, "not settled: {sets:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until `count` records per partition were read, then checks each was read once.
+async fn read_exactly_once(seen: &Seen, per_partition: i64) {
+    let expected = per_partition as usize * PARTITIONS as usize;
+    let deadline = Instant::now() + PROMPTLY;
+    while seen.lock().unwrap().len() < expected {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {expected} records read",
+            seen.lock().unwrap().len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A little longer: duplicates would show up now.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let seen = seen.lock().unwrap();
+    let mut counts: BTreeMap<(i32, i64), Vec<&str>> = BTreeMap::new();
+    for (p, o, m) in seen.iter() {
+        counts.entry((*p, *o)).or_default().push(m);
+    }
+    let dups: Vec<_> = counts.iter().filter(|(_, v)| v.len() > 1).collect();
+    assert!(dups.is_empty(), "read more than once: {dups:?}");
+    let want: BTreeSet<(i32, i64)> = (0..PARTITIONS)
+        .flat_map(|p| (0..per_partition).map(move |o| (p, o)))
+        .collect();
+    let got: BTreeSet<(i32, i64)> = counts.keys().copied().collect();
+    assert_eq!(got, want, "records read");
+}
+
+fn readers(seen: &Seen, from: usize) -> BTreeSet<String> {
+    seen.lock().unwrap()[from..]
+        .iter()
+        .map(|(_, _, m)| m.clone())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn members_split_the_topic_and_read_every_record_exactly_once_through_rebalances() {
+    let broker = group_broker().await;
+    let bootstrap = broker.bootstrap_servers();
+    create_topic(&broker, "orders", PARTITIONS, &[]).await;
+    let p = producer(config(&bootstrap));
+    let seen: Seen = Arc::default();
+
+    // Two members split the topic.
+    let a = Member::start("a", group_config(&bootstrap, "g1"), "orders", &seen);
+    let b = Member::start("b", group_config(&bootstrap, "g1"), "orders", &seen);
+    settled(&[&a, &b]).await;
+    assert_eq!((a.assigned().len(), b.assigned().len()), (3, 3));
+    produce_all(&p, "orders", 50).await;
+    read_exactly_once(&seen, 50).await;
+    assert_eq!(readers(&seen, 0), BTreeSet::from(["a".into(), "b".into()]));
+
+    // A third joins while records keep coming: eager rebalance, still exactly once.
+    let a_before = a.assigned();
+    let c = Member::start("c", group_config(&bootstrap, "g1"), "orders", &seen);
+    produce_all(&p, "orders", 50).await;
+    settled(&[&a, &b, &c]).await;
+    assert_eq!(
+        (a.assigned().len(), b.assigned().len(), c.assigned().len()),
+        (2, 2, 2)
+    );
+    let mark = seen.lock().unwrap().len();
+    produce_all(&p, "orders", 50).await;
+    read_exactly_once(&seen, 150).await;
+    assert_eq!(readers(&seen, mark).len(), 3, "every member reads");
+    // The eager protocol revoked everything the first members owned.
+    assert!(
+        a.events().contains(&Event::Revoked(a_before)),
+        "{:?}",
+        a.events()
+    );
+
+    // One leaves: its partitions move and resume from the committed offsets.
+    let moved = b.assigned();
+    b.stop().await;
+    settled(&[&a, &c]).await;
+    let now_owned: BTreeSet<i32> = a.assigned().union(&c.assigned()).copied().collect();
+    assert!(moved.is_subset(&now_owned));
+    produce_all(&p, "orders", 50).await;
+    read_exactly_once(&seen, 200).await;
+
+    let committed = a
+        .consumer
+        .committed(&(0..PARTITIONS).map(|i| tp("orders", i)).collect::<Vec<_>>())
+        .await
+        .expect("committed");
+    for (tp, o) in committed {
+        assert_eq!(o.map(|o| o.offset), Some(200), "{tp}");
+    }
+    a.stop().await;
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cooperative_rebalance_revokes_only_the_moved_partitions() {
+    let broker = group_broker().await;
+    let bootstrap = broker.bootstrap_servers();
+    create_topic(&broker, "coop", PARTITIONS, &[]).await;
+    let p = producer(config(&bootstrap));
+    let seen: Seen = Arc::default();
+    let cfg =
+        || group_config(&bootstrap, "g2").partition_assignment_strategy(["cooperative-sticky"]);
+
+    let a = Member::start("a", cfg(), "coop", &seen);
+    let deadline = Instant::now() + PROMPTLY;
+    while a.assigned().len() != PARTITIONS as usize {
+        assert!(Instant::now() < deadline, "a alone: {:?}", a.assigned());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    produce_all(&p, "coop", 40).await;
+    read_exactly_once(&seen, 40).await;
+
+    let b = Member::start("b", cfg(), "coop", &seen);
+    produce_all(&p, "coop", 40).await;
+    settled(&[&a, &b]).await;
+    read_exactly_once(&seen, 80).await;
+    let (kept, moved) = (a.assigned(), b.assigned());
+    assert_eq!((kept.len(), moved.len()), (3, 3));
+    // a was asked to give up exactly what b got, nothing else; it never lost anything.
+    let revoked: Vec<BTreeSet<i32>> = a
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Revoked(ps) => Some(ps),
+            Event::Lost(ps) => panic!("lost {ps:?}"),
+            Event::Assigned(_) => None,
+        })
+        .collect();
+    assert_eq!(revoked, vec![moved.clone()], "{:?}", a.events());
+    let b_assigned: BTreeSet<i32> = b
+        .events()
+        .into_iter()
+        .flat_map(|e| match e {
+            Event::Assigned(ps) => ps,
+            other => panic!("b: {other:?}"),
+        })
+        .collect();
+    assert_eq!(b_assigned, moved);
+
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_static_member_that_restarts_keeps_its_assignment_without_a_rebalance() {
+    let broker = group_broker().await;
+    let bootstrap = broker.bootstrap_servers();
+    create_topic(&broker, "static", PARTITIONS, &[]).await;
+    let p = producer(config(&bootstrap));
+    let seen: Seen = Arc::default();
+    let cfg = |instance: &str| {
+        group_config(&bootstrap, "g3")
+            .group_instance_id(instance)
+            .session_timeout(Duration::from_secs(10))
+    };
+
+    let a = Member::start("a", cfg("instance-a"), "static", &seen);
+    let b = Member::start("b", cfg("instance-b"), "static", &seen);
+    settled(&[&a, &b]).await;
+    produce_all(&p, "static", 30).await;
+    read_exactly_once(&seen, 30).await;
+    let (a_owned, b_owned) = (a.assigned(), b.assigned());
+    let a_events = a.events().len();
+    let generation = a.consumer.group_metadata().unwrap().generation_id;
+    assert_eq!(
+        b.consumer
+            .group_metadata()
+            .unwrap()
+            .group_instance_id
+            .as_deref(),
+        Some("instance-b")
+    );
+
+    // b restarts (a static member sends no LeaveGroup) and gets its partitions back.
+    b.stop().await;
+    let b2 = Member::start("b2", cfg("instance-b"), "static", &seen);
+    produce_all(&p, "static", 30).await;
+    settled(&[&a, &b2]).await;
+    assert_eq!(b2.assigned(), b_owned);
+    assert_eq!(a.assigned(), a_owned);
+    read_exactly_once(&seen, 60).await;
+    assert_eq!(
+        a.events().len(),
+        a_events,
+        "a saw a rebalance: {:?}",
+        a.events()
+    );
+    assert_eq!(
+        a.consumer.group_metadata().unwrap().generation_id,
+        generation,
+        "no new generation"
+    );
+    a.stop().await;
+    b2.stop().await;
+}
+
+/// Polls `c` until `count` records arrived; returns (partition, offset) of each.
+async fn drain(c: &Consumer, count: usize) -> Vec<(i32, i64)> {
+    let deadline = Instant::now() + PROMPTLY;
+    let mut out = Vec::new();
+    while out.len() < count {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {count} records arrived",
+            out.len()
+        );
+        for r in c.poll(Duration::from_millis(100)).await.expect("poll") {
+            out.push((r.partition, r.offset));
+        }
+    }
+    assert_eq!(out.len(), count, "more records than expected");
+    out
+}
+
+async fn committed_offsets(c: &Consumer, topic: &str) -> BTreeMap<i32, Option<i64>> {
+    let tps: Vec<TopicPartition> = (0..PARTITIONS).map(|i| tp(topic, i)).collect();
+    c.committed(&tps)
+        .await
+        .expect("committed")
+        .into_iter()
+        .map(|(tp, o)| (tp.partition, o.map(|o| o.offset)))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_commit_survives_a_crash_and_a_close() {
+    let broker = group_broker().await;
+    let bootstrap = broker.bootstrap_servers();
+    create_topic(&broker, "auto", PARTITIONS, &[]).await;
+    let p = producer(config(&bootstrap));
+    let cfg = |interval: Duration| {
+        group_config(&bootstrap, "g4")
+            .enable_auto_commit(true)
+            .auto_commit_interval(interval)
+            .session_timeout(Duration::from_millis(1500))
+    };
+    produce_all(&p, "auto", 10).await;
+
+    // Auto-commit on its interval while polling; then the consumer "crashes" (dropped
+    // without close: no commit, no LeaveGroup).
+    let c1 = consumer(cfg(Duration::from_millis(200)));
+    c1.subscribe(&["auto"]).unwrap();
+    let got = drain(&c1, 60).await;
+    assert!(got.iter().all(|(_, o)| *o < 10));
+    let deadline = Instant::now() + PROMPTLY;
+    loop {
+        assert!(c1
+            .poll(Duration::from_millis(100))
+            .await
+            .unwrap()
+            .is_empty());
+        let committed = committed_offsets(&c1, "auto").await;
+        if committed.values().all(|o| *o == Some(10)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not auto-committed: {committed:?}"
+        );
+    }
+    drop(c1);
+
+    // The next member starts after the committed offsets (once the crashed member's session
+    // expired); its interval is long, so only close commits.
+    produce_all(&p, "auto", 5).await;
+    let c2 = consumer(cfg(Duration::from_secs(60)));
+    c2.subscribe(&["auto"]).unwrap();
+    let got = drain(&c2, 30).await;
+    assert!(got.iter().all(|(_, o)| (10..15).contains(o)), "{got:?}");
+    assert_eq!(
+        committed_offsets(&c2, "auto")
+            .await
+            .values()
+            .collect::<BTreeSet<_>>(),
+        BTreeSet::from([&Some(10)]),
+        "no interval commit yet"
+    );
+    c2.close().await.unwrap();
+
+    produce_all(&p, "auto", 5).await;
+    let c3 = consumer(cfg(Duration::from_secs(60)));
+    c3.subscribe(&["auto"]).unwrap();
+    let got = drain(&c3, 30).await;
+    assert!(got.iter().all(|(_, o)| (15..20).contains(o)), "{got:?}");
+    assert!(c3
+        .poll(Duration::from_millis(300))
+        .await
+        .unwrap()
+        .is_empty());
+    c3.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commit_apis_group_metadata_and_subscription_rules() {
+    let broker = group_broker().await;
+    let bootstrap = broker.bootstrap_servers();
+    create_topic(&broker, "api", PARTITIONS, &[]).await;
+    let p = producer(config(&bootstrap));
+    produce_all(&p, "api", 10).await;
+
+    // No group: no group APIs.
+    let plain = consumer(
+        ConsumerConfig::builder()
+            .bootstrap_servers(&bootstrap)
+            .auto_offset_reset(AutoOffsetReset::Earliest),
+    );
+    assert!(matches!(
+        plain.subscribe(&["api"]),
+        Err(Error::Config { .. })
+    ));
+    assert!(plain.group_metadata().is_err());
+    assert!(plain.commit_sync(None).await.is_err());
+
+    let log: Log = Arc::default();
+    let c = consumer(group_config(&bootstrap, "g5"));
+    let md = c.group_metadata().unwrap();
+    assert_eq!((md.group_id.as_str(), md.generation_id), ("g5", -1));
+    c.subscribe_with_listener(&["api"], Recorder { log: log.clone() })
+        .unwrap();
+    assert_eq!(c.subscription(), ["api"]);
+    assert!(matches!(
+        c.assign(vec![tp("api", 0)]),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(c.subscribe::<&str>(&[]).is_err());
+    drain(&c, 60).await;
+    let md = c.group_metadata().unwrap();
+    assert!(md.generation_id >= 1 && !md.member_id.is_empty(), "{md:?}");
+    assert_eq!(c.assignment().len(), PARTITIONS as usize);
+
+    // commit_async with explicit offsets, then committed() sees them.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let offsets = HashMap::from([(
+        tp("api", 0),
+        OffsetAndMetadata {
+            offset: 7,
+            leader_epoch: None,
+            metadata: "seven".into(),
+        },
+    )]);
+    c.commit_async(Some(offsets), move |result, offsets| {
+        let _ = tx.send((result, offsets.clone()));
+    })
+    .unwrap();
+    let (result, sent) = promptly("commit callback", rx).await.unwrap();
+    result.expect("async commit");
+    assert_eq!(sent[&tp("api", 0)].offset, 7);
+    let committed = c.committed(&[tp("api", 0), tp("api", 1)]).await.unwrap();
+    assert_eq!(committed[&tp("api", 0)].as_ref().unwrap().metadata, "seven");
+    assert_eq!(committed[&tp("api", 1)], None);
+    assert!(c
+        .commit_sync(Some(HashMap::from([(
+            tp("api", 1),
+            OffsetAndMetadata::new(-1)
+        )])))
+        .await
+        .is_err());
+    c.commit_sync(None).await.unwrap();
+    assert_eq!(
+        committed_offsets(&c, "api")
+            .await
+            .values()
+            .collect::<BTreeSet<_>>(),
+        BTreeSet::from([&Some(10)])
+    );
+
+    // unsubscribe revokes everything and leaves; then manual assignment is allowed and
+    // starts at the committed offsets (partition 0 is moved back to 4).
+    c.unsubscribe().await.unwrap();
+    assert!(c.assignment().is_empty() && c.subscription().is_empty());
+    assert_eq!(
+        log.lock().unwrap().last(),
+        Some(&Event::Revoked((0..PARTITIONS).collect()))
+    );
+    c.commit_sync(Some(HashMap::from([(
+        tp("api", 0),
+        OffsetAndMetadata::new(4),
+    )])))
+    .await
+    .unwrap();
+    c.assign(vec![tp("api", 0), tp("api", 1)]).unwrap();
+    assert!(matches!(
+        c.subscribe(&["api"]),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert_eq!(c.position(&tp("api", 0)).await.unwrap(), 4);
+    assert_eq!(c.position(&tp("api", 1)).await.unwrap(), 10);
+    let got = drain(&c, 6).await;
+    assert!(got.iter().all(|(p, o)| *p == 0 && (4..10).contains(o)));
+    // Manual assignment commits with generation -1.
+    c.commit_sync(None).await.unwrap();
+    assert_eq!(committed_offsets(&c, "api").await[&0], Some(10));
+    c.close().await.unwrap();
+}
