@@ -64,6 +64,11 @@ pub enum Error {
     /// The argument is not valid (unknown partition, empty topic name, ...).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// An error of the application's own, returned by a callback the client runs (a
+    /// [`ConsumerRebalanceListener`](crate::consumer::ConsumerRebalanceListener) callback)
+    /// and passed on to the caller unchanged.
+    #[error("callback failed: {0}")]
+    Callback(String),
 }
 
 impl Error {

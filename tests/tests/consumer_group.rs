@@ -3,7 +3,9 @@
 //! read every record exactly once through joins and departures (committing after
 //! processing and on revocation), cooperative rebalances revoke only the moved partitions,
 //! a static member that restarts keeps its assignment without a rebalance, auto-commit
-//! survives a crash and a close, and the commit / committed / group metadata APIs.
+//! survives a crash and a close, the commit / committed / group metadata APIs, and pattern
+//! subscriptions (whole-name matches, topics created later picked up at a metadata refresh,
+//! internal topics only with `exclude.internal.topics=false`).
 
 mod producer_common;
 
@@ -97,7 +99,7 @@ struct Recorder {
     log: Log,
 }
 
-type BoxFut<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+type BoxFut<'a> = Pin<Box<dyn Future<Output = Result<(), Error>> + Send + 'a>>;
 
 fn partitions(ps: &[TopicPartition]) -> BTreeSet<i32> {
     ps.iter().map(|tp| tp.partition).collect()
@@ -121,9 +123,8 @@ impl ConsumerRebalanceListener for Recorder {
                 .lock()
                 .unwrap()
                 .push(Event::Revoked(partitions(ps)));
-            if let Err(e) = consumer.commit_sync(None).await {
-                panic!("commit on revocation failed: {e}");
-            }
+            // A failure is returned by the poll running the callback (the members panic).
+            consumer.commit_sync(None).await
         })
     }
 
@@ -143,12 +144,14 @@ impl ConsumerRebalanceListener for Recorder {
                 .lock()
                 .unwrap()
                 .push(Event::Assigned(partitions(ps)));
+            Ok(())
         })
     }
 
     fn on_partitions_lost<'a>(&'a self, _: &'a Consumer, ps: &'a [TopicPartition]) -> BoxFut<'a> {
         Box::pin(async move {
             self.log.lock().unwrap().push(Event::Lost(partitions(ps)));
+            Ok(())
         })
     }
 }
@@ -654,4 +657,309 @@ async fn commit_apis_group_metadata_and_subscription_rules() {
     c.commit_sync(None).await.unwrap();
     assert_eq!(committed_offsets(&c, "api").await[&0], Some(10));
     c.close().await.unwrap();
+}
+
+/// Polls `c` until `count` records arrived; returns (topic, partition, offset) of each.
+async fn drain_topics(c: &Consumer, count: usize) -> Vec<(String, i32, i64)> {
+    let deadline = Instant::now() + PROMPTLY;
+    let mut out = Vec::new();
+    while out.len() < count {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {count} records arrived: {out:?}",
+            out.len()
+        );
+        for r in c.poll(Duration::from_millis(100)).await.expect("poll") {
+            out.push((r.topic.to_string(), r.partition, r.offset));
+        }
+    }
+    assert_eq!(out.len(), count, "more records than expected");
+    out
+}
+
+/// Polls `c` until `check` holds; returns how many records the polls returned.
+async fn poll_until(c: &Consumer, what: &str, mut check: impl FnMut(&Consumer) -> bool) -> usize {
+    let deadline = Instant::now() + PROMPTLY;
+    let mut records = 0;
+    while !check(c) {
+        assert!(Instant::now() < deadline, "{what}: {:?}", c.subscription());
+        records += c.poll(Duration::from_millis(50)).await.expect("poll").len();
+    }
+    records
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pattern_subscription_follows_matching_topics_as_they_appear() {
+    let broker = group_broker().await;
+    let bootstrap = broker.bootstrap_servers();
+    for t in ["events-a", "events-b", "other", "events"] {
+        create_topic(&broker, t, PARTITIONS, &[]).await;
+    }
+    let p = producer(config(&bootstrap));
+    for t in ["events-a", "events-b", "other", "events"] {
+        produce_all(&p, t, 5).await;
+    }
+    let cfg = || group_config(&bootstrap, "g6").metadata_max_age(Duration::from_millis(200));
+
+    // Bad patterns, and patterns are exclusive with manual assignment.
+    let c = consumer(cfg());
+    for bad in ["", "events-(", "[z-a]"] {
+        assert!(
+            matches!(c.subscribe_pattern(bad), Err(Error::InvalidArgument(_))),
+            "{bad:?}"
+        );
+    }
+    c.assign(vec![tp("other", 0)]).unwrap();
+    assert!(matches!(
+        c.subscribe_pattern("events-.*"),
+        Err(Error::InvalidArgument(_))
+    ));
+    c.assign(Vec::new()).unwrap();
+
+    // The whole name must match: "events" is not an "events-.*" topic.
+    let log: Log = Arc::default();
+    c.subscribe_pattern_with_listener("events-.*", Recorder { log: log.clone() })
+        .unwrap();
+    let got = drain_topics(&c, 2 * 5 * PARTITIONS as usize).await;
+    let topics: BTreeSet<&str> = got.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(topics, BTreeSet::from(["events-a", "events-b"]));
+    assert_eq!(c.subscription(), ["events-a", "events-b"]);
+    c.commit_sync(None).await.unwrap();
+
+    // A topic created later is picked up at a metadata refresh (metadata.max.age.ms), the
+    // group rebalances and its records are read too.
+    create_topic(&broker, "events-c", PARTITIONS, &[]).await;
+    produce_all(&p, "events-c", 5).await;
+    let got = drain_topics(&c, 5 * PARTITIONS as usize).await;
+    assert!(got.iter().all(|r| r.0 == "events-c"), "{got:?}");
+    assert_eq!(c.subscription(), ["events-a", "events-b", "events-c"]);
+    assert_eq!(c.assignment().len(), 3 * PARTITIONS as usize);
+    let assigned_events = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| matches!(e, Event::Assigned(_)))
+        .count();
+    assert_eq!(assigned_events, 2, "one rebalance for the new topic");
+
+    // A second member with the same pattern shares the matched topics.
+    let c2 = consumer(cfg());
+    c2.subscribe_pattern("events-.*").unwrap();
+    let deadline = Instant::now() + PROMPTLY;
+    loop {
+        let (a, b) = (c.assignment(), c2.assignment());
+        let _ = tokio::join!(
+            c.poll(Duration::from_millis(20)),
+            c2.poll(Duration::from_millis(20))
+        );
+        if a.len() + b.len() == 3 * PARTITIONS as usize && !a.is_empty() && !b.is_empty() {
+            assert!(a.iter().all(|tp| !b.contains(tp)), "{a:?} / {b:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{a:?} / {b:?}");
+    }
+    c2.close().await.unwrap();
+
+    // Back to a plain topic list: patterns no longer apply.
+    c.subscribe(&["other"]).unwrap();
+    create_topic(&broker, "events-d", PARTITIONS, &[]).await;
+    let got = drain_topics(&c, 5 * PARTITIONS as usize).await;
+    assert!(got.iter().all(|r| r.0 == "other"), "{got:?}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(c.subscription(), ["other"]);
+    c.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pattern_subscription_leaves_out_internal_topics_unless_asked() {
+    let broker = group_broker().await;
+    let bootstrap = broker.bootstrap_servers();
+    create_topic(&broker, "t", PARTITIONS, &[]).await;
+    // A commit makes sure __consumer_offsets exists.
+    let committer = consumer(group_config(&bootstrap, "g7"));
+    committer
+        .commit_sync(Some(HashMap::from([(
+            tp("t", 0),
+            OffsetAndMetadata::new(0),
+        )])))
+        .await
+        .unwrap();
+
+    // Excluded (the default): the pattern matches nothing, yet the member is in the group.
+    let c = consumer(group_config(&bootstrap, "g7").metadata_max_age(Duration::from_millis(200)));
+    c.subscribe_pattern("__.*").unwrap();
+    let read = poll_until(&c, "joined with no topics", |c| {
+        c.group_metadata().unwrap().generation_id >= 1
+    })
+    .await;
+    assert_eq!(read, 0);
+    assert!(c.subscription().is_empty() && c.assignment().is_empty());
+
+    // Included when exclude.internal.topics=false.
+    let c2 = consumer(
+        group_config(&bootstrap, "g8")
+            .metadata_max_age(Duration::from_millis(200))
+            .exclude_internal_topics(false),
+    );
+    c2.subscribe_pattern("__.*").unwrap();
+    poll_until(&c2, "internal topic matched", |c| {
+        c.subscription() == ["__consumer_offsets"] && !c.assignment().is_empty()
+    })
+    .await;
+    c.close().await.unwrap();
+    c2.close().await.unwrap();
+}
+
+/// Fails the callbacks named in `fail` (once each), or makes them hang for `hang`.
+struct Faulty {
+    fail: Mutex<BTreeSet<&'static str>>,
+    hang: Option<Duration>,
+    log: Log,
+}
+
+impl Faulty {
+    fn new(fail: &[&'static str], hang: Option<Duration>) -> Faulty {
+        Faulty {
+            fail: Mutex::new(fail.iter().copied().collect()),
+            hang,
+            log: Log::default(),
+        }
+    }
+
+    async fn run(&self, name: &'static str, event: Event) -> Result<(), Error> {
+        self.log.lock().unwrap().push(event);
+        if let Some(d) = self.hang {
+            tokio::time::sleep(d).await;
+        }
+        if self.fail.lock().unwrap().remove(name) {
+            return Err(Error::Callback(format!("{name} failed")));
+        }
+        Ok(())
+    }
+}
+
+impl ConsumerRebalanceListener for Faulty {
+    fn on_partitions_revoked<'a>(
+        &'a self,
+        _: &'a Consumer,
+        ps: &'a [TopicPartition],
+    ) -> BoxFut<'a> {
+        Box::pin(self.run("revoked", Event::Revoked(partitions(ps))))
+    }
+
+    fn on_partitions_assigned<'a>(
+        &'a self,
+        _: &'a Consumer,
+        ps: &'a [TopicPartition],
+    ) -> BoxFut<'a> {
+        Box::pin(self.run("assigned", Event::Assigned(partitions(ps))))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listener_errors_are_returned_by_poll_unsubscribe_and_close() {
+    let broker = group_broker().await;
+    let bootstrap = broker.bootstrap_servers();
+    create_topic(&broker, "cb", PARTITIONS, &[]).await;
+    let p = producer(config(&bootstrap));
+    produce_all(&p, "cb", 5).await;
+    let all: BTreeSet<i32> = (0..PARTITIONS).collect();
+
+    // on_partitions_assigned fails: the poll returns its error, the partitions are assigned
+    // all the same and the next polls read them.
+    let c = consumer(group_config(&bootstrap, "g9"));
+    c.subscribe_with_listener(&["cb"], Faulty::new(&["assigned", "revoked"], None))
+        .unwrap();
+    let deadline = Instant::now() + PROMPTLY;
+    let err = loop {
+        match c.poll(Duration::from_millis(100)).await {
+            Ok(records) => assert!(records.is_empty(), "records before the callback"),
+            Err(e) => break e,
+        }
+        assert!(Instant::now() < deadline, "no rebalance");
+    };
+    assert_eq!(err, Error::Callback("assigned failed".into()));
+    assert_eq!(partitions(&c.assignment()), all);
+    assert_eq!(drain(&c, 5 * PARTITIONS as usize).await.len(), 30);
+
+    // on_partitions_revoked fails on unsubscribe: the error is returned, the member has left.
+    let err = c.unsubscribe().await.unwrap_err();
+    assert_eq!(err, Error::Callback("revoked failed".into()));
+    assert!(c.assignment().is_empty() && c.subscription().is_empty());
+    assert_eq!(c.group_metadata().unwrap().generation_id, -1);
+
+    // ... and on close: returned, and the consumer is closed all the same.
+    c.subscribe_with_listener(&["cb"], Faulty::new(&["revoked"], None))
+        .unwrap();
+    poll_until(&c, "rejoined", |c| {
+        c.assignment().len() == PARTITIONS as usize
+    })
+    .await;
+    assert_eq!(
+        c.close().await.unwrap_err(),
+        Error::Callback("revoked failed".into())
+    );
+    assert!(matches!(
+        c.poll(Duration::from_millis(10)).await,
+        Err(Error::Closed)
+    ));
+    c.close().await.expect("closing twice is harmless");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_with_timeout_bounds_the_cleanup() {
+    let broker = group_broker().await;
+    let bootstrap = broker.bootstrap_servers();
+    create_topic(&broker, "slow", PARTITIONS, &[]).await;
+
+    // The revocation callback hangs for a minute: close gives up after its timeout.
+    let listener = Faulty::new(&[], None);
+    let c = consumer(group_config(&bootstrap, "g10"));
+    c.subscribe_with_listener(&["slow"], listener).unwrap();
+    poll_until(&c, "joined", |c| {
+        c.assignment().len() == PARTITIONS as usize
+    })
+    .await;
+    c.subscribe_with_listener(&["slow"], Faulty::new(&[], Some(Duration::from_secs(60))))
+        .unwrap();
+    let started = Instant::now();
+    c.close_with_timeout(Duration::from_millis(300))
+        .await
+        .expect("a timeout is not an error");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    assert!(matches!(
+        c.poll(Duration::from_millis(10)).await,
+        Err(Error::Closed)
+    ));
+
+    // Duration::ZERO: no cleanup (no LeaveGroup: the member stays until its session ends).
+    let c = consumer(group_config(&bootstrap, "g11"));
+    c.subscribe(&["slow"]).unwrap();
+    poll_until(&c, "joined", |c| {
+        c.assignment().len() == PARTITIONS as usize
+    })
+    .await;
+    let started = Instant::now();
+    c.close_with_timeout(Duration::ZERO).await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(1));
+    let mut raw = kafka_integration_tests::broker_api::connect(&bootstrap).await;
+    let described = raw
+        .send(
+            kafka_wire::messages::DescribeGroupsRequest {
+                groups: vec!["g11".into()],
+                ..Default::default()
+            },
+            5,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        described.groups[0].members.len(),
+        1,
+        "no LeaveGroup was sent"
+    );
 }

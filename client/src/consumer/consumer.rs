@@ -9,7 +9,9 @@
 //! settings (about `fetch.max.bytes` per broker).
 //!
 //! Partitions come either from [`Consumer::assign`] (manual assignment) or from the consumer
-//! group ([`Consumer::subscribe`], with `group.id`): then the same I/O task drives the
+//! group ([`Consumer::subscribe`], or [`Consumer::subscribe_pattern`] for every topic whose
+//! name matches a regular expression, re-matched at each metadata refresh; with `group.id`):
+//! then the same I/O task drives the
 //! [`ConsumerCoordinator`] state machine (see [`group`](super::group)); the
 //! [`ConsumerRebalanceListener`] callbacks run inside [`Consumer::poll`]. New partitions
 //! start at the group's committed offset when there is one (with a `group.id`, for manual
@@ -71,7 +73,7 @@ use super::fetcher::{
 use super::group::{
     classify_manual_commit, commit_error, committed_to_offset, coordinator_config, from_group_tps,
     to_commit_map, to_group_tp, without, AsyncCommit, Callback, ConsumerGroupMetadata,
-    ConsumerRebalanceListener, GroupState, Mode, NoOpRebalanceListener,
+    ConsumerRebalanceListener, GroupState, Mode, NoOpRebalanceListener, TopicPattern,
 };
 use super::subscription_state::{FetchPosition, ResetStrategy, SubscriptionState};
 use crate::config::{AutoOffsetReset, ConsumerConfig, IsolationLevel};
@@ -1003,7 +1005,7 @@ impl<K: Send + 'static, V: Send + 'static> Consumer<K, V> {
     /// while partitions are assigned manually (Java's `IllegalStateException`);
     /// [`Error::Closed`].
     pub fn subscribe<S: AsRef<str>>(&self, topics: &[S]) -> Result<(), Error> {
-        self.subscribe_inner(topics, self.default_listener.clone())
+        self.subscribe_inner(Subscription::topics(topics)?, self.default_listener.clone())
     }
 
     /// As [`subscribe`](Self::subscribe), with `listener` for this subscription.
@@ -1015,30 +1017,56 @@ impl<K: Send + 'static, V: Send + 'static> Consumer<K, V> {
         topics: &[S],
         listener: impl ConsumerRebalanceListener<K, V> + 'static,
     ) -> Result<(), Error> {
-        self.subscribe_inner(topics, Some(Arc::new(listener)))
+        self.subscribe_inner(Subscription::topics(topics)?, Some(Arc::new(listener)))
     }
 
-    fn subscribe_inner<S: AsRef<str>>(
+    /// Joins the group as a member interested in every topic whose whole name matches the
+    /// regular expression `pattern` (Java's `subscribe(Pattern)`): `events-.*` matches
+    /// `events-eu` but not `old-events-eu`. Internal topics (`__consumer_offsets`...) are left
+    /// out unless `exclude.internal.topics` is false.
+    ///
+    /// The consumer then keeps metadata of all topics and matches the pattern again at every
+    /// metadata refresh (at least every `metadata.max.age.ms`): a new matching topic (or a
+    /// deleted one) changes the subscription and rebalances the group, so its partitions are
+    /// consumed without a restart. The member joins once the first match is known;
+    /// [`subscription`](Self::subscription) lists the matched topics.
+    ///
+    /// The syntax is the `regex` crate's, which agrees with `java.util.regex` on what topic
+    /// patterns use (classes, alternation, repetition, `(?i)`), without look-around or
+    /// back-references.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for an empty or invalid pattern, and as
+    /// [`subscribe`](Self::subscribe).
+    pub fn subscribe_pattern(&self, pattern: &str) -> Result<(), Error> {
+        let pattern = TopicPattern::new(pattern)?;
+        self.subscribe_inner(
+            Subscription::Pattern(pattern),
+            self.default_listener.clone(),
+        )
+    }
+
+    /// As [`subscribe_pattern`](Self::subscribe_pattern), with `listener` for this
+    /// subscription.
+    ///
+    /// # Errors
+    /// As [`subscribe_pattern`](Self::subscribe_pattern).
+    pub fn subscribe_pattern_with_listener(
         &self,
-        topics: &[S],
+        pattern: &str,
+        listener: impl ConsumerRebalanceListener<K, V> + 'static,
+    ) -> Result<(), Error> {
+        let pattern = TopicPattern::new(pattern)?;
+        self.subscribe_inner(Subscription::Pattern(pattern), Some(Arc::new(listener)))
+    }
+
+    fn subscribe_inner(
+        &self,
+        subscription: Subscription,
         listener: Option<Arc<dyn ConsumerRebalanceListener<K, V>>>,
     ) -> Result<(), Error> {
         self.check_open()?;
         let group_id = self.group_id()?.to_owned();
-        let topics: Vec<String> = topics
-            .iter()
-            .map(|t| t.as_ref().trim().to_owned())
-            .collect();
-        if topics.is_empty() {
-            return Err(Error::InvalidArgument(
-                "Topic collection to subscribe to cannot be empty: use unsubscribe()".into(),
-            ));
-        }
-        if topics.iter().any(String::is_empty) {
-            return Err(Error::InvalidArgument(
-                "Topic collection to subscribe to cannot contain null or empty topic".into(),
-            ));
-        }
         {
             let mut state = self.state();
             let g = &mut state.group;
@@ -1059,8 +1087,20 @@ impl<K: Send + 'static, V: Send + 'static> Consumer<K, V> {
                 g.machine += 1;
                 g.fatal = None;
             }
-            if let Some(c) = g.coordinator.as_mut() {
-                c.subscribe(topics);
+            match subscription {
+                Subscription::Topics(topics) => {
+                    g.pattern = None;
+                    g.pattern_evaluated = false;
+                    if let Some(c) = g.coordinator.as_mut() {
+                        c.subscribe(topics);
+                    }
+                }
+                Subscription::Pattern(pattern) => {
+                    tracing::debug!(pattern = pattern.as_str(), "subscribing to a pattern");
+                    // Matched (and the machine let go) at the next all-topics metadata.
+                    g.pattern = Some(pattern);
+                    g.pattern_evaluated = false;
+                }
             }
             g.mode = Mode::Subscribed;
         }
@@ -1085,18 +1125,19 @@ impl<K: Send + 'static, V: Send + 'static> Consumer<K, V> {
     /// assignment. No offsets are committed (as in Java): commit first if needed.
     ///
     /// # Errors
-    /// [`Error::Closed`].
+    /// [`Error::Closed`]; the first error a [`ConsumerRebalanceListener`] callback returned
+    /// (the consumer has left the group and dropped its partitions all the same).
     pub async fn unsubscribe(&self) -> Result<(), Error> {
         self.check_open()?;
         let deadline = Instant::now() + self.shared.config.default_api_timeout;
         self.leave_group("the consumer unsubscribed from all topics", deadline)
-            .await;
-        Ok(())
+            .await
     }
 
     /// Revokes (or loses) the owned partitions on the caller's task, sends LeaveGroup for a
-    /// dynamic member, and forgets the state machine and the assignment.
-    async fn leave_group(&self, reason: &str, deadline: Instant) {
+    /// dynamic member, and forgets the state machine and the assignment. Returns the first
+    /// error of a listener callback (the member leaves all the same).
+    async fn leave_group(&self, reason: &str, deadline: Instant) -> Result<(), Error> {
         {
             let mut state = self.state();
             if state.group.mode != Mode::Subscribed || state.group.leaving {
@@ -1106,14 +1147,20 @@ impl<K: Send + 'static, V: Send + 'static> Consumer<K, V> {
                     let State { subs, buffer, .. } = &mut *state;
                     buffer.retain_assigned(subs);
                 }
-                return;
+                return Ok(());
             }
             state.group.leaving = true;
         }
+        let mut first_error: Option<Error> = None;
+        let mut keep = |r: Result<(), Error>| {
+            if let Err(e) = r {
+                first_error.get_or_insert(e);
+            }
+        };
         // Callbacks already handed out run first, so the listener sees a consistent story.
         let queued: Vec<Callback> = self.state().group.callbacks.drain(..).collect();
         for cb in queued {
-            self.run_callback(cb, false).await;
+            keep(self.run_callback(cb, false).await);
         }
         loop {
             let action = {
@@ -1130,12 +1177,16 @@ impl<K: Send + 'static, V: Send + 'static> Consumer<K, V> {
             match action {
                 None => break,
                 Some(Action::PartitionsRevoked(ps)) => {
-                    self.run_callback(Callback::Revoked(from_group_tps(&ps)), false)
-                        .await;
+                    keep(
+                        self.run_callback(Callback::Revoked(from_group_tps(&ps)), false)
+                            .await,
+                    );
                 }
                 Some(Action::PartitionsLost(ps)) => {
-                    self.run_callback(Callback::Lost(from_group_tps(&ps)), false)
-                        .await;
+                    keep(
+                        self.run_callback(Callback::Lost(from_group_tps(&ps)), false)
+                            .await,
+                    );
                 }
                 Some(Action::LeaveGroup(l)) => {
                     tracing::debug!(member_id = %l.member_id, reason, "leaving the group");
@@ -1158,10 +1209,17 @@ impl<K: Send + 'static, V: Send + 'static> Consumer<K, V> {
         g.machine += 1;
         g.callbacks.clear();
         g.leaving = false;
+        g.pattern = None;
+        g.pattern_evaluated = false;
         g.mode = Mode::None;
         state.subs.assign(Vec::new());
         let State { subs, buffer, .. } = &mut *state;
         buffer.retain_assigned(subs);
+        drop(state);
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     /// The poll path's group work: reports a fatal group error, tells the state machine
@@ -1188,16 +1246,22 @@ impl<K: Send + 'static, V: Send + 'static> Consumer<K, V> {
             g.in_callbacks = true;
         }
         let _guard = InCallbacks(&self.shared);
+        let mut result = Ok(());
         loop {
             let Some(cb) = self.state().group.callbacks.front().cloned() else {
                 break;
             };
             let auto_commit = self.shared.config.enable_auto_commit;
-            self.run_callback(cb, auto_commit).await;
+            let r = self.run_callback(cb, auto_commit).await;
             self.state().group.callbacks.pop_front();
+            if r.is_err() {
+                // Returned by this poll (Java rethrows); the next callbacks wait for the next.
+                result = r;
+                break;
+            }
         }
         self.shared.task_wakeup.notify_one();
-        Ok(())
+        result
     }
 
     fn current_listener(&self) -> Arc<dyn ConsumerRebalanceListener<K, V>> {
@@ -1207,10 +1271,11 @@ impl<K: Send + 'static, V: Send + 'static> Consumer<K, V> {
     }
 
     /// Runs one listener callback and applies it to the assignment (Java's order: revoked
-    /// partitions are dropped after the callback, added ones assigned before it).
-    async fn run_callback(&self, cb: Callback, auto_commit: bool) {
+    /// partitions are dropped after the callback, added ones assigned before it). The
+    /// assignment changes whatever the callback returns; its error is returned.
+    async fn run_callback(&self, cb: Callback, auto_commit: bool) -> Result<(), Error> {
         let listener = self.current_listener();
-        match cb {
+        let (name, result) = match cb {
             Callback::Revoked(ps) => {
                 tracing::debug!(partitions = ?ps, "partitions revoked");
                 if auto_commit {
@@ -1219,13 +1284,15 @@ impl<K: Send + 'static, V: Send + 'static> Consumer<K, V> {
                         tracing::warn!(error = %e, "auto-commit before revocation failed");
                     }
                 }
-                listener.on_partitions_revoked(self, &ps).await;
+                let r = listener.on_partitions_revoked(self, &ps).await;
                 self.drop_partitions(&ps);
+                ("on_partitions_revoked", r)
             }
             Callback::Lost(ps) => {
                 tracing::debug!(partitions = ?ps, "partitions lost");
-                listener.on_partitions_lost(self, &ps).await;
+                let r = listener.on_partitions_lost(self, &ps).await;
                 self.drop_partitions(&ps);
+                ("on_partitions_lost", r)
             }
             Callback::Assigned(ps) => {
                 tracing::debug!(partitions = ?ps, "partitions assigned");
@@ -1237,9 +1304,14 @@ impl<K: Send + 'static, V: Send + 'static> Consumer<K, V> {
                 }
                 self.shared.metadata.request_update();
                 self.shared.task_wakeup.notify_one();
-                listener.on_partitions_assigned(self, &ps).await;
+                let r = listener.on_partitions_assigned(self, &ps).await;
+                ("on_partitions_assigned", r)
             }
+        };
+        if let Err(e) = &result {
+            tracing::warn!(error = %e, "the rebalance listener's {name} failed");
         }
+        result
     }
 
     fn drop_partitions(&self, ps: &[TopicPartition]) {
@@ -1414,37 +1486,65 @@ impl<K: Send + 'static, V: Send + 'static> Consumer<K, V> {
         })
     }
 
-    /// Stops the consumer (Java's `close`): with a `group.id` and `enable.auto.commit`, the
-    /// consumed offsets are committed first; pending asynchronous commits are waited for;
-    /// a subscribed member's partitions are revoked (listener) and a dynamic member leaves
-    /// the group (LeaveGroup; a static member stays until its session times out). All of
-    /// this is bounded by 30 s (Java's default close timeout) and its failures are only
-    /// logged. Then the I/O task ends and later calls fail with [`Error::Closed`] (a
-    /// blocked poll returns it). Closing twice is harmless.
+    /// Stops the consumer (Java's `close`), bounding the cleanup by 30 s (Java's default
+    /// close timeout) or `default.api.timeout.ms` when shorter; see
+    /// [`close_with_timeout`](Self::close_with_timeout).
     ///
     /// # Errors
-    /// Never fails today.
+    /// As [`close_with_timeout`](Self::close_with_timeout).
     pub async fn close(&self) -> Result<(), Error> {
-        if !self.shared.closed.load(Ordering::Acquire) {
-            let cfg = &self.shared.config;
-            let deadline = Instant::now() + Duration::from_secs(30).min(cfg.default_api_timeout);
-            let mode = self.state().group.mode;
-            if cfg.group_id.is_some() && cfg.enable_auto_commit && mode != Mode::None {
-                if let Err(e) = self.commit_sync_until(None, deadline).await {
-                    tracing::warn!(error = %e, "auto-commit of offsets on close failed");
+        let timeout = DEFAULT_CLOSE_TIMEOUT.min(self.shared.config.default_api_timeout);
+        self.close_with_timeout(timeout).await
+    }
+
+    /// Stops the consumer (Java's `close(Duration)`): with a `group.id` and
+    /// `enable.auto.commit`, the consumed offsets are committed first; pending asynchronous
+    /// commits are waited for; a subscribed member's partitions are revoked (listener) and a
+    /// dynamic member leaves the group (LeaveGroup; a static member stays until its session
+    /// times out). All of this must finish within `timeout`: what is still running then
+    /// (a commit, a listener callback, the LeaveGroup) is abandoned, and failures of the
+    /// commits and the LeaveGroup are only logged. `Duration::ZERO` skips the cleanup. Then
+    /// the I/O task ends and later calls fail with [`Error::Closed`] (a blocked poll returns
+    /// it). Closing twice is harmless.
+    ///
+    /// # Errors
+    /// The first error a [`ConsumerRebalanceListener`] callback returned while the
+    /// partitions were revoked (Java rethrows it from `close`); the consumer is closed all
+    /// the same.
+    pub async fn close_with_timeout(&self, timeout: Duration) -> Result<(), Error> {
+        let mut result = Ok(());
+        if !self.shared.closed.load(Ordering::Acquire) && !timeout.is_zero() {
+            let deadline = Instant::now() + timeout;
+            let cleanup = async {
+                let cfg = &self.shared.config;
+                let mode = self.state().group.mode;
+                if cfg.group_id.is_some() && cfg.enable_auto_commit && mode != Mode::None {
+                    if let Err(e) = self.commit_sync_until(None, deadline).await {
+                        tracing::warn!(error = %e, "auto-commit of offsets on close failed");
+                    }
                 }
+                self.wait_async_commits(deadline).await;
+                self.leave_group("the consumer is being closed", deadline)
+                    .await
+            };
+            match tokio::time::timeout_at(deadline.into(), cleanup).await {
+                Ok(r) => result = r,
+                Err(_) => tracing::warn!(
+                    timeout_ms = timeout.as_millis() as u64,
+                    "closing the consumer: cleanup did not finish in time, abandoned"
+                ),
             }
-            self.wait_async_commits(deadline).await;
-            self.leave_group("the consumer is being closed", deadline)
-                .await;
         }
         self.shared.close();
         let mut stopped = self.shared.stopped.subscribe();
         let _ = stopped.wait_for(|s| *s).await;
         let _ = &self.close_on_drop;
-        Ok(())
+        result
     }
 }
+
+/// Java's `DEFAULT_CLOSE_TIMEOUT_MS`: how long [`Consumer::close`] may take at most.
+const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
 
 // ---------------------------------------------------------------------------------------------
 // Group requests shared by the application's calls and the I/O task.
@@ -1453,6 +1553,33 @@ impl<K: Send + 'static, V: Send + 'static> Consumer<K, V> {
 /// Java's message for mixing `assign` and `subscribe` (`IllegalStateException`).
 const MUTUALLY_EXCLUSIVE: &str =
     "Subscription to topics, partitions and pattern are mutually exclusive";
+
+/// What [`Consumer::subscribe`] / [`Consumer::subscribe_pattern`] subscribe to.
+enum Subscription {
+    Topics(Vec<String>),
+    Pattern(TopicPattern),
+}
+
+impl Subscription {
+    /// A list of topics, checked as Java does.
+    fn topics<S: AsRef<str>>(topics: &[S]) -> Result<Self, Error> {
+        let topics: Vec<String> = topics
+            .iter()
+            .map(|t| t.as_ref().trim().to_owned())
+            .collect();
+        if topics.is_empty() {
+            return Err(Error::InvalidArgument(
+                "Topic collection to subscribe to cannot be empty: use unsubscribe()".into(),
+            ));
+        }
+        if topics.iter().any(String::is_empty) {
+            return Err(Error::InvalidArgument(
+                "Topic collection to subscribe to cannot contain null or empty topic".into(),
+            ));
+        }
+        Ok(Subscription::Topics(topics))
+    }
+}
 
 /// Clears `GroupState::in_callbacks` when the poll running the callbacks ends (or is
 /// cancelled).
@@ -1839,7 +1966,8 @@ struct IoTask {
     resets: FuturesUnordered<BoxFut<ResetDone>>,
     connecting: FuturesUnordered<BoxFut<(i32, Result<BrokerConnection, Error>)>>,
     connecting_nodes: HashSet<i32>,
-    metadata_fetch: Option<BoxFut<Result<MetadataResponse, Error>>>,
+    /// The Metadata request in flight; its `bool` is whether it asked for all topics.
+    metadata_fetch: Option<BoxFut<(bool, Result<MetadataResponse, Error>)>>,
     last_metadata_attempt: Option<Instant>,
     last_metadata_success: Option<Instant>,
     metadata_failures: u32,
@@ -1912,9 +2040,9 @@ impl IoTask {
                         self.shared.metadata.request_update();
                     }
                 }
-                res = poll_opt(&mut self.metadata_fetch) => {
+                (all_topics, res) = poll_opt(&mut self.metadata_fetch) => {
                     self.metadata_fetch = None;
-                    self.handle_metadata(res);
+                    self.handle_metadata(all_topics, res);
                 }
                 _ = self.shared.task_wakeup.notified() => {}
                 _ = &mut sleep => {}
@@ -2168,6 +2296,9 @@ impl IoTask {
                 let g = &mut state.group;
                 let machine = g.machine;
                 let waiting = !g.callbacks.is_empty();
+                if g.awaiting_pattern_match() {
+                    break;
+                }
                 let Some(c) = g.active() else {
                     break;
                 };
@@ -2492,8 +2623,12 @@ impl IoTask {
         if self.metadata_fetch.is_some() {
             return;
         }
-        let mut topics = {
+        let (mut topics, all_topics) = {
             let mut state = lock(&self.shared.state);
+            // A pattern subscription is matched against every topic (Java's
+            // `needMetadataForAllTopics`).
+            let g = &state.group;
+            let all_topics = g.mode == Mode::Subscribed && !g.leaving && g.pattern.is_some();
             let mut topics = state.subs.topics();
             if let Some(c) = state.group.active() {
                 for t in c.metadata_topics() {
@@ -2502,7 +2637,7 @@ impl IoTask {
                     }
                 }
             }
-            topics
+            (topics, all_topics)
         };
         {
             let mut extra = lock(&self.shared.metadata.extra_topics);
@@ -2513,7 +2648,7 @@ impl IoTask {
                 }
             }
         }
-        if topics.is_empty() {
+        if topics.is_empty() && !all_topics {
             return;
         }
         let stale = self
@@ -2554,28 +2689,57 @@ impl IoTask {
         let pool = self.shared.connections.clone();
         let allow_auto_create = cfg.allow_auto_create_topics;
         self.metadata_fetch = Some(Box::pin(async move {
-            let conn = pool.any().await?;
-            let version = conn
-                .version_for(ApiKey::Metadata)
-                .ok_or_else(|| Error::UnsupportedVersion("Metadata".into()))?;
-            let request = MetadataRequest {
-                topics: Some(
-                    topics
-                        .into_iter()
-                        .map(|name| MetadataRequestTopic {
-                            name: Some(name),
-                            ..Default::default()
-                        })
-                        .collect(),
-                ),
-                allow_auto_topic_creation: allow_auto_create,
-                ..Default::default()
-            };
-            conn.send_with_version(request, version).await
+            let result = async {
+                let conn = pool.any().await?;
+                let version = conn
+                    .version_for(ApiKey::Metadata)
+                    .ok_or_else(|| Error::UnsupportedVersion("Metadata".into()))?;
+                let request = MetadataRequest {
+                    // None: every topic.
+                    topics: (!all_topics).then(|| {
+                        topics
+                            .into_iter()
+                            .map(|name| MetadataRequestTopic {
+                                name: Some(name),
+                                ..Default::default()
+                            })
+                            .collect()
+                    }),
+                    allow_auto_topic_creation: allow_auto_create && !all_topics,
+                    ..Default::default()
+                };
+                conn.send_with_version(request, version).await
+            }
+            .await;
+            (all_topics, result)
         }));
     }
 
-    fn handle_metadata(&mut self, res: Result<MetadataResponse, Error>) {
+    /// Matches the subscription pattern against an all-topics Metadata response (Java's
+    /// `ConsumerCoordinator.updatePatternSubscription`): new matches (or topics gone) change
+    /// the subscription, which rebalances; the first match lets the machine join.
+    fn match_pattern(&self, g: &mut GroupState, resp: &MetadataResponse) {
+        if g.mode != Mode::Subscribed || g.leaving {
+            return;
+        }
+        let (Some(pattern), Some(c)) = (&g.pattern, g.coordinator.as_mut()) else {
+            return;
+        };
+        let topics = resp.topics.iter().filter_map(|t| {
+            let ok = ErrorCode::from_code(t.error_code) == ErrorCode::None;
+            let name = t.name.as_deref().filter(|_| ok)?;
+            Some((name, t.is_internal))
+        });
+        let matched = pattern.matching(topics, self.shared.config.exclude_internal_topics);
+        if !g.pattern_evaluated || c.subscription().into_iter().ne(matched.iter().cloned()) {
+            tracing::debug!(pattern = pattern.as_str(), topics = ?matched, "pattern matched");
+        }
+        c.subscribe_pattern_matches(matched);
+        g.pattern_evaluated = true;
+        self.shared.task_wakeup.notify_one();
+    }
+
+    fn handle_metadata(&mut self, all_topics: bool, res: Result<MetadataResponse, Error>) {
         match res {
             Ok(resp) => {
                 self.metadata_failures = 0;
@@ -2589,6 +2753,9 @@ impl IoTask {
                     || cluster.topic_errors.values().any(|c| c.is_retriable());
                 {
                     let mut state = lock(&self.shared.state);
+                    if all_topics {
+                        self.match_pattern(&mut state.group, &resp);
+                    }
                     if let Some(c) = state.group.active() {
                         let counts: BTreeMap<String, i32> = c
                             .metadata_topics()

@@ -49,7 +49,9 @@
 //! Not done here: fetching committed offsets for newly assigned partitions and committing
 //! before a rebalance or on close when auto-commit is on (the driver's job: the
 //! [`Consumer`](super::Consumer) does both, committing when it handles
-//! [`Action::PartitionsRevoked`]); pattern subscriptions, KIP-881 rack-aware assignment, the
+//! [`Action::PartitionsRevoked`]); matching a subscription pattern against metadata (the
+//! driver does it on every metadata update and passes the matches to
+//! [`ConsumerCoordinator::subscribe_pattern_matches`]), KIP-881 rack-aware assignment, the
 //! leader's validation of cooperative assignments, exponential retry backoff and the new
 //! (KIP-848) consumer protocol.
 
@@ -389,6 +391,9 @@ pub struct ConsumerCoordinator {
     config: CoordinatorConfig,
     protocol: RebalanceProtocol,
     subscription: BTreeSet<String>,
+    /// The subscription is the topics a pattern matched (Java's `AUTO_PATTERN`): the member
+    /// stays in the group even when the pattern matches nothing.
+    pattern: bool,
     partition_counts: BTreeMap<String, i32>,
 
     next_request_id: u64,
@@ -451,6 +456,7 @@ impl ConsumerCoordinator {
             config,
             protocol,
             subscription: BTreeSet::new(),
+            pattern: false,
             partition_counts: BTreeMap::new(),
             next_request_id: 0,
             actions: VecDeque::new(),
@@ -565,6 +571,22 @@ impl ConsumerCoordinator {
     /// triggers a rebalance (the cooperative protocol then revokes the partitions of topics no
     /// longer subscribed to before rejoining).
     pub fn subscribe<S: Into<String>>(&mut self, topics: impl IntoIterator<Item = S>) {
+        self.pattern = false;
+        self.set_subscription(topics);
+    }
+
+    /// Subscribes to the topics a pattern matches now (Java's `subscribeFromPattern`, called
+    /// with every metadata update): as [`Self::subscribe`], except that an empty match keeps
+    /// the member in the group (with no topics) instead of idling.
+    pub fn subscribe_pattern_matches<S: Into<String>>(
+        &mut self,
+        topics: impl IntoIterator<Item = S>,
+    ) {
+        self.pattern = true;
+        self.set_subscription(topics);
+    }
+
+    fn set_subscription<S: Into<String>>(&mut self, topics: impl IntoIterator<Item = S>) {
         let topics: BTreeSet<String> = topics.into_iter().map(Into::into).collect();
         if topics != self.subscription {
             self.subscription = topics;
@@ -905,7 +927,7 @@ impl ConsumerCoordinator {
         if let Some(a) = self.actions.pop_front() {
             return Some(a);
         }
-        if self.subscription.is_empty() {
+        if self.subscription.is_empty() && !self.pattern {
             return None;
         }
         let Some(coordinator) = self.coordinator.clone() else {

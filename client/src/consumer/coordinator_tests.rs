@@ -1015,3 +1015,28 @@ fn coordinator_failure_reported_by_the_driver_forgets_it() {
     assert!(c.coordinator().is_none());
     expect_find(&mut c, now);
 }
+
+#[test]
+fn an_empty_topic_subscription_idles_but_an_empty_pattern_match_joins() {
+    let now = Instant::now();
+    let mut c = ConsumerCoordinator::new(eager(), now).unwrap();
+    c.subscribe(Vec::<String>::new());
+    assert!(c.next_action(now).is_none(), "nothing to do without topics");
+
+    // A pattern that matches nothing yet: the member is in the group all the same (Java's
+    // AUTO_PATTERN), so it looks the coordinator up.
+    c.subscribe_pattern_matches(Vec::<String>::new());
+    let Some(Action::FindCoordinator(find)) = c.next_action(now) else {
+        panic!("expected a coordinator lookup");
+    };
+    assert!(c.subscription().is_empty());
+
+    // New matches change the subscription (and ask for a rebalance).
+    c.subscribe_pattern_matches(["t2", "t1"]);
+    assert_eq!(c.subscription(), ["t1", "t2"]);
+    assert!(c.rejoin_needed_or_pending());
+    // A plain subscription turns pattern mode off again.
+    c.subscribe(Vec::<String>::new());
+    c.handle_find_coordinator(find.id, now, &find_response(1));
+    assert!(c.next_action(now).is_none());
+}

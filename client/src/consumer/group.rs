@@ -46,11 +46,22 @@ use crate::producer::TopicPartition;
 ///   was fenced or timed out); committing for them would fail. Defaults to
 ///   `on_partitions_revoked`, as in Java.
 ///
+/// # Errors
+/// A callback that returns an error does not stop the rebalance (Java's behaviour when a
+/// listener throws): the assignment changes all the same — revoked and lost partitions are
+/// dropped, assigned ones added — and the error is returned, unchanged, by the `poll` that
+/// ran the callback (Java rethrows it from `poll`); the callbacks still queued run at the
+/// next poll. From [`Consumer::unsubscribe`] and [`Consumer::close`] the first callback error
+/// is returned once the member has left the group. Use [`Error::Callback`] for errors of
+/// your own, or pass on the consumer's (`consumer.commit_sync(None).await?`).
+///
 /// # Examples
 /// ```no_run
 /// use futures::future::BoxFuture;
 /// use kafka_client::consumer::{Consumer, ConsumerRebalanceListener, TopicPartition};
+/// use kafka_client::Error;
 ///
+/// /// Commits what was processed before the partitions go to another member.
 /// struct CommitOnRevoke;
 ///
 /// impl ConsumerRebalanceListener for CommitOnRevoke {
@@ -58,12 +69,9 @@ use crate::producer::TopicPartition;
 ///         &'a self,
 ///         consumer: &'a Consumer,
 ///         _partitions: &'a [TopicPartition],
-///     ) -> BoxFuture<'a, ()> {
-///         Box::pin(async move {
-///             if let Err(e) = consumer.commit_sync(None).await {
-///                 eprintln!("commit on revocation failed: {e}");
-///             }
-///         })
+///     ) -> BoxFuture<'a, Result<(), Error>> {
+///         // A failed commit is returned by the poll that ran the callback.
+///         Box::pin(async move { consumer.commit_sync(None).await })
 ///     }
 /// }
 /// ```
@@ -73,9 +81,9 @@ pub trait ConsumerRebalanceListener<K = bytes::Bytes, V = bytes::Bytes>: Send + 
         &'a self,
         consumer: &'a Consumer<K, V>,
         partitions: &'a [TopicPartition],
-    ) -> BoxFuture<'a, ()> {
+    ) -> BoxFuture<'a, Result<(), Error>> {
         let _ = (consumer, partitions);
-        Box::pin(async {})
+        Box::pin(async { Ok(()) })
     }
 
     /// Partitions were added to the assignment (see the trait documentation).
@@ -83,9 +91,9 @@ pub trait ConsumerRebalanceListener<K = bytes::Bytes, V = bytes::Bytes>: Send + 
         &'a self,
         consumer: &'a Consumer<K, V>,
         partitions: &'a [TopicPartition],
-    ) -> BoxFuture<'a, ()> {
+    ) -> BoxFuture<'a, Result<(), Error>> {
         let _ = (consumer, partitions);
-        Box::pin(async {})
+        Box::pin(async { Ok(()) })
     }
 
     /// Partitions were lost (see the trait documentation); defaults to
@@ -94,7 +102,7 @@ pub trait ConsumerRebalanceListener<K = bytes::Bytes, V = bytes::Bytes>: Send + 
         &'a self,
         consumer: &'a Consumer<K, V>,
         partitions: &'a [TopicPartition],
-    ) -> BoxFuture<'a, ()> {
+    ) -> BoxFuture<'a, Result<(), Error>> {
         self.on_partitions_revoked(consumer, partitions)
     }
 }
@@ -188,6 +196,11 @@ pub(super) struct GroupState {
     pub(super) in_callbacks: bool,
     /// `close` / `unsubscribe` drive the machine themselves: the I/O task leaves it alone.
     pub(super) leaving: bool,
+    /// The pattern of a [`Consumer::subscribe_pattern`] subscription.
+    pub(super) pattern: Option<TopicPattern>,
+    /// The pattern was matched against a metadata update since it was set: the machine
+    /// may join (before that its subscription is not known yet).
+    pub(super) pattern_evaluated: bool,
     /// The machine's fatal error, returned by every poll.
     pub(super) fatal: Option<Error>,
     /// The coordinator found for commits and offset fetches outside a subscription.
@@ -206,11 +219,18 @@ impl GroupState {
             callbacks: VecDeque::new(),
             in_callbacks: false,
             leaving: false,
+            pattern: None,
+            pattern_evaluated: false,
             fatal: None,
             manual_coordinator: None,
             async_commits: VecDeque::new(),
             async_pending: 0,
         }
+    }
+
+    /// Whether the machine waits for the first match of its subscription pattern.
+    pub(super) fn awaiting_pattern_match(&self) -> bool {
+        self.pattern.is_some() && !self.pattern_evaluated
     }
 
     /// The machine when subscribed (and not leaving).
@@ -220,6 +240,61 @@ impl GroupState {
         } else {
             None
         }
+    }
+}
+
+/// A subscription pattern (Java's `subscribe(Pattern)`): a topic is subscribed to when the
+/// whole name matches (Java's `Pattern.matcher(topic).matches()`), so `events` does not
+/// match `events-1` while `events.*` does.
+///
+/// The syntax is the `regex` crate's, which agrees with `java.util.regex` on the constructs
+/// topic patterns use (classes, alternation, repetition, anchors, `(?i)`); look-around and
+/// back-references are not supported.
+#[derive(Debug, Clone)]
+pub(super) struct TopicPattern {
+    source: String,
+    regex: regex::Regex,
+}
+
+impl TopicPattern {
+    /// Compiles `pattern`, anchored at both ends.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for an empty or invalid pattern.
+    pub(super) fn new(pattern: &str) -> Result<Self, Error> {
+        if pattern.is_empty() {
+            return Err(Error::InvalidArgument(
+                "Topic pattern to subscribe to cannot be empty".into(),
+            ));
+        }
+        let regex = regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| {
+            Error::InvalidArgument(format!("invalid topic pattern {pattern:?}: {e}"))
+        })?;
+        Ok(TopicPattern {
+            source: pattern.to_owned(),
+            regex,
+        })
+    }
+
+    /// The pattern as given.
+    pub(super) fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// The topics among `(name, is_internal)` the pattern matches, internal topics
+    /// excluded when `exclude_internal` (`exclude.internal.topics`); Java's
+    /// `ConsumerMetadata` + `subscribeFromPattern`.
+    pub(super) fn matching<'a>(
+        &self,
+        topics: impl IntoIterator<Item = (&'a str, bool)>,
+        exclude_internal: bool,
+    ) -> BTreeSet<String> {
+        topics
+            .into_iter()
+            .filter(|(_, internal)| !(exclude_internal && *internal))
+            .filter(|(name, _)| self.regex.is_match(name))
+            .map(|(name, _)| name.to_owned())
+            .collect()
     }
 }
 
@@ -390,4 +465,58 @@ pub(super) fn without(
         .into_iter()
         .filter(|tp| !removed.contains(tp))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOPICS: [(&str, bool); 6] = [
+        ("events", false),
+        ("events-1", false),
+        ("events-22", false),
+        ("EVENTS-3", false),
+        ("audit", false),
+        ("__consumer_offsets", true),
+    ];
+
+    fn matching(pattern: &str, exclude_internal: bool) -> Vec<String> {
+        TopicPattern::new(pattern)
+            .unwrap()
+            .matching(TOPICS, exclude_internal)
+            .into_iter()
+            .collect()
+    }
+
+    #[test]
+    fn patterns_match_whole_topic_names_as_java_does() {
+        assert_eq!(matching("events", true), ["events"]);
+        assert_eq!(matching("events-.*", true), ["events-1", "events-22"]);
+        assert_eq!(matching("events-\\d", true), ["events-1"]);
+        assert_eq!(
+            matching("(?i)events-\\d+", true),
+            ["EVENTS-3", "events-1", "events-22"]
+        );
+        assert_eq!(matching("audit|events", true), ["audit", "events"]);
+        assert_eq!(matching("vent", true), Vec::<String>::new());
+    }
+
+    #[test]
+    fn internal_topics_only_when_not_excluded() {
+        assert_eq!(matching("__.*", true), Vec::<String>::new());
+        assert_eq!(matching("__.*", false), ["__consumer_offsets"]);
+        assert_eq!(matching(".*", true).len(), 5);
+        assert_eq!(matching(".*", false).len(), 6);
+    }
+
+    #[test]
+    fn bad_patterns_are_invalid_arguments() {
+        for bad in ["", "events-(", "[z-a]", "(?<=x)y"] {
+            assert!(
+                matches!(TopicPattern::new(bad), Err(Error::InvalidArgument(_))),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(TopicPattern::new("a|b").unwrap().as_str(), "a|b");
+    }
 }

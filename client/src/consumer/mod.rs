@@ -2,7 +2,8 @@
 //!
 //! * [`Consumer`] (module [`consumer`](mod@consumer)): Java's `KafkaConsumer`: manual
 //!   assignment (`assign`, `seek`, `poll`, `pause`/`resume`, offset lookups, `wakeup`) and
-//!   group consumption (`subscribe`, rebalance listener, commits, `committed`).
+//!   group consumption (`subscribe`, `subscribe_pattern`, rebalance listener whose errors
+//!   `poll` returns, commits, `committed`, `close_with_timeout`).
 //! * [`group`]: the rebalance listener, group metadata, and how the consumer drives the
 //!   coordinator state machine.
 //! * [`subscription_state`]: the assigned partitions and their positions (pure).

@@ -1,0 +1,815 @@
+//! Mixed-client consumer groups: kafka-client's `Consumer` and a third-party consumer
+//! (confluent-kafka / librdkafka, kafka-python) in ONE group, against broker-lite, reading a
+//! topic our producer wrote.
+//!
+//! Each scenario runs the same story:
+//! 1. the first member joins alone and owns every partition;
+//! 2. the second joins: both must agree on one assignment (disjoint, complete, the shape the
+//!    strategy implies: contiguous halves for `range`, 3 + 3 for `cooperative-sticky`),
+//!    which is also what the broker recorded for each member (DescribeGroups);
+//! 3. together they read every record exactly once, each committing after processing a poll
+//!    and on revocation (at-least-once without duplicates when nobody crashes);
+//! 4. the Python member is told to stop while it still has records to read: it commits and
+//!    leaves; our consumer takes its partitions over from exactly the offsets it committed;
+//! 5. later records are read once more, and the committed offsets end at the log end.
+//!
+//! kafka-python 3 refuses blocking calls (commit) inside a synchronous rebalance listener, so
+//! its member commits before a rebalance through the consumer's own pre-rebalance commit
+//! (`enable_auto_commit` with an hour-long interval) instead of a listener; it also waits for
+//! the topic's metadata before subscribing (see the script for the race that avoids).
+//!
+//! The Python side is `tests/interop/group_member_confluent.py` /
+//! `group_member_kafka_python.py`, driven over stdin ("stop") and reporting JSON lines on
+//! stdout (`group_member_common.py`). The interpreter is `KAFKA_INTEROP_PYTHON` (default
+//! `<workspace>/.venv/bin/python`, made by `scripts/setup-interop.sh`); when it is missing
+//! or cannot import the clients the tests fail, never skip.
+
+mod producer_common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use broker_lite::Broker;
+use bytes::Bytes;
+use kafka_client::config::{AutoOffsetReset, ConsumerConfig};
+use kafka_client::consumer::{Consumer, ConsumerRebalanceListener, TopicPartition};
+use kafka_client::producer::Producer;
+use kafka_client::{Error, ProducerRecord};
+use kafka_integration_tests::broker_api;
+use kafka_wire::consumer_protocol::decode_assignment;
+use kafka_wire::messages::DescribeGroupsRequest;
+use kafka_wire::ErrorCode;
+use producer_common::*;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin};
+use tokio::task::JoinHandle;
+
+const PARTITIONS: i32 = 6;
+const TOPIC: &str = "mixed";
+/// Upper bound for a phase of a scenario.
+const PHASE: Duration = Duration::from_secs(40);
+
+const SETUP_HINT: &str =
+    "run scripts/setup-interop.sh (or scripts/test.sh, the README's test command)";
+
+// ---------------------------------------------------------------------------------------------
+// The Python interpreter
+// ---------------------------------------------------------------------------------------------
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ lives in the workspace")
+        .to_path_buf()
+}
+
+/// The interop interpreter, checked once: it must exist and import both clients. Panics
+/// (fails the test, with what to run) otherwise.
+fn python() -> &'static Path {
+    static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let checked = PYTHON.get_or_init(|| {
+        let python = match std::env::var_os("KAFKA_INTEROP_PYTHON") {
+            Some(p) if !p.is_empty() => PathBuf::from(p),
+            _ => workspace_root().join(".venv").join("bin").join("python"),
+        };
+        if !python.exists() {
+            return Err(format!(
+                "interop Python interpreter {} does not exist (the venv is missing; \
+                 KAFKA_INTEROP_PYTHON unset or wrong); {SETUP_HINT}",
+                python.display()
+            ));
+        }
+        let probe = std::process::Command::new(&python)
+            .args(["-c", "import confluent_kafka, kafka"])
+            .output();
+        match probe {
+            Ok(out) if out.status.success() => Ok(python),
+            Ok(out) => Err(format!(
+                "{} cannot import confluent_kafka and kafka: {}; {SETUP_HINT}",
+                python.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )),
+            Err(e) => Err(format!(
+                "cannot run {}: {e}; {SETUP_HINT}",
+                python.display()
+            )),
+        }
+    });
+    match checked {
+        Ok(p) => p,
+        Err(msg) => panic!("{msg}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Members
+// ---------------------------------------------------------------------------------------------
+
+/// Every record read: (partition, offset, member).
+type Seen = Arc<Mutex<Vec<(i32, i64, &'static str)>>>;
+
+#[derive(Clone, Copy, Debug)]
+enum PyClient {
+    Confluent,
+    KafkaPython,
+}
+
+impl PyClient {
+    fn script(self) -> &'static str {
+        match self {
+            PyClient::Confluent => "group_member_confluent.py",
+            PyClient::KafkaPython => "group_member_kafka_python.py",
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct PyState {
+    assignment: BTreeSet<i32>,
+    events: Vec<Value>,
+    summary: Option<Value>,
+}
+
+/// A Python group member (a child process).
+struct PyMember {
+    script: &'static str,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    state: Arc<Mutex<PyState>>,
+    stderr: Arc<Mutex<String>>,
+    stdout_task: JoinHandle<()>,
+    stderr_task: JoinHandle<()>,
+}
+
+impl PyMember {
+    fn start(
+        client: PyClient,
+        bootstrap: &str,
+        group: &str,
+        strategy: &str,
+        delay_ms: u32,
+        seen: &Seen,
+    ) -> PyMember {
+        let script = client.script();
+        let mut child = tokio::process::Command::new(python())
+            .arg(workspace_root().join("tests").join("interop").join(script))
+            .args(["--bootstrap", bootstrap, "--topic", TOPIC, "--group", group])
+            .args(["--strategy", strategy, "--client-id", "python-member"])
+            .args(["--delay-ms", &delay_ms.to_string()])
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .env("PYTHONUNBUFFERED", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}; {SETUP_HINT}", python().display()));
+        let stdin = child.stdin.take();
+        let state: Arc<Mutex<PyState>> = Arc::default();
+        let stdout = child.stdout.take().expect("stdout piped");
+        let stdout_task = tokio::spawn({
+            let (state, seen) = (state.clone(), seen.clone());
+            async move {
+                let mut lines = BufReader::new(stdout).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let Ok(v) = serde_json::from_str::<Value>(&line) else {
+                        eprintln!("[{script}] {line}");
+                        continue;
+                    };
+                    let ints = |key: &str| -> BTreeSet<i32> {
+                        v[key]
+                            .as_array()
+                            .map(|a| a.iter().filter_map(|p| p.as_i64()).map(|p| p as i32))
+                            .into_iter()
+                            .flatten()
+                            .collect()
+                    };
+                    let mut st = state.lock().unwrap();
+                    match v["event"].as_str() {
+                        Some("records") => {
+                            let mut seen = seen.lock().unwrap();
+                            for r in v["records"].as_array().into_iter().flatten() {
+                                seen.push((
+                                    r[0].as_i64().expect("partition") as i32,
+                                    r[1].as_i64().expect("offset"),
+                                    "python",
+                                ));
+                            }
+                            continue;
+                        }
+                        Some("assigned") => st.assignment = ints("assignment"),
+                        Some("revoked") | Some("lost") => {
+                            for p in ints("partitions") {
+                                st.assignment.remove(&p);
+                            }
+                        }
+                        Some("summary") => st.summary = Some(v.clone()),
+                        _ => {}
+                    }
+                    println!("[{script}] {line}");
+                    st.events.push(v);
+                }
+            }
+        });
+        let stderr: Arc<Mutex<String>> = Arc::default();
+        let err_pipe = child.stderr.take().expect("stderr piped");
+        let stderr_task = tokio::spawn({
+            let stderr = stderr.clone();
+            async move {
+                let mut lines = BufReader::new(err_pipe).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let mut s = stderr.lock().unwrap();
+                    s.push_str(&line);
+                    s.push('\n');
+                }
+            }
+        });
+        PyMember {
+            script,
+            child,
+            stdin,
+            state,
+            stderr,
+            stdout_task,
+            stderr_task,
+        }
+    }
+
+    fn assigned(&self) -> BTreeSet<i32> {
+        self.state.lock().unwrap().assignment.clone()
+    }
+
+    fn events(&self) -> Vec<Value> {
+        self.state.lock().unwrap().events.clone()
+    }
+
+    fn stderr_tail(&self) -> String {
+        let s = self.stderr.lock().unwrap();
+        let start = s.len().saturating_sub(4000);
+        let start = (start..s.len())
+            .find(|i| s.is_char_boundary(*i))
+            .unwrap_or(s.len());
+        s[start..].to_owned()
+    }
+
+    /// Fails the test when the script already exited.
+    fn check_alive(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!(
+                "{} exited early ({status}); stderr:\n{}",
+                self.script,
+                self.stderr_tail()
+            );
+        }
+    }
+
+    /// Tells the member to stop (commit, report, leave) and waits for it; returns its
+    /// summary.
+    async fn stop(mut self) -> Value {
+        if let Some(mut stdin) = self.stdin.take() {
+            let _ = stdin.write_all(b"stop\n").await;
+            let _ = stdin.flush().await;
+        }
+        let status = match tokio::time::timeout(PHASE, self.child.wait()).await {
+            Ok(s) => s.expect("wait for the script"),
+            Err(_) => panic!(
+                "{} did not stop within {PHASE:?}; stderr:\n{}",
+                self.script,
+                self.stderr_tail()
+            ),
+        };
+        let _ = (&mut self.stdout_task).await;
+        let _ = (&mut self.stderr_task).await;
+        assert!(
+            status.success(),
+            "{} failed ({status}); stderr:\n{}",
+            self.script,
+            self.stderr_tail()
+        );
+        let summary = self.state.lock().unwrap().summary.clone();
+        summary.unwrap_or_else(|| {
+            panic!(
+                "{} printed no summary; stderr:\n{}",
+                self.script,
+                self.stderr_tail()
+            )
+        })
+    }
+}
+
+/// What our member's listener saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Event {
+    Assigned(BTreeSet<i32>),
+    Revoked(BTreeSet<i32>),
+    Lost(BTreeSet<i32>),
+}
+
+type Log = Arc<Mutex<Vec<Event>>>;
+
+type BoxFut<'a> = Pin<Box<dyn Future<Output = Result<(), Error>> + Send + 'a>>;
+
+fn partitions(ps: &[TopicPartition]) -> BTreeSet<i32> {
+    ps.iter().map(|tp| tp.partition).collect()
+}
+
+/// Records the callbacks; commits the processed offsets on revocation.
+struct CommitOnRevoke {
+    log: Log,
+}
+
+impl ConsumerRebalanceListener for CommitOnRevoke {
+    fn on_partitions_revoked<'a>(
+        &'a self,
+        consumer: &'a Consumer,
+        ps: &'a [TopicPartition],
+    ) -> BoxFut<'a> {
+        Box::pin(async move {
+            self.log
+                .lock()
+                .unwrap()
+                .push(Event::Revoked(partitions(ps)));
+            // A failure is returned by the poll running the callback (the member panics).
+            consumer.commit_sync(None).await
+        })
+    }
+
+    fn on_partitions_assigned<'a>(
+        &'a self,
+        _: &'a Consumer,
+        ps: &'a [TopicPartition],
+    ) -> BoxFut<'a> {
+        Box::pin(async move {
+            self.log
+                .lock()
+                .unwrap()
+                .push(Event::Assigned(partitions(ps)));
+            Ok(())
+        })
+    }
+
+    fn on_partitions_lost<'a>(&'a self, _: &'a Consumer, ps: &'a [TopicPartition]) -> BoxFut<'a> {
+        Box::pin(async move {
+            self.log.lock().unwrap().push(Event::Lost(partitions(ps)));
+            Ok(())
+        })
+    }
+}
+
+/// Our member: polls in its own task, processes (records) then commits each poll.
+struct RustMember {
+    consumer: Arc<Consumer>,
+    log: Log,
+    stop: Arc<AtomicBool>,
+    task: JoinHandle<()>,
+}
+
+impl RustMember {
+    fn start(bootstrap: &str, group: &str, strategy: &str, seen: &Seen) -> RustMember {
+        let config = ConsumerConfig::builder()
+            .bootstrap_servers(bootstrap)
+            .client_id("rust-member")
+            .group_id(group)
+            .auto_offset_reset(AutoOffsetReset::Earliest)
+            .enable_auto_commit(false)
+            .partition_assignment_strategy([strategy])
+            .heartbeat_interval(Duration::from_millis(200))
+            .session_timeout(Duration::from_secs(6))
+            .max_poll_interval(Duration::from_secs(30))
+            .fetch_max_wait(Duration::from_millis(100))
+            .build()
+            .expect("valid consumer config");
+        let consumer = Arc::new(Consumer::new(config).expect("consumer starts"));
+        let log: Log = Arc::default();
+        consumer
+            .subscribe_with_listener(&[TOPIC], CommitOnRevoke { log: log.clone() })
+            .expect("subscribe");
+        let stop = Arc::new(AtomicBool::new(false));
+        let task = tokio::spawn({
+            let (consumer, stop, seen) = (consumer.clone(), stop.clone(), seen.clone());
+            async move {
+                while !stop.load(Ordering::SeqCst) {
+                    let records = consumer
+                        .poll(Duration::from_millis(50))
+                        .await
+                        .unwrap_or_else(|e| panic!("rust member: poll failed: {e}"));
+                    if records.is_empty() {
+                        continue;
+                    }
+                    seen.lock()
+                        .unwrap()
+                        .extend(records.iter().map(|r| (r.partition, r.offset, "rust")));
+                    // Commit after processing; a rebalance may refuse it (the listener
+                    // commits on revocation instead).
+                    match consumer.commit_sync(None).await {
+                        Ok(()) => {}
+                        Err(e) if e.code() == Some(ErrorCode::RebalanceInProgress) => {}
+                        Err(e) => panic!("rust member: commit failed: {e}"),
+                    }
+                }
+                consumer.close().await.expect("close");
+            }
+        });
+        RustMember {
+            consumer,
+            log,
+            stop,
+            task,
+        }
+    }
+
+    fn assigned(&self) -> BTreeSet<i32> {
+        partitions(&self.consumer.assignment())
+    }
+
+    fn events(&self) -> Vec<Event> {
+        self.log.lock().unwrap().clone()
+    }
+
+    fn check_alive(&self) {
+        assert!(!self.task.is_finished(), "the rust member's task ended");
+    }
+
+    async fn stop(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        promptly("rust member stops", self.task)
+            .await
+            .expect("rust member task");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks
+// ---------------------------------------------------------------------------------------------
+
+async fn group_broker() -> Broker {
+    Broker::builder()
+        .config("group.initial.rebalance.delay.ms", "0")
+        .unwrap()
+        .config("group.min.session.timeout.ms", "100")
+        .unwrap()
+        .start()
+        .await
+        .expect("broker starts")
+}
+
+/// Produces `count` records to every partition (value `<partition>-<i>`).
+async fn produce_all(p: &Producer, count: usize) {
+    let mut futs = Vec::new();
+    for partition in 0..PARTITIONS {
+        for i in 0..count {
+            let rec = ProducerRecord {
+                topic: TOPIC.to_owned(),
+                partition: Some(partition),
+                key: None,
+                value: Some(Bytes::from(format!("{partition}-{i}"))),
+                headers: Vec::new(),
+                timestamp: None,
+            };
+            futs.push(send(p, rec).await);
+        }
+    }
+    promptly("flush", p.flush()).await.unwrap();
+    delivered_all(futs).await;
+}
+
+/// Waits until `check` holds and keeps holding for a second.
+async fn until_stable(what: &str, mut check: impl FnMut() -> Result<(), String>) {
+    let deadline = Instant::now() + PHASE;
+    let mut since: Option<Instant> = None;
+    loop {
+        match check() {
+            Ok(()) => {
+                if since.get_or_insert_with(Instant::now).elapsed() > Duration::from_secs(1) {
+                    return;
+                }
+            }
+            Err(e) => {
+                since = None;
+                assert!(Instant::now() < deadline, "{what}: {e}");
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Both members' views: disjoint, complete, both non-empty.
+fn agreed(ours: &BTreeSet<i32>, theirs: &BTreeSet<i32>) -> Result<(), String> {
+    let union: BTreeSet<i32> = ours.union(theirs).copied().collect();
+    if ours.is_empty() || theirs.is_empty() || !ours.is_disjoint(theirs) || union.len() != 6 {
+        return Err(format!("rust {ours:?}, python {theirs:?}"));
+    }
+    Ok(())
+}
+
+/// Waits until `per_partition` records of every partition were read, then checks each was
+/// read exactly once.
+async fn read_exactly_once(seen: &Seen, per_partition: i64, alive: &mut dyn FnMut()) {
+    let expected = per_partition as usize * PARTITIONS as usize;
+    let deadline = Instant::now() + PHASE;
+    while seen.lock().unwrap().len() < expected {
+        alive();
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {expected} records read",
+            seen.lock().unwrap().len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A little longer: duplicates would show up now.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let seen = seen.lock().unwrap();
+    let mut counts: BTreeMap<(i32, i64), Vec<&str>> = BTreeMap::new();
+    for (p, o, m) in seen.iter() {
+        counts.entry((*p, *o)).or_default().push(m);
+    }
+    let dups: Vec<_> = counts.iter().filter(|(_, v)| v.len() > 1).collect();
+    assert!(dups.is_empty(), "read more than once: {dups:?}");
+    let want: BTreeSet<(i32, i64)> = (0..PARTITIONS)
+        .flat_map(|p| (0..per_partition).map(move |o| (p, o)))
+        .collect();
+    let got: BTreeSet<(i32, i64)> = counts.keys().copied().collect();
+    assert_eq!(got, want, "records read");
+}
+
+/// The assignment the broker recorded for each member (by client id), from DescribeGroups.
+async fn broker_view(bootstrap: &str, group: &str) -> (String, BTreeMap<String, BTreeSet<i32>>) {
+    let mut c = broker_api::connect(bootstrap).await;
+    let mut r = c
+        .send(
+            DescribeGroupsRequest {
+                groups: vec![group.into()],
+                ..Default::default()
+            },
+            5,
+        )
+        .await
+        .expect("DescribeGroups");
+    let g = r.groups.remove(0);
+    assert_eq!(ErrorCode::from_code(g.error_code), ErrorCode::None);
+    assert_eq!(g.group_state, "Stable");
+    let members = g
+        .members
+        .into_iter()
+        .map(|m| {
+            let (_, a) = decode_assignment(m.member_assignment).expect("assignment decodes");
+            let ps = a
+                .assigned_partitions
+                .into_iter()
+                .filter(|t| t.topic == TOPIC)
+                .flat_map(|t| t.partitions)
+                .collect();
+            (m.client_id, ps)
+        })
+        .collect();
+    (g.protocol_data, members)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum First {
+    Rust,
+    Python,
+}
+
+/// The scenario of the module documentation.
+async fn mixed_group(client: PyClient, strategy: &str, first: First) {
+    python();
+    let broker = group_broker().await;
+    let bootstrap = broker.bootstrap_servers();
+    let group = format!("mixed-{strategy}-{client:?}-{first:?}");
+    create_topic(&broker, TOPIC, PARTITIONS, &[]).await;
+    let producer = producer(config(&bootstrap));
+    produce_all(&producer, 50).await;
+    let seen: Seen = Arc::default();
+    let all: BTreeSet<i32> = (0..PARTITIONS).collect();
+
+    // 1. The first member alone owns everything.
+    let (rust, mut py) = match first {
+        First::Rust => {
+            let rust = RustMember::start(&bootstrap, &group, strategy, &seen);
+            until_stable("rust alone", || {
+                (rust.assigned() == all)
+                    .then_some(())
+                    .ok_or(format!("{:?}", rust.assigned()))
+            })
+            .await;
+            let py = PyMember::start(client, &bootstrap, &group, strategy, 5, &seen);
+            (rust, py)
+        }
+        First::Python => {
+            let mut py = PyMember::start(client, &bootstrap, &group, strategy, 5, &seen);
+            let deadline = Instant::now() + PHASE;
+            while py.assigned() != all {
+                py.check_alive();
+                assert!(
+                    Instant::now() < deadline,
+                    "python alone: {:?}; stderr:\n{}",
+                    py.assigned(),
+                    py.stderr_tail()
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let rust = RustMember::start(&bootstrap, &group, strategy, &seen);
+            (rust, py)
+        }
+    };
+
+    // 2. One assignment, agreed by both members and recorded by the broker.
+    py.check_alive();
+    until_stable("assignment agreed", || {
+        agreed(&rust.assigned(), &py.assigned()).map_err(|e| format!("{e}; {}", py.stderr_tail()))
+    })
+    .await;
+    let (ours, theirs) = (rust.assigned(), py.assigned());
+    assert_eq!((ours.len(), theirs.len()), (3, 3), "balanced");
+    if strategy == "range" {
+        let halves = [BTreeSet::from([0, 1, 2]), BTreeSet::from([3, 4, 5])];
+        assert!(
+            halves.contains(&ours) && halves.contains(&theirs),
+            "range gives contiguous halves: rust {ours:?}, python {theirs:?}"
+        );
+    }
+    let (protocol, members) = broker_view(&bootstrap, &group).await;
+    assert_eq!(protocol, strategy, "the group's protocol");
+    assert_eq!(
+        members,
+        BTreeMap::from([
+            ("python-member".to_owned(), theirs.clone()),
+            ("rust-member".to_owned(), ours.clone()),
+        ]),
+        "the broker's record of the assignment"
+    );
+    if strategy == "cooperative-sticky" {
+        // Incremental: whoever was first gave up exactly what the other got, and lost nothing.
+        match first {
+            First::Rust => {
+                let revoked: Vec<Event> = rust
+                    .events()
+                    .into_iter()
+                    .filter(|e| !matches!(e, Event::Assigned(_)))
+                    .collect();
+                assert_eq!(revoked, vec![Event::Revoked(theirs.clone())]);
+            }
+            First::Python => {
+                let revoked: Vec<Value> = py
+                    .events()
+                    .into_iter()
+                    .filter(|e| matches!(e["event"].as_str(), Some("revoked" | "lost")))
+                    .collect();
+                assert_eq!(revoked.len(), 1, "{revoked:?}");
+                assert_eq!(revoked[0]["event"], "revoked");
+                let moved: BTreeSet<i32> = revoked[0]["partitions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| p.as_i64().unwrap() as i32)
+                    .collect();
+                assert_eq!(moved, ours);
+            }
+        }
+    }
+
+    // 3. Together they read everything exactly once, and go on doing so.
+    read_exactly_once(&seen, 50, &mut || rust.check_alive()).await;
+    let mark = seen.lock().unwrap().len();
+    produce_all(&producer, 50).await;
+    read_exactly_once(&seen, 100, &mut || rust.check_alive()).await;
+    let readers: BTreeSet<&str> = seen.lock().unwrap()[mark..].iter().map(|r| r.2).collect();
+    assert_eq!(readers, BTreeSet::from(["python", "rust"]), "both read");
+
+    // 4. The Python member stops mid-stream (it processes slowly): it commits what it
+    //    processed and leaves; we take over from there.
+    produce_all(&producer, 200).await;
+    let deadline = Instant::now() + PHASE;
+    while !seen
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|(_, o, m)| *m == "python" && *o >= 100)
+    {
+        py.check_alive();
+        assert!(Instant::now() < deadline, "python reads nothing new");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let py_events_before = py.events();
+    let summary = promptly("python member stops", py.stop()).await;
+    assert_eq!(summary["errors"], Value::Array(vec![]), "{summary}");
+    let committed: BTreeMap<i32, i64> = summary["committed"]
+        .as_object()
+        .expect("committed offsets")
+        .iter()
+        .map(|(p, o)| (p.parse().unwrap(), o.as_i64().unwrap()))
+        .collect();
+    assert_eq!(
+        committed.keys().copied().collect::<BTreeSet<_>>(),
+        theirs,
+        "python committed its partitions: {summary}"
+    );
+    until_stable("rust takes over", || {
+        (rust.assigned() == all)
+            .then_some(())
+            .ok_or(format!("{:?}", rust.assigned()))
+    })
+    .await;
+    read_exactly_once(&seen, 300, &mut || rust.check_alive()).await;
+    let mut mid_stream = 0;
+    {
+        let seen = seen.lock().unwrap();
+        for (&p, &c) in &committed {
+            let py_last = seen
+                .iter()
+                .filter(|r| r.0 == p && r.2 == "python")
+                .map(|r| r.1)
+                .max();
+            assert_eq!(
+                py_last.map_or(0, |o| o + 1),
+                c,
+                "partition {p}: python committed exactly what it processed"
+            );
+            let ours_after: Vec<i64> = seen
+                .iter()
+                .filter(|r| r.0 == p && r.2 == "rust" && r.1 >= 100)
+                .map(|r| r.1)
+                .collect();
+            if c < 300 {
+                mid_stream += 1;
+                assert_eq!(
+                    ours_after.iter().min(),
+                    Some(&c),
+                    "partition {p}: we resume at python's committed offset"
+                );
+            }
+        }
+    }
+    println!(
+        "[{client:?}/{strategy}/{first:?} first] python committed {committed:?} \
+         ({mid_stream} partitions taken over mid-stream); python events before stop: {}",
+        py_events_before.len()
+    );
+    assert!(mid_stream > 0, "python finished before it was stopped");
+
+    // 5. Later records: ours alone, committed to the end.
+    produce_all(&producer, 10).await;
+    read_exactly_once(&seen, 310, &mut || rust.check_alive()).await;
+    let tps: Vec<TopicPartition> = (0..PARTITIONS)
+        .map(|p| TopicPartition {
+            topic: TOPIC.into(),
+            partition: p,
+        })
+        .collect();
+    let deadline = Instant::now() + PHASE;
+    loop {
+        let c = rust.consumer.committed(&tps).await.expect("committed");
+        if c.values()
+            .all(|o| o.as_ref().map(|o| o.offset) == Some(310))
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "committed {c:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        !rust.events().iter().any(|e| matches!(e, Event::Lost(_))),
+        "{:?}",
+        rust.events()
+    );
+    rust.stop().await;
+    broker.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn confluent_range_member_led_by_librdkafka() {
+    mixed_group(PyClient::Confluent, "range", First::Python).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn confluent_range_member_led_by_us() {
+    mixed_group(PyClient::Confluent, "range", First::Rust).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn confluent_cooperative_sticky_member_led_by_us() {
+    mixed_group(PyClient::Confluent, "cooperative-sticky", First::Rust).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn confluent_cooperative_sticky_member_led_by_librdkafka() {
+    mixed_group(PyClient::Confluent, "cooperative-sticky", First::Python).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kafka_python_range_member_led_by_kafka_python() {
+    mixed_group(PyClient::KafkaPython, "range", First::Python).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kafka_python_range_member_led_by_us() {
+    mixed_group(PyClient::KafkaPython, "range", First::Rust).await;
+}
