@@ -12,31 +12,98 @@
 //! The second consumer joins while the first already owns every partition: the output shows
 //! the revocation, the split, the records each one processed and the committed offsets.
 //!
+//! With `--bootstrap host:port` it runs against that broker instead (any Kafka broker),
+//! on a topic and group named for the run (`orders-<millis>`, `order-processors-<millis>`)
+//! so that earlier runs do not count.
+//!
 //! ```sh
 //! cargo run -p kafka-examples --example consumer_group
+//! cargo run -p kafka-examples --example consumer_group -- --bootstrap localhost:9092
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::future::BoxFuture;
 use kafka_client::config::{AutoOffsetReset, ConsumerConfig, ProducerConfig};
 use kafka_client::consumer::{Consumer, ConsumerRebalanceListener, TopicPartition};
+use kafka_client::network::connection::{BrokerConnection, ConnectionConfig};
 use kafka_client::producer::Producer;
 use kafka_client::serializer::StringSerializer;
 use kafka_client::{Error, ProducerRecord};
+use kafka_wire::messages::create_topics_request::CreatableTopic;
+use kafka_wire::messages::CreateTopicsRequest;
 use kafka_wire::ErrorCode;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-const TOPIC: &str = "orders";
-const GROUP: &str = "order-processors";
 const PARTITIONS: i32 = 6;
 const RECORDS: usize = 6_000;
 
 type OrderConsumer = Consumer<String, String>;
+
+/// Where the example runs: the broker, the topic and the group.
+#[derive(Debug, Clone)]
+struct Target {
+    bootstrap: String,
+    topic: String,
+    group: String,
+}
+
+const USAGE: &str = "usage: consumer_group [--bootstrap host:port]\n\
+    Without --bootstrap, broker-lite is started in-process.";
+
+/// `--bootstrap host:port` (or `--bootstrap=host:port`), if given; exits with the usage
+/// on anything else.
+fn bootstrap_arg() -> Option<String> {
+    let usage = |error: &str| -> ! {
+        eprintln!("{error}{USAGE}");
+        std::process::exit(2)
+    };
+    let mut args = std::env::args().skip(1);
+    let mut bootstrap = None;
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--bootstrap" => match args.next() {
+                Some(b) => bootstrap = Some(b),
+                None => usage("--bootstrap needs host:port\n"),
+            },
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            _ => match arg.strip_prefix("--bootstrap=") {
+                Some(b) => bootstrap = Some(b.to_owned()),
+                None => usage(&format!("unexpected argument {arg:?}\n")),
+            },
+        }
+    }
+    bootstrap
+}
+
+/// Creates `topic` with `partitions` partitions (CreateTopics on a plain connection).
+async fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> Result<(), BoxError> {
+    let conn = BrokerConnection::connect(bootstrap, None, &ConnectionConfig::default()).await?;
+    let response = conn
+        .send(CreateTopicsRequest {
+            topics: vec![CreatableTopic {
+                name: topic.into(),
+                num_partitions: partitions,
+                replication_factor: 1,
+                ..Default::default()
+            }],
+            timeout_ms: 10_000,
+            ..Default::default()
+        })
+        .await?;
+    conn.close();
+    for t in &response.topics {
+        ErrorCode::from_code(t.error_code).into_result()?;
+    }
+    Ok(())
+}
 
 /// What the members processed: (partition, offset) -> member.
 type Processed = Arc<Mutex<BTreeMap<(i32, i64), Vec<&'static str>>>>;
@@ -96,22 +163,22 @@ impl ConsumerRebalanceListener<String, String> for CommitOnRevoke {
 /// One group member: poll, process, commit, until `stop`.
 async fn run_member(
     member: &'static str,
-    bootstrap: String,
+    target: Target,
     processed: Processed,
     assignments: Assignments,
     stop: Arc<AtomicBool>,
 ) -> Result<Vec<i32>, BoxError> {
     let config = ConsumerConfig::builder()
-        .bootstrap_servers(bootstrap.as_str())
+        .bootstrap_servers(target.bootstrap.as_str())
         .client_id(member)
-        .group_id(GROUP)
+        .group_id(target.group.as_str())
         .enable_auto_commit(false) // we commit ourselves, after processing
         .auto_offset_reset(AutoOffsetReset::Earliest)
         .build()?;
     let consumer: OrderConsumer =
         Consumer::builder(config, StringSerializer, StringSerializer).build()?;
     consumer.subscribe_with_listener(
-        &[TOPIC],
+        &[target.topic.as_str()],
         CommitOnRevoke {
             member,
             assignments,
@@ -147,15 +214,38 @@ async fn run_member(
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    let broker = broker_lite::Broker::builder()
-        .config("num.partitions", &PARTITIONS.to_string())?
-        .config("group.initial.rebalance.delay.ms", "0")?
-        .start()
-        .await?;
-    let bootstrap = broker.bootstrap_servers();
-    println!("broker-lite listening on {bootstrap}");
+    let (broker, target) = match bootstrap_arg() {
+        Some(bootstrap) => {
+            // Names of this run only: earlier runs' records and offsets stay out of it.
+            let run = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis();
+            let target = Target {
+                bootstrap,
+                topic: format!("orders-{run}"),
+                group: format!("order-processors-{run}"),
+            };
+            (None, target)
+        }
+        None => {
+            let broker = broker_lite::Broker::builder()
+                .config("group.initial.rebalance.delay.ms", "0")?
+                .start()
+                .await?;
+            let target = Target {
+                bootstrap: broker.bootstrap_servers(),
+                topic: "orders".into(),
+                group: "order-processors".into(),
+            };
+            println!("broker-lite listening on {}", target.bootstrap);
+            (Some(broker), target)
+        }
+    };
+    let Target {
+        bootstrap,
+        topic,
+        group,
+    } = target.clone();
 
-    // The topic is auto-created (num.partitions=6) by the producer's first metadata request.
+    create_topic(&bootstrap, &topic, PARTITIONS).await?;
     let producer: Producer<String, String> = Producer::builder(
         ProducerConfig::builder()
             .bootstrap_servers(bootstrap.as_str())
@@ -164,8 +254,8 @@ async fn main() -> Result<(), BoxError> {
         StringSerializer,
     )
     .build()?;
-    let partitions = producer.partitions_for(TOPIC).await?;
-    println!("topic '{TOPIC}' has {} partitions", partitions.len());
+    let partitions = producer.partitions_for(&topic).await?;
+    println!("topic '{topic}' has {} partitions", partitions.len());
 
     let processed: Processed = Arc::default();
     let assignments: Assignments = Arc::default();
@@ -173,7 +263,7 @@ async fn main() -> Result<(), BoxError> {
     let spawn = |member: &'static str| {
         tokio::spawn(run_member(
             member,
-            bootstrap.clone(),
+            target.clone(),
             processed.clone(),
             assignments.clone(),
             stop.clone(),
@@ -199,10 +289,10 @@ async fn main() -> Result<(), BoxError> {
         }
     };
 
-    println!("consumer A joins {GROUP}");
+    println!("consumer A joins {group}");
     let a = spawn("A");
     settled(1).await?;
-    println!("consumer B joins {GROUP}: the group rebalances (A learns of it by heartbeat)");
+    println!("consumer B joins {group}: the group rebalances (A learns of it by heartbeat)");
     let b = spawn("B");
     let split = settled(2).await?;
     println!("assignment: {split:?}");
@@ -211,7 +301,7 @@ async fn main() -> Result<(), BoxError> {
     let mut deliveries = Vec::with_capacity(RECORDS);
     for i in 0..RECORDS {
         let key = format!("customer-{}", i % 101);
-        let record = ProducerRecord::new(TOPIC, format!("order {i}")).with_key(key);
+        let record = ProducerRecord::new(topic.as_str(), format!("order {i}")).with_key(key);
         deliveries.push(producer.send(record).await?);
     }
     for delivery in deliveries {
@@ -256,7 +346,7 @@ async fn main() -> Result<(), BoxError> {
     let checker: OrderConsumer = Consumer::builder(
         ConsumerConfig::builder()
             .bootstrap_servers(bootstrap.as_str())
-            .group_id(GROUP)
+            .group_id(group.as_str())
             .build()?,
         StringSerializer,
         StringSerializer,
@@ -264,7 +354,7 @@ async fn main() -> Result<(), BoxError> {
     .build()?;
     let tps: Vec<TopicPartition> = (0..PARTITIONS)
         .map(|p| TopicPartition {
-            topic: TOPIC.into(),
+            topic: topic.as_str().into(),
             partition: p,
         })
         .collect();
@@ -281,10 +371,13 @@ async fn main() -> Result<(), BoxError> {
     }
     checker.close().await?;
     producer.close(Duration::from_secs(5)).await?;
-    broker.shutdown().await;
+    if let Some(broker) = broker {
+        broker.shutdown().await;
+        println!("broker-lite shut down");
+    }
     if all_committed != BTreeSet::from([true]) {
         return Err("some offsets were not committed".into());
     }
-    println!("every partition committed to its end; broker-lite shut down");
+    println!("every partition committed to its end");
     Ok(())
 }
