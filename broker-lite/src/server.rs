@@ -239,6 +239,12 @@ impl Broker {
     /// (its response is written), then flushes and closes every log.
     pub async fn shutdown(self) {
         let _ = self.shutdown_tx.send(true);
+        // Long-polling fetches answer with what they have instead of holding the connection
+        // until max_wait_ms.
+        self.state
+            .shutting_down
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.state.data_arrived.notify_waiters();
         // JoinGroup/SyncGroup requests waiting for a rebalance are answered (NOT_COORDINATOR)
         // so that their connections can finish.
         self.state.groups().shutdown();

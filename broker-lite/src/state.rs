@@ -232,6 +232,8 @@ pub struct BrokerState {
     pub data_dir: PathBuf,
     /// Woken whenever records are appended, so that long-polling fetches re-check.
     pub data_arrived: Notify,
+    /// Set when the broker shuts down: long-polling fetches answer at once.
+    pub shutting_down: std::sync::atomic::AtomicBool,
     topics: RwLock<Topics>,
     /// Serializes topic creation and deletion.
     admin_lock: Mutex<()>,
@@ -343,6 +345,7 @@ impl BrokerState {
             advertised_port,
             data_dir,
             data_arrived: Notify::new(),
+            shutting_down: std::sync::atomic::AtomicBool::new(false),
             topics: RwLock::new(Topics::default()),
             admin_lock: Mutex::new(()),
             producer_ids: Mutex::new(producer_ids),

@@ -187,7 +187,13 @@ pub(super) async fn handle(
         notified.as_mut().enable();
         let (s, r, f) = (state.clone(), req.clone(), faults.clone());
         let g = super::blocking(move || gather(&s, &r, version, &f)).await;
-        if g.bytes >= min_bytes.max(1) || g.any_error || Instant::now() >= deadline {
+        if g.bytes >= min_bytes.max(1)
+            || g.any_error
+            || Instant::now() >= deadline
+            || state
+                .shutting_down
+                .load(std::sync::atomic::Ordering::Acquire)
+        {
             return g.response;
         }
         tokio::select! {
