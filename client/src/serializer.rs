@@ -91,6 +91,13 @@ pub trait Serializer<T: ?Sized>: Send + Sync {
 pub trait Deserializer<T>: Send + Sync {
     /// The value encoded by `data`.
     fn deserialize(&self, topic: &str, headers: &[Header], data: &[u8]) -> Result<T, Error>;
+
+    /// Like [`deserialize`](Self::deserialize) but takes the bytes as an owned [`Bytes`] (a
+    /// slice of the fetched data), so a deserializer whose output can share that memory
+    /// avoids a copy. The consumer calls this one; the default delegates to `deserialize`.
+    fn deserialize_owned(&self, topic: &str, headers: &[Header], data: Bytes) -> Result<T, Error> {
+        self.deserialize(topic, headers, &data)
+    }
 }
 
 impl<T: ?Sized, S: Serializer<T> + ?Sized> Serializer<T> for Arc<S> {
@@ -133,11 +140,19 @@ impl<T, D: Deserializer<T> + ?Sized> Deserializer<T> for Arc<D> {
     fn deserialize(&self, topic: &str, headers: &[Header], data: &[u8]) -> Result<T, Error> {
         (**self).deserialize(topic, headers, data)
     }
+
+    fn deserialize_owned(&self, topic: &str, headers: &[Header], data: Bytes) -> Result<T, Error> {
+        (**self).deserialize_owned(topic, headers, data)
+    }
 }
 
 impl<T, D: Deserializer<T> + ?Sized> Deserializer<T> for Box<D> {
     fn deserialize(&self, topic: &str, headers: &[Header], data: &[u8]) -> Result<T, Error> {
         (**self).deserialize(topic, headers, data)
+    }
+
+    fn deserialize_owned(&self, topic: &str, headers: &[Header], data: Bytes) -> Result<T, Error> {
+        (**self).deserialize_owned(topic, headers, data)
     }
 }
 
@@ -185,9 +200,16 @@ impl Serializer<[u8]> for BytesSerializer {
     }
 }
 
+/// The consumer gets a `Bytes` that shares the fetched response's memory (no copy): a record
+/// kept alive keeps that response buffer alive too. Copy (`Bytes::copy_from_slice`) the few
+/// values kept for long.
 impl Deserializer<Bytes> for BytesSerializer {
     fn deserialize(&self, _: &str, _: &[Header], data: &[u8]) -> Result<Bytes, Error> {
         Ok(Bytes::copy_from_slice(data))
+    }
+
+    fn deserialize_owned(&self, _: &str, _: &[Header], data: Bytes) -> Result<Bytes, Error> {
+        Ok(data)
     }
 }
 
@@ -520,6 +542,23 @@ mod tests {
             .serialize("t", &mut Vec::new(), &data)
             .unwrap();
         assert_eq!(out.as_ptr(), data.as_ptr());
+    }
+
+    #[test]
+    fn bytes_deserializer_shares_owned_bytes() {
+        let data = Bytes::from(vec![5u8; 64]);
+        let slice = data.slice(8..16);
+        let out: Bytes = BytesSerializer
+            .deserialize_owned("t", &[], slice.clone())
+            .unwrap();
+        assert_eq!(out.as_ptr(), slice.as_ptr());
+        // Through Arc<dyn ..> (how the consumer holds it) too.
+        let d: Arc<dyn Deserializer<Bytes>> = Arc::new(BytesSerializer);
+        let out = d.deserialize_owned("t", &[], slice.clone()).unwrap();
+        assert_eq!(out.as_ptr(), slice.as_ptr());
+        // Other deserializers go through `deserialize`.
+        let v: Vec<u8> = BytesSerializer.deserialize_owned("t", &[], slice).unwrap();
+        assert_eq!(v, [5u8; 8]);
     }
 
     #[test]

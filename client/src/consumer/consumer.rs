@@ -176,6 +176,8 @@ impl ConsumerMetadata {
 struct State {
     subs: SubscriptionState,
     buffer: FetchBuffer,
+    /// The vector polls collect records into, kept between polls (empty).
+    scratch: Vec<ConsumerRecord>,
     /// An error the I/O task met, reported by the next poll.
     error: Option<Error>,
     /// Subscription mode, the group state machine and what waits for the poll path.
@@ -196,6 +198,9 @@ struct Shared {
     /// Bumped whenever pollers should look again (data arrived, positions reset, wakeup).
     changed: watch::Sender<u64>,
     wakeup: AtomicBool,
+    /// A poll drained some partition: the I/O task has a fetch to send. The next poll yields
+    /// to the scheduler first (see [`Consumer::poll`]).
+    drained: AtomicBool,
     closed: AtomicBool,
     stopped: watch::Sender<bool>,
 }
@@ -322,6 +327,7 @@ impl<K: 'static, V: 'static> ConsumerBuilder<K, V> {
             state: Mutex::new(State {
                 subs: SubscriptionState::new(default_reset),
                 buffer: FetchBuffer::new(),
+                scratch: Vec::new(),
                 error: None,
                 group: GroupState::new(),
             }),
@@ -335,6 +341,7 @@ impl<K: 'static, V: 'static> ConsumerBuilder<K, V> {
             task_wakeup: Notify::new(),
             changed: watch::Sender::new(0),
             wakeup: AtomicBool::new(false),
+            drained: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             stopped: watch::Sender::new(false),
             config,
@@ -650,6 +657,16 @@ impl<K: Send + 'static, V: Send + 'static> Consumer<K, V> {
     /// listener callback interrupted by the cancellation runs again at the next poll).
     pub async fn poll(&self, timeout: Duration) -> Result<Vec<ConsumerRecord<K, V>>, Error> {
         self.check_open()?;
+        if self.shared.drained.swap(false, Ordering::AcqRel) {
+            // The previous poll drained a partition and woke the I/O task to fetch it again.
+            // A woken task sits in this worker's LIFO slot, which other workers cannot steal
+            // from, and a poll loop that always finds buffered records never yields: without
+            // this the next fetch would only go out once everything buffered was drained (no
+            // pipelining; a current-thread runtime would not run the I/O task at all). Done
+            // here rather than before the previous poll returned, so no records are lost when
+            // a poll is cancelled.
+            tokio::task::yield_now().await;
+        }
         let deadline = Instant::now().checked_add(timeout);
         let mut rx = self.shared.changed.subscribe();
         loop {
@@ -659,7 +676,7 @@ impl<K: Send + 'static, V: Send + 'static> Consumer<K, V> {
             }
             self.check_open()?;
             self.poll_group().await?;
-            let collected = {
+            let (mut collected, drained) = {
                 let mut state = self.state();
                 if let Some(e) = state.error.take() {
                     return Err(e);
@@ -667,12 +684,21 @@ impl<K: Send + 'static, V: Send + 'static> Consumer<K, V> {
                 if let Some(e) = state.subs.missing_position_error() {
                     return Err(e);
                 }
-                let State { subs, buffer, .. } = &mut *state;
-                buffer.collect(
+                let State {
+                    subs,
+                    buffer,
+                    scratch,
+                    ..
+                } = &mut *state;
+                let before = buffer.len();
+                let collected = buffer.collect_into(
                     subs,
                     &self.shared.fetch_config,
                     self.shared.config.max_poll_records.max(1),
-                )
+                    std::mem::take(scratch),
+                );
+                let drained = buffer.len() < before;
+                (collected, drained)
             };
             if collected.metadata_refresh {
                 self.shared.metadata.request_update();
@@ -680,8 +706,14 @@ impl<K: Send + 'static, V: Send + 'static> Consumer<K, V> {
             // Drained partitions can be fetched again.
             self.shared.task_wakeup.notify_one();
             if !collected.records.is_empty() {
-                return self.deserialize(collected.records);
+                if drained {
+                    self.shared.drained.store(true, Ordering::Release);
+                }
+                let out = self.deserialize(&mut collected.records);
+                self.recycle(collected.records);
+                return out;
             }
+            self.recycle(collected.records);
             if let Some(e) = collected.error {
                 return Err(e);
             }
@@ -698,16 +730,27 @@ impl<K: Send + 'static, V: Send + 'static> Consumer<K, V> {
         }
     }
 
-    /// Deserializes; on a failure, the records before it are returned and the positions of
-    /// the partitions from the failing record on are moved back (the next poll fails).
+    /// Gives the (drained) vector of collected records back for the next poll, so its
+    /// memory is reused rather than allocated (and page-faulted in) for every poll.
+    fn recycle(&self, mut records: Vec<ConsumerRecord>) {
+        records.clear();
+        let mut state = self.state();
+        if state.scratch.capacity() < records.capacity() {
+            state.scratch = records;
+        }
+    }
+
+    /// Deserializes (draining `records`); on a failure, the records before it are returned
+    /// and the positions of the partitions from the failing record on are moved back (the
+    /// next poll fails).
     fn deserialize(
         &self,
-        records: Vec<ConsumerRecord>,
+        records: &mut Vec<ConsumerRecord>,
     ) -> Result<Vec<ConsumerRecord<K, V>>, Error> {
         let mut out = Vec::with_capacity(records.len());
-        let mut iter = records.into_iter();
-        while let Some(r) = iter.next() {
-            match self.deserialize_one(&r) {
+        let mut iter = records.drain(..);
+        while let Some(mut r) = iter.next() {
+            match self.deserialize_one(&mut r) {
                 Ok((key, value)) => out.push(ConsumerRecord {
                     topic: r.topic,
                     partition: r.partition,
@@ -746,29 +789,35 @@ impl<K: Send + 'static, V: Send + 'static> Consumer<K, V> {
         Ok(out)
     }
 
+    /// Deserializes the key and value, taking them out of `r` (no copy for deserializers
+    /// that share the fetched bytes); `r` keeps its position fields for the error path.
     #[allow(clippy::type_complexity)]
-    fn deserialize_one(&self, r: &ConsumerRecord) -> Result<(Option<K>, Option<V>), Error> {
-        let what = |part: &str, e: Error| {
+    fn deserialize_one(&self, r: &mut ConsumerRecord) -> Result<(Option<K>, Option<V>), Error> {
+        let what = |r: &ConsumerRecord, part: &str, e: Error| {
             Error::Serialization(format!(
                 "Error deserializing {part} for partition {}-{} at offset {}. If needed, please \
                  seek past the record to continue consumption. ({e})",
                 r.topic, r.partition, r.offset
             ))
         };
-        let key = match &r.key {
-            Some(k) => Some(
-                self.key_deserializer
-                    .deserialize(&r.topic, &r.headers, k)
-                    .map_err(|e| what("key", e))?,
-            ),
+        let key = match r.key.take() {
+            Some(k) => match self
+                .key_deserializer
+                .deserialize_owned(&r.topic, &r.headers, k)
+            {
+                Ok(k) => Some(k),
+                Err(e) => return Err(what(r, "key", e)),
+            },
             None => None,
         };
-        let value = match &r.value {
-            Some(v) => Some(
-                self.value_deserializer
-                    .deserialize(&r.topic, &r.headers, v)
-                    .map_err(|e| what("value", e))?,
-            ),
+        let value = match r.value.take() {
+            Some(v) => match self
+                .value_deserializer
+                .deserialize_owned(&r.topic, &r.headers, v)
+            {
+                Ok(v) => Some(v),
+                Err(e) => return Err(what(r, "value", e)),
+            },
             None => None,
         };
         Ok((key, value))
@@ -2138,12 +2187,24 @@ impl IoTask {
         }
 
         // Fetches.
-        let plan = {
+        let (plan, draining) = {
             let state = lock(&self.shared.state);
             let buffered = state.buffer.buffered_partitions();
-            prepare_fetches(&state.subs, &cluster, &buffered, |n| {
+            let plan = prepare_fetches(&state.subs, &cluster, &buffered, |n| {
                 self.fetching.contains(&n) || self.node_backoff.get(&n).is_some_and(|t| now < *t)
-            })
+            });
+            // Brokers some of whose partitions still have records for the application.
+            let draining: HashSet<i32> = state
+                .buffer
+                .partitions_with_records()
+                .filter(|tp| !state.subs.is_paused(tp))
+                .filter_map(|tp| {
+                    cluster
+                        .topic(&tp.topic)
+                        .and_then(|t| t.leader(tp.partition))
+                })
+                .collect();
+            (plan, draining)
         };
         if plan.missing_leader {
             self.shared.metadata.request_update();
@@ -2154,7 +2215,10 @@ impl IoTask {
         for prepared in plan.fetches {
             let node = prepared.node;
             match self.shared.connections.connected(node) {
-                Some(conn) => self.send_fetch(conn, prepared, cluster.clone()),
+                Some(conn) => {
+                    let no_wait = draining.contains(&node);
+                    self.send_fetch(conn, prepared, cluster.clone(), no_wait)
+                }
                 None => {
                     if self.connecting_nodes.contains(&node) {
                         continue;
@@ -2178,18 +2242,29 @@ impl IoTask {
         timeout
     }
 
+    /// Sends a fetch to `prepared.node`. With `no_wait` (the application still has records
+    /// of this broker's partitions to drain) the broker is asked not to wait for data
+    /// (`max_wait_ms` 0): one fetch is in flight per broker, so a fetch held for
+    /// `fetch.max.wait.ms` because its partitions are caught up would hold back the fetch of
+    /// the partitions being drained. The answer is buffered until the next poll, so this
+    /// costs at most one extra (empty) round trip per poll.
     fn send_fetch(
         &mut self,
         conn: BrokerConnection,
         prepared: PreparedFetch,
         cluster: Arc<Cluster>,
+        no_wait: bool,
     ) {
         let node = prepared.node;
         self.fetching.insert(node);
-        let config = self.shared.fetch_config.clone();
+        let mut config = self.shared.fetch_config.clone();
+        if no_wait {
+            config.max_wait = Duration::ZERO;
+        }
         tracing::trace!(
             node,
             partitions = prepared.partitions.len(),
+            no_wait,
             "sending fetch"
         );
         self.fetches.push(Box::pin(async move {

@@ -567,9 +567,23 @@ impl FetchBuffer {
         self.queue.is_empty()
     }
 
+    /// How many completed fetches (partitions' responses) are buffered.
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
     /// The partitions with buffered data (not fetched again until drained).
     pub fn buffered_partitions(&self) -> HashSet<TopicPartition> {
         self.queue.iter().map(|f| f.tp.clone()).collect()
+    }
+
+    /// The partitions whose buffered fetches still hold record data (not only an empty
+    /// answer or an error).
+    pub fn partitions_with_records(&self) -> impl Iterator<Item = &TopicPartition> {
+        self.queue
+            .iter()
+            .filter(|f| f.records_size > 0 && !f.done)
+            .map(|f| &f.tp)
     }
 
     /// Bytes of fetched record data buffered.
@@ -591,7 +605,23 @@ impl FetchBuffer {
         config: &FetchConfig,
         max_records: usize,
     ) -> Collected {
-        let mut out = Collected::default();
+        self.collect_into(subs, config, max_records, Vec::new())
+    }
+
+    /// As [`collect`](Self::collect), appending to `records` (an empty vector whose memory
+    /// is reused) rather than to a new vector.
+    pub fn collect_into(
+        &mut self,
+        subs: &mut SubscriptionState,
+        config: &FetchConfig,
+        max_records: usize,
+        records: Vec<ConsumerRecord>,
+    ) -> Collected {
+        debug_assert!(records.is_empty());
+        let mut out = Collected {
+            records,
+            ..Collected::default()
+        };
         let mut paused = VecDeque::new();
         while out.records.len() < max_records {
             let Some(mut fetch) = self.queue.pop_front() else {
