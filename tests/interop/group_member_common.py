@@ -31,7 +31,7 @@ def args(description):
     ap.add_argument("--topic", required=True)
     ap.add_argument("--group", required=True)
     ap.add_argument("--strategy", default="range",
-                    help="partition.assignment.strategy: range or cooperative-sticky")
+                    help="partition.assignment.strategy: range, roundrobin or cooperative-sticky")
     ap.add_argument("--client-id", default="python-member")
     ap.add_argument("--delay-ms", type=float, default=0.0,
                     help="processing time per record (so a member can stop mid-stream)")

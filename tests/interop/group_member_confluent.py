@@ -1,11 +1,11 @@
 """A confluent-kafka (librdkafka) member of a consumer group shared with kafka-client's
 Consumer (tests/tests/client_group_interop.rs).
 
-Subscribes to --topic in --group with partition.assignment.strategy=--strategy (range or
-cooperative-sticky), auto-commit off, and consumes at-least-once: each poll's records are
-processed (reported on stdout) and then committed synchronously; the revocation callback
-commits too. On "stop" (stdin) it commits, reports its committed offsets and closes, leaving
-the group. See group_member_common.py for the output protocol.
+Subscribes to --topic in --group with partition.assignment.strategy=--strategy (range,
+roundrobin or cooperative-sticky), auto-commit off, and consumes at-least-once: each poll's
+records are processed (reported on stdout) and then committed synchronously; the revocation
+callback commits too. On "stop" (stdin) it commits, reports its committed offsets and closes,
+leaving the group. See group_member_common.py for the output protocol.
 """
 
 import sys

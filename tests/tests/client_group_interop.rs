@@ -5,18 +5,26 @@
 //! Each scenario runs the same story:
 //! 1. the first member joins alone and owns every partition;
 //! 2. the second joins: both must agree on one assignment (disjoint, complete, the shape the
-//!    strategy implies: contiguous halves for `range`, 3 + 3 for `cooperative-sticky`),
-//!    which is also what the broker recorded for each member (DescribeGroups);
+//!    strategy implies: for `range` contiguous halves and for `roundrobin` partitions dealt
+//!    in turn, both in member-id order exactly as Kafka's assignors, whichever client led;
+//!    3 + 3 for `cooperative-sticky`), which is also what the broker recorded for each
+//!    member (DescribeGroups);
 //! 3. together they read every record exactly once, each committing after processing a poll
 //!    and on revocation (at-least-once without duplicates when nobody crashes);
 //! 4. the Python member is told to stop while it still has records to read: it commits and
 //!    leaves; our consumer takes its partitions over from exactly the offsets it committed;
 //! 5. later records are read once more, and the committed offsets end at the log end.
 //!
+//! Then Python-only groups through restarts (`python_group_restarts`): a member process is
+//! stopped mid-stream and restarted (resuming exactly at its commits), the broker restarts
+//! on the same data directory before a new process resumes, and again under a running
+//! process, which rejoins and reads what follows exactly once.
+//!
 //! kafka-python 3 refuses blocking calls (commit) inside a synchronous rebalance listener, so
 //! its member commits before a rebalance through the consumer's own pre-rebalance commit
 //! (`enable_auto_commit` with an hour-long interval) instead of a listener; it also waits for
-//! the topic's metadata before subscribing (see the script for the race that avoids).
+//! the topic's metadata before subscribing, and subscribes with the pattern `^<topic>$` so
+//! that it joins only after a metadata update (see the script for the races these avoid).
 //!
 //! The Python side is `tests/interop/group_member_confluent.py` /
 //! `group_member_kafka_python.py`, driven over stdin ("stop") and reporting JSON lines on
@@ -157,6 +165,19 @@ impl PyMember {
         delay_ms: u32,
         seen: &Seen,
     ) -> PyMember {
+        PyMember::start_as("python", client, bootstrap, group, strategy, delay_ms, seen)
+    }
+
+    /// As [`start`](Self::start), the records it reads marked as `name`'s in `seen`.
+    fn start_as(
+        name: &'static str,
+        client: PyClient,
+        bootstrap: &str,
+        group: &str,
+        strategy: &str,
+        delay_ms: u32,
+        seen: &Seen,
+    ) -> PyMember {
         let script = client.script();
         let mut child = tokio::process::Command::new(python())
             .arg(workspace_root().join("tests").join("interop").join(script))
@@ -199,7 +220,7 @@ impl PyMember {
                                 seen.push((
                                     r[0].as_i64().expect("partition") as i32,
                                     r[1].as_i64().expect("offset"),
-                                    "python",
+                                    name,
                                 ));
                             }
                             continue;
@@ -539,8 +560,13 @@ async fn read_exactly_once(seen: &Seen, per_partition: i64, alive: &mut dyn FnMu
     assert_eq!(got, want, "records read");
 }
 
-/// The assignment the broker recorded for each member (by client id), from DescribeGroups.
-async fn broker_view(bootstrap: &str, group: &str) -> (String, BTreeMap<String, BTreeSet<i32>>) {
+/// The assignment the broker recorded for each member (by client id), from DescribeGroups,
+/// and the client ids in member-id order (the order of Kafka's range and round-robin
+/// assignors for dynamic members).
+async fn broker_view(
+    bootstrap: &str,
+    group: &str,
+) -> (String, BTreeMap<String, BTreeSet<i32>>, Vec<String>) {
     let mut c = broker_api::connect(bootstrap).await;
     let mut r = c
         .send(
@@ -555,6 +581,12 @@ async fn broker_view(bootstrap: &str, group: &str) -> (String, BTreeMap<String, 
     let g = r.groups.remove(0);
     assert_eq!(ErrorCode::from_code(g.error_code), ErrorCode::None);
     assert_eq!(g.group_state, "Stable");
+    let mut ids: Vec<(String, String)> = g
+        .members
+        .iter()
+        .map(|m| (m.member_id.clone(), m.client_id.clone()))
+        .collect();
+    ids.sort();
     let members = g
         .members
         .into_iter()
@@ -569,7 +601,28 @@ async fn broker_view(bootstrap: &str, group: &str) -> (String, BTreeMap<String, 
             (m.client_id, ps)
         })
         .collect();
-    (g.protocol_data, members)
+    (
+        g.protocol_data,
+        members,
+        ids.into_iter().map(|(_, c)| c).collect(),
+    )
+}
+
+/// What Kafka's `range` / `roundrobin` assignor gives the `i`-th of `n` members (in
+/// member-id order) of a single topic with [`PARTITIONS`] partitions.
+fn kafka_assignment(strategy: &str, i: usize, n: usize) -> BTreeSet<i32> {
+    let parts = PARTITIONS as usize;
+    match strategy {
+        "range" => {
+            let (per, extra) = (parts / n, parts % n);
+            let start = i * per + i.min(extra);
+            (start..start + per + usize::from(i < extra))
+                .map(|p| p as i32)
+                .collect()
+        }
+        "roundrobin" => (0..PARTITIONS).filter(|p| *p as usize % n == i).collect(),
+        _ => unreachable!("{strategy}"),
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -636,8 +689,18 @@ async fn mixed_group(client: PyClient, strategy: &str, first: First) {
             "range gives contiguous halves: rust {ours:?}, python {theirs:?}"
         );
     }
-    let (protocol, members) = broker_view(&bootstrap, &group).await;
+    let (protocol, members, order) = broker_view(&bootstrap, &group).await;
     assert_eq!(protocol, strategy, "the group's protocol");
+    if strategy == "range" || strategy == "roundrobin" {
+        // Exactly Kafka's algorithm, whichever client led (and so computed) the assignment.
+        for (i, client) in order.iter().enumerate() {
+            assert_eq!(
+                members[client],
+                kafka_assignment(strategy, i, 2),
+                "{strategy}: {client} is member {i} in member-id order: {members:?}"
+            );
+        }
+    }
     assert_eq!(
         members,
         BTreeMap::from([
@@ -812,4 +875,266 @@ async fn kafka_python_range_member_led_by_kafka_python() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kafka_python_range_member_led_by_us() {
     mixed_group(PyClient::KafkaPython, "range", First::Rust).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn confluent_roundrobin_member_led_by_us() {
+    mixed_group(PyClient::Confluent, "roundrobin", First::Rust).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn confluent_roundrobin_member_led_by_librdkafka() {
+    mixed_group(PyClient::Confluent, "roundrobin", First::Python).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kafka_python_roundrobin_member_led_by_us() {
+    mixed_group(PyClient::KafkaPython, "roundrobin", First::Rust).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kafka_python_roundrobin_member_led_by_kafka_python() {
+    mixed_group(PyClient::KafkaPython, "roundrobin", First::Python).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Python consumer groups through process and broker restarts
+// ---------------------------------------------------------------------------------------------
+
+/// A group broker on `dir`, listening on `listen` (so that it can restart on the same data
+/// and port).
+async fn durable_broker(dir: &Path, listen: std::net::SocketAddr) -> Broker {
+    Broker::builder()
+        .data_dir(dir)
+        .listen(listen)
+        .config("group.initial.rebalance.delay.ms", "0")
+        .unwrap()
+        .config("group.min.session.timeout.ms", "100")
+        .unwrap()
+        .start()
+        .await
+        .expect("broker starts")
+}
+
+/// The committed offsets of a member's summary; librdkafka reports a partition without a
+/// commit as a negative offset (OFFSET_INVALID), kafka-python leaves it out.
+fn committed_of(summary: &Value) -> BTreeMap<i32, i64> {
+    summary["committed"]
+        .as_object()
+        .unwrap_or_else(|| panic!("committed offsets: {summary}"))
+        .iter()
+        .map(|(p, o)| (p.parse().unwrap(), o.as_i64().unwrap()))
+        .filter(|(_, o)| *o >= 0)
+        .collect()
+}
+
+/// The (first, last) offset `name` read of each partition.
+fn span(seen: &Seen, name: &str) -> BTreeMap<i32, (i64, i64)> {
+    let mut out: BTreeMap<i32, (i64, i64)> = BTreeMap::new();
+    for (p, o, m) in seen.lock().unwrap().iter() {
+        if *m == name {
+            let e = out.entry(*p).or_insert((*o, *o));
+            *e = (e.0.min(*o), e.1.max(*o));
+        }
+    }
+    out
+}
+
+/// How many records `name` read.
+fn read_by(seen: &Seen, name: &str) -> usize {
+    seen.lock().unwrap().iter().filter(|r| r.2 == name).count()
+}
+
+/// Waits until `py` (marked `name`) read at least `count` records.
+async fn wait_reads(seen: &Seen, name: &str, count: usize, py: &mut PyMember) {
+    let deadline = Instant::now() + PHASE;
+    while read_by(seen, name) < count {
+        py.check_alive();
+        assert!(
+            Instant::now() < deadline,
+            "{name} read {} of {count}; stderr:\n{}",
+            read_by(seen, name),
+            py.stderr_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// `name` committed exactly what it processed: one past its last record of each partition
+/// it read, nothing for the others.
+fn committed_what_it_processed(seen: &Seen, name: &str, committed: &BTreeMap<i32, i64>) {
+    let processed: BTreeMap<i32, i64> = span(seen, name)
+        .into_iter()
+        .map(|(p, (_, last))| (p, last + 1))
+        .collect();
+    for (p, next) in &processed {
+        assert_eq!(committed.get(p), Some(next), "{name}: partition {p}");
+    }
+}
+
+/// `name` started each partition it read at the offset committed before it (0 without one).
+fn resumed_at(seen: &Seen, name: &str, committed: &BTreeMap<i32, i64>) {
+    let spans = span(seen, name);
+    assert!(!spans.is_empty(), "{name} read nothing");
+    for (p, (first, _)) in spans {
+        assert_eq!(
+            first,
+            committed.get(&p).copied().unwrap_or(0),
+            "{name}: partition {p} resumed at the committed offset"
+        );
+    }
+}
+
+/// Waits until the group committed `offset` for every partition.
+async fn group_committed(bootstrap: &str, group: &str, offset: i64) {
+    let c = Consumer::new(
+        ConsumerConfig::builder()
+            .bootstrap_servers(bootstrap)
+            .group_id(group)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let tps: Vec<TopicPartition> = (0..PARTITIONS)
+        .map(|p| TopicPartition {
+            topic: TOPIC.into(),
+            partition: p,
+        })
+        .collect();
+    let deadline = Instant::now() + PHASE;
+    loop {
+        let committed = c.committed(&tps).await.expect("committed");
+        if committed
+            .values()
+            .all(|o| o.as_ref().map(|o| o.offset) == Some(offset))
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "committed {committed:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    c.close().await.unwrap();
+}
+
+/// A Python consumer group through restarts, against broker-lite with a data directory:
+/// 1. a process reads part of the topic (processing slowly), is stopped: it commits what it
+///    processed and leaves;
+/// 2. the process restarts (a new one in the group): it resumes exactly at those commits,
+///    and is stopped mid-stream again;
+/// 3. the broker restarts (clean shutdown, same data and port), then a third process resumes
+///    at the second one's commits and reads the rest: every record once over the three;
+/// 4. the broker restarts again under the running process (everything it read committed):
+///    it reconnects, rejoins (broker-lite brings groups back empty, so it loses its
+///    partitions first) and reads the records produced after, each once, committing them.
+async fn python_group_restarts(client: PyClient) {
+    python();
+    let dir = tempfile::tempdir().expect("data dir");
+    let broker = durable_broker(dir.path(), "127.0.0.1:0".parse().unwrap()).await;
+    let addr = broker.local_addr();
+    let bootstrap = broker.bootstrap_servers();
+    let group = format!("restarts-{client:?}");
+    create_topic(&broker, TOPIC, PARTITIONS, &[]).await;
+    let p = producer(config(&bootstrap));
+    produce_all(&p, 50).await;
+    close(&p).await;
+    let seen: Seen = Arc::default();
+    let start = |name: &'static str, delay_ms: u32| {
+        PyMember::start_as(name, client, &bootstrap, &group, "range", delay_ms, &seen)
+    };
+
+    // 1.
+    let mut py1 = start("py1", 10);
+    wait_reads(&seen, "py1", 60, &mut py1).await;
+    let s1 = promptly("py1 stops", py1.stop()).await;
+    assert_eq!(s1["errors"], Value::Array(vec![]), "{s1}");
+    let c1 = committed_of(&s1);
+    committed_what_it_processed(&seen, "py1", &c1);
+    assert!(read_by(&seen, "py1") < 300, "py1 stopped mid-stream");
+
+    // 2.
+    let mut py2 = start("py2", 10);
+    wait_reads(&seen, "py2", 60, &mut py2).await;
+    let s2 = promptly("py2 stops", py2.stop()).await;
+    assert_eq!(s2["errors"], Value::Array(vec![]), "{s2}");
+    let c2 = committed_of(&s2);
+    resumed_at(&seen, "py2", &c1);
+    committed_what_it_processed(&seen, "py2", &c2);
+    let mut c2_all = c1.clone();
+    c2_all.extend(c2.iter().map(|(p, o)| (*p, *o)));
+    assert!(
+        read_by(&seen, "py1") + read_by(&seen, "py2") < 300,
+        "py2 stopped mid-stream"
+    );
+
+    // 3.
+    broker.shutdown().await;
+    let broker = durable_broker(dir.path(), addr).await;
+    let mut py3 = start("py3", 0);
+    read_exactly_once(&seen, 50, &mut || py3.check_alive()).await;
+    resumed_at(&seen, "py3", &c2_all);
+    group_committed(&bootstrap, &group, 50).await;
+
+    // 4. The member learns that the restarted broker does not know it (its heartbeat gets
+    //    UNKNOWN_MEMBER_ID) and rejoins before anything is produced: a record fetched before
+    //    that would be processed, its commit refused, and read again after the rejoin.
+    let assigned = |py: &PyMember| {
+        py.events()
+            .iter()
+            .filter(|e| e["event"] == "assigned")
+            .count()
+    };
+    let before = assigned(&py3);
+    broker.shutdown().await;
+    let broker = durable_broker(dir.path(), addr).await;
+    let deadline = Instant::now() + PHASE;
+    while assigned(&py3) == before {
+        py3.check_alive();
+        assert!(
+            Instant::now() < deadline,
+            "py3 did not rejoin: {:?}",
+            py3.events()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let p = producer(config(&bootstrap));
+    produce_all(&p, 20).await;
+    close(&p).await;
+    read_exactly_once(&seen, 70, &mut || py3.check_alive()).await;
+    let events = py3.events();
+    let s3 = promptly("py3 stops", py3.stop()).await;
+    // Only connection errors while the broker was away (librdkafka reports them).
+    let errors: Vec<&str> = s3["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| e.as_str().unwrap_or_default())
+        .filter(|e| !e.contains("Disconnected") && !e.contains("Connection refused"))
+        .collect();
+    assert!(errors.is_empty(), "{s3}");
+    let c3 = committed_of(&s3);
+    assert_eq!(
+        c3,
+        (0..PARTITIONS).map(|p| (p, 70)).collect::<BTreeMap<_, _>>(),
+        "{s3}"
+    );
+    println!(
+        "[{client:?}] py1 committed {c1:?}, py2 committed {c2:?}; py3 across the broker \
+         restart: {:?}",
+        events
+            .iter()
+            .filter(|e| e["event"] != "records")
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+    );
+    broker.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn confluent_group_resumes_after_process_and_broker_restarts() {
+    python_group_restarts(PyClient::Confluent).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kafka_python_group_resumes_after_process_and_broker_restarts() {
+    python_group_restarts(PyClient::KafkaPython).await;
 }
