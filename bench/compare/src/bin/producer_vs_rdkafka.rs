@@ -46,6 +46,12 @@
 //! command prefix for the child processes (e.g. `perf record -g -o /tmp/p.data --`);
 //! `RUST_LOG` filters broker-lite's and our client's logs (default `warn`).
 
+#[path = "../bench_util.rs"]
+mod bench_util;
+use bench_util::{
+    best_median, extra_settings, list, mb, median, proc_status_kib, process_cpu, VALUE_SIZE,
+};
+
 use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::io::Read;
@@ -59,48 +65,11 @@ use bytes::Bytes;
 use hdrhistogram::Histogram;
 
 const PARTITIONS: i32 = 32;
-const VALUE_SIZE: usize = 100;
 const BUFFER_BYTES: usize = 32 * 1024 * 1024;
 
 // ---------------------------------------------------------------------------------------------
 // Shared helpers
 // ---------------------------------------------------------------------------------------------
-
-/// CPU time (user + system) used so far by this process (every thread).
-fn process_cpu() -> Duration {
-    // SAFETY: getrusage only writes the struct we pass, which is zero-initialised POD.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: valid pointer to a rusage; RUSAGE_SELF is a valid `who`.
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
-    assert_eq!(rc, 0, "getrusage");
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(ru.ru_utime) + tv(ru.ru_stime)
-}
-
-/// A `VmXXX:` field of `/proc/self/status`, in KiB.
-fn proc_status_kib(field: &str) -> u64 {
-    let s = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    s.lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("{field} not in /proc/self/status"))
-}
-
-fn extra_settings(var: &str) -> Vec<(String, String)> {
-    match std::env::var(var) {
-        Ok(v) => v
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(|kv| {
-                let (k, v) = kv
-                    .split_once('=')
-                    .unwrap_or_else(|| panic!("{var}: {kv} is not key=value"));
-                (k.to_string(), v.to_string())
-            })
-            .collect(),
-        Err(_) => Vec::new(),
-    }
-}
 
 fn init_tracing() {
     tracing_subscriber::fmt()
@@ -478,13 +447,6 @@ struct ParentArgs {
     compression: Vec<String>,
     clients: Vec<Client>,
     idempotence: Option<bool>,
-}
-
-fn list(v: String) -> Vec<String> {
-    v.split(',')
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
 }
 
 fn main() {
@@ -879,18 +841,4 @@ fn walk_batches(data_dir: &Path, topic: &str) -> (u64, u64, u64) {
         }
     }
     (batches, records, with_pid)
-}
-
-fn mb(n: u64, secs: f64) -> f64 {
-    n as f64 * VALUE_SIZE as f64 / 1e6 / secs
-}
-
-/// The smallest value and the median (the lower middle for an even count).
-fn best_median(mut v: Vec<f64>) -> (f64, f64) {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    (v[0], v[(v.len() - 1) / 2])
-}
-
-fn median(v: Vec<f64>) -> f64 {
-    best_median(v).1
 }
