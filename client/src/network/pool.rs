@@ -34,9 +34,12 @@ pub struct ExponentialBackoff {
 
 impl ExponentialBackoff {
     /// A backoff from `initial` growing by `multiplier` per attempt up to `max`, with
-    /// `jitter` (a fraction, such as `0.2`) applied to every value. When `max <= initial`
+    /// `jitter` (a fraction, such as `0.2`) applied to every value. `initial` is capped at `max`,
+    /// as in Java; when `max <= initial`
     /// the backoff is always `initial`, without jitter (as in Java).
     pub fn new(initial: Duration, multiplier: f64, max: Duration, jitter: f64) -> Self {
+        // Java: `initialInterval = Math.min(maxInterval, initialInterval)`.
+        let initial = initial.min(max);
         let initial_ms = initial.as_secs_f64() * 1000.0;
         let max_ms = max.as_secs_f64() * 1000.0;
         let exp_max = if max > initial && multiplier > 1.0 {
@@ -60,13 +63,20 @@ impl ExponentialBackoff {
 
     /// The backoff after `attempts` earlier failures (0 for the first failure).
     pub fn backoff(&self, attempts: u32) -> Duration {
+        self.backoff_with_jitter(attempts, random_unit())
+    }
+
+    /// [`backoff`](Self::backoff) with the jitter drawn from `unit` (in `[0, 1)`) instead of
+    /// at random, for callers that must get the same value every time they ask (the
+    /// producer's accumulator recomputes a batch's backoff on every ready check).
+    pub fn backoff_with_jitter(&self, attempts: u32, unit: f64) -> Duration {
         if self.exp_max <= 0.0 {
             return self.initial;
         }
         let exp = f64::from(attempts).min(self.exp_max);
         let term = self.initial.as_secs_f64() * self.multiplier.powf(exp);
         let factor = if self.jitter > f64::MIN_POSITIVE {
-            1.0 - self.jitter + 2.0 * self.jitter * random_unit()
+            1.0 - self.jitter + 2.0 * self.jitter * unit.clamp(0.0, 1.0)
         } else {
             1.0
         };

@@ -26,6 +26,7 @@ use super::batch::{
 use super::txn_manager::TransactionManager;
 use crate::error::Error;
 use crate::metadata::{Cluster, TopicInfo};
+use crate::network::pool::ExponentialBackoff;
 use crate::partitioner::BuiltInPartitioner;
 use crate::record::Header;
 
@@ -147,6 +148,11 @@ struct TopicQueues {
 /// Java's `RecordAccumulator`.
 pub(crate) struct RecordAccumulator {
     config: AccumulatorConfig,
+    /// `retry.backoff.ms` growing to `retry.backoff.max.ms`.
+    retry: ExponentialBackoff,
+    /// Seeds the built-in partitioners of new topics (deterministic tests).
+    #[cfg(test)]
+    partitioner_seed: Option<u64>,
     topics: HashMap<Arc<str>, TopicQueues, FxBuild>,
     next_batch_id: u64,
     incomplete: HashMap<u64, Arc<BatchResult>>,
@@ -168,7 +174,15 @@ impl std::fmt::Debug for RecordAccumulator {
 impl RecordAccumulator {
     pub(crate) fn new(config: AccumulatorConfig) -> Self {
         RecordAccumulator {
+            retry: ExponentialBackoff::new(
+                config.retry_backoff,
+                2.0,
+                config.retry_backoff_max,
+                0.2,
+            ),
             config,
+            #[cfg(test)]
+            partitioner_seed: None,
             topics: HashMap::default(),
             next_batch_id: 1,
             incomplete: HashMap::new(),
@@ -181,7 +195,14 @@ impl RecordAccumulator {
     fn topic_queues(&mut self, topic: &str) -> &mut TopicQueues {
         if !self.topics.contains_key(topic) {
             let name: Arc<str> = Arc::from(topic);
-            let built_in = BuiltInPartitioner::new(topic, self.config.batch_size.max(1));
+            let sticky_size = self.config.batch_size.max(1);
+            #[cfg(test)]
+            let built_in = match self.partitioner_seed {
+                Some(seed) => BuiltInPartitioner::with_seed(topic, sticky_size, seed),
+                None => BuiltInPartitioner::new(topic, sticky_size),
+            };
+            #[cfg(not(test))]
+            let built_in = BuiltInPartitioner::new(topic, sticky_size);
             self.topics.insert(
                 name.clone(),
                 TopicQueues {
@@ -423,7 +444,6 @@ impl RecordAccumulator {
         let flushing = self.flushes_in_progress > 0 || self.closed;
         let linger = self.config.linger;
         let adaptive = self.config.adaptive_partitioning;
-        let (base, max) = (self.config.retry_backoff, self.config.retry_backoff_max);
         for (topic, tq) in &mut self.topics {
             let info = cluster.topic(topic);
             let mut queue_sizes: Vec<i32> = Vec::new();
@@ -445,7 +465,7 @@ impl RecordAccumulator {
                     }
                     continue;
                 };
-                let backoff = retry_backoff(base, max, first.attempts, first.id);
+                let backoff = retry_backoff(&self.retry, first.attempts, first.id);
                 let backing_off = first.attempts > 0 && now < first.last_attempt + backoff;
                 let since = if first.attempts > 0 {
                     first.last_attempt
@@ -504,7 +524,6 @@ impl RecordAccumulator {
                 }
             }
         }
-        let (base, max) = (self.config.retry_backoff, self.config.retry_backoff_max);
         let transactional = self.config.transactional;
         let mut out = HashMap::new();
         for (node, mut tps) in by_node {
@@ -527,7 +546,7 @@ impl RecordAccumulator {
                     continue;
                 };
                 let Some(first) = dq.front() else { continue };
-                let backoff = retry_backoff(base, max, first.attempts, first.id);
+                let backoff = retry_backoff(&self.retry, first.attempts, first.id);
                 if first.attempts > 0 && now < first.last_attempt + backoff {
                     continue;
                 }
@@ -863,26 +882,19 @@ fn insert_in_sequence_order(dq: &mut VecDeque<ProducerBatch>, batch: ProducerBat
     dq.insert(pos, batch);
 }
 
-/// Exponential retry backoff (KIP-580): `retry.backoff.ms * 2^(attempts-1)`, capped at
-/// `retry.backoff.max.ms`, with ±20% jitter (derived from the batch id so it stays
-/// deterministic).
-pub(crate) fn retry_backoff(base: Duration, max: Duration, attempts: u32, salt: u64) -> Duration {
+/// A batch's retry backoff (KIP-580): Java's `ExponentialBackoff(retry.backoff.ms, 2,
+/// retry.backoff.max.ms, 0.2)` after `attempts - 1` earlier failures, with the jitter derived
+/// from the batch id so that every ready check and drain sees the same value.
+pub(crate) fn retry_backoff(backoff: &ExponentialBackoff, attempts: u32, salt: u64) -> Duration {
     if attempts == 0 {
         return Duration::ZERO;
     }
-    if base >= max {
-        // Kafka's ExponentialBackoff caps the initial value at the maximum: a fixed backoff.
-        return max;
-    }
-    let exp = attempts.saturating_sub(1).min(31);
-    let raw = base.saturating_mul(1u32 << exp).min(max);
-    // Jitter in [0.8, 1.2).
     let h = salt
         .wrapping_mul(0x9E37_79B9_7F4A_7C15)
         .wrapping_add(u64::from(attempts))
         .rotate_left(17);
-    let frac = (h % 400) as f64 / 1000.0 + 0.8;
-    raw.mul_f64(frac).min(max)
+    let unit = (h >> 11) as f64 / (1u64 << 53) as f64;
+    backoff.backoff_with_jitter(attempts - 1, unit)
 }
 
 #[cfg(test)]

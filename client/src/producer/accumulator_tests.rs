@@ -1,6 +1,5 @@
 //! Unit tests of the RecordAccumulator: no sockets, time passed in.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,6 +9,7 @@ use kafka_wire::{ErrorCode, Uuid};
 
 use super::*;
 use crate::metadata::{BrokerInfo, Cluster, PartitionInfo, TopicInfo};
+use crate::network::pool::ExponentialBackoff;
 use crate::producer::batch::ProducerIdAndEpoch;
 
 fn config() -> AccumulatorConfig {
@@ -257,13 +257,15 @@ fn retries_back_off_exponentially() {
         .is_empty());
     let r = acc.ready(&c, t0 + Duration::from_millis(130), false);
     assert_eq!(r.ready_nodes, vec![0]);
+    let backoff = ExponentialBackoff::new(
+        Duration::from_millis(100),
+        2.0,
+        Duration::from_millis(1000),
+        0.2,
+    );
     for attempts in 1..10 {
-        let d = retry_backoff(
-            Duration::from_millis(100),
-            Duration::from_millis(1000),
-            attempts,
-            3,
-        );
+        let d = retry_backoff(&backoff, attempts, 3);
+        assert_eq!(d, retry_backoff(&backoff, attempts, 3), "deterministic");
         let ideal = (100u64 << (attempts - 1)).min(1000) as f64;
         let ms = d.as_millis() as f64;
         assert!(
@@ -400,23 +402,36 @@ fn split_moves_records_and_futures_to_smaller_batches() {
 fn keyless_records_stick_to_a_partition_then_move() {
     let c = cluster(8, 1);
     let mut acc = RecordAccumulator::new(config());
+    // A fixed seed: the partition picked after a switch is random.
+    acc.partitioner_seed = Some(7);
     let now = Instant::now();
-    let mut seen: HashMap<i32, usize> = HashMap::new();
-    let mut sequence = Vec::new();
+    // The bytes each sticky partition was given before the built-in partitioner moved on.
+    let mut given: Vec<usize> = Vec::new();
+    let mut last_produced = 0usize;
+    let mut partitions = std::collections::BTreeSet::new();
     for _ in 0..400 {
         let (f, _) = append(&mut acc, &c, None, &[0; 50], now);
-        *seen.entry(f.partition()).or_default() += 1;
-        if sequence.last() != Some(&f.partition()) {
-            sequence.push(f.partition());
+        partitions.insert(f.partition());
+        let info = acc.topics["t"]
+            .built_in
+            .current_partition_info()
+            .expect("a sticky partition");
+        if info.produced_bytes() < last_produced {
+            given.push(last_produced);
         }
+        last_produced = info.produced_bytes();
     }
-    // About 1 KiB (batch.size) per partition before moving on: ~15 records of ~60 bytes.
-    assert!(sequence.len() >= 10, "partition switches: {sequence:?}");
-    assert!(
-        sequence.len() <= 400 / 10,
-        "too many switches: {}",
-        sequence.len()
-    );
+    // KIP-794 as Java implements it: a partition keeps the records until it was given
+    // batch.size (1024) bytes and its batches are full, or 2 x batch.size bytes whatever the
+    // batches (plus the record that crossed the line, at most 61 + 58 bytes).
+    assert!(given.len() >= 8, "too few switches: {given:?}");
+    for bytes in &given {
+        assert!(
+            (1024..=2048 + 119).contains(bytes),
+            "switched after {bytes} bytes: {given:?}"
+        );
+    }
+    assert!(partitions.len() >= 6, "records spread over {partitions:?}");
 }
 
 #[test]

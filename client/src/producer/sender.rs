@@ -28,6 +28,7 @@ use crate::config::Acks;
 use crate::error::Error;
 use crate::metadata::Cluster;
 use crate::network::connection::BrokerConnection;
+use crate::network::pool::ExponentialBackoff;
 
 type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
@@ -69,12 +70,13 @@ pub(crate) struct Sender {
     init_backoff_until: Option<Instant>,
     init_failures: u32,
     last_idle_check: Instant,
+    /// `retry.backoff.ms` growing to `retry.backoff.max.ms` (metadata and InitProducerId).
+    retry: ExponentialBackoff,
 }
 
 impl Sender {
     pub(crate) fn new(inner: Arc<ProducerInner>) -> Self {
         Sender {
-            inner,
             in_flight: FuturesUnordered::new(),
             in_flight_per_node: HashMap::new(),
             in_flight_conn: HashMap::new(),
@@ -88,6 +90,13 @@ impl Sender {
             init_backoff_until: None,
             init_failures: 0,
             last_idle_check: Instant::now(),
+            retry: ExponentialBackoff::new(
+                inner.config.retry_backoff,
+                2.0,
+                inner.config.retry_backoff_max,
+                0.2,
+            ),
+            inner,
         }
     }
 
@@ -298,15 +307,9 @@ impl Sender {
                 return;
             }
         }
-        let backoff = crate::producer::accumulator::retry_backoff(
-            cfg.retry_backoff,
-            cfg.retry_backoff_max,
-            self.metadata_failures,
-            7,
-        );
         if let Some(last) = self.last_metadata_attempt {
             let min_gap = if self.metadata_failures > 0 {
-                backoff
+                self.retry.backoff(self.metadata_failures - 1)
             } else {
                 // Java's metadata refresh backoff between successful updates.
                 cfg.retry_backoff
@@ -380,12 +383,7 @@ impl Sender {
                     || matches!(e, Error::Kafka { code, .. } if code == ErrorCode::CoordinatorLoadInProgress)
                 {
                     self.init_failures += 1;
-                    let backoff = crate::producer::accumulator::retry_backoff(
-                        self.inner.config.retry_backoff,
-                        self.inner.config.retry_backoff_max,
-                        self.init_failures,
-                        11,
-                    );
+                    let backoff = self.retry.backoff(self.init_failures - 1);
                     tracing::debug!(error = %e, "InitProducerId failed; retrying");
                     self.init_backoff_until = Some(Instant::now() + backoff);
                 } else {
