@@ -96,11 +96,7 @@ impl PendingRecord {
     /// Upper bound of the record's size in a batch of its own (Java's
     /// `estimateSizeInBytesUpperBound`).
     pub(crate) fn size_upper_bound(&self) -> usize {
-        let headers: Vec<(&str, Option<&[u8]>)> = self
-            .headers
-            .iter()
-            .map(|h| (h.key.as_str(), h.value.as_deref()))
-            .collect();
+        let headers = header_refs(&self.headers);
         RECORD_BATCH_OVERHEAD
             + record_size(0, 0, self.key.as_deref(), self.value.as_deref(), &headers)
     }
@@ -229,12 +225,8 @@ impl RecordAccumulator {
         topic: &str,
         info: &TopicInfo,
         record: &PendingRecord,
+        headers: &[(&str, Option<&[u8]>)],
     ) -> i32 {
-        let headers: Vec<(&str, Option<&[u8]>)> = record
-            .headers
-            .iter()
-            .map(|h| (h.key.as_str(), h.value.as_deref()))
-            .collect();
         let tq = self.topic_queues(topic);
         let mut p = tq.built_in.peek_current_partition(info);
         for _ in 0..2 {
@@ -248,7 +240,7 @@ impl RecordAccumulator {
                                 record.timestamp,
                                 record.key.as_deref(),
                                 record.value.as_deref(),
-                                &headers,
+                                headers,
                             ) > last.batch_size_limit
                 }
             };
@@ -279,10 +271,14 @@ impl RecordAccumulator {
         if self.closed {
             return Err(Error::Closed);
         }
+        let mut record = record;
+        let thunk = record.thunk.take();
+        // Built once per record: used by the sticky partition check and the append.
+        let headers = header_refs(&record.headers);
         let sticky = partition.is_none();
         let partition = match partition {
             Some(p) => p,
-            None => self.sticky_partition_for(topic, info, &record),
+            None => self.sticky_partition_for(topic, info, &record, &headers),
         };
         let opts = BatchOptions {
             compression: self.config.compression,
@@ -302,18 +298,12 @@ impl RecordAccumulator {
         };
         let dq = tq.partitions.entry(partition).or_default();
 
-        let mut record = record;
-        let thunk = record.thunk.take().map(|mut t| {
+        let thunk = thunk.map(|mut t| {
             t.info = Some(info_rec.clone());
             t
         });
         // Try the partition's last batch first.
         if let Some(last) = dq.back_mut() {
-            let headers: Vec<(&str, Option<&[u8]>)> = record
-                .headers
-                .iter()
-                .map(|h| (h.key.as_str(), h.value.as_deref()))
-                .collect();
             let fits = last.is_open()
                 && (last.record_count == 0
                     || last.size_if_appended(
@@ -349,6 +339,7 @@ impl RecordAccumulator {
                 });
             }
         }
+        drop(headers);
         record.thunk = thunk;
         self.append_new(topic, partition, sticky, info, record, buffer, now, opts)
     }
@@ -392,11 +383,7 @@ impl RecordAccumulator {
             builder.set_estimated_compression_ratio(ratio);
         }
         let mut batch = ProducerBatch::new(id, tp, builder, pool_size, self.config.batch_size, now);
-        let headers: Vec<(&str, Option<&[u8]>)> = record
-            .headers
-            .iter()
-            .map(|h| (h.key.as_str(), h.value.as_deref()))
-            .collect();
+        let headers = header_refs(&record.headers);
         let info_rec = RecordInfo {
             topic: name,
             partition,
@@ -848,6 +835,15 @@ fn last_size_if_appended_raw(
     headers: &[(&str, Option<&[u8]>)],
 ) -> usize {
     batch.size_if_appended(timestamp, key, value, headers)
+}
+
+/// The record's headers in the form the batch builder takes (no allocation without
+/// headers).
+fn header_refs(headers: &[Header]) -> Vec<(&str, Option<&[u8]>)> {
+    headers
+        .iter()
+        .map(|h| (h.key.as_str(), h.value.as_deref()))
+        .collect()
 }
 
 /// Java's `CompressionRatioEstimator.updateEstimation`: the estimate falls slowly towards a
