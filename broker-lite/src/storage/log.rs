@@ -422,6 +422,19 @@ impl PartitionLog {
         })
     }
 
+    /// Appends batches written by a coordinator on the broker itself (Kafka's `appendAsLeader`
+    /// with origin `COORDINATOR`), e.g. the group coordinator's transactional offset commits
+    /// (TxnOffsetCommit): batches may carry a producer id and the transactional bit without a
+    /// sequence; no sequence check applies, but a transactional batch opens (or continues) the
+    /// producer's transaction in this partition, as for client batches.
+    ///
+    /// # Errors
+    /// As [`append`](Self::append).
+    pub fn append_as_coordinator(&mut self, records: &mut [u8], now_ms: i64) -> Result<AppendInfo> {
+        // First version: the client path. The storage work completes it.
+        self.append(records, now_ms)
+    }
+
     /// Writes a transaction marker (a control batch) at the log end offset, ending the
     /// producer's ongoing transaction in this partition (Kafka's `appendAsLeader` with origin
     /// `COORDINATOR`).
