@@ -4,6 +4,8 @@
 //! request at a chosen version and decodes the typed response, so tests can drive every API
 //! and version of broker-lite, including malformed frames.
 
+pub mod interop;
+
 use bytes::{Buf, Bytes, BytesMut};
 use kafka_wire::frame::{encode_request, split_frame, DEFAULT_MAX_FRAME_SIZE};
 use kafka_wire::messages::{RequestHeader, ResponseHeader};

@@ -36,11 +36,11 @@ mod producer_common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::pin::Pin;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use broker_lite::Broker;
@@ -50,6 +50,7 @@ use kafka_client::consumer::{Consumer, ConsumerRebalanceListener, TopicPartition
 use kafka_client::producer::Producer;
 use kafka_client::{Error, ProducerRecord};
 use kafka_integration_tests::broker_api;
+use kafka_integration_tests::interop::{python, scripts_dir, SETUP_HINT};
 use kafka_wire::consumer_protocol::decode_assignment;
 use kafka_wire::messages::DescribeGroupsRequest;
 use kafka_wire::ErrorCode;
@@ -63,58 +64,6 @@ const PARTITIONS: i32 = 6;
 const TOPIC: &str = "mixed";
 /// Upper bound for a phase of a scenario.
 const PHASE: Duration = Duration::from_secs(40);
-
-const SETUP_HINT: &str =
-    "run scripts/setup-interop.sh (or scripts/test.sh, the README's test command)";
-
-// ---------------------------------------------------------------------------------------------
-// The Python interpreter
-// ---------------------------------------------------------------------------------------------
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ lives in the workspace")
-        .to_path_buf()
-}
-
-/// The interop interpreter, checked once: it must exist and import both clients. Panics
-/// (fails the test, with what to run) otherwise.
-fn python() -> &'static Path {
-    static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let checked = PYTHON.get_or_init(|| {
-        let python = match std::env::var_os("KAFKA_INTEROP_PYTHON") {
-            Some(p) if !p.is_empty() => PathBuf::from(p),
-            _ => workspace_root().join(".venv").join("bin").join("python"),
-        };
-        if !python.exists() {
-            return Err(format!(
-                "interop Python interpreter {} does not exist (the venv is missing; \
-                 KAFKA_INTEROP_PYTHON unset or wrong); {SETUP_HINT}",
-                python.display()
-            ));
-        }
-        let probe = std::process::Command::new(&python)
-            .args(["-c", "import confluent_kafka, kafka"])
-            .output();
-        match probe {
-            Ok(out) if out.status.success() => Ok(python),
-            Ok(out) => Err(format!(
-                "{} cannot import confluent_kafka and kafka: {}; {SETUP_HINT}",
-                python.display(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            )),
-            Err(e) => Err(format!(
-                "cannot run {}: {e}; {SETUP_HINT}",
-                python.display()
-            )),
-        }
-    });
-    match checked {
-        Ok(p) => p,
-        Err(msg) => panic!("{msg}"),
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Members
@@ -180,7 +129,7 @@ impl PyMember {
     ) -> PyMember {
         let script = client.script();
         let mut child = tokio::process::Command::new(python())
-            .arg(workspace_root().join("tests").join("interop").join(script))
+            .arg(scripts_dir().join(script))
             .args(["--bootstrap", bootstrap, "--topic", TOPIC, "--group", group])
             .args(["--strategy", strategy, "--client-id", "python-member"])
             .args(["--delay-ms", &delay_ms.to_string()])

@@ -25,9 +25,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::num::NonZeroU32;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::OnceLock;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -36,6 +34,7 @@ use kafka_client::partitioner::partition_for_key;
 use kafka_client::producer::Producer;
 use kafka_client::{Header, ProducerRecord, RecordMetadata};
 use kafka_integration_tests::broker_api;
+use kafka_integration_tests::interop::{self, python};
 use kafka_wire::records::Compression;
 use serde_json::Value;
 
@@ -56,117 +55,9 @@ const SCRIPT_TIMEOUT: Duration = Duration::from_secs(120);
 /// Upper bound for our producer to have every record of a run acknowledged.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(60);
 
-const SETUP_HINT: &str =
-    "run scripts/setup-interop.sh (or scripts/test.sh, the README's test command)";
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ lives in the workspace")
-        .to_path_buf()
-}
-
-fn scripts_dir() -> PathBuf {
-    workspace_root().join("tests").join("interop")
-}
-
-/// The interop interpreter, checked once: it must exist and import both clients and every
-/// codec module kafka-python needs. Panics (fails the test) otherwise.
-fn python() -> &'static Path {
-    static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let checked = PYTHON.get_or_init(|| {
-        let python = match std::env::var_os("KAFKA_INTEROP_PYTHON") {
-            Some(p) if !p.is_empty() => PathBuf::from(p),
-            _ => workspace_root().join(".venv").join("bin").join("python"),
-        };
-        if !python.exists() {
-            return Err(format!(
-                "interop Python interpreter {} does not exist (KAFKA_INTEROP_PYTHON unset or wrong); {SETUP_HINT}",
-                python.display()
-            ));
-        }
-        let probe = std::process::Command::new(&python)
-            .args([
-                "-c",
-                "import confluent_kafka, kafka, lz4, zstandard, snappy\n\
-                 from kafka.codec import has_lz4, has_snappy, has_zstd\n\
-                 assert has_lz4() and has_snappy() and has_zstd(), 'kafka-python codecs'\n\
-                 print(confluent_kafka.version()[0], confluent_kafka.libversion()[0], kafka.__version__)",
-            ])
-            .output();
-        match probe {
-            Ok(out) if out.status.success() => Ok(python),
-            Ok(out) => Err(format!(
-                "{} cannot import the interop modules (confluent_kafka, kafka, lz4, zstandard, snappy): {}; {SETUP_HINT}",
-                python.display(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            )),
-            Err(e) => Err(format!("cannot run {}: {e}; {SETUP_HINT}", python.display())),
-        }
-    });
-    match checked {
-        Ok(p) => p,
-        Err(msg) => panic!("{msg}"),
-    }
-}
-
-/// Runs `tests/interop/<script> --bootstrap <bootstrap> <args>`; returns its JSON summary.
-/// Panics with the script's output when it fails, times out or prints no summary. The child
-/// is killed if this future is dropped (timeout, panic).
+/// Runs an interop script with [`SCRIPT_TIMEOUT`].
 async fn run_script(bootstrap: &str, script: &str, args: &[String]) -> Value {
-    let started = Instant::now();
-    let child = tokio::process::Command::new(python())
-        .arg(scripts_dir().join(script))
-        .args(["--bootstrap", bootstrap])
-        .args(args)
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .env("PYTHONUNBUFFERED", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}; {SETUP_HINT}", python().display()));
-    let out = match tokio::time::timeout(SCRIPT_TIMEOUT, child.wait_with_output()).await {
-        Ok(out) => out.unwrap_or_else(|e| panic!("waiting for {script}: {e}")),
-        Err(_) => panic!("{script} {args:?} timed out after {SCRIPT_TIMEOUT:?} (killed)"),
-    };
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "{script} {args:?} failed ({}):\nstderr:\n{}\nstdout:\n{}",
-        out.status,
-        tail(&stderr, 6000),
-        tail(&stdout, 2000)
-    );
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|l| l.trim_start().starts_with('{'))
-        .unwrap_or_else(|| {
-            panic!(
-                "{script} {args:?} printed no JSON summary; stdout:\n{stdout}\nstderr:\n{stderr}"
-            )
-        });
-    let summary: Value = serde_json::from_str(line)
-        .unwrap_or_else(|e| panic!("{script}: bad JSON summary ({e}): {line}"));
-    println!(
-        "[client-interop] {script} ({:.1}s): {summary}",
-        started.elapsed().as_secs_f64()
-    );
-    summary
-}
-
-fn tail(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut start = s.len() - max;
-    while !s.is_char_boundary(start) {
-        start += 1;
-    }
-    &s[start..]
+    interop::run_script(bootstrap, script, args, SCRIPT_TIMEOUT).await
 }
 
 // ---------------------------------------------------------------------------------------------
