@@ -1,11 +1,18 @@
 //! Fetch (key 1), versions 4-17.
 //!
 //! Returns whole stored batches (file ranges, never decoded) from each requested offset, up
-//! to the high watermark (the last stable offset for read_committed), within
-//! `partition_max_bytes` per partition and `max_bytes` per response, except that the first
-//! batch of the first non-empty partition is returned even when larger (KIP-74). Long polls:
-//! the answer waits up to `max_wait_ms` until `min_bytes` are available, and returns at once
-//! when any partition has an error. Topic ids are used from v13 (UNKNOWN_TOPIC_ID).
+//! to the high watermark, or for read_committed (`isolation_level` 1, KIP-98) up to the last
+//! stable offset, within `partition_max_bytes` per partition and `max_bytes` per response,
+//! except that the first batch of the first non-empty partition is returned even when larger
+//! (KIP-74). Every partition answers `last_stable_offset` = the partition's LSO, whatever the
+//! isolation level (as Kafka). read_committed partitions also get `aborted_transactions`: the
+//! aborted transactions (producer id, first offset) overlapping `[fetch offset, offset after
+//! the returned batches)`, from the `.txnindex` files (Kafka's `collectAbortedTransactions`),
+//! so the consumer can drop their records; read_uncommitted gets null, as Kafka. Long polls:
+//! the answer waits up to `max_wait_ms` until `min_bytes` are available (counted below the
+//! bound that applies, so a read_committed poll waits for the LSO to advance: transaction
+//! markers wake it through `data_arrived`), and returns at once when any partition has an
+//! error. Topic ids are used from v13 (UNKNOWN_TOPIC_ID).
 //! `current_leader_epoch` (v9+) is checked (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH).
 //!
 //! Incremental fetch sessions (KIP-227) are declined, which the protocol allows: every
@@ -19,7 +26,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafka_wire::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_wire::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
 use kafka_wire::messages::{FetchRequest, FetchResponse};
 use kafka_wire::{ErrorCode, Uuid};
 use tokio::time::Instant;
@@ -106,24 +115,41 @@ fn gather(
                 continue;
             }
             let hw = log.high_watermark();
-            let limit = hw; // last stable offset == high watermark until transactions land
+            let lso = log.last_stable_offset();
+            let limit = if read_committed { lso } else { hw };
             let room = max_total.saturating_sub(bytes);
             let max_bytes = (fp.partition_max_bytes.max(0) as usize).min(room);
             let result = log.read_with(fp.fetch_offset, max_bytes, limit, bytes == 0);
+            // Kafka: the aborted transactions overlapping the returned data, for
+            // read_committed only (null otherwise).
+            let result = result.and_then(|r| {
+                let aborted = if read_committed {
+                    let found = log.aborted_transactions(fp.fetch_offset, r.next_offset)?;
+                    Some(
+                        found
+                            .into_iter()
+                            .map(|a| AbortedTransaction {
+                                producer_id: a.producer_id,
+                                first_offset: a.first_offset,
+                                ..Default::default()
+                            })
+                            .collect(),
+                    )
+                } else {
+                    None
+                };
+                Ok((r, aborted))
+            });
             partitions.push(match result {
-                Ok(r) => {
+                Ok((r, aborted_transactions)) => {
                     bytes += r.records.len();
                     PartitionData {
                         partition_index: fp.partition,
                         error_code: 0,
                         high_watermark: r.high_watermark,
-                        last_stable_offset: limit,
+                        last_stable_offset: lso,
                         log_start_offset: r.log_start_offset,
-                        aborted_transactions: if read_committed {
-                            Some(Vec::new())
-                        } else {
-                            None
-                        },
+                        aborted_transactions,
                         preferred_read_replica: -1,
                         records: Some(r.records),
                         ..Default::default()
@@ -133,7 +159,7 @@ fn gather(
                     any_error = true;
                     PartitionData {
                         high_watermark: hw,
-                        last_stable_offset: limit,
+                        last_stable_offset: lso,
                         log_start_offset: log.log_start_offset(),
                         ..empty_partition(fp.partition, e.error_code())
                     }
@@ -203,5 +229,135 @@ pub(super) async fn handle(
                 return super::blocking(move || gather(&s, &r, version, &f)).await.response;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use bytes::BytesMut;
+    use kafka_wire::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_wire::records::{BatchOptions, RecordBatchBuilder};
+
+    use super::*;
+    use crate::config::BrokerConfig;
+    use crate::storage::TxnMarker;
+
+    /// A data directory removed on drop.
+    struct Dir(std::path::PathBuf);
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn batch(opts: BatchOptions, values: &[&str]) -> BytesMut {
+        let mut b = RecordBatchBuilder::new(opts);
+        for v in values {
+            b.append(1_000, None, Some(v.as_bytes()), &[]).unwrap();
+        }
+        BytesMut::from(&b.finish().unwrap()[..])
+    }
+
+    fn request(isolation_level: i8) -> FetchRequest {
+        FetchRequest {
+            isolation_level,
+            max_bytes: 1 << 20,
+            topics: vec![FetchTopic {
+                topic: "t".into(),
+                partitions: vec![FetchPartition {
+                    partition: 0,
+                    current_leader_epoch: -1,
+                    fetch_offset: 0,
+                    partition_max_bytes: 1 << 20,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    /// What a fetch of partition 0 answered: records bytes, high watermark, last stable
+    /// offset, aborted transactions as (producer id, first offset).
+    type Answer = (usize, i64, i64, Option<Vec<(i64, i64)>>);
+
+    fn fetch(state: &BrokerState, isolation_level: i8) -> Answer {
+        let g = gather(
+            state,
+            &request(isolation_level),
+            12,
+            &PartitionFaults::default(),
+        );
+        let p = &g.response.responses[0].partitions[0];
+        assert_eq!(p.error_code, 0);
+        (
+            p.records.as_ref().map_or(0, |r| r.len()),
+            p.high_watermark,
+            p.last_stable_offset,
+            p.aborted_transactions
+                .as_ref()
+                .map(|a| a.iter().map(|t| (t.producer_id, t.first_offset)).collect()),
+        )
+    }
+
+    #[test]
+    fn read_committed_stops_at_the_lso_and_lists_aborted_transactions() {
+        let dir = Dir(std::env::temp_dir().join(format!(
+            "broker-lite-fetch-txn-{}-{}",
+            std::process::id(),
+            crate::state::now_ms()
+        )));
+        let state = BrokerState::open(
+            BrokerConfig::default(),
+            dir.0.clone(),
+            "localhost".into(),
+            9092,
+        )
+        .unwrap();
+        let topic = state.create_topic("t", 1, 1, BTreeMap::new()).unwrap();
+        let partition = topic.partition(0).unwrap();
+        let txn = BatchOptions {
+            producer_id: 5,
+            producer_epoch: 0,
+            base_sequence: 0,
+            is_transactional: true,
+            ..BatchOptions::default()
+        };
+        let now = crate::state::now_ms();
+        partition
+            .log()
+            .append(&mut batch(txn, &["t1", "t2"]), now)
+            .unwrap();
+        partition
+            .log()
+            .append(&mut batch(BatchOptions::default(), &["plain"]), now)
+            .unwrap();
+
+        // read_committed: nothing before the open transaction's first offset.
+        let (bytes, hw, lso, aborted) = fetch(&state, READ_COMMITTED);
+        assert_eq!((bytes, hw, lso, aborted), (0, 3, 0, Some(vec![])));
+        // read_uncommitted sees everything; it gets the LSO too, and null aborted txns.
+        let (bytes, hw, lso, aborted) = fetch(&state, 0);
+        assert!(bytes > 0);
+        assert_eq!((hw, lso, aborted), (3, 0, None));
+
+        partition
+            .log()
+            .append_txn_marker(
+                TxnMarker {
+                    producer_id: 5,
+                    producer_epoch: 0,
+                    coordinator_epoch: 0,
+                    commit: false,
+                },
+                now,
+            )
+            .unwrap();
+        let (bytes, hw, lso, aborted) = fetch(&state, READ_COMMITTED);
+        assert!(bytes > 0);
+        assert_eq!((hw, lso, aborted), (4, 4, Some(vec![(5, 0)])));
     }
 }

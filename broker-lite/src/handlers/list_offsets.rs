@@ -1,10 +1,13 @@
 //! ListOffsets (key 2), versions 1-10.
 //!
-//! Timestamps: -2 earliest (log start offset), -1 latest (high watermark; the last stable
-//! offset for read_committed), -3 max timestamp (v7+, KIP-734), -4 earliest local (v8+, the
-//! log start offset without tiered storage), -5 earliest pending upload (v9+: no tiered
-//! storage, so none: offset -1); any other value finds the earliest offset whose timestamp is
-//! at or after it through the time index (offset -1 when none). A partition named twice in a
+//! Timestamps: -2 earliest (log start offset), -1 latest, -3 max timestamp (v7+, KIP-734), -4
+//! earliest local (v8+, the log start offset without tiered storage), -5 earliest pending
+//! upload (v9+: no tiered storage, so none: offset -1); any other value finds the earliest
+//! offset whose timestamp is at or after it through the time index (offset -1 when none).
+//! As Kafka's `Partition.fetchOffsetForTimestamp`, the *last fetchable offset* is the high
+//! watermark, or the last stable offset for read_committed (`isolation_level` 1, v2+,
+//! KIP-98): latest answers it, and max-timestamp and timestamp lookups only find offsets below
+//! it (earliest is not bounded). A partition named twice in a
 //! request is INVALID_REQUEST; `current_leader_epoch` (v4+) is checked. The leader epoch of the
 //! found offset is answered from v4 only (v1-v3 cannot carry it, as KafkaApis). Faults injected
 //! for a partition ([`crate::faults`]) answer it with their code.
@@ -22,6 +25,8 @@ use crate::faults::PartitionFaults;
 use crate::state::BrokerState;
 
 const EARLIEST_PENDING_UPLOAD: i64 = -5;
+/// `isolation_level` of read_committed consumers.
+const READ_COMMITTED: i8 = 1;
 
 fn answer(
     state: &BrokerState,
@@ -29,6 +34,7 @@ fn answer(
     version: i16,
     faults: &PartitionFaults,
 ) -> ListOffsetsResponse {
+    let read_committed = req.isolation_level == READ_COMMITTED;
     let mut seen: HashMap<(&str, i32), usize> = HashMap::new();
     for t in &req.topics {
         for p in &t.partitions {
@@ -85,7 +91,7 @@ fn answer(
                             ..fail(ErrorCode::None)
                         };
                     }
-                    match log.list_offsets(p.timestamp) {
+                    match log.list_offsets_isolated(p.timestamp, read_committed) {
                         Ok(Some(found)) => ListOffsetsPartitionResponse {
                             partition_index: p.partition_index,
                             error_code: 0,
@@ -128,4 +134,85 @@ pub(super) async fn handle(
 ) -> ListOffsetsResponse {
     let (s, f) = (state.clone(), faults.clone());
     super::blocking(move || answer(&s, &req, version, &f)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use bytes::BytesMut;
+    use kafka_wire::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    use kafka_wire::records::{BatchOptions, RecordBatchBuilder};
+
+    use super::*;
+    use crate::config::BrokerConfig;
+
+    /// A data directory removed on drop.
+    struct Dir(std::path::PathBuf);
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn read_committed_latest_is_the_last_stable_offset() {
+        let dir = Dir(std::env::temp_dir().join(format!(
+            "broker-lite-list-offsets-txn-{}-{}",
+            std::process::id(),
+            crate::state::now_ms()
+        )));
+        let state = BrokerState::open(
+            BrokerConfig::default(),
+            dir.0.clone(),
+            "localhost".into(),
+            9092,
+        )
+        .unwrap();
+        let topic = state.create_topic("t", 1, 1, BTreeMap::new()).unwrap();
+        let now = crate::state::now_ms();
+        for (transactional, ts) in [(false, 1_000), (true, 2_000)] {
+            let mut b = RecordBatchBuilder::new(BatchOptions {
+                producer_id: if transactional { 3 } else { -1 },
+                producer_epoch: if transactional { 0 } else { -1 },
+                base_sequence: if transactional { 0 } else { -1 },
+                is_transactional: transactional,
+                ..BatchOptions::default()
+            });
+            b.append(ts, None, Some(b"v"), &[]).unwrap();
+            let mut bytes = BytesMut::from(&b.finish().unwrap()[..]);
+            topic
+                .partition(0)
+                .unwrap()
+                .log()
+                .append(&mut bytes, now)
+                .unwrap();
+        }
+        let ask = |isolation_level: i8, timestamp: i64| {
+            let req = ListOffsetsRequest {
+                isolation_level,
+                topics: vec![ListOffsetsTopic {
+                    name: "t".into(),
+                    partitions: vec![ListOffsetsPartition {
+                        partition_index: 0,
+                        current_leader_epoch: -1,
+                        timestamp,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            };
+            let r = answer(&state, &req, 9, &PartitionFaults::default());
+            let p = &r.topics[0].partitions[0];
+            assert_eq!(p.error_code, 0);
+            p.offset
+        };
+        assert_eq!(ask(READ_COMMITTED, -1), 1);
+        assert_eq!(ask(0, -1), 2);
+        assert_eq!(ask(READ_COMMITTED, 1_500), -1);
+        assert_eq!(ask(0, 1_500), 1);
+        assert_eq!(ask(READ_COMMITTED, -2), 0);
+    }
 }

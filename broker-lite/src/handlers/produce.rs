@@ -10,7 +10,15 @@
 //! broker, acks=1 and acks=-1 are answered once the append is in the log (the high watermark
 //! moves with it). With acks=0 no response is sent, and, as Kafka's `KafkaApis` does, the
 //! connection is closed when any partition failed, since that is the only way the client can
-//! learn of it. Transactional produce is not served yet (TRANSACTIONAL_ID_NOT_FOUND).
+//! learn of it.
+//!
+//! Transactional producers (KIP-98): transactional batches (attribute bit 4) are appended
+//! like idempotent ones; the storage layer opens the producer's transaction in the partition
+//! at the first one (holding the last stable offset) and rejects a non-transactional batch
+//! while it is open (INVALID_TXN_STATE). A request with transactional batches but no
+//! `transactional_id` is refused whole with TRANSACTIONAL_ID_AUTHORIZATION_FAILED, as
+//! Kafka's `KafkaApis.handleProduceRequest`. KIP-890's partition verification is not done:
+//! the partition's membership in the transaction is the client's and coordinator's business.
 //!
 //! Idempotent producers (KIP-98, KIP-360): batches with a producer id are checked by the
 //! storage layer against the partition's producer state under the partition lock, as Kafka's
@@ -20,7 +28,8 @@
 //! of the original response (-1 on CreateTime topics, where Kafka returns the batch's max
 //! timestamp). An old epoch is INVALID_PRODUCER_EPOCH, a sequence gap or a new epoch not
 //! starting at 0 is OUT_OF_ORDER_SEQUENCE_NUMBER; like Kafka (these are not
-//! `RecordValidationException`s) neither carries an error message. Faults injected for a
+//! `RecordValidationException`s) none of these, nor INVALID_TXN_STATE, carries an error
+//! message. Faults injected for a
 //! partition ([`crate::faults`]) answer it with their code and append nothing to it.
 
 use std::sync::Arc;
@@ -153,6 +162,11 @@ fn validate_records(version: i16, records: &[u8]) -> Result<(), (ErrorCode, Stri
     Ok(())
 }
 
+/// Whether the first batch of `records` has the transactional attribute (bit 4).
+fn is_transactional(records: &[u8]) -> bool {
+    records.len() >= 23 && i16::from_be_bytes([records[21], records[22]]) & 0x10 != 0
+}
+
 fn append_all(
     state: &BrokerState,
     req: ProduceRequest,
@@ -160,6 +174,14 @@ fn append_all(
     faults: &PartitionFaults,
 ) -> ProduceResponse {
     let now = now_ms();
+    // KafkaApis: transactional records need a transactional id (else the whole request is
+    // TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
+    let transactional_without_id = req.transactional_id.is_none()
+        && req
+            .topic_data
+            .iter()
+            .flat_map(|t| &t.partition_data)
+            .any(|p| p.records.as_deref().is_some_and(is_transactional));
     let mut responses = Vec::with_capacity(req.topic_data.len());
     for topic_data in req.topic_data {
         let topic = state.topic(&topic_data.name);
@@ -177,11 +199,11 @@ fn append_all(
                 ));
                 continue;
             }
-            if req.transactional_id.is_some() {
+            if transactional_without_id {
                 partition_responses.push(partition_error(
                     pd.index,
-                    ErrorCode::TransactionalIdNotFound,
-                    Some("broker-lite does not serve transactions yet".into()),
+                    ErrorCode::TransactionalIdAuthorizationFailed,
+                    None,
                 ));
                 continue;
             }
@@ -230,7 +252,8 @@ fn append_all(
                     // RecordValidationExceptions carry one).
                     let message = match e {
                         StorageError::OutOfOrderSequence(_)
-                        | StorageError::InvalidProducerEpoch(_) => None,
+                        | StorageError::InvalidProducerEpoch(_)
+                        | StorageError::InvalidTxnState(_) => None,
                         ref other => Some(other.to_string()),
                     };
                     partition_error(pd.index, e.error_code(), message)

@@ -14,6 +14,9 @@ pub const BATCH_HEADER_SIZE: usize = 61;
 pub const MAGIC_V2: i8 = 2;
 /// `NO_TIMESTAMP`: -1.
 pub const NO_TIMESTAMP: i64 = -1;
+/// `RecordBatch.NO_SEQUENCE`: -1, the base sequence of batches without one (non-idempotent
+/// producers, coordinator writes, transaction markers).
+pub const NO_SEQUENCE: i32 = -1;
 
 const BATCH_LENGTH_OFFSET: usize = 8;
 const PARTITION_LEADER_EPOCH_OFFSET: usize = 12;
@@ -29,6 +32,7 @@ const RECORD_COUNT_OFFSET: usize = 57;
 
 const COMPRESSION_MASK: i16 = 0x07;
 const TIMESTAMP_TYPE_FLAG: i16 = 0x08;
+const TRANSACTIONAL_FLAG: i16 = 0x10;
 const CONTROL_FLAG: i16 = 0x20;
 /// Highest compression codec id Kafka defines (zstd).
 const MAX_CODEC: i16 = 4;
@@ -117,6 +121,11 @@ impl BatchHeader {
         self.attributes & TIMESTAMP_TYPE_FLAG != 0
     }
 
+    /// Whether attribute bit 4 (transactional, KIP-98) is set.
+    pub fn is_transactional(&self) -> bool {
+        self.attributes & TRANSACTIONAL_FLAG != 0
+    }
+
     /// Whether attribute bit 5 (control batch: transaction markers) is set.
     pub fn is_control(&self) -> bool {
         self.attributes & CONTROL_FLAG != 0
@@ -129,9 +138,13 @@ impl BatchHeader {
     }
 
     /// The sequence number of the batch's last record: `baseSequence + lastOffsetDelta`,
-    /// wrapping to 0 after `i32::MAX` as Kafka's `DefaultRecordBatch.incrementSequence` does.
-    /// Never overflows, whatever the header holds.
+    /// wrapping to 0 after `i32::MAX` as Kafka's `DefaultRecordBatch.incrementSequence` does,
+    /// and -1 (`NO_SEQUENCE`) for a batch without sequence (Kafka's `lastSequence`). Never
+    /// overflows, whatever the header holds.
     pub fn last_sequence(&self) -> i32 {
+        if self.base_sequence == NO_SEQUENCE {
+            return NO_SEQUENCE;
+        }
         super::producer_state::increment_sequence(self.base_sequence, self.last_offset_delta)
     }
 
@@ -159,9 +172,22 @@ pub(crate) struct ValidatedBatch {
 
 /// Splits `records` into batches and validates each as Kafka's `analyzeAndValidateRecords`
 /// and `LogValidator.validateBatch` do for a client append.
+#[cfg(test)]
 pub(crate) fn validate_client_batches(
     records: &[u8],
     config: &LogConfig,
+) -> Result<Vec<ValidatedBatch>> {
+    validate_batches(records, config, false)
+}
+
+/// Splits `records` into batches and validates each as Kafka's `analyzeAndValidateRecords`
+/// and `LogValidator.validateBatch` do for a client append, or with `from_coordinator` for a
+/// coordinator's append (origin `COORDINATOR`: a batch with a producer id may have no
+/// sequence, as the group coordinator's transactional offset commits).
+pub(crate) fn validate_batches(
+    records: &[u8],
+    config: &LogConfig,
+    from_coordinator: bool,
 ) -> Result<Vec<ValidatedBatch>> {
     let mut out = Vec::new();
     let mut pos = 0usize;
@@ -205,7 +231,7 @@ pub(crate) fn validate_client_batches(
                 header.crc
             )));
         }
-        validate_batch_fields(&header)?;
+        validate_batch_fields(&header, from_coordinator)?;
         if config.cleanup_policy.compact {
             validate_keys(batch)?;
         }
@@ -224,9 +250,10 @@ pub(crate) fn validate_client_batches(
     Ok(out)
 }
 
-/// Kafka's `LogValidator.validateBatch` for `AppendOrigin.CLIENT`, plus the checks on the
+/// Kafka's `LogValidator.validateBatch` for `AppendOrigin.CLIENT` (or `COORDINATOR`, which
+/// only differs in allowing a producer id without a sequence here), plus the checks on the
 /// header fields the storage layer relies on.
-fn validate_batch_fields(h: &BatchHeader) -> Result<()> {
+fn validate_batch_fields(h: &BatchHeader, from_coordinator: bool) -> Result<()> {
     if h.last_offset_delta < 0 {
         return Err(StorageError::InvalidRecord(format!(
             "batch has an invalid offset range: lastOffsetDelta {}",
@@ -256,7 +283,7 @@ fn validate_batch_fields(h: &BatchHeader) -> Result<()> {
             h.attributes & COMPRESSION_MASK
         )));
     }
-    if h.producer_id >= 0 && h.base_sequence < 0 {
+    if h.producer_id >= 0 && h.base_sequence < 0 && !from_coordinator {
         return Err(StorageError::InvalidRecord(format!(
             "invalid sequence number {} in record batch with producerId {}",
             h.base_sequence, h.producer_id

@@ -6,8 +6,9 @@
 //! broker in the data directory's `cleaner-offset-checkpoint`, Kafka's format) into a *clean*
 //! part, already compacted, and a *dirty* part. The dirty part ends at the *first uncleanable
 //! offset*: the base offset of the segment holding the smallest of the active segment's base
-//! offset, the high watermark, and (with `min.compaction.lag.ms`) the base offset of the first
-//! segment whose newest record is younger than the lag. **The active segment is never
+//! offset, the last stable offset (KIP-98: at most the high watermark, and before the first
+//! batch of any open transaction), and (with `min.compaction.lag.ms`) the base offset of the
+//! first segment whose newest record is younger than the lag. **The active segment is never
 //! cleaned**, nor is anything at or after the first uncleanable offset.
 //!
 //! A pass ([`PartitionLog::maybe_compact`]) runs when the dirty ratio — bytes of the dirty
@@ -37,14 +38,25 @@
 //! 4. **Tombstones** (null values) use the batch v2 delete horizon (KIP-534): the first pass
 //!    that keeps a tombstone rewrites its batch with attribute bit 6 set and `baseTimestamp =
 //!    now + delete.retention.ms`; a later pass after that time removes it.
-//! 5. Control batches (transaction markers) are kept as they are, and transactional batches
-//!    are treated like any other: broker-lite has no transactions, so there are no aborted
-//!    transactions to remove and no markers to expire (Kafka's `CleanedTransactionMetadata`).
+//! 5. **Transactions** (KIP-98, Kafka's `CleanedTransactionMetadata`): the records of aborted
+//!    transactions are removed and never enter the offset map, so an aborted value never
+//!    hides an older committed one (this matters for `__consumer_offsets`, which holds
+//!    transactional offset commits). A transactional data batch belongs to an aborted
+//!    transaction when a `.txnindex` entry of its producer spans it (`firstOffset <= base
+//!    offset <= lastOffset`, the abort marker's offset; the entry may be in a later segment).
+//!    Its batch goes like an emptied one (kept as an empty header if it is its producer's last
+//!    batch). Committed transactional records are cleaned like any other. Nothing at or after
+//!    the last stable offset is cleaned, so open transactions are never touched.
+//!    **Control batches (markers) are always kept**, and a cleaned segment keeps the
+//!    `.txnindex` entries of the segments it replaces: Kafka removes a marker (and the index
+//!    entry) once its transaction's records are all gone and the marker's delete horizon has
+//!    passed; broker-lite does not (a documented gap: markers and index entries of aborted
+//!    transactions cost a few dozen bytes each and are harmless to readers).
 //!
 //! # Crash safety
 //!
-//! A group is written to a new segment named `<base>.log.cleaned` (with `.index.cleaned`
-//! and `.timeindex.cleaned`), fsynced, renamed to `.swap` (indexes first, `.log` last), the
+//! A group is written to a new segment named `<base>.log.cleaned` (with `.index.cleaned`,
+//! `.timeindex.cleaned` and, if the group has aborted transactions, `.txnindex.cleaned`), fsynced, renamed to `.swap` (indexes first, `.log` last), the
 //! replaced segments are renamed `.deleted`, and the `.swap` files lose their suffix
 //! (Kafka's `replaceSegments`). On open ([`complete_interrupted_cleaning`]), `.cleaned`
 //! files are removed (the originals are intact), and a `<base>.log.swap` completes its
@@ -80,6 +92,7 @@ use super::recovery::parse_base_offset;
 use super::segment::{
     file_name, BatchPosition, LogSegment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX,
 };
+use super::txn_index::{TxnIndexEntry, TXN_INDEX_SUFFIX};
 
 /// Suffix of the log cleaner's output while it is written.
 pub(crate) const CLEANED_SUFFIX: &str = ".cleaned";
@@ -152,9 +165,44 @@ enum Filtered {
     Drop,
 }
 
+/// The aborted transactions of the log, per producer: `(first offset, marker offset)`
+/// ranges sorted by first offset, from the `.txnindex` entries.
+#[derive(Default)]
+struct AbortedRanges(HashMap<i64, Vec<(i64, i64)>>);
+
+impl AbortedRanges {
+    fn new(entries: impl Iterator<Item = TxnIndexEntry>) -> AbortedRanges {
+        let mut ranges: HashMap<i64, Vec<(i64, i64)>> = HashMap::new();
+        for e in entries {
+            ranges
+                .entry(e.producer_id)
+                .or_default()
+                .push((e.first_offset, e.last_offset));
+        }
+        for r in ranges.values_mut() {
+            r.sort_unstable();
+        }
+        AbortedRanges(ranges)
+    }
+
+    /// Whether the batch with header `h` holds records of an aborted transaction (Kafka's
+    /// `CleanedTransactionMetadata.onBatchRead`).
+    fn contains(&self, h: &BatchHeader) -> bool {
+        if h.is_control() || !h.is_transactional() {
+            return false;
+        }
+        let Some(ranges) = self.0.get(&h.producer_id) else {
+            return false;
+        };
+        let n = ranges.partition_point(|(first, _)| *first <= h.base_offset);
+        n > 0 && ranges[n - 1].1 >= h.base_offset
+    }
+}
+
 /// The state a pass shares between batches.
 struct PassContext<'a> {
     map: &'a HashMap<Vec<u8>, i64>,
+    aborted: &'a AbortedRanges,
     producer_last_offsets: &'a HashMap<i64, i64>,
     now_ms: i64,
     delete_retention_ms: i64,
@@ -192,7 +240,7 @@ impl PartitionLog {
             Some(c) if c >= log_start && c <= self.log_end_offset() => c,
             _ => log_start,
         };
-        let mut uncleanable = active_base.min(self.high_watermark);
+        let mut uncleanable = active_base.min(self.last_stable_offset());
         let min_lag = self.config.min_compaction_lag_ms;
         let inactive = &self.segments[..self.segments.len() - 1];
         if min_lag > 0 {
@@ -307,10 +355,16 @@ impl PartitionLog {
             first_dirty_offset: end,
             ..CompactionOutcome::default()
         };
-        let map = self.build_offset_map(range.first_dirty_offset, end, count)?;
+        let aborted = AbortedRanges::new(
+            self.segments
+                .iter()
+                .flat_map(|s| s.txn_index().entries().iter().copied()),
+        );
+        let map = self.build_offset_map(range.first_dirty_offset, end, count, &aborted)?;
         let producer_last_offsets = self.producers.last_batch_offsets();
         let mut ctx = PassContext {
             map: &map,
+            aborted: &aborted,
             producer_last_offsets: &producer_last_offsets,
             now_ms,
             delete_retention_ms: self.config.delete_retention_ms,
@@ -341,18 +395,23 @@ impl PartitionLog {
     }
 
     /// Key → offset of its latest record, over the batches of the first `count` segments
-    /// with offsets in `[start, end)` (control batches excluded).
+    /// with offsets in `[start, end)` (control batches and aborted transactions excluded).
     fn build_offset_map(
         &self,
         start: i64,
         end: i64,
         count: usize,
+        aborted: &AbortedRanges,
     ) -> Result<HashMap<Vec<u8>, i64>> {
         let mut map = HashMap::new();
         for segment in &self.segments[..count] {
             for at in segment.batch_positions()? {
                 let h = &at.header;
-                if h.is_control() || h.last_offset() < start || h.base_offset >= end {
+                if h.is_control()
+                    || h.last_offset() < start
+                    || h.base_offset >= end
+                    || aborted.contains(h)
+                {
                     continue;
                 }
                 let batch = decode(segment, &at, segment.read_batch(&at)?)?;
@@ -456,7 +515,9 @@ impl PartitionLog {
     ) -> Result<bool> {
         let interval = self.config.index_interval();
         let mut changed = false;
+        let mut aborted_txns = Vec::new();
         for segment in &self.segments[group.clone()] {
+            aborted_txns.extend_from_slice(segment.txn_index().entries());
             for at in segment.batch_positions()? {
                 let bytes = segment.read_batch(&at)?;
                 match filter_batch(segment, &at, &bytes, ctx)? {
@@ -469,6 +530,7 @@ impl PartitionLog {
                 }
             }
         }
+        cleaned.set_aborted_txns(aborted_txns)?;
         cleaned.on_become_inactive()?;
         cleaned.set_last_modified(self.segments[group.end - 1].last_modified()?)?;
         cleaned.sync()?;
@@ -539,6 +601,16 @@ fn filter_batch(
     if h.is_control() {
         return Ok(Filtered::Keep);
     }
+    let last_of_producer = h.has_producer_id()
+        && ctx.producer_last_offsets.get(&h.producer_id) == Some(&h.last_offset());
+    if ctx.aborted.contains(h) && h.record_count > 0 {
+        ctx.removed += u64::try_from(h.record_count).unwrap_or(0);
+        return Ok(if last_of_producer {
+            Filtered::Rewrite(empty_batch(h))
+        } else {
+            Filtered::Drop
+        });
+    }
     let batch = decode(segment, at, bytes.to_vec())?;
     let horizon = batch.delete_horizon_ms();
     let retain_deletes = horizon.is_none_or(|h| ctx.now_ms < h);
@@ -586,8 +658,6 @@ fn filter_batch(
         return Ok(Filtered::Keep);
     }
     if kept.is_empty() {
-        let last_of_producer = h.has_producer_id()
-            && ctx.producer_last_offsets.get(&h.producer_id) == Some(&h.last_offset());
         return Ok(if last_of_producer {
             Filtered::Rewrite(empty_batch(h))
         } else {
@@ -710,7 +780,8 @@ fn write_batch(
 /// * `.cleaned` files are removed: the segments they were to replace are intact.
 /// * `<base>.log.swap` is a complete, fsynced cleaner output: the segments with base offsets
 ///   in `[base, next offset of the swap)` are removed (the replaced segments not yet renamed
-///   `.deleted`), then it becomes `<base>.log`; its indexes are rebuilt by the load. (A swap
+///   `.deleted`), then it becomes `<base>.log`; its offset and time indexes are rebuilt by
+///   the load, its `<base>.txnindex.swap` (if any) becomes `<base>.txnindex`. (A swap
 ///   file that is not entirely valid batches — damage — is discarded instead while
 ///   `<base>.log` still exists, i.e. before any replaced segment was removed.)
 /// * Index `.swap` files without their `.log.swap` are removed (the rename to `.swap` was
@@ -743,7 +814,8 @@ pub(crate) fn complete_interrupted_cleaning(dir: &Path) -> Result<()> {
     }
     for (stem, path) in index_swaps {
         let base = parse_base_offset(&stem, INDEX_SUFFIX)
-            .or_else(|| parse_base_offset(&stem, TIME_INDEX_SUFFIX));
+            .or_else(|| parse_base_offset(&stem, TIME_INDEX_SUFFIX))
+            .or_else(|| parse_base_offset(&stem, TXN_INDEX_SUFFIX));
         if !base.is_some_and(|b| swaps.contains(&b)) {
             checkpoint::remove_if_exists(&path)?;
             found = true;
@@ -757,7 +829,12 @@ pub(crate) fn complete_interrupted_cleaning(dir: &Path) -> Result<()> {
             // Not a complete cleaner output (it is fsynced before its rename, so this is
             // damage), and nothing it replaces was removed yet: keep the originals.
             warn!(file = %swap.display(), "discarding an invalid log cleaner swap file");
-            for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+            for suffix in [
+                LOG_SUFFIX,
+                INDEX_SUFFIX,
+                TIME_INDEX_SUFFIX,
+                TXN_INDEX_SUFFIX,
+            ] {
                 let name = format!("{}{SWAP_SUFFIX}", file_name(base, suffix));
                 checkpoint::remove_if_exists(&dir.join(name))?;
             }
@@ -772,13 +849,28 @@ pub(crate) fn complete_interrupted_cleaning(dir: &Path) -> Result<()> {
                 swap = base,
                 "removing a segment replaced by an interrupted swap"
             );
-            for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+            for suffix in [
+                LOG_SUFFIX,
+                INDEX_SUFFIX,
+                TIME_INDEX_SUFFIX,
+                TXN_INDEX_SUFFIX,
+            ] {
                 checkpoint::remove_if_exists(&dir.join(file_name(old, suffix)))?;
             }
         }
         for suffix in [INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
             let name = format!("{}{SWAP_SUFFIX}", file_name(base, suffix));
             checkpoint::remove_if_exists(&dir.join(name))?;
+        }
+        // The transaction index cannot be rebuilt from the cleaned log alone (the aborted
+        // transactions' data is gone): it is swapped in with the log.
+        let txn_swap = dir.join(format!(
+            "{}{SWAP_SUFFIX}",
+            file_name(base, TXN_INDEX_SUFFIX)
+        ));
+        if checkpoint::exists(&txn_swap)? {
+            let target = dir.join(file_name(base, TXN_INDEX_SUFFIX));
+            fs::rename(&txn_swap, &target).map_err(StorageError::io("rename", &txn_swap))?;
         }
         let target = dir.join(file_name(base, LOG_SUFFIX));
         fs::rename(&swap, &target).map_err(StorageError::io("rename", &swap))?;

@@ -102,6 +102,17 @@ pub enum StorageError {
     /// written.
     #[error("invalid producer epoch: {0}")]
     InvalidProducerEpoch(String),
+    /// A producer's write does not fit its transaction state in this partition, e.g. a
+    /// non-transactional batch while its transaction is open (KIP-98; Kafka:
+    /// `INVALID_TXN_STATE`, "Expected transactional write from producer"). Nothing of the
+    /// append was written.
+    #[error("invalid transaction state: {0}")]
+    InvalidTxnState(String),
+    /// A transaction marker comes from a transaction coordinator older than the one that
+    /// last wrote a marker for this producer (a zombie coordinator; KIP-98, Kafka:
+    /// `TRANSACTION_COORDINATOR_FENCED`). Nothing was written.
+    #[error("transaction coordinator fenced: {0}")]
+    TransactionCoordinatorFenced(String),
     /// The log was closed (broker shutdown or topic deletion). Kafka answers
     /// `NOT_LEADER_OR_FOLLOWER` for a replica that is no longer hosted, so clients refresh
     /// their metadata.
@@ -128,6 +139,10 @@ impl StorageError {
             StorageError::InvalidConfig(_) => ErrorCode::InvalidConfig,
             StorageError::OutOfOrderSequence(_) => ErrorCode::OutOfOrderSequenceNumber,
             StorageError::InvalidProducerEpoch(_) => ErrorCode::InvalidProducerEpoch,
+            StorageError::InvalidTxnState(_) => ErrorCode::InvalidTxnState,
+            StorageError::TransactionCoordinatorFenced(_) => {
+                ErrorCode::TransactionCoordinatorFenced
+            }
         }
     }
 
@@ -175,6 +190,8 @@ mod tests {
             ),
             (StorageError::OutOfOrderSequence("x".into()), 45),
             (StorageError::InvalidProducerEpoch("x".into()), 47),
+            (StorageError::InvalidTxnState("x".into()), 48),
+            (StorageError::TransactionCoordinatorFenced("x".into()), 52),
             (StorageError::LogOffline(PathBuf::from("/x")), 56),
             (StorageError::LogClosed(PathBuf::from("/x")), 6),
             (

@@ -5,12 +5,16 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use tracing::{debug, info};
 
-use super::batch::{patch_for_append, validate_client_batches, NO_TIMESTAMP};
+use super::batch::{patch_for_append, validate_batches, NO_TIMESTAMP};
 use super::checkpoint;
 use super::config::{LogConfig, MessageTimestampType};
 use super::error::{Result, StorageError};
-use super::producer_state::{AppendCheck, ProducerBatch, ProducerStateManager};
+use super::producer_state::{
+    AppendCheck, AppendOrigin, CompletedTxn, MarkerBatch, PendingUpdates, ProducerBatch,
+    ProducerStateManager,
+};
 use super::segment::{AppendedBatch, LogSegment};
+use super::txn_index::TxnIndexEntry;
 
 /// ListOffsets timestamp for the log end offset (the high watermark for consumers).
 pub const LATEST_TIMESTAMP: i64 = -1;
@@ -101,6 +105,20 @@ pub struct AbortedTxn {
     pub producer_id: i64,
     /// The first offset of the aborted transaction in this partition.
     pub first_offset: i64,
+}
+
+/// What [`PartitionLog::write_append`] records once the bytes are written.
+struct WrittenAppend {
+    /// Largest `maxTimestamp` of the appended batches (for `segment.ms`).
+    max_timestamp: i64,
+    /// Offset of the last appended record.
+    last_offset: i64,
+    /// Records appended (for `flush.messages`).
+    record_count: i64,
+    /// Producer state to apply.
+    producer_updates: Option<PendingUpdates>,
+    /// The transaction a marker completes.
+    completed_txn: Option<CompletedTxn>,
 }
 
 /// The durable log of one partition, stored in Kafka's on-disk layout; see the
@@ -274,10 +292,37 @@ impl PartitionLog {
     ///   partition's for that producer id.
     /// * [`StorageError::OutOfOrderSequence`]: a batch's sequence does not follow the
     ///   producer's last one (or a new epoch does not start at 0).
+    /// * [`StorageError::InvalidTxnState`]: a non-transactional batch from a producer whose
+    ///   transaction is open in this partition (KIP-98).
     /// * [`StorageError::Io`] / [`StorageError::LogOffline`]: storage failure.
     pub fn append(&mut self, records: &mut [u8], now_ms: i64) -> Result<AppendInfo> {
+        self.append_with_origin(records, now_ms, AppendOrigin::Client)
+    }
+
+    /// Appends batches written by a coordinator on the broker itself (Kafka's `appendAsLeader`
+    /// with origin `COORDINATOR`), e.g. the group coordinator's transactional offset commits
+    /// (TxnOffsetCommit): batches may carry a producer id and the transactional bit without a
+    /// sequence (`NO_SEQUENCE`, -1); epochs and the transaction state are checked, sequences
+    /// are not and no duplicate is detected. A transactional batch opens (or continues) the
+    /// producer's transaction in this partition, as for client batches, so the last stable
+    /// offset stays before it until its marker is written. Control batches are refused: use
+    /// [`append_txn_marker`](Self::append_txn_marker).
+    ///
+    /// # Errors
+    /// As [`append`](Self::append), without the sequence errors.
+    pub fn append_as_coordinator(&mut self, records: &mut [u8], now_ms: i64) -> Result<AppendInfo> {
+        self.append_with_origin(records, now_ms, AppendOrigin::Coordinator)
+    }
+
+    fn append_with_origin(
+        &mut self,
+        records: &mut [u8],
+        now_ms: i64,
+        origin: AppendOrigin,
+    ) -> Result<AppendInfo> {
         self.check_online()?;
-        let validated = validate_client_batches(records, &self.config)?;
+        let validated =
+            validate_batches(records, &self.config, origin == AppendOrigin::Coordinator)?;
         let size = records.len();
         if size > usize::try_from(self.config.segment_bytes).unwrap_or(0) {
             return Err(StorageError::RecordListTooLarge {
@@ -316,7 +361,7 @@ impl PartitionLog {
         let producer_updates = if producer_batches.is_empty() {
             None
         } else {
-            match self.producers.check_append(&producer_batches)? {
+            match self.producers.check_append(&producer_batches, origin)? {
                 AppendCheck::Append(updates) => Some(updates),
                 AppendCheck::Duplicate(original) => {
                     debug!(
@@ -373,37 +418,18 @@ impl PartitionLog {
             next_offset = last.saturating_add(1);
         }
         let last_offset = next_offset - 1;
-
-        if self.active().should_roll(
-            &self.config,
-            size as u64,
-            max_timestamp,
-            last_offset,
+        self.write_append(
+            records,
+            &batches,
+            WrittenAppend {
+                max_timestamp,
+                last_offset,
+                record_count,
+                producer_updates,
+                completed_txn: None,
+            },
             now_ms,
-        ) {
-            let rolled = self.roll(now_ms);
-            self.offline_on_io(rolled)?;
-        }
-        let interval = self.config.index_interval();
-        if let Err(failure) = self.active_mut().append(records, &batches, interval) {
-            if !failure.rolled_back {
-                self.offline = true;
-            }
-            return Err(failure.error);
-        }
-        if let Some(updates) = producer_updates {
-            self.producers.apply(updates);
-        }
-        if self.auto_high_watermark {
-            self.high_watermark = next_offset;
-        }
-        self.unflushed_messages = self.unflushed_messages.saturating_add(record_count);
-        if self.unflushed_messages >= self.config.flush_messages
-            || now_ms.saturating_sub(self.last_flush_ms) >= self.config.flush_ms
-        {
-            let flushed = self.flush_at(now_ms);
-            self.offline_on_io(flushed)?;
-        }
+        )?;
         debug!(dir = %self.dir.display(), base_offset, last_offset, size, "appended");
         Ok(AppendInfo {
             base_offset,
@@ -422,29 +448,89 @@ impl PartitionLog {
         })
     }
 
-    /// Appends batches written by a coordinator on the broker itself (Kafka's `appendAsLeader`
-    /// with origin `COORDINATOR`), e.g. the group coordinator's transactional offset commits
-    /// (TxnOffsetCommit): batches may carry a producer id and the transactional bit without a
-    /// sequence; no sequence check applies, but a transactional batch opens (or continues) the
-    /// producer's transaction in this partition, as for client batches.
-    ///
-    /// # Errors
-    /// As [`append`](Self::append).
-    pub fn append_as_coordinator(&mut self, records: &mut [u8], now_ms: i64) -> Result<AppendInfo> {
-        // First version: the client path. The storage work completes it.
-        self.append(records, now_ms)
+    /// The tail every append shares once its batches are patched and its producer state
+    /// checked: roll the active segment if needed, write, then update the producer state (and
+    /// the `.txnindex` for an aborted transaction), the high watermark and the flush
+    /// accounting (Kafka's `UnifiedLog.append` after validation).
+    fn write_append(
+        &mut self,
+        bytes: &[u8],
+        batches: &[AppendedBatch],
+        append: WrittenAppend,
+        now_ms: i64,
+    ) -> Result<()> {
+        if self.active().should_roll(
+            &self.config,
+            bytes.len() as u64,
+            append.max_timestamp,
+            append.last_offset,
+            now_ms,
+        ) {
+            let rolled = self.roll(now_ms);
+            self.offline_on_io(rolled)?;
+        }
+        let interval = self.config.index_interval();
+        if let Err(failure) = self.active_mut().append(bytes, batches, interval) {
+            if !failure.rolled_back {
+                self.offline = true;
+            }
+            return Err(failure.error);
+        }
+        if let Some(updates) = append.producer_updates {
+            self.producers.apply(updates);
+        }
+        if let Some(completed) = append.completed_txn {
+            // Kafka: the index entry gets the last stable offset computed before the
+            // transaction is marked complete.
+            let last_stable_offset = self.producers.last_stable_offset_after(&completed);
+            self.producers.complete_txn(&completed);
+            if completed.aborted {
+                let indexed = self.active_mut().append_aborted_txn(TxnIndexEntry {
+                    producer_id: completed.producer_id,
+                    first_offset: completed.first_offset,
+                    last_offset: completed.last_offset,
+                    last_stable_offset,
+                });
+                if indexed.is_err() {
+                    // The marker is in the log but its index entry may not be: reopening
+                    // rebuilds the index from the log.
+                    self.offline = true;
+                }
+                indexed?;
+            }
+        }
+        if self.auto_high_watermark {
+            self.high_watermark = append.last_offset.saturating_add(1);
+        }
+        self.unflushed_messages = self.unflushed_messages.saturating_add(append.record_count);
+        if self.unflushed_messages >= self.config.flush_messages
+            || now_ms.saturating_sub(self.last_flush_ms) >= self.config.flush_ms
+        {
+            let flushed = self.flush_at(now_ms);
+            self.offline_on_io(flushed)?;
+        }
+        Ok(())
     }
 
-    /// Writes a transaction marker (a control batch) at the log end offset, ending the
-    /// producer's ongoing transaction in this partition (Kafka's `appendAsLeader` with origin
-    /// `COORDINATOR`).
+    /// Writes a transaction marker (a control batch, Kafka's `EndTransactionMarker` built as
+    /// `MemoryRecords.withEndTransactionMarker`) at the log end offset, ending the producer's
+    /// open transaction in this partition (Kafka's `appendAsLeader` with origin
+    /// `COORDINATOR`). The marker is checked against the producer state first: its epoch
+    /// becomes the producer's (a bumped epoch forgets the cached batches, so the producer's
+    /// next batch starts at sequence 0) and its coordinator epoch is remembered. An abort
+    /// that closes an open transaction adds an entry to the `.txnindex` of the segment that
+    /// holds the marker. The last stable offset moves past the transaction. A marker for a
+    /// producer without open transaction is written all the same and completes nothing.
     ///
     /// # Errors
-    /// Storage failures.
+    /// * [`StorageError::InvalidProducerEpoch`]: the marker's epoch is below the producer's.
+    /// * [`StorageError::TransactionCoordinatorFenced`]: the coordinator epoch is below the
+    ///   one of the producer's last marker in this partition.
+    /// * Storage failures.
     pub fn append_txn_marker(&mut self, marker: TxnMarker, now_ms: i64) -> Result<AppendInfo> {
         self.check_online()?;
         let base_offset = self.log_end_offset();
-        let bytes = kafka_wire::records::end_transaction_marker_batch(
+        let built = kafka_wire::records::end_transaction_marker_batch(
             base_offset,
             now_ms,
             self.leader_epoch,
@@ -460,71 +546,103 @@ impl PartitionLog {
             },
         )
         .map_err(|e| StorageError::InvalidRecord(e.to_string()))?;
-        let header = super::batch::BatchHeader::parse(&bytes);
+        let (updates, completed) = self.producers.check_marker(&MarkerBatch {
+            producer_id: marker.producer_id,
+            epoch: marker.producer_epoch,
+            coordinator_epoch: marker.coordinator_epoch,
+            offset: base_offset,
+            timestamp: now_ms,
+            commit: marker.commit,
+        })?;
+        let mut bytes = built.to_vec();
+        let header = patch_for_append(
+            &mut bytes,
+            base_offset,
+            self.leader_epoch,
+            self.config.message_timestamp_type,
+            now_ms,
+        );
         let size = bytes.len();
-        if self
-            .active()
-            .should_roll(&self.config, size as u64, now_ms, base_offset, now_ms)
-        {
-            let rolled = self.roll(now_ms);
-            self.offline_on_io(rolled)?;
-        }
         let batches = [AppendedBatch {
             start: 0,
             size: size as u64,
             header,
         }];
-        let interval = self.config.index_interval();
-        if let Err(failure) = self.active_mut().append(&bytes, &batches, interval) {
-            if !failure.rolled_back {
-                self.offline = true;
-            }
-            return Err(failure.error);
-        }
-        let next_offset = base_offset + 1;
-        if self.auto_high_watermark {
-            self.high_watermark = next_offset;
-        }
+        self.write_append(
+            &bytes,
+            &batches,
+            WrittenAppend {
+                max_timestamp: header.max_timestamp,
+                last_offset: base_offset,
+                record_count: 1,
+                producer_updates: Some(updates),
+                completed_txn: completed,
+            },
+            now_ms,
+        )?;
+        debug!(dir = %self.dir.display(), offset = base_offset,
+            producer_id = marker.producer_id, commit = marker.commit, "wrote transaction marker");
         Ok(AppendInfo {
             base_offset,
             last_offset: base_offset,
             record_count: 1,
             batch_count: 1,
             size_in_bytes: size,
-            max_timestamp: now_ms,
+            max_timestamp: header.max_timestamp,
             offset_of_max_timestamp: base_offset,
-            log_append_time: NO_TIMESTAMP,
+            log_append_time: match self.config.message_timestamp_type {
+                MessageTimestampType::LogAppendTime => now_ms,
+                MessageTimestampType::CreateTime => NO_TIMESTAMP,
+            },
             log_start_offset: self.log_start_offset,
             duplicate: false,
         })
     }
 
     /// The last stable offset (KIP-98): the first offset of the earliest transaction still
-    /// open in this partition, or the high watermark when none is. `read_committed`
-    /// consumers read up to it.
+    /// open in this partition (at least the log start offset), or the high watermark when
+    /// none is or when it is lower. `read_committed` consumers read up to it.
     pub fn last_stable_offset(&self) -> i64 {
-        self.high_watermark
+        match self.producers.first_undecided_offset() {
+            Some(first) => first.max(self.log_start_offset).min(self.high_watermark),
+            None => self.high_watermark,
+        }
     }
 
     /// The aborted transactions a `read_committed` fetch from `fetch_offset` up to
-    /// `upper_bound_offset` (exclusive) must be told about: those whose range overlaps it,
-    /// from the `.txnindex` files, ordered by first offset.
+    /// `upper_bound_offset` (exclusive; the offset after the returned data) must be told
+    /// about, from the `.txnindex` entries (Kafka's `UnifiedLog.collectAbortedTransactions`):
+    /// starting with the segment holding `fetch_offset`, the entries with `lastOffset >=
+    /// fetch_offset` and `firstOffset < upper_bound_offset`, stopping at an entry whose last
+    /// stable offset reaches `upper_bound_offset`. Ordered by first offset.
     ///
     /// # Errors
-    /// Storage failures.
+    /// [`StorageError::LogOffline`] / [`StorageError::LogClosed`].
     pub fn aborted_transactions(
         &self,
         fetch_offset: i64,
         upper_bound_offset: i64,
     ) -> Result<Vec<AbortedTxn>> {
-        let _ = (fetch_offset, upper_bound_offset);
-        Ok(Vec::new())
+        self.check_online()?;
+        let mut found = Vec::new();
+        for segment in &self.segments[self.segment_position(fetch_offset)..] {
+            if segment
+                .txn_index()
+                .collect(fetch_offset, upper_bound_offset, &mut found)
+            {
+                break;
+            }
+        }
+        let mut aborted: Vec<AbortedTxn> = found.iter().map(TxnIndexEntry::aborted_txn).collect();
+        aborted.sort_by_key(|a| a.first_offset);
+        Ok(aborted)
     }
 
     /// Forgets idempotent producers whose last batch timestamp is `expiration_ms` or more
     /// before `now_ms` (Kafka's `producer.id.expiration.ms`, checked every
-    /// `producer.id.expiration.check.interval.ms`). A forgotten producer is unknown: its next
-    /// batch is accepted whatever its sequence (KIP-360). Returns how many were removed.
+    /// `producer.id.expiration.check.interval.ms`). A producer with an open transaction is
+    /// kept, as in Kafka. A forgotten producer is unknown: its next batch is accepted whatever
+    /// its sequence (KIP-360). Returns how many were removed.
     pub fn remove_expired_producers(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
         let removed = self.producers.remove_expired(now_ms, expiration_ms);
         if removed > 0 {
@@ -538,16 +656,57 @@ impl PartitionLog {
         self.producers.len()
     }
 
-    /// Rebuilds the producer state from the batch headers of every segment, oldest first
-    /// (on open). A segment whose headers turn out inconsistent is scanned up to the bad
+    /// Rebuilds the producer state (idempotent producers, open transactions, coordinator
+    /// epochs) from the batches of every segment, oldest first, and checks each segment's
+    /// `.txnindex` against the aborted transactions met on the way (on open). Data batches
+    /// are read from their headers; transaction markers (control batches) are read whole,
+    /// they are tiny. A segment whose headers turn out inconsistent is scanned up to the bad
     /// batch, which reads will refuse to serve anyway.
+    ///
+    /// Kafka replays the log after its last producer snapshot and rebuilds the transaction
+    /// index of each segment it recovers; broker-lite replays everything and repairs an index
+    /// that is missing, damaged, cut short or holds entries past its segment's end (a torn
+    /// tail truncated). Entries the file holds for markers still in the segment are kept as
+    /// they are: after compaction removed an aborted transaction's data, the log alone no
+    /// longer tells its first offset.
     pub(super) fn rebuild_producer_state(&mut self) -> Result<()> {
         let mut producers = ProducerStateManager::default();
+        let mut aborted_per_segment = Vec::with_capacity(self.segments.len());
         for segment in &self.segments {
-            let scanned = segment.visit_batch_headers(|h| {
-                if h.has_producer_id() && !h.is_control() {
-                    producers.replay(&ProducerBatch::stored(h));
+            let mut aborted = Vec::new();
+            let scanned = segment.visit_batches(|at| {
+                let h = &at.header;
+                if !h.has_producer_id() {
+                    return Ok(());
                 }
+                if !h.is_control() {
+                    producers.replay(&ProducerBatch::stored(h));
+                    return Ok(());
+                }
+                let Some((commit, coordinator_epoch)) = segment.read_txn_marker(at)? else {
+                    return Ok(());
+                };
+                let marker = MarkerBatch {
+                    producer_id: h.producer_id,
+                    epoch: h.producer_epoch,
+                    coordinator_epoch,
+                    offset: h.base_offset,
+                    timestamp: h.max_timestamp,
+                    commit,
+                };
+                if let Some(completed) = producers.replay_marker(&marker) {
+                    let last_stable_offset = producers.last_stable_offset_after(&completed);
+                    producers.complete_txn(&completed);
+                    if completed.aborted {
+                        aborted.push(TxnIndexEntry {
+                            producer_id: completed.producer_id,
+                            first_offset: completed.first_offset,
+                            last_offset: completed.last_offset,
+                            last_stable_offset,
+                        });
+                    }
+                }
+                Ok(())
             });
             match scanned {
                 Ok(()) => {}
@@ -561,8 +720,12 @@ impl PartitionLog {
                 }
                 Err(e) => return Err(e),
             }
+            aborted_per_segment.push(aborted);
         }
         self.producers = producers;
+        for (segment, aborted) in self.segments.iter_mut().zip(aborted_per_segment) {
+            segment.reconcile_txn_index(aborted)?;
+        }
         Ok(())
     }
 
@@ -651,18 +814,45 @@ impl PartitionLog {
             .saturating_sub(1)
     }
 
-    /// ListOffsets for one partition: `-1` latest, `-2` earliest, `-3` max timestamp, `-4`
-    /// earliest local (the log start offset without tiered storage), any other value a
-    /// timestamp lookup. `None` when no offset qualifies (Kafka answers offset -1 then).
+    /// ListOffsets for one partition, as for a `read_uncommitted` consumer: `-1` latest, `-2`
+    /// earliest, `-3` max timestamp, `-4` earliest local (the log start offset without tiered
+    /// storage), any other value a timestamp lookup. `None` when no offset qualifies (Kafka
+    /// answers offset -1 then). Equivalent to
+    /// [`list_offsets_isolated`](Self::list_offsets_isolated) with `read_committed = false`.
     ///
     /// # Errors
     /// Storage failures.
     pub fn list_offsets(&self, timestamp: i64) -> Result<Option<TimestampOffset>> {
+        self.list_offsets_isolated(timestamp, false)
+    }
+
+    /// ListOffsets with the consumer's isolation level (Kafka's
+    /// `Partition.fetchOffsetForTimestamp`): the *last fetchable offset* is the last stable
+    /// offset for `read_committed` and the high watermark otherwise. `-1` (latest) answers
+    /// it; `-3` (max timestamp) and timestamp lookups only find offsets below it; `-2`/`-4`
+    /// (earliest) are not bounded.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn list_offsets_isolated(
+        &self,
+        timestamp: i64,
+        read_committed: bool,
+    ) -> Result<Option<TimestampOffset>> {
+        let bound = if read_committed {
+            self.last_stable_offset()
+        } else {
+            self.high_watermark
+        };
         match timestamp {
-            LATEST_TIMESTAMP => Ok(Some(self.latest())),
+            LATEST_TIMESTAMP => Ok(Some(TimestampOffset {
+                timestamp: NO_TIMESTAMP,
+                offset: bound,
+                leader_epoch: Some(self.leader_epoch),
+            })),
             EARLIEST_TIMESTAMP | EARLIEST_LOCAL_TIMESTAMP => self.earliest().map(Some),
-            MAX_TIMESTAMP => self.max_timestamp_offset(),
-            t => self.offset_for_timestamp(t),
+            MAX_TIMESTAMP => self.max_timestamp_offset_below(bound),
+            t => self.offset_for_timestamp_below(t, bound),
         }
     }
 
@@ -707,6 +897,14 @@ impl PartitionLog {
     /// # Errors
     /// Storage failures.
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<TimestampOffset>> {
+        self.offset_for_timestamp_below(timestamp, self.high_watermark)
+    }
+
+    fn offset_for_timestamp_below(
+        &self,
+        timestamp: i64,
+        bound: i64,
+    ) -> Result<Option<TimestampOffset>> {
         self.check_online()?;
         for segment in &self.segments {
             if segment.max_timestamp_and_offset().0 < timestamp {
@@ -715,7 +913,7 @@ impl PartitionLog {
             if let Some(found) =
                 segment.find_offset_by_timestamp(timestamp, self.log_start_offset)?
             {
-                return Ok((found.offset < self.high_watermark).then_some(found));
+                return Ok((found.offset < bound).then_some(found));
             }
         }
         Ok(None)
@@ -727,6 +925,10 @@ impl PartitionLog {
     /// # Errors
     /// Storage failures.
     pub fn max_timestamp_offset(&self) -> Result<Option<TimestampOffset>> {
+        self.max_timestamp_offset_below(self.high_watermark)
+    }
+
+    fn max_timestamp_offset_below(&self, bound: i64) -> Result<Option<TimestampOffset>> {
         self.check_online()?;
         let mut best: Option<&LogSegment> = None;
         for segment in &self.segments {
@@ -743,7 +945,7 @@ impl PartitionLog {
             return Ok(None);
         };
         let found = segment.max_timestamp_record()?;
-        Ok(found.filter(|f| f.offset < self.high_watermark && f.offset >= self.log_start_offset))
+        Ok(found.filter(|f| f.offset < bound && f.offset >= self.log_start_offset))
     }
 
     /// fsyncs every segment written since its last fsync.

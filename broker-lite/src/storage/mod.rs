@@ -3,7 +3,8 @@
 //! [`PartitionLog`] is one partition's log: appends assign offsets and write record batches
 //! byte for byte, reads return whole stored batches, ListOffsets lookups go through the
 //! indexes, retention deletes old segments, compaction keeps the latest record per key
-//! (`compaction.rs`), and opening a log recovers it after a crash.
+//! (`compaction.rs`), transactions (KIP-98) hold back the last stable offset and record their
+//! aborts in `.txnindex` files, and opening a log recovers it after a crash.
 //! This layer does plain blocking `std::fs` I/O and never reads the clock: every
 //! time-dependent operation takes `now_ms`. The network layer runs it on a blocking-safe
 //! path, typically behind a `Mutex`/`RwLock` (`PartitionLog` is `Send + Sync`), and maps
@@ -17,6 +18,8 @@
 //!     00000000000000000000.log           record batches, exactly as Kafka stores them
 //!     00000000000000000000.index         offset index: 8-byte entries
 //!     00000000000000000000.timeindex     time index: 12-byte entries
+//!     00000000000000000000.txnindex      aborted transactions whose marker is in the
+//!                                        segment: 34-byte entries (only if it has any)
 //!     00000000000000001234.log           next segment, base offset 1234
 //!     00000000000000001234.index
 //!     00000000000000001234.timeindex
@@ -43,8 +46,20 @@
 //!   `maxTimestamp` so far grew: the timestamp and the last offset of the batch holding it.
 //!   The final entry, added when the segment is rolled, closed or recovered, holds the
 //!   segment's largest timestamp.
+//! * **`.txnindex`** (Kafka's `TransactionIndex`, KIP-98): one entry per aborted transaction
+//!   whose abort marker the segment holds, in marker order: `version: i16 BE` (0),
+//!   `producerId: i64`, `firstOffset: i64` (the transaction's first batch in this
+//!   partition), `lastOffset: i64` (the marker), `lastStableOffset: i64` (the LSO once it
+//!   completed: the first offset of the earliest other open transaction, else `lastOffset +
+//!   1`), all big-endian. Created on the first entry; absent for a segment without aborted
+//!   transactions. Kept in memory too; `read_committed` fetches get their aborted
+//!   transactions from it (`txn_index.rs`).
 //! * Index files hold exactly their valid entries (no preallocation); an index with the
 //!   wrong size, non-increasing entries or entries pointing outside the log is rebuilt.
+//!   A `.txnindex` is checked on every open against the aborted transactions the producer
+//!   state rebuild meets: missing, cut or damaged entries are rebuilt from the markers,
+//!   entries past a truncated tail are dropped; the file's entries are otherwise kept (after
+//!   compaction the log alone no longer gives an aborted transaction's first offset).
 //!
 //! # Invariants
 //!
@@ -64,7 +79,17 @@
 //!   checked against the partition's producer state (epoch, last 5 batches per producer id)
 //!   before anything is written, and the state is updated only after the write, under the
 //!   same `&mut` borrow. Duplicates append nothing and answer with the original offsets. The
-//!   state is rebuilt from batch headers when the log is opened (`producer_state.rs`).
+//!   state is rebuilt from batch headers (and transaction markers) when the log is opened
+//!   (`producer_state.rs`).
+//! * Transactions (KIP-98): a transactional batch opens its producer's transaction at its
+//!   first offset; the transaction coordinator's marker
+//!   ([`PartitionLog::append_txn_marker`]) closes it (an abort adds a `.txnindex` entry to the
+//!   segment holding the marker). The **last stable offset** is the first offset of the
+//!   earliest open transaction (at least the log start offset), capped by the high
+//!   watermark; `read_committed` reads stop before it, and so do compaction and
+//!   `read_committed` ListOffsets. `log start offset <= LSO <= high watermark`. Open
+//!   transactions and coordinator epochs are rebuilt from the log on open, so a restart keeps
+//!   the LSO where it was.
 //! * Compaction (`cleanup.policy=compact`, `compaction.rs`) rewrites only inactive segments
 //!   below the first uncleanable offset, never changes an offset (batches keep their base
 //!   offset and `lastOffsetDelta`, so producer state rebuilt from headers is unchanged), and
@@ -77,10 +102,10 @@
 //!
 //! # Left out
 //!
-//! Transactions
-//! (`.txnindex`, markers, the last stable offset), producer state `.snapshot` files (the
-//! idempotent-producer state of `producer_state` is rebuilt from batch headers on open
-//! instead), the leader epoch checkpoint, replication appends with pre-assigned offsets, tiered
+//! Producer state `.snapshot` files (the producer state of `producer_state` is rebuilt from
+//! the log on open instead), KIP-890 transaction verification and transaction version 2
+//! markers, the removal of transaction markers by the log cleaner (`compaction.rs`), the
+//! leader epoch checkpoint, replication appends with pre-assigned offsets, tiered
 //! storage, `segment.jitter.ms`, record-level validation (other than keys on compacted
 //! topics: `message.timestamp.*.max.ms`, recompression to `compression.type`), and index
 //! preallocation or memory mapping (indexes are held in memory).
@@ -98,9 +123,12 @@ mod recovery;
 mod retention;
 mod segment;
 mod time_index;
+mod txn_index;
 
 #[cfg(test)]
 mod test_util;
+#[cfg(test)]
+mod txn_tests;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -29,9 +29,26 @@
 //! applied only once the batches are in the log ([`ProducerStateManager::apply`]), under the
 //! same lock as the append (the [`PartitionLog`](super::PartitionLog) owns this state).
 //!
-//! Transactions (the transactional half of KIP-98: markers, the last stable offset,
-//! coordinator epochs, KIP-890 verification) are not modelled yet; transactional batches are
-//! checked like idempotent ones.
+//! **Transactions** (the transactional half of KIP-98, as Kafka's `ProducerAppendInfo.append`
+//! / `appendDataBatch` / `appendEndTxnMarker` with transaction version 0/1 rules):
+//!
+//! * A transactional data batch (attribute bit 4) of a producer with no transaction open in
+//!   this partition opens one at the batch's first offset (`currentTxnFirstOffset`); open
+//!   transactions are kept ordered by first offset, the earliest one bounds the last stable
+//!   offset ([`ProducerStateManager::first_undecided_offset`]).
+//! * A non-transactional batch from a producer whose transaction is open is
+//!   `INVALID_TXN_STATE` ("Expected transactional write from producer").
+//! * A transaction marker (control batch) ends the transaction: a marker epoch below the
+//!   producer's is `INVALID_PRODUCER_EPOCH`; a coordinator epoch below the one stored for the
+//!   producer is `TRANSACTION_COORDINATOR_FENCED`. The marker's epoch becomes the producer's
+//!   (a higher one, after the coordinator bumped it, forgets the cached batches, so the next
+//!   batch must start at sequence 0), and its coordinator epoch is stored. A marker closing an
+//!   open transaction yields a [`CompletedTxn`] (an abort goes into the `.txnindex`); a marker
+//!   without open transaction completes nothing, as in Kafka (no index entry).
+//! * Appends by a coordinator on the broker ([`AppendOrigin::Coordinator`]: the group
+//!   coordinator's transactional offset commits, base sequence -1) are checked for epochs and
+//!   transaction state, not sequences, and never answered as duplicates.
+//! * A producer with an open transaction never expires.
 //!
 //! **Durability.** Instead of Kafka's `.snapshot` files, the state is rebuilt when the log is
 //! opened by scanning batch headers (61 bytes each; records are never decoded), oldest segment
@@ -44,9 +61,9 @@
 //!
 //! [`remove_expired`]: ProducerStateManager::remove_expired
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use super::batch::{BatchHeader, NO_TIMESTAMP};
+use super::batch::{BatchHeader, NO_SEQUENCE, NO_TIMESTAMP};
 use super::error::{Result, StorageError};
 
 /// How many batches per producer are remembered for duplicate detection (Kafka's
@@ -54,8 +71,46 @@ use super::error::{Result, StorageError};
 pub(crate) const NUM_BATCHES_TO_RETAIN: usize = 5;
 /// `RecordBatch.NO_PRODUCER_EPOCH`.
 pub(crate) const NO_PRODUCER_EPOCH: i16 = -1;
-/// `RecordBatch.NO_SEQUENCE`.
-const NO_SEQUENCE: i32 = -1;
+/// No coordinator epoch recorded yet (Kafka's `ProducerStateEntry.empty`).
+const NO_COORDINATOR_EPOCH: i32 = -1;
+
+/// Where an append comes from (Kafka's `AppendOrigin`), which decides what is validated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AppendOrigin {
+    /// A producer's Produce request: epochs, sequences, duplicates and transaction state.
+    Client,
+    /// A coordinator on this broker (transaction markers, the group coordinator's
+    /// transactional offset commits): epochs and transaction state; no sequence checks and
+    /// no duplicate detection.
+    Coordinator,
+}
+
+/// A transaction marker as appended (or about to be): the control batch's producer fields
+/// and the marker record's contents.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct MarkerBatch {
+    pub producer_id: i64,
+    pub epoch: i16,
+    pub coordinator_epoch: i32,
+    /// The marker's offset.
+    pub offset: i64,
+    /// The marker record's timestamp.
+    pub timestamp: i64,
+    /// Commit or abort.
+    pub commit: bool,
+}
+
+/// A transaction a marker ended in this partition (Kafka's `CompletedTxn`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct CompletedTxn {
+    pub producer_id: i64,
+    /// Offset of the transaction's first batch in this partition.
+    pub first_offset: i64,
+    /// The marker's offset.
+    pub last_offset: i64,
+    /// Aborted (`true`) or committed.
+    pub aborted: bool,
+}
 
 /// `sequence + increment`, wrapping to 0 after `i32::MAX` (Kafka's
 /// `DefaultRecordBatch.incrementSequence`). A negative increment leaves the sequence as is;
@@ -90,6 +145,8 @@ pub(crate) struct ProducerBatch {
     pub max_timestamp: i64,
     /// Whether the stored batch carries `LogAppendTime`.
     pub log_append_time: bool,
+    /// Whether the batch is transactional (attribute bit 4).
+    pub transactional: bool,
 }
 
 impl ProducerBatch {
@@ -110,6 +167,7 @@ impl ProducerBatch {
             last_offset: first_offset.saturating_add(i64::from(header.last_offset_delta.max(0))),
             max_timestamp,
             log_append_time,
+            transactional: header.is_transactional(),
         }
     }
 
@@ -161,16 +219,68 @@ pub(crate) struct ProducerEntry {
     /// The last batches appended with `epoch`, oldest first, at most
     /// [`NUM_BATCHES_TO_RETAIN`].
     pub batches: VecDeque<BatchMetadata>,
-    /// `maxTimestamp` of the last batch: the reference for `producer.id.expiration.ms`.
+    /// `maxTimestamp` of the last batch (or the last marker's timestamp): the reference for
+    /// `producer.id.expiration.ms`.
     pub last_timestamp: i64,
+    /// The epoch of the transaction coordinator that wrote the last marker, -1 if none.
+    pub coordinator_epoch: i32,
+    /// The first offset of the producer's open transaction in this partition, if any
+    /// (Kafka's `currentTxnFirstOffset`).
+    pub current_txn_first_offset: Option<i64>,
 }
 
 impl ProducerEntry {
-    fn new(epoch: i16, last_timestamp: i64) -> ProducerEntry {
+    fn empty() -> ProducerEntry {
         ProducerEntry {
-            epoch,
+            epoch: NO_PRODUCER_EPOCH,
             batches: VecDeque::new(),
-            last_timestamp,
+            last_timestamp: NO_TIMESTAMP,
+            coordinator_epoch: NO_COORDINATOR_EPOCH,
+            current_txn_first_offset: None,
+        }
+    }
+
+    /// A copy without the cached batches: the start of an append's updated entry (Kafka's
+    /// `withProducerIdAndBatchMetadata(producerId, Optional.empty())`).
+    fn without_batches(&self) -> ProducerEntry {
+        ProducerEntry {
+            epoch: self.epoch,
+            batches: VecDeque::new(),
+            last_timestamp: self.last_timestamp,
+            coordinator_epoch: self.coordinator_epoch,
+            current_txn_first_offset: self.current_txn_first_offset,
+        }
+    }
+
+    /// Applies a marker to the entry (Kafka's `ProducerStateEntry.update(epoch,
+    /// coordinatorEpoch, timestamp)`): the transaction is closed; returns it if one was open.
+    fn end_txn(&mut self, marker: &MarkerBatch) -> Option<CompletedTxn> {
+        let completed = self.current_txn_first_offset.map(|first| CompletedTxn {
+            producer_id: marker.producer_id,
+            first_offset: first,
+            last_offset: marker.offset,
+            aborted: !marker.commit,
+        });
+        self.maybe_update_epoch(marker.epoch);
+        self.coordinator_epoch = marker.coordinator_epoch;
+        self.current_txn_first_offset = None;
+        self.last_timestamp = marker.timestamp;
+        completed
+    }
+
+    /// Kafka's `appendDataBatch` transaction bookkeeping after the batch was added: returns
+    /// the first offset of the transaction the batch opens, if it opens one.
+    fn track_txn(&mut self, batch: &ProducerBatch) -> Result<Option<i64>> {
+        match (self.current_txn_first_offset, batch.transactional) {
+            (Some(_), false) => Err(StorageError::InvalidTxnState(format!(
+                "expected transactional write from producer {} at offset {}",
+                batch.producer_id, batch.first_offset
+            ))),
+            (None, true) => {
+                self.current_txn_first_offset = Some(batch.first_offset);
+                Ok(Some(batch.first_offset))
+            }
+            _ => Ok(None),
         }
     }
 
@@ -212,10 +322,15 @@ impl ProducerEntry {
     }
 }
 
-/// The producer-state changes of an append that passed [`ProducerStateManager::check_append`],
-/// to [`apply`](ProducerStateManager::apply) once the batches are written.
+/// The producer-state changes of an append that passed [`ProducerStateManager::check_append`]
+/// (or [`check_marker`](ProducerStateManager::check_marker)), to
+/// [`apply`](ProducerStateManager::apply) once the batches are written.
 #[derive(Debug, Default)]
-pub(crate) struct PendingUpdates(HashMap<i64, ProducerEntry>);
+pub(crate) struct PendingUpdates {
+    entries: HashMap<i64, ProducerEntry>,
+    /// Transactions the append opens: (first offset, producer id).
+    started: Vec<(i64, i64)>,
+}
 
 /// What [`ProducerStateManager::check_append`] decided.
 #[derive(Debug)]
@@ -230,6 +345,8 @@ pub(crate) enum AppendCheck {
 #[derive(Debug, Default)]
 pub(crate) struct ProducerStateManager {
     producers: HashMap<i64, ProducerEntry>,
+    /// Open transactions: first offset → producer id (Kafka's `ongoingTxns`).
+    ongoing: BTreeMap<i64, i64>,
 }
 
 impl ProducerStateManager {
@@ -254,38 +371,91 @@ impl ProducerStateManager {
             .collect()
     }
 
-    /// Validates the idempotent batches of one client append, in log order, against the
-    /// current state and each other (Kafka's `analyzeAndValidateProducerState` with
-    /// `AppendOrigin.CLIENT`). Nothing changes until [`apply`](Self::apply).
+    /// Validates the producer batches of one append (data batches, no markers), in log
+    /// order, against the current state and each other (Kafka's
+    /// `analyzeAndValidateProducerState`): epochs and transaction state always, sequences and
+    /// duplicates for [`AppendOrigin::Client`]. Nothing changes until [`apply`](Self::apply).
     ///
     /// # Errors
-    /// [`StorageError::InvalidProducerEpoch`] or [`StorageError::OutOfOrderSequence`]; the
-    /// whole append is then rejected.
-    pub fn check_append(&self, batches: &[ProducerBatch]) -> Result<AppendCheck> {
-        let mut pending: HashMap<i64, ProducerEntry> = HashMap::new();
+    /// [`StorageError::InvalidProducerEpoch`], [`StorageError::OutOfOrderSequence`] or
+    /// [`StorageError::InvalidTxnState`]; the whole append is then rejected.
+    pub fn check_append(
+        &self,
+        batches: &[ProducerBatch],
+        origin: AppendOrigin,
+    ) -> Result<AppendCheck> {
+        let mut pending = PendingUpdates::default();
         for batch in batches {
             let current = self.producers.get(&batch.producer_id);
-            if let Some(duplicate) = current.and_then(|e| e.find_duplicate(batch)) {
-                return Ok(AppendCheck::Duplicate(duplicate));
+            if origin == AppendOrigin::Client {
+                if let Some(duplicate) = current.and_then(|e| e.find_duplicate(batch)) {
+                    return Ok(AppendCheck::Duplicate(duplicate));
+                }
             }
-            // Kafka's `updatedEntry`: the current epoch, no batches yet.
-            let updated = pending.entry(batch.producer_id).or_insert_with(|| {
-                ProducerEntry::new(
-                    current.map_or(NO_PRODUCER_EPOCH, |e| e.epoch),
-                    current.map_or(NO_TIMESTAMP, |e| e.last_timestamp),
-                )
+            // Kafka's `updatedEntry`: the current state, no batches yet.
+            let updated = pending.entries.entry(batch.producer_id).or_insert_with(|| {
+                current.map_or_else(ProducerEntry::empty, |e| e.without_batches())
             });
-            check_epoch(batch, updated.epoch)?;
-            check_sequence(batch, current, updated)?;
+            check_epoch(
+                batch.producer_id,
+                batch.epoch,
+                batch.first_offset,
+                updated.epoch,
+            )?;
+            if origin == AppendOrigin::Client {
+                check_sequence(batch, current, updated)?;
+            }
             updated.add_batch(batch);
+            if let Some(first) = updated.track_txn(batch)? {
+                pending.started.push((first, batch.producer_id));
+            }
         }
-        Ok(AppendCheck::Append(PendingUpdates(pending)))
+        Ok(AppendCheck::Append(pending))
     }
 
-    /// Records appended batches (Kafka's `ProducerStateManager.update`): a new epoch replaces
-    /// the cached batches, the newest [`NUM_BATCHES_TO_RETAIN`] are kept.
+    /// Validates a transaction marker about to be written (Kafka's `appendEndTxnMarker` for
+    /// origin `COORDINATOR`, transaction version 0/1) and returns the state change and the
+    /// transaction it completes, if one is open. Nothing changes until [`apply`](Self::apply)
+    /// (and [`complete_txn`](Self::complete_txn)).
+    ///
+    /// # Errors
+    /// [`StorageError::InvalidProducerEpoch`] for an epoch below the producer's;
+    /// [`StorageError::TransactionCoordinatorFenced`] for a coordinator epoch below the one
+    /// of the producer's last marker.
+    pub fn check_marker(
+        &self,
+        marker: &MarkerBatch,
+    ) -> Result<(PendingUpdates, Option<CompletedTxn>)> {
+        let mut updated = self
+            .producers
+            .get(&marker.producer_id)
+            .map_or_else(ProducerEntry::empty, |e| e.without_batches());
+        check_epoch(
+            marker.producer_id,
+            marker.epoch,
+            marker.offset,
+            updated.epoch,
+        )?;
+        if updated.coordinator_epoch > marker.coordinator_epoch {
+            return Err(StorageError::TransactionCoordinatorFenced(format!(
+                "invalid coordinator epoch for producer {} at offset {}: {} (zombie), {} (current)",
+                marker.producer_id,
+                marker.offset,
+                marker.coordinator_epoch,
+                updated.coordinator_epoch
+            )));
+        }
+        let completed = updated.end_txn(marker);
+        let mut pending = PendingUpdates::default();
+        pending.entries.insert(marker.producer_id, updated);
+        Ok((pending, completed))
+    }
+
+    /// Records an append's state changes once it is written (Kafka's
+    /// `ProducerStateManager.update`): a new epoch replaces the cached batches, the newest
+    /// [`NUM_BATCHES_TO_RETAIN`] are kept; transactions opened are added to the open ones.
     pub fn apply(&mut self, updates: PendingUpdates) {
-        for (producer_id, update) in updates.0 {
+        for (producer_id, update) in updates.entries {
             match self.producers.get_mut(&producer_id) {
                 Some(current) => {
                     current.maybe_update_epoch(update.epoch);
@@ -293,39 +463,91 @@ impl ProducerStateManager {
                         current.push(batch);
                     }
                     current.last_timestamp = update.last_timestamp;
+                    current.coordinator_epoch = update.coordinator_epoch;
+                    current.current_txn_first_offset = update.current_txn_first_offset;
                 }
                 None => {
                     self.producers.insert(producer_id, update);
                 }
             }
         }
+        for (first_offset, producer_id) in updates.started {
+            self.ongoing.insert(first_offset, producer_id);
+        }
     }
 
-    /// Records a batch read back from the log while rebuilding the state, without validation
-    /// (as Kafka's replication and recovery paths do).
+    /// The last stable offset once `completed` is complete, before it is marked so (Kafka's
+    /// `lastStableOffset(completedTxn)`): the first offset of the earliest other open
+    /// transaction, else the offset after the marker. Goes into the `.txnindex` entry.
+    pub fn last_stable_offset_after(&self, completed: &CompletedTxn) -> i64 {
+        self.ongoing
+            .iter()
+            .find(|(_, pid)| **pid != completed.producer_id)
+            .map_or(completed.last_offset.saturating_add(1), |(first, _)| *first)
+    }
+
+    /// Removes a completed transaction from the open ones (Kafka's `completeTxn`).
+    pub fn complete_txn(&mut self, completed: &CompletedTxn) {
+        self.ongoing.remove(&completed.first_offset);
+    }
+
+    /// The first offset of the earliest open transaction (Kafka's `firstUndecidedOffset`).
+    pub fn first_undecided_offset(&self) -> Option<i64> {
+        self.ongoing.keys().next().copied()
+    }
+
+    /// The open transactions, as (first offset, producer id), by first offset.
+    #[cfg(test)]
+    pub fn ongoing_txns(&self) -> Vec<(i64, i64)> {
+        self.ongoing.iter().map(|(o, p)| (*o, *p)).collect()
+    }
+
+    /// Records a data batch read back from the log while rebuilding the state, without
+    /// validation (as Kafka's replication and recovery paths do); a transactional batch opens
+    /// its producer's transaction if none is open.
     pub fn replay(&mut self, batch: &ProducerBatch) {
-        self.producers
+        let entry = self
+            .producers
             .entry(batch.producer_id)
-            .or_insert_with(|| ProducerEntry::new(NO_PRODUCER_EPOCH, NO_TIMESTAMP))
-            .add_batch(batch);
+            .or_insert_with(ProducerEntry::empty);
+        entry.add_batch(batch);
+        if batch.transactional && entry.current_txn_first_offset.is_none() {
+            entry.current_txn_first_offset = Some(batch.first_offset);
+            self.ongoing.insert(batch.first_offset, batch.producer_id);
+        }
+    }
+
+    /// Records a marker read back from the log while rebuilding the state, without
+    /// validation. Returns the transaction it completes, still open: the caller computes
+    /// [`last_stable_offset_after`](Self::last_stable_offset_after) and then calls
+    /// [`complete_txn`](Self::complete_txn).
+    pub fn replay_marker(&mut self, marker: &MarkerBatch) -> Option<CompletedTxn> {
+        self.producers
+            .entry(marker.producer_id)
+            .or_insert_with(ProducerEntry::empty)
+            .end_txn(marker)
     }
 
     /// Forgets producers whose last batch timestamp is `expiration_ms` or more before `now_ms`
-    /// (Kafka's `removeExpiredProducers` for `producer.id.expiration.ms`). Returns how many.
+    /// and that have no open transaction (Kafka's `removeExpiredProducers` for
+    /// `producer.id.expiration.ms`). Returns how many.
     pub fn remove_expired(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
         let before = self.producers.len();
-        self.producers
-            .retain(|_, e| now_ms.saturating_sub(e.last_timestamp) < expiration_ms);
+        self.producers.retain(|_, e| {
+            e.current_txn_first_offset.is_some()
+                || now_ms.saturating_sub(e.last_timestamp) < expiration_ms
+        });
         before - self.producers.len()
     }
 }
 
-/// Kafka's `ProducerAppendInfo.checkProducerEpoch` for data batches from clients.
-fn check_epoch(batch: &ProducerBatch, current_epoch: i16) -> Result<()> {
-    if batch.epoch < current_epoch {
+/// Kafka's `ProducerAppendInfo.checkProducerEpoch` (transaction version 0/1: an epoch equal
+/// to the current one is accepted, for data batches and markers alike).
+fn check_epoch(producer_id: i64, epoch: i16, offset: i64, current_epoch: i16) -> Result<()> {
+    if epoch < current_epoch {
         return Err(StorageError::InvalidProducerEpoch(format!(
-            "epoch of producer {} at offset {} is {}, which is smaller than the last seen epoch {}",
-            batch.producer_id, batch.first_offset, batch.epoch, current_epoch
+            "epoch of producer {producer_id} at offset {offset} is {epoch}, which is smaller \
+             than the last seen epoch {current_epoch}"
         )));
     }
     Ok(())
@@ -386,6 +608,7 @@ mod tests {
             last_offset: offset + i64::from(count) - 1,
             max_timestamp: 1_000 + offset,
             log_append_time: false,
+            transactional: false,
         }
     }
 
@@ -394,7 +617,7 @@ mod tests {
         m: &mut ProducerStateManager,
         batches: &[ProducerBatch],
     ) -> Result<Option<BatchMetadata>> {
-        match m.check_append(batches)? {
+        match m.check_append(batches, AppendOrigin::Client)? {
             AppendCheck::Append(p) => {
                 m.apply(p);
                 Ok(None)
@@ -565,5 +788,170 @@ mod tests {
         assert_eq!(m.len(), 0);
         // After expiry the producer is unknown again: any sequence is accepted.
         assert_eq!(append(&mut m, &[b(0, 7, 1, 6)]).unwrap(), None);
+    }
+
+    /// A transactional batch of `count` records of producer `pid` at `offset`.
+    fn txn(pid: i64, epoch: i16, first_seq: i32, count: i32, offset: i64) -> ProducerBatch {
+        ProducerBatch {
+            producer_id: pid,
+            transactional: true,
+            ..b(epoch, first_seq, count, offset)
+        }
+    }
+
+    fn marker(
+        pid: i64,
+        epoch: i16,
+        coordinator_epoch: i32,
+        offset: i64,
+        commit: bool,
+    ) -> MarkerBatch {
+        MarkerBatch {
+            producer_id: pid,
+            epoch,
+            coordinator_epoch,
+            offset,
+            timestamp: 5_000 + offset,
+            commit,
+        }
+    }
+
+    /// Checks and applies a marker, completing its transaction; returns it with the last
+    /// stable offset its index entry would get.
+    fn end(m: &mut ProducerStateManager, mk: MarkerBatch) -> Result<Option<(CompletedTxn, i64)>> {
+        let (updates, completed) = m.check_marker(&mk)?;
+        m.apply(updates);
+        Ok(completed.map(|c| {
+            let lso = m.last_stable_offset_after(&c);
+            m.complete_txn(&c);
+            (c, lso)
+        }))
+    }
+
+    #[test]
+    fn transactions_open_at_their_first_batch_and_markers_close_them() {
+        let mut m = ProducerStateManager::default();
+        assert_eq!(m.first_undecided_offset(), None);
+        append(&mut m, &[txn(1, 0, 0, 2, 10)]).unwrap();
+        append(&mut m, &[txn(2, 0, 0, 1, 12)]).unwrap();
+        // A second batch of the same transaction does not move its first offset.
+        append(&mut m, &[txn(1, 0, 2, 1, 13)]).unwrap();
+        assert_eq!(m.ongoing_txns(), vec![(10, 1), (12, 2)]);
+        assert_eq!(m.first_undecided_offset(), Some(10));
+        assert_eq!(m.entry(1).unwrap().current_txn_first_offset, Some(10));
+        // Producer 1 aborts at 14 while producer 2's transaction (from 12) is open.
+        let (c, lso) = end(&mut m, marker(1, 0, 3, 14, false)).unwrap().unwrap();
+        assert_eq!(
+            c,
+            CompletedTxn {
+                producer_id: 1,
+                first_offset: 10,
+                last_offset: 14,
+                aborted: true
+            }
+        );
+        assert_eq!(lso, 12);
+        assert_eq!(m.first_undecided_offset(), Some(12));
+        let e = m.entry(1).unwrap();
+        assert_eq!((e.current_txn_first_offset, e.coordinator_epoch), (None, 3));
+        assert_eq!(e.last_timestamp, 5_014);
+        // Same epoch: the cached batches stay (a retry is still a duplicate).
+        assert!(append(&mut m, &[txn(1, 0, 2, 1, 99)]).unwrap().is_some());
+        // Producer 2 commits: no other transaction open, the LSO is after the marker.
+        let (c, lso) = end(&mut m, marker(2, 0, 3, 15, true)).unwrap().unwrap();
+        assert!(!c.aborted);
+        assert_eq!(lso, 16);
+        assert_eq!(m.first_undecided_offset(), None);
+        // A marker without open transaction completes nothing (Kafka emits no CompletedTxn).
+        assert_eq!(end(&mut m, marker(2, 0, 3, 16, false)).unwrap(), None);
+    }
+
+    #[test]
+    fn non_transactional_write_during_a_transaction_is_invalid() {
+        let mut m = ProducerStateManager::default();
+        append(&mut m, &[txn(PID, 0, 0, 1, 0)]).unwrap();
+        assert!(matches!(
+            append(&mut m, &[b(0, 1, 1, 1)]),
+            Err(StorageError::InvalidTxnState(_))
+        ));
+        // Nothing changed: the transactional next batch is in sequence.
+        assert_eq!(append(&mut m, &[txn(PID, 0, 1, 1, 1)]).unwrap(), None);
+        end(&mut m, marker(PID, 0, 0, 2, true)).unwrap();
+        // After the marker, idempotent writes are fine again.
+        assert_eq!(append(&mut m, &[b(0, 2, 1, 3)]).unwrap(), None);
+    }
+
+    #[test]
+    fn markers_are_fenced_by_producer_and_coordinator_epochs() {
+        let mut m = ProducerStateManager::default();
+        append(&mut m, &[txn(PID, 2, 0, 3, 0)]).unwrap();
+        assert!(matches!(
+            end(&mut m, marker(PID, 1, 0, 3, true)),
+            Err(StorageError::InvalidProducerEpoch(_))
+        ));
+        end(&mut m, marker(PID, 2, 5, 3, false)).unwrap().unwrap();
+        append(&mut m, &[txn(PID, 2, 3, 1, 4)]).unwrap();
+        assert!(matches!(
+            end(&mut m, marker(PID, 2, 4, 5, true)),
+            Err(StorageError::TransactionCoordinatorFenced(_))
+        ));
+        assert_eq!(m.first_undecided_offset(), Some(4));
+        // The coordinator bumped the epoch (fencing, timeout): the marker is accepted, the
+        // producer's epoch moves and its batches are forgotten.
+        let (c, _) = end(&mut m, marker(PID, 3, 5, 5, false)).unwrap().unwrap();
+        assert_eq!(c.first_offset, 4);
+        let e = m.entry(PID).unwrap();
+        assert_eq!((e.epoch, e.batches.len()), (3, 0));
+        // The old epoch is fenced; the new epoch starts at sequence 0.
+        assert!(matches!(
+            append(&mut m, &[txn(PID, 2, 4, 1, 6)]),
+            Err(StorageError::InvalidProducerEpoch(_))
+        ));
+        assert_eq!(append(&mut m, &[txn(PID, 3, 0, 1, 6)]).unwrap(), None);
+    }
+
+    #[test]
+    fn coordinator_appends_skip_sequences_but_track_transactions() {
+        let mut m = ProducerStateManager::default();
+        let mut commit = txn(PID, 4, 0, 2, 0);
+        commit.first_seq = NO_SEQUENCE;
+        commit.last_seq = NO_SEQUENCE;
+        for offset in [0, 2] {
+            let batch = ProducerBatch {
+                first_offset: offset,
+                last_offset: offset + 1,
+                ..commit
+            };
+            // Never a duplicate, though the sequences are the same.
+            let AppendCheck::Append(u) =
+                m.check_append(&[batch], AppendOrigin::Coordinator).unwrap()
+            else {
+                panic!("a coordinator append is never a duplicate");
+            };
+            m.apply(u);
+        }
+        assert_eq!(m.ongoing_txns(), vec![(0, PID)]);
+        // Epochs still apply.
+        let old = ProducerBatch { epoch: 3, ..commit };
+        assert!(matches!(
+            m.check_append(&[old], AppendOrigin::Coordinator),
+            Err(StorageError::InvalidProducerEpoch(_))
+        ));
+    }
+
+    #[test]
+    fn replay_restores_open_transactions_and_expiry_spares_them() {
+        let mut m = ProducerStateManager::default();
+        m.replay(&txn(1, 0, 0, 2, 0));
+        m.replay(&txn(2, 0, 0, 1, 2));
+        let c = m.replay_marker(&marker(1, 0, 7, 3, false)).unwrap();
+        assert_eq!(m.last_stable_offset_after(&c), 2);
+        m.complete_txn(&c);
+        assert_eq!(m.ongoing_txns(), vec![(2, 2)]);
+        assert_eq!(m.entry(1).unwrap().coordinator_epoch, 7);
+        // Producer 2 is idle for long but its transaction is open: it stays.
+        assert_eq!(m.remove_expired(1_000_000, 10), 1);
+        assert!(m.entry(2).is_some());
+        assert_eq!(m.first_undecided_offset(), Some(2));
     }
 }

@@ -4,7 +4,8 @@
 //! 1. A compaction interrupted by a crash is discarded (`.cleaned` files removed) or
 //!    completed (a `.swap` segment replaces the segments it covers), as in Kafka; see
 //!    `compaction.rs`. Files ending in `.deleted` are removed (a deletion interrupted by a
-//!    crash). Index files without a `.log` file are removed.
+//!    crash). Index files (`.index`, `.timeindex`, `.txnindex`) without a `.log` file are
+//!    removed.
 //! 2. Segments are the `<20-digit base offset>.log` files, in offset order.
 //! 3. If the clean-shutdown marker is present, only the last segment is recovered; other
 //!    segments are loaded with their index files after sanity checks (and recovered anyway
@@ -16,9 +17,12 @@
 //!    batch is ever served.
 //! 5. The log start offset is the larger of the first segment's base offset and the
 //!    checkpointed value; the high watermark starts at the log end offset (single replica).
-//! 6. The idempotent-producer state (KIP-98/KIP-360) is rebuilt from the batch headers of
-//!    every remaining segment (Kafka reads its `.snapshot` files and replays the log after
-//!    them; broker-lite keeps no snapshots and replays everything, headers only).
+//! 6. The producer state (KIP-98/KIP-360: idempotent producers, open transactions,
+//!    coordinator epochs) is rebuilt from every remaining segment: batch headers, and the
+//!    record of each transaction marker (Kafka reads its `.snapshot` files and replays the
+//!    log after them; broker-lite keeps no snapshots and replays everything). Each segment's
+//!    `.txnindex` is checked against the aborted transactions met on the way and repaired if
+//!    missing, damaged, cut short or reaching past a truncated tail.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -33,6 +37,7 @@ use super::log::PartitionLog;
 use super::segment::{
     file_name, LogSegment, DELETED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX,
 };
+use super::txn_index::TXN_INDEX_SUFFIX;
 
 /// Parses the base offset out of a segment file name: digits only, before `suffix`.
 pub(crate) fn parse_base_offset(name: &str, suffix: &str) -> Option<i64> {
@@ -71,6 +76,7 @@ fn list_dir(dir: &Path) -> Result<DirListing> {
             listing.log_bases.push(base);
         } else if let Some(base) = parse_base_offset(&name, INDEX_SUFFIX)
             .or_else(|| parse_base_offset(&name, TIME_INDEX_SUFFIX))
+            .or_else(|| parse_base_offset(&name, TXN_INDEX_SUFFIX))
         {
             listing.index_files.push((base, path));
         }
@@ -80,9 +86,14 @@ fn list_dir(dir: &Path) -> Result<DirListing> {
     Ok(listing)
 }
 
-/// Removes the three files of the segment with base offset `base`.
+/// Removes the files of the segment with base offset `base`.
 fn remove_segment_files(dir: &Path, base: i64) -> Result<()> {
-    for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+    for suffix in [
+        LOG_SUFFIX,
+        INDEX_SUFFIX,
+        TIME_INDEX_SUFFIX,
+        TXN_INDEX_SUFFIX,
+    ] {
         checkpoint::remove_if_exists(&dir.join(file_name(base, suffix)))?;
     }
     Ok(())
@@ -104,6 +115,8 @@ impl PartitionLog {
     ///   segment was truncated, all later segments are deleted.
     /// * The log start offset is the larger of the first segment's base offset and the
     ///   checkpointed one; the high watermark starts at the log end offset.
+    /// * The producer state (open transactions included, so the last stable offset) is
+    ///   rebuilt from the log, and each `.txnindex` checked and repaired against it.
     ///
     /// After this, every byte of every segment is part of a whole, valid batch, and nothing
     /// after the first bad batch is served. `now_ms` is the creation time of new segments

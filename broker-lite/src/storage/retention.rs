@@ -5,7 +5,8 @@
 //! its offsets are below the high watermark. The active segment may expire too (by time or
 //! size, never when empty): as Kafka's `UnifiedLog.deleteSegments` does, a new empty active
 //! segment is rolled first, since a log always keeps at least one segment.
-//! Deleted segments are renamed with the `.deleted` suffix at once and removed
+//! Deleted segments (`.log`, `.index`, `.timeindex` and `.txnindex` if any) are renamed with
+//! the `.deleted` suffix at once and removed
 //! `file.delete.delay.ms` later (by the next [`PartitionLog::apply_retention`] or
 //! [`PartitionLog::delete_pending_files`] call, or on close; leftovers are removed on open).
 

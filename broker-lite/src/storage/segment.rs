@@ -1,4 +1,5 @@
-//! One log segment: a `.log` file of record batches with its `.index` and `.timeindex`.
+//! One log segment: a `.log` file of record batches with its `.index`, `.timeindex` and
+//! (when it holds aborted transactions' markers) `.txnindex`.
 
 use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -6,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 use bytes::Bytes;
-use kafka_wire::records::RecordBatch;
+use kafka_wire::records::{ControlRecordType, EndTransactionMarker, RecordBatch};
 use tracing::{debug, info, warn};
 
 use super::batch::{BatchHeader, BATCH_HEADER_SIZE, MAGIC_V2, NO_TIMESTAMP};
@@ -16,6 +17,7 @@ use super::file::{read_at, read_at_pooled, BatchScanner};
 use super::index::{self, OffsetIndex};
 use super::log::TimestampOffset;
 use super::time_index::{self, TimeIndex};
+use super::txn_index::{self, StoredTxnIndex, TxnIndex, TxnIndexEntry, TXN_INDEX_SUFFIX};
 
 /// Suffix of a segment's record file.
 pub(crate) const LOG_SUFFIX: &str = ".log";
@@ -87,6 +89,8 @@ pub(crate) struct LogSegment {
     size: u64,
     index: OffsetIndex,
     time_index: TimeIndex,
+    /// Aborted transactions whose marker is in this segment (`.txnindex`).
+    txn_index: TxnIndex,
     /// Offset after the last batch (the base offset when empty).
     next_offset: i64,
     /// Largest batch `maxTimestamp` so far, [`NO_TIMESTAMP`] if none.
@@ -140,6 +144,9 @@ impl LogSegment {
             config.max_time_index_entries(),
             true,
         )?;
+        // Created on its first entry; a stale one must not be taken for it.
+        let txn_path = named(TXN_INDEX_SUFFIX);
+        super::checkpoint::remove_if_exists(&txn_path)?;
         Ok(LogSegment {
             base_offset,
             log_path,
@@ -147,6 +154,7 @@ impl LogSegment {
             size: 0,
             index,
             time_index,
+            txn_index: TxnIndex::new(txn_path, Vec::new()),
             next_offset: base_offset,
             max_timestamp: NO_TIMESTAMP,
             offset_of_max_timestamp: base_offset,
@@ -229,6 +237,7 @@ impl LogSegment {
             .entries()
             .last()
             .map_or(0, |e| u64::from(e.position));
+        let txn_path = txn_index_path(&log_path, base_offset);
         LogSegment {
             base_offset,
             log_path,
@@ -236,6 +245,7 @@ impl LogSegment {
             size,
             index: parts.index,
             time_index: parts.time_index,
+            txn_index: TxnIndex::new(txn_path, Vec::new()),
             next_offset: parts.next_offset,
             max_timestamp,
             offset_of_max_timestamp,
@@ -384,6 +394,7 @@ impl LogSegment {
             config.max_time_index_entries(),
             true,
         )?;
+        let txn_path = dir.join(file_name(base_offset, TXN_INDEX_SUFFIX));
         let mut segment = LogSegment {
             base_offset,
             log_path,
@@ -391,6 +402,7 @@ impl LogSegment {
             size: 0,
             index,
             time_index,
+            txn_index: TxnIndex::new(txn_path, Vec::new()),
             next_offset: base_offset,
             max_timestamp: NO_TIMESTAMP,
             offset_of_max_timestamp: base_offset,
@@ -639,6 +651,7 @@ impl LogSegment {
             .map_err(StorageError::io("fsync", &self.log_path))?;
         self.index.sync()?;
         self.time_index.sync()?;
+        self.txn_index.sync()?;
         self.dirty = false;
         Ok(())
     }
@@ -730,21 +743,6 @@ impl LogSegment {
         }
         self.check_header(&header, position, min_base_offset)?;
         Ok(Some((header, size)))
-    }
-
-    /// Calls `f` with the header of every batch, in log order, reading headers only (for the
-    /// producer state rebuild). Stops with [`StorageError::CorruptLog`] at a batch that is
-    /// inconsistent with the segment; the headers before it have been visited.
-    pub fn visit_batch_headers(&self, mut f: impl FnMut(&BatchHeader)) -> Result<()> {
-        let mut scanner = self.scanner();
-        let mut position = 0u64;
-        let mut min_base = self.base_offset;
-        while let Some((header, size)) = self.header_at(&mut scanner, position, min_base)? {
-            f(&header);
-            min_base = header.next_offset();
-            position += size;
-        }
-        Ok(())
     }
 
     /// The first batch whose last offset is `>= offset`: index lookup, then a scan of batch
@@ -953,8 +951,147 @@ impl LogSegment {
         self.index.set_path(index);
         let time_index = renamed(self.time_index.path())?;
         self.time_index.set_path(time_index);
+        // The transaction index exists only when it has entries; its new name is kept
+        // either way.
+        let txn_path = self.txn_index.path().to_path_buf();
+        if super::checkpoint::exists(&txn_path)? {
+            let target = renamed(&txn_path)?;
+            self.txn_index.set_path(target);
+        } else if let Some(name) = txn_path.to_str().and_then(|p| p.strip_suffix(from)) {
+            self.txn_index
+                .set_path(PathBuf::from(format!("{name}{to}")));
+        }
         self.log_path = renamed(&self.log_path)?;
         Ok(())
+    }
+
+    /// The transaction index.
+    pub fn txn_index(&self) -> &TxnIndex {
+        &self.txn_index
+    }
+
+    /// Records an aborted transaction whose marker was just appended to this segment.
+    ///
+    /// # Errors
+    /// [`StorageError::Io`].
+    pub fn append_aborted_txn(&mut self, entry: TxnIndexEntry) -> Result<()> {
+        self.dirty = true;
+        self.txn_index.append(entry)
+    }
+
+    /// Replaces the transaction index's entries and file (the log cleaner's output).
+    ///
+    /// # Errors
+    /// [`StorageError::Io`].
+    pub fn set_aborted_txns(&mut self, entries: Vec<TxnIndexEntry>) -> Result<()> {
+        self.dirty = true;
+        self.txn_index.rewrite(entries)
+    }
+
+    /// Loads the `.txnindex` when the log is opened, checked against `computed`, the
+    /// aborted transactions the producer state rebuild found in this segment. The file's
+    /// entries for markers inside the segment are kept; entries past the segment's end (a
+    /// truncated tail) are dropped, entries of `computed` the file lacks (a missing, cut or
+    /// damaged file) are added; the file is rewritten when that changed anything.
+    ///
+    /// # Errors
+    /// [`StorageError::Io`].
+    pub fn reconcile_txn_index(&mut self, computed: Vec<TxnIndexEntry>) -> Result<()> {
+        let path = self.txn_index.path().to_path_buf();
+        let (stored, mut problem) = match txn_index::read(&path)? {
+            StoredTxnIndex::Missing => (Vec::new(), None),
+            StoredTxnIndex::Read(entries, problem) => (entries, problem),
+        };
+        let mut merged = std::collections::BTreeMap::new();
+        for e in &stored {
+            if e.last_offset >= self.base_offset && e.last_offset < self.next_offset {
+                merged.insert(e.last_offset, *e);
+            } else {
+                problem.get_or_insert_with(|| {
+                    format!("entry ending at {} is outside the segment", e.last_offset)
+                });
+            }
+        }
+        for e in computed {
+            if let std::collections::btree_map::Entry::Vacant(v) = merged.entry(e.last_offset) {
+                v.insert(e);
+                problem.get_or_insert_with(|| {
+                    format!("aborted transaction ending at {} is missing", e.last_offset)
+                });
+            }
+        }
+        let merged: Vec<TxnIndexEntry> = merged.into_values().collect();
+        match problem {
+            None => {
+                self.txn_index = TxnIndex::new(path, merged);
+                Ok(())
+            }
+            Some(reason) => {
+                info!(file = %path.display(), %reason, entries = merged.len(),
+                    "rebuilding transaction index");
+                self.txn_index = TxnIndex::new(path, Vec::new());
+                self.txn_index.rewrite(merged)?;
+                self.txn_index.sync()
+            }
+        }
+    }
+
+    /// Calls `f` with the position, header and size of every batch, in log order. Stops at
+    /// the first error of `f`, or with [`StorageError::CorruptLog`] at a batch inconsistent
+    /// with the segment (the batches before it have been visited).
+    pub fn visit_batches(&self, mut f: impl FnMut(&BatchPosition) -> Result<()>) -> Result<()> {
+        let mut scanner = self.scanner();
+        let mut position = 0u64;
+        let mut min_base = self.base_offset;
+        while let Some((header, size)) = self.header_at(&mut scanner, position, min_base)? {
+            f(&BatchPosition {
+                position,
+                header,
+                size,
+            })?;
+            min_base = header.next_offset();
+            position += size;
+        }
+        Ok(())
+    }
+
+    /// Reads the transaction marker of the control batch at `at`: `(commit, coordinator
+    /// epoch)`, or `None` when the batch holds no commit/abort marker (an emptied or unknown
+    /// control batch, or one that cannot be decoded, which is logged).
+    ///
+    /// # Errors
+    /// [`StorageError::Io`].
+    pub fn read_txn_marker(&self, at: &BatchPosition) -> Result<Option<(bool, i32)>> {
+        // A marker batch is about 80 bytes; anything much larger is not one.
+        if at.size > 64 * 1024 {
+            return Ok(None);
+        }
+        let Some(batch) = self.decode_batch(at)? else {
+            return Ok(None);
+        };
+        let decoded =
+            batch
+                .records(MAX_DECOMPRESSED)
+                .and_then(|mut records| match records.next_borrowed() {
+                    Some(record) => {
+                        let record = record?;
+                        EndTransactionMarker::decode(record.key, record.value)
+                    }
+                    None => Ok(None),
+                });
+        match decoded {
+            Ok(marker) => Ok(marker.map(|m| {
+                (
+                    m.control_type == ControlRecordType::Commit,
+                    m.coordinator_epoch,
+                )
+            })),
+            Err(e) => {
+                warn!(segment = %self.log_path.display(), position = at.position, error = %e,
+                    "cannot decode a transaction marker");
+                Ok(None)
+            }
+        }
     }
 
     /// Positions and headers of every batch, in log order (for the log cleaner).
@@ -1019,12 +1156,14 @@ impl LogSegment {
             .map_err(StorageError::io("set modification time", &self.log_path))
     }
 
-    /// Closes and removes the segment's files (a cleaner output that is not used).
+    /// Closes and removes the segment's files (a cleaner output that is not used; the
+    /// `.txnindex` if it exists).
     pub fn remove_files(self) -> Result<()> {
         let paths = [
             self.log_path.clone(),
             self.index.path().to_path_buf(),
             self.time_index.path().to_path_buf(),
+            self.txn_index.path().to_path_buf(),
         ];
         drop(self);
         for path in paths {
@@ -1033,12 +1172,14 @@ impl LogSegment {
         Ok(())
     }
 
-    /// Closes the files and renames them with the `.deleted` suffix; returns the new paths.
+    /// Closes the files and renames them with the `.deleted` suffix (the `.txnindex` too, if
+    /// it exists); returns the new paths.
     pub fn rename_to_deleted(self) -> Result<Vec<PathBuf>> {
         let paths = [
             self.log_path.clone(),
             self.index.path().to_path_buf(),
             self.time_index.path().to_path_buf(),
+            self.txn_index.path().to_path_buf(),
         ];
         drop(self);
         let mut renamed = Vec::with_capacity(paths.len());
@@ -1054,6 +1195,11 @@ impl LogSegment {
         }
         Ok(renamed)
     }
+}
+
+/// The `.txnindex` path of the segment whose `.log` is at `log_path`.
+fn txn_index_path(log_path: &Path, base_offset: i64) -> PathBuf {
+    log_path.with_file_name(file_name(base_offset, TXN_INDEX_SUFFIX))
 }
 
 /// The pieces [`LogSegment::load_clean`] reads from disk.
