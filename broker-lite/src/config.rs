@@ -146,6 +146,12 @@ broker_configs! {
     "offsets.topic.num.partitions", Int, "50", None, "Partitions of __consumer_offsets (when it is created).";
     "offsets.topic.segment.bytes", Int, "104857600", None, "segment.bytes of __consumer_offsets (when it is created).";
     "offset.metadata.max.bytes", Int, "4096", None, "Largest metadata string of a committed offset.";
+    "transaction.state.log.num.partitions", Int, "50", None, "Partitions of __transaction_state (when it is created).";
+    "transaction.state.log.segment.bytes", Int, "104857600", None, "segment.bytes of __transaction_state (when it is created).";
+    "transaction.max.timeout.ms", Int, "900000", None, "Largest transaction timeout a transactional producer may ask for (InitProducerId).";
+    "transaction.abort.timed.out.transaction.cleanup.interval.ms", Int, "10000", None, "How often transactions open longer than their timeout are aborted.";
+    "transactional.id.expiration.ms", Int, "604800000", None, "A transactional id idle this long (no transaction in progress) is removed.";
+    "transaction.remove.expired.transaction.cleanup.interval.ms", Int, "3600000", None, "How often expired transactional ids are removed.";
     "log.dirs", String, "", None, "Data directory (use --data-dir).";
     "node.id", Int, "1", None, "This broker's id (use --node-id).";
 }

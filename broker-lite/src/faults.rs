@@ -24,7 +24,9 @@
 //! Fetch, ListOffsets, Metadata, ApiVersions, CreateTopics, DeleteTopics, CreatePartitions,
 //! DescribeConfigs, IncrementalAlterConfigs, DescribeCluster, FindCoordinator,
 //! InitProducerId, and the group APIs: JoinGroup, SyncGroup, Heartbeat, LeaveGroup,
-//! OffsetCommit, OffsetFetch, ListGroups, DescribeGroups, DeleteGroups, OffsetDelete), shaped like Kafka's `AbstractRequest.getErrorResponse`: every topic,
+//! OffsetCommit, OffsetFetch, ListGroups, DescribeGroups, DeleteGroups, OffsetDelete, and the
+//! transaction APIs: AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, TxnOffsetCommit,
+//! DescribeTransactions, ListTransactions), shaped like Kafka's `AbstractRequest.getErrorResponse`: every topic,
 //! partition, resource or key of the request carries the code. An API added later without a
 //! builder falls back to closing the connection without processing the request. An injected
 //! error on an `acks=0` Produce also closes the connection (it has no response, and closing is
@@ -38,12 +40,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
+use kafka_wire::messages::add_partitions_to_txn_response::{
+    AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult,
+};
 use kafka_wire::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_wire::messages::create_topics_response::CreatableTopicResult;
 use kafka_wire::messages::delete_groups_response::DeletableGroupResult;
 use kafka_wire::messages::delete_topics_response::DeletableTopicResult;
 use kafka_wire::messages::describe_configs_response::DescribeConfigsResult;
 use kafka_wire::messages::describe_groups_response::DescribedGroup;
+use kafka_wire::messages::describe_transactions_response::TransactionState;
 use kafka_wire::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_wire::messages::find_coordinator_response::Coordinator;
 use kafka_wire::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
@@ -58,6 +64,9 @@ use kafka_wire::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponseTopic,
 };
 use kafka_wire::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_wire::messages::txn_offset_commit_response::{
+    TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+};
 use kafka_wire::messages::*;
 use kafka_wire::{ApiKey, ErrorCode, RequestBody, ResponseBody, Uuid};
 use tracing::{debug, warn};
@@ -74,6 +83,8 @@ struct Inner {
     /// Whether anything is injected: the only thing a request checks when nothing is.
     armed: AtomicBool,
     faults: Mutex<Faults>,
+    /// The transaction coordinator writes no transaction markers while set.
+    hold_txn_markers: AtomicBool,
 }
 
 /// One queued partition fault.
@@ -192,6 +203,21 @@ impl FaultInjector {
                 f.drops.insert(api, count);
             }
         });
+    }
+
+    /// Holds (`true`) or releases (`false`) transaction markers: while held, EndTxn (and the
+    /// coordinator's timeout aborts and fences) persist PrepareCommit/PrepareAbort and answer,
+    /// but write no marker, so a test can stop the broker mid-commit and restart it on the
+    /// same data directory (the restart completes the transaction). Once released, the
+    /// coordinator's timer writes the pending markers. Not affected by [`clear`](Self::clear).
+    pub fn hold_txn_markers(&self, hold: bool) {
+        debug!(hold, "fault injected: hold transaction markers");
+        self.inner.hold_txn_markers.store(hold, Ordering::Release);
+    }
+
+    /// Whether transaction markers are held ([`hold_txn_markers`](Self::hold_txn_markers)).
+    pub fn txn_markers_held(&self) -> bool {
+        self.inner.hold_txn_markers.load(Ordering::Acquire)
     }
 
     /// Removes every injected fault.
@@ -634,6 +660,76 @@ pub(crate) fn error_response(
             ..Default::default()
         }
         .into(),
+        RequestBody::AddPartitionsToTxn(r) => AddPartitionsToTxnResponse {
+            results_by_topic_v3_and_below: r
+                .v3_and_below_topics
+                .iter()
+                .map(|t| AddPartitionsToTxnTopicResult {
+                    name: t.name.clone(),
+                    results_by_partition: t
+                        .partitions
+                        .iter()
+                        .map(|p| AddPartitionsToTxnPartitionResult {
+                            partition_index: *p,
+                            partition_error_code: error_code,
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+        .into(),
+        RequestBody::AddOffsetsToTxn(_) => AddOffsetsToTxnResponse {
+            error_code,
+            ..Default::default()
+        }
+        .into(),
+        RequestBody::EndTxn(_) => EndTxnResponse {
+            error_code,
+            ..Default::default()
+        }
+        .into(),
+        RequestBody::TxnOffsetCommit(r) => TxnOffsetCommitResponse {
+            topics: r
+                .topics
+                .iter()
+                .map(|t| TxnOffsetCommitResponseTopic {
+                    name: t.name.clone(),
+                    partitions: t
+                        .partitions
+                        .iter()
+                        .map(|p| TxnOffsetCommitResponsePartition {
+                            partition_index: p.partition_index,
+                            error_code,
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+        .into(),
+        RequestBody::DescribeTransactions(r) => DescribeTransactionsResponse {
+            transaction_states: r
+                .transactional_ids
+                .iter()
+                .map(|id| TransactionState {
+                    transactional_id: id.clone(),
+                    error_code,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+        .into(),
+        RequestBody::ListTransactions(_) => ListTransactionsResponse {
+            error_code,
+            ..Default::default()
+        }
+        .into(),
         _ => return None,
     };
     Some(response)
@@ -947,6 +1043,36 @@ mod tests {
             }
             .into(),
             OffsetDeleteRequest::default().into(),
+            AddPartitionsToTxnRequest {
+                v3_and_below_topics: vec![
+                    kafka_wire::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic {
+                        name: "t".into(),
+                        partitions: vec![0],
+                        ..Default::default()
+                    },
+                ],
+                ..Default::default()
+            }
+            .into(),
+            AddOffsetsToTxnRequest::default().into(),
+            EndTxnRequest::default().into(),
+            TxnOffsetCommitRequest {
+                topics: vec![
+                    kafka_wire::messages::txn_offset_commit_request::TxnOffsetCommitRequestTopic {
+                        name: "t".into(),
+                        partitions: vec![Default::default()],
+                        ..Default::default()
+                    },
+                ],
+                ..Default::default()
+            }
+            .into(),
+            DescribeTransactionsRequest {
+                transactional_ids: vec!["tx".into()],
+                ..Default::default()
+            }
+            .into(),
+            ListTransactionsRequest::default().into(),
         ]
     }
 

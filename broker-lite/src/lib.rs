@@ -16,7 +16,8 @@
 //! Layout: [`server`] (network), `handlers` (one module per API), [`state`] (topics and
 //! partitions), [`storage`] (the partition log: segments, indexes, recovery, retention,
 //! idempotent-producer state), [`group`] (the classic group coordinator and
-//! `__consumer_offsets`), [`config`] and [`topic_config`] (Kafka's config names and
+//! `__consumer_offsets`), [`txn`] (the transaction coordinator and `__transaction_state`,
+//! KIP-98), [`config`] and [`topic_config`] (Kafka's config names and
 //! defaults), [`faults`] (errors, delays and dropped connections injected by tests through
 //! [`Broker::faults`]).
 
@@ -29,6 +30,7 @@ pub mod server;
 pub mod state;
 pub mod storage;
 pub mod topic_config;
+pub mod txn;
 
 pub use config::{BrokerConfig, ConfigError};
 pub use faults::FaultInjector;

@@ -149,7 +149,8 @@ impl BrokerBuilder {
         let accept = tokio::spawn(accept_loop(listener, state.clone(), shutdown_rx.clone()));
         let retention = tokio::spawn(retention_loop(state.clone(), shutdown_rx.clone()));
         let expiration = tokio::spawn(producer_expiration_loop(state.clone(), shutdown_rx.clone()));
-        let group_timers = tokio::spawn(group_timer_loop(state.clone(), shutdown_rx));
+        let group_timers = tokio::spawn(group_timer_loop(state.clone(), shutdown_rx.clone()));
+        let txn_timers = tokio::spawn(txn_timer_loop(state.clone(), shutdown_rx));
         info!(
             address = %local,
             node_id = state.config.node_id,
@@ -165,6 +166,7 @@ impl BrokerBuilder {
             retention,
             expiration,
             group_timers,
+            txn_timers,
             _temp_dir: temp_dir,
         })
     }
@@ -181,6 +183,7 @@ pub struct Broker {
     retention: tokio::task::JoinHandle<()>,
     expiration: tokio::task::JoinHandle<()>,
     group_timers: tokio::task::JoinHandle<()>,
+    txn_timers: tokio::task::JoinHandle<()>,
     _temp_dir: Option<tempfile::TempDir>,
 }
 
@@ -248,12 +251,15 @@ impl Broker {
         // JoinGroup/SyncGroup requests waiting for a rebalance are answered (NOT_COORDINATOR)
         // so that their connections can finish.
         self.state.groups().shutdown();
+        // Later transaction requests get NOT_COORDINATOR; the timer stops writing.
+        self.state.txns().shutdown();
         if let Err(e) = self.accept.await {
             warn!(error = %e, "accept loop ended abnormally");
         }
         self.retention.abort();
         self.expiration.abort();
         self.group_timers.abort();
+        self.txn_timers.abort();
         let state = self.state.clone();
         handlers::blocking(move || state.close_all()).await;
         info!("broker-lite stopped");
@@ -341,6 +347,26 @@ async fn group_timer_loop(state: Arc<BrokerState>, mut shutdown: watch::Receiver
                 if state.groups().has_due_timers(now) {
                     let s = state.clone();
                     handlers::blocking(move || s.groups().tick(&s, crate::state::now_ms())).await;
+                }
+            }
+        }
+    }
+}
+
+/// The transaction coordinator's timer (pending markers, timed-out transactions, expired
+/// transactional ids), checked every 100 ms; due work runs off the async workers (it appends
+/// to logs).
+async fn txn_timer_loop(state: Arc<BrokerState>, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tick.tick() => {
+                let now = crate::state::now_ms();
+                if state.txns().has_due_work(&state, now) {
+                    let s = state.clone();
+                    handlers::blocking(move || s.txns().tick(&s, crate::state::now_ms())).await;
                 }
             }
         }

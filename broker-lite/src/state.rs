@@ -13,7 +13,9 @@
 //!   partition, in Kafka's format (written after each pass that moved a checkpoint).
 //!
 //! Committed offsets and group metadata live in the `__consumer_offsets` topic, replayed by
-//! the group coordinator ([`crate::group`]) when the state is opened.
+//! the group coordinator ([`crate::group`]) when the state is opened; transaction state lives
+//! in `__transaction_state`, replayed next by the transaction coordinator ([`crate::txn`]),
+//! which then completes the transactions that were mid-commit.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, Hasher};
@@ -35,6 +37,7 @@ use crate::storage::{
     read_cleaner_checkpoints, write_cleaner_checkpoints, LogConfig, PartitionLog, StorageError,
 };
 use crate::topic_config::{effective_topic_config_map, validate_topic_config};
+use crate::txn::TransactionCoordinator;
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
@@ -243,6 +246,8 @@ pub struct BrokerState {
     faults: FaultInjector,
     /// The classic group coordinator.
     groups: GroupCoordinator,
+    /// The transaction coordinator.
+    txns: TransactionCoordinator,
     /// The cleaner checkpoints as last read from or written to `cleaner-offset-checkpoint`.
     cleaner_checkpoints: Mutex<BTreeMap<(String, i32), i64>>,
 }
@@ -337,6 +342,7 @@ impl BrokerState {
             )),
         })?;
         let groups = GroupCoordinator::new(&config);
+        let txns = TransactionCoordinator::new(&config, now_ms());
         let cleaner_checkpoints = read_cleaner_checkpoints(&data_dir)?;
         let state = Arc::new(BrokerState {
             config,
@@ -351,10 +357,12 @@ impl BrokerState {
             producer_ids: Mutex::new(producer_ids),
             faults: FaultInjector::new(),
             groups,
+            txns,
             cleaner_checkpoints: Mutex::new(cleaner_checkpoints),
         });
         state.load_topics()?;
         state.groups.load(&state, now_ms());
+        state.txns.load(&state, now_ms());
         Ok(state)
     }
 
@@ -694,6 +702,11 @@ impl BrokerState {
     /// The classic group coordinator (see [`crate::group`]).
     pub fn groups(&self) -> &GroupCoordinator {
         &self.groups
+    }
+
+    /// The transaction coordinator (see [`crate::txn`]).
+    pub fn txns(&self) -> &TransactionCoordinator {
+        &self.txns
     }
 
     /// The faults injected into this broker (see [`crate::faults`]).

@@ -145,23 +145,29 @@ async fn init_producer_id_is_advertised_and_served_at_every_version() {
 }
 
 #[tokio::test]
-async fn init_producer_id_refuses_transactional_ids_and_half_given_ids() {
+async fn init_producer_id_bumps_transactional_epochs_and_refuses_half_given_ids() {
     let broker = Broker::start_ephemeral().await.unwrap();
     let mut c = connect(&broker.bootstrap_servers()).await;
-    // Transactions are not served yet: the code Java and librdkafka treat as fatal at once.
-    for v in [0, 2, 5] {
+    // A transactional id keeps its producer id; each new InitProducerId bumps the epoch
+    // (fencing the previous instance), in every version.
+    let mut first_id = None;
+    for (expected_epoch, v) in [0, 2, 5].into_iter().enumerate() {
         let req = InitProducerIdRequest {
             transactional_id: Some("my-txn".into()),
             transaction_timeout_ms: 60_000,
+            producer_id: -1,
+            producer_epoch: -1,
             ..Default::default()
         };
         let r = c.send(req, v).await.unwrap();
+        assert_eq!(ErrorCode::from_code(r.error_code), ErrorCode::None, "v{v}");
+        assert!(r.producer_id >= 0, "v{v}");
         assert_eq!(
-            ErrorCode::from_code(r.error_code),
-            ErrorCode::TransactionalIdAuthorizationFailed,
+            *first_id.get_or_insert(r.producer_id),
+            r.producer_id,
             "v{v}"
         );
-        assert_eq!((r.producer_id, r.producer_epoch), (-1, -1));
+        assert_eq!(r.producer_epoch, expected_epoch as i16, "v{v}");
     }
     let empty = InitProducerIdRequest {
         transactional_id: Some(String::new()),

@@ -27,7 +27,10 @@ OPTIONS:
                                   log.retention.check.interval.ms, message.max.bytes,
                                   socket.request.max.bytes, connections.max.idle.ms,
                                   log.message.timestamp.type, log.flush.interval.messages,
-                                  log.flush.interval.ms, delete.topic.enable
+                                  log.flush.interval.ms, delete.topic.enable,
+                                  transaction.max.timeout.ms,
+                                  transaction.abort.timed.out.transaction.cleanup.interval.ms,
+                                  transactional.id.expiration.ms
     --log-level LEVEL             error, warn, info (default), debug or trace
     -h, --help                    Print this help
 

@@ -1359,6 +1359,32 @@ impl<W> ClassicGroup<W> {
         Ok(())
     }
 
+    /// Kafka's `validateOffsetCommit` for a transactional commit (TxnOffsetCommit, KIP-447):
+    /// generation -1 with no member id and no instance id (v0-v2, or a producer without group
+    /// metadata) is not checked; otherwise the member must belong to the group
+    /// (UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID) with the group's generation
+    /// (ILLEGAL_GENERATION). A rebalance in progress does not refuse it.
+    pub fn validate_txn_offset_commit(
+        &self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation_id: i32,
+    ) -> Result<(), ErrorCode> {
+        if self.state == GroupState::Dead {
+            return Err(ErrorCode::CoordinatorNotAvailable);
+        }
+        if generation_id < 0 && self.state == GroupState::Empty {
+            return Ok(());
+        }
+        if generation_id >= 0 || !member_id.is_empty() || instance_id.is_some() {
+            self.validate_member(member_id, instance_id)?;
+            if generation_id != self.generation_id {
+                return Err(ErrorCode::IllegalGeneration);
+            }
+        }
+        Ok(())
+    }
+
     /// Kafka's `validateOffsetDelete`: an Empty group may delete any offset; a non-empty
     /// consumer group only those of topics it is not subscribed to (checked per topic with
     /// [`is_subscribed_to_topic`](Self::is_subscribed_to_topic)).

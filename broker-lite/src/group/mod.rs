@@ -35,7 +35,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::{Bytes, BytesMut};
-use kafka_wire::records::{BatchOptions, RecordBatchBuilder, RecordBatches};
+use kafka_wire::records::{
+    BatchOptions, ControlRecordType, EndTransactionMarker, RecordBatchBuilder, RecordBatches,
+};
 use kafka_wire::ErrorCode;
 use tokio::sync::oneshot;
 use tracing::{info, warn};
@@ -61,12 +63,69 @@ pub enum Reply {
 
 type Waiter = oneshot::Sender<Reply>;
 
+/// A partition's offset: `(topic, partition)`.
+type OffsetKey = (String, i32);
+
+/// An offset and the log offset of its record in `__consumer_offsets`.
+type RecordedOffset = (OffsetAndMetadata, i64);
+
 /// A group and its committed offsets.
 #[derive(Debug)]
 struct Entry {
     group: ClassicGroup<Waiter>,
-    offsets: BTreeMap<(String, i32), OffsetAndMetadata>,
+    offsets: BTreeMap<OffsetKey, OffsetAndMetadata>,
+    /// The log offset of each committed offset's record: a transactional offset replaces a
+    /// committed one only if its record is newer (Kafka keeps the most recent record).
+    record_offsets: HashMap<OffsetKey, i64>,
+    /// Transactional offsets (TxnOffsetCommit, KIP-98/KIP-447) not yet committed, per
+    /// producer id: invisible to OffsetFetch until the commit marker.
+    pending: HashMap<i64, BTreeMap<OffsetKey, RecordedOffset>>,
 }
+
+impl Entry {
+    fn new(group: ClassicGroup<Waiter>) -> Entry {
+        Entry {
+            group,
+            offsets: BTreeMap::new(),
+            record_offsets: HashMap::new(),
+            pending: HashMap::new(),
+        }
+    }
+
+    /// Whether a transaction has an uncommitted offset for `key`.
+    fn has_pending(&self, key: &OffsetKey) -> bool {
+        self.pending.values().any(|p| p.contains_key(key))
+    }
+
+    /// Materializes (commit) or drops (abort) the pending offsets of `producer_id`
+    /// (Kafka's `replayEndTransactionMarker`).
+    fn complete_txn(&mut self, producer_id: i64, commit: bool) {
+        let Some(pending) = self.pending.remove(&producer_id) else {
+            return;
+        };
+        if !commit {
+            return;
+        }
+        for (key, (offset, record_offset)) in pending {
+            if self
+                .record_offsets
+                .get(&key)
+                .is_none_or(|existing| record_offset > *existing)
+            {
+                self.record_offsets.insert(key.clone(), record_offset);
+                self.offsets.insert(key, offset);
+            }
+        }
+    }
+}
+
+/// One partition's OffsetFetch answer: the committed offset (`None`: none), or an error
+/// (UNSTABLE_OFFSET_COMMIT when a transaction has an uncommitted offset and the request
+/// requires stable offsets).
+pub type FetchedOffset = Result<Option<OffsetAndMetadata>, ErrorCode>;
+
+/// Fetched offsets of one topic.
+pub type TopicFetched = (String, Vec<(i32, FetchedOffset)>);
 
 #[derive(Debug, Default)]
 struct Inner {
@@ -114,9 +173,6 @@ pub struct GroupDescription {
     /// Members.
     pub members: Vec<MemberDescription>,
 }
-
-/// Committed offsets of one topic: `(partition, offset)` with `None` for none committed.
-pub type TopicOffsets = (String, Vec<(i32, Option<OffsetAndMetadata>)>);
 
 /// Per-partition results of one topic.
 pub type TopicCodes = (String, Vec<(i32, ErrorCode)>);
@@ -214,8 +270,24 @@ impl GroupCoordinator {
         records: &[(Bytes, Option<Bytes>)],
         now: i64,
     ) -> Result<(), ErrorCode> {
+        self.append_batch(state, group_id, records, None, now)
+            .map(|_| ())
+    }
+
+    /// Appends `records` as one batch to the group's partition: a plain batch, or with
+    /// `txn = Some((producer_id, epoch))` a transactional batch without sequence, written
+    /// as the coordinator (TxnOffsetCommit). Returns the batch's base offset (-1 if there
+    /// was nothing to write).
+    fn append_batch(
+        &self,
+        state: &BrokerState,
+        group_id: &str,
+        records: &[(Bytes, Option<Bytes>)],
+        txn: Option<(i64, i16)>,
+        now: i64,
+    ) -> Result<i64, ErrorCode> {
         if records.is_empty() {
-            return Ok(());
+            return Ok(-1);
         }
         let topic = self.ensure_offsets_topic(state).map_err(|e| {
             warn!(error = %e, "cannot create {OFFSETS_TOPIC}");
@@ -225,7 +297,13 @@ impl GroupCoordinator {
         let partition = topic
             .partition(index)
             .ok_or(ErrorCode::CoordinatorNotAvailable)?;
-        let mut builder = RecordBatchBuilder::new(BatchOptions::default());
+        let mut options = BatchOptions::default();
+        if let Some((producer_id, producer_epoch)) = txn {
+            options.producer_id = producer_id;
+            options.producer_epoch = producer_epoch;
+            options.is_transactional = true;
+        }
+        let mut builder = RecordBatchBuilder::new(options);
         for (key, value) in records {
             builder
                 .append(now, Some(key), value.as_deref(), &[])
@@ -233,9 +311,13 @@ impl GroupCoordinator {
         }
         let batch = builder.finish().map_err(|_| ErrorCode::MessageTooLarge)?;
         let mut bytes = BytesMut::from(&batch[..]);
-        let result = partition.log().append(&mut bytes, now);
+        let result = if txn.is_some() {
+            partition.log().append_as_coordinator(&mut bytes, now)
+        } else {
+            partition.log().append(&mut bytes, now)
+        };
         state.data_arrived.notify_waiters();
-        result.map(|_| ()).map_err(|e| {
+        result.map(|info| info.base_offset).map_err(|e| {
             warn!(group = group_id, error = %e, "cannot append to {OFFSETS_TOPIC}");
             e.error_code()
         })
@@ -335,10 +417,7 @@ impl GroupCoordinator {
             }
             inner.groups.insert(
                 group_id.to_string(),
-                Entry {
-                    group: ClassicGroup::new(group_id, now),
-                    offsets: BTreeMap::new(),
-                },
+                Entry::new(ClassicGroup::new(group_id, now)),
             );
         }
         let Some(entry) = inner.groups.get_mut(group_id) else {
@@ -459,10 +538,7 @@ impl GroupCoordinator {
             // A "simple" group: offsets only, no group management.
             inner.groups.insert(
                 group_id.to_string(),
-                Entry {
-                    group: ClassicGroup::new(group_id, now),
-                    offsets: BTreeMap::new(),
-                },
+                Entry::new(ClassicGroup::new(group_id, now)),
             );
         }
         let Some(entry) = inner.groups.get_mut(group_id) else {
@@ -482,16 +558,109 @@ impl GroupCoordinator {
                 )
             })
             .collect();
-        self.append(state, group_id, &records, now)
+        let base = self
+            .append_batch(state, group_id, &records, None, now)
             .map_err(offset_append_error)?;
-        for (t, p, o) in offsets {
+        for (i, (t, p, o)) in offsets.into_iter().enumerate() {
+            entry.record_offsets.insert((t.clone(), p), base + i as i64);
             entry.offsets.insert((t, p), o);
         }
         Ok(())
     }
 
+    /// TxnOffsetCommit (KIP-98; KIP-447 member checks from v3): validates the member as
+    /// Kafka's `validateOffsetCommit` for transactional commits, then writes every offset as
+    /// one transactional batch of `producer_id`/`producer_epoch` (no sequence, written as the
+    /// coordinator). The offsets stay pending (invisible to OffsetFetch) until the
+    /// transaction coordinator writes the transaction's marker to the group's partition
+    /// ([`complete_txn`](Self::complete_txn)). An unknown group is created (offsets only)
+    /// for generation -1, else ILLEGAL_GENERATION (Kafka 4.0).
+    ///
+    /// # Errors
+    /// A group-level error for every partition.
+    #[allow(clippy::too_many_arguments)]
+    pub fn txn_commit_offsets(
+        &self,
+        state: &BrokerState,
+        group_id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation_id: i32,
+        offsets: Vec<(String, i32, OffsetAndMetadata)>,
+        now: i64,
+    ) -> Result<(), ErrorCode> {
+        let mut inner = self.lock();
+        if inner.shutting_down {
+            return Err(ErrorCode::NotCoordinator);
+        }
+        if !inner.groups.contains_key(group_id) {
+            if generation_id >= 0 {
+                return Err(ErrorCode::IllegalGeneration);
+            }
+            inner.groups.insert(
+                group_id.to_string(),
+                Entry::new(ClassicGroup::new(group_id, now)),
+            );
+        }
+        let Some(entry) = inner.groups.get_mut(group_id) else {
+            return Err(ErrorCode::CoordinatorNotAvailable);
+        };
+        let fx = entry.group.on_timer(now, &self.config);
+        self.finish(state, &entry.group, fx, now);
+        entry
+            .group
+            .validate_txn_offset_commit(member_id, instance_id, generation_id)?;
+        let records: Vec<(Bytes, Option<Bytes>)> = offsets
+            .iter()
+            .map(|(t, p, o)| {
+                (
+                    records::offset_key(group_id, t, *p),
+                    Some(records::offset_value(o)),
+                )
+            })
+            .collect();
+        let base = self
+            .append_batch(
+                state,
+                group_id,
+                &records,
+                Some((producer_id, producer_epoch)),
+                now,
+            )
+            .map_err(offset_append_error)?;
+        let pending = entry.pending.entry(producer_id).or_default();
+        for (i, (t, p, o)) in offsets.into_iter().enumerate() {
+            pending.insert((t, p), (o, base + i as i64));
+        }
+        Ok(())
+    }
+
+    /// The transaction coordinator wrote the marker of `producer_id`'s transaction to
+    /// partition `partition` of `__consumer_offsets` (of `partition_count` partitions):
+    /// Kafka's `scheduleHandleTxnCompletion`. The pending offsets of that producer in the
+    /// groups of that partition are committed (`commit`) or dropped.
+    pub fn complete_txn(
+        &self,
+        partition: i32,
+        partition_count: i32,
+        producer_id: i64,
+        commit: bool,
+    ) {
+        let mut inner = self.lock();
+        for (id, entry) in inner.groups.iter_mut() {
+            if entry.pending.contains_key(&producer_id)
+                && records::partition_for(id, partition_count) == partition
+            {
+                entry.complete_txn(producer_id, commit);
+            }
+        }
+    }
+
     /// OffsetFetch: the committed offsets of `topics` (`None`: every committed offset).
-    /// An unknown group has none.
+    /// An unknown group has none. With `require_stable` (v7+), a partition with an
+    /// uncommitted transactional offset answers UNSTABLE_OFFSET_COMMIT (as Kafka).
     ///
     /// # Errors
     /// A group-level error.
@@ -499,14 +668,23 @@ impl GroupCoordinator {
         &self,
         group_id: &str,
         topics: Option<Vec<(String, Vec<i32>)>>,
-    ) -> Result<Vec<TopicOffsets>, ErrorCode> {
+        require_stable: bool,
+    ) -> Result<Vec<TopicFetched>, ErrorCode> {
         let inner = self.lock();
         let entry = inner.groups.get(group_id);
         if entry.is_some_and(|e| e.group.state() == GroupState::Dead) {
             return Err(ErrorCode::GroupIdNotFound);
         }
-        let lookup =
-            |t: &str, p: i32| entry.and_then(|e| e.offsets.get(&(t.to_string(), p)).cloned());
+        let lookup = |t: &str, p: i32| -> FetchedOffset {
+            let key = (t.to_string(), p);
+            match entry {
+                Some(e) if require_stable && e.has_pending(&key) => {
+                    Err(ErrorCode::UnstableOffsetCommit)
+                }
+                Some(e) => Ok(e.offsets.get(&key).cloned()),
+                None => Ok(None),
+            }
+        };
         Ok(match topics {
             Some(topics) => topics
                 .into_iter()
@@ -516,11 +694,12 @@ impl GroupCoordinator {
                 })
                 .collect(),
             None => {
-                let mut out: Vec<TopicOffsets> = Vec::new();
-                for ((t, p), o) in entry.map(|e| &e.offsets).into_iter().flatten() {
+                let mut out: Vec<TopicFetched> = Vec::new();
+                for (t, p) in entry.map(|e| e.offsets.keys()).into_iter().flatten() {
+                    let found = lookup(t, *p);
                     match out.last_mut() {
-                        Some((last, parts)) if last == t => parts.push((*p, Some(o.clone()))),
-                        _ => out.push((t.clone(), vec![(*p, Some(o.clone()))])),
+                        Some((last, parts)) if last == t => parts.push((*p, found)),
+                        _ => out.push((t.clone(), vec![(*p, found)])),
                     }
                 }
                 out
@@ -659,6 +838,7 @@ impl GroupCoordinator {
         self.append(state, group_id, &tombstones, now)
             .map_err(group_append_error)?;
         for key in doomed {
+            entry.record_offsets.remove(&key);
             entry.offsets.remove(&key);
         }
         Ok(results)
@@ -706,16 +886,18 @@ impl GroupCoordinator {
 
     /// Replays `__consumer_offsets` (if it exists): committed offsets come back, and every
     /// group with metadata or offsets comes back Empty with its generation and protocol type.
-    /// Undecodable records are skipped with a warning.
+    /// Transactional batches (TxnOffsetCommit) are pending per producer until a commit
+    /// marker in the same partition materializes them (an abort marker drops them); those of
+    /// transactions still open stay pending. Undecodable records are skipped with a warning.
     pub fn load(&self, state: &BrokerState, now: i64) {
         let Some(topic) = state.topic(OFFSETS_TOPIC) else {
             return;
         };
-        let mut offsets: HashMap<String, BTreeMap<(String, i32), OffsetAndMetadata>> =
-            HashMap::new();
-        let mut metadata: HashMap<String, GroupMetadata> = HashMap::new();
+        let mut replay = Replay::default();
         let mut count = 0usize;
         for partition in topic.all_partitions() {
+            // Pending transactional offsets of this partition, per producer id.
+            let mut pending: HashMap<i64, Vec<PendingRecord>> = HashMap::new();
             let log = partition.log();
             let end = log.high_watermark();
             let mut position = log.log_start_offset();
@@ -732,9 +914,7 @@ impl GroupCoordinator {
                 }
                 for batch in RecordBatches::new(read.records) {
                     let Ok(batch) = batch else { break };
-                    if batch.is_control() {
-                        continue;
-                    }
+                    let producer_id = batch.producer_id();
                     let Ok(iter) = batch.records(64 << 20) else {
                         continue;
                     };
@@ -742,31 +922,75 @@ impl GroupCoordinator {
                         if record.offset < position {
                             continue;
                         }
+                        if batch.is_control() {
+                            match EndTransactionMarker::decode(
+                                record.key.as_deref(),
+                                record.value.as_deref(),
+                            ) {
+                                Ok(Some(marker)) => {
+                                    let commit = marker.control_type == ControlRecordType::Commit;
+                                    for p in pending.remove(&producer_id).unwrap_or_default() {
+                                        if commit {
+                                            replay.commit(p);
+                                        }
+                                    }
+                                }
+                                Ok(None) => {}
+                                Err(e) => {
+                                    warn!(error = %e, "skipping an undecodable transaction marker")
+                                }
+                            }
+                            continue;
+                        }
                         count += 1;
-                        apply_record(&mut offsets, &mut metadata, record.key, record.value);
+                        if batch.is_transactional() {
+                            if let Some(p) = pending_record(record.key, record.value, record.offset)
+                            {
+                                pending.entry(producer_id).or_default().push(p);
+                            }
+                        } else {
+                            replay.apply(record.key, record.value, record.offset);
+                        }
                     }
                 }
                 position = read.next_offset;
             }
+            for (producer_id, records) in pending {
+                for p in records {
+                    replay
+                        .pending
+                        .entry(p.group.clone())
+                        .or_default()
+                        .entry(producer_id)
+                        .or_default()
+                        .insert(p.key, (p.offset, p.record_offset));
+                }
+            }
         }
         let mut inner = self.lock();
-        let ids: Vec<String> = offsets.keys().chain(metadata.keys()).cloned().collect();
+        let ids: Vec<String> = replay
+            .offsets
+            .keys()
+            .chain(replay.metadata.keys())
+            .chain(replay.pending.keys())
+            .cloned()
+            .collect();
         for id in ids {
             if inner.groups.contains_key(&id) {
                 continue;
             }
-            let meta = metadata.remove(&id);
+            let meta = replay.metadata.remove(&id);
             let group = match meta {
                 Some(m) => ClassicGroup::restored(&id, m.generation, Some(m.protocol_type), now),
                 None => ClassicGroup::new(&id, now),
             };
-            inner.groups.insert(
-                id.clone(),
-                Entry {
-                    group,
-                    offsets: offsets.remove(&id).unwrap_or_default(),
-                },
-            );
+            let mut entry = Entry::new(group);
+            for (key, (offset, record_offset)) in replay.offsets.remove(&id).unwrap_or_default() {
+                entry.record_offsets.insert(key.clone(), record_offset);
+                entry.offsets.insert(key, offset);
+            }
+            entry.pending = replay.pending.remove(&id).unwrap_or_default();
+            inner.groups.insert(id.clone(), entry);
         }
         if count > 0 {
             info!(
@@ -778,12 +1002,82 @@ impl GroupCoordinator {
     }
 }
 
+/// A transactional offset commit record met during replay.
+#[derive(Debug)]
+struct PendingRecord {
+    group: String,
+    key: OffsetKey,
+    offset: OffsetAndMetadata,
+    record_offset: i64,
+}
+
+/// The offset commit of a transactional batch's record (other records are ignored).
+fn pending_record(
+    key: Option<Bytes>,
+    value: Option<Bytes>,
+    record_offset: i64,
+) -> Option<PendingRecord> {
+    let RecordKey::Offset {
+        group,
+        topic,
+        partition,
+    } = records::decode_key(key?).ok()?
+    else {
+        return None;
+    };
+    match records::decode_offset_value(value?) {
+        Ok(offset) => Some(PendingRecord {
+            group,
+            key: (topic, partition),
+            offset,
+            record_offset,
+        }),
+        Err(e) => {
+            warn!(%group, error = %e, "skipping an undecodable transactional offset commit");
+            None
+        }
+    }
+}
+
+/// The replay state of `__consumer_offsets`.
+#[derive(Debug, Default)]
+struct Replay {
+    offsets: HashMap<String, BTreeMap<OffsetKey, RecordedOffset>>,
+    metadata: HashMap<String, GroupMetadata>,
+    pending: HashMap<String, HashMap<i64, BTreeMap<OffsetKey, RecordedOffset>>>,
+}
+
+impl Replay {
+    /// A committed transactional offset: kept if its record is newer than the current one.
+    fn commit(&mut self, p: PendingRecord) {
+        let offsets = self.offsets.entry(p.group).or_default();
+        if offsets
+            .get(&p.key)
+            .is_none_or(|(_, existing)| p.record_offset > *existing)
+        {
+            offsets.insert(p.key, (p.offset, p.record_offset));
+        }
+    }
+
+    /// Applies one plain `__consumer_offsets` record.
+    fn apply(&mut self, key: Option<Bytes>, value: Option<Bytes>, record_offset: i64) {
+        apply_record(
+            &mut self.offsets,
+            &mut self.metadata,
+            key,
+            value,
+            record_offset,
+        );
+    }
+}
+
 /// Applies one `__consumer_offsets` record to the replay state.
 fn apply_record(
-    offsets: &mut HashMap<String, BTreeMap<(String, i32), OffsetAndMetadata>>,
+    offsets: &mut HashMap<String, BTreeMap<OffsetKey, RecordedOffset>>,
     metadata: &mut HashMap<String, GroupMetadata>,
     key: Option<Bytes>,
     value: Option<Bytes>,
+    record_offset: i64,
 ) {
     let Some(key) = key else { return };
     match records::decode_key(key) {
@@ -804,7 +1098,7 @@ fn apply_record(
                 offsets
                     .entry(group)
                     .or_default()
-                    .insert((topic, partition), v);
+                    .insert((topic, partition), (v, record_offset));
             }
             Some(Err(e)) => warn!(%group, error = %e, "skipping an undecodable offset commit"),
         },
@@ -819,5 +1113,84 @@ fn apply_record(
         },
         Ok(RecordKey::Other(_)) => {}
         Err(e) => warn!(error = %e, "skipping an undecodable {OFFSETS_TOPIC} key"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn om(offset: i64) -> OffsetAndMetadata {
+        OffsetAndMetadata {
+            offset,
+            leader_epoch: -1,
+            metadata: String::new(),
+            commit_timestamp: 0,
+        }
+    }
+
+    fn key(p: i32) -> OffsetKey {
+        ("t".to_string(), p)
+    }
+
+    #[test]
+    fn pending_offsets_materialize_on_commit_unless_a_newer_commit_exists() {
+        let mut e = Entry::new(ClassicGroup::new("g", 0));
+        // A plain commit at record offset 10 for t-0; a transaction writes t-0 at 5 (older)
+        // and t-1 at 6.
+        e.offsets.insert(key(0), om(100));
+        e.record_offsets.insert(key(0), 10);
+        e.pending
+            .entry(7)
+            .or_default()
+            .extend([(key(0), (om(1), 5)), (key(1), (om(2), 6))]);
+        e.pending.entry(8).or_default().insert(key(1), (om(3), 11));
+        assert!(e.has_pending(&key(0)) && e.has_pending(&key(1)));
+        e.complete_txn(7, true);
+        assert_eq!(
+            e.offsets[&key(0)].offset,
+            100,
+            "the newer plain commit wins"
+        );
+        assert_eq!(e.offsets[&key(1)].offset, 2);
+        assert!(!e.has_pending(&key(0)));
+        assert!(e.has_pending(&key(1)), "producer 8 is still open");
+        e.complete_txn(8, false);
+        assert_eq!(e.offsets[&key(1)].offset, 2, "aborted: dropped");
+        assert!(e.pending.is_empty());
+        // Completing an unknown producer does nothing.
+        e.complete_txn(9, true);
+        assert_eq!(e.offsets.len(), 2);
+    }
+
+    #[test]
+    fn replay_commits_keep_the_newest_record() {
+        let mut r = Replay::default();
+        r.apply(
+            Some(records::offset_key("g", "t", 0)),
+            Some(records::offset_value(&om(100))),
+            10,
+        );
+        let pending = |offset, at| PendingRecord {
+            group: "g".into(),
+            key: key(0),
+            offset: om(offset),
+            record_offset: at,
+        };
+        r.commit(pending(1, 5));
+        assert_eq!(r.offsets["g"][&key(0)].0.offset, 100);
+        r.commit(pending(2, 12));
+        assert_eq!(r.offsets["g"][&key(0)], (om(2), 12));
+        let p = pending_record(
+            Some(records::offset_key("g", "t", 3)),
+            Some(records::offset_value(&om(4))),
+            20,
+        )
+        .unwrap();
+        assert_eq!(
+            (p.group.as_str(), p.key.clone(), p.record_offset),
+            ("g", key(3), 20)
+        );
+        assert!(pending_record(Some(records::group_key("g")), None, 1).is_none());
     }
 }

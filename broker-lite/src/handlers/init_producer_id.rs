@@ -9,16 +9,17 @@
 //! ever handed out twice, across restarts too. If a block cannot be persisted the answer is
 //! COORDINATOR_LOAD_IN_PROGRESS (retriable: what Kafka answers while it has no block of ids).
 //!
-//! Transactions are not served yet. A non-empty transactional id is answered with
-//! TRANSACTIONAL_ID_AUTHORIZATION_FAILED, what Kafka answers when its ACLs deny the id. It is
-//! the code both reference clients treat as fatal at once: the Java client's
-//! `TransactionManager.InitProducerIdHandler` raises a fatal
-//! `TransactionalIdAuthorizationException` and librdkafka's `rd_kafka_idemp_check_error`
-//! raises a fatal error, so `initTransactions()` / `rd_kafka_init_transactions()` fail
-//! cleanly instead of retrying until their timeout, as they would on NOT_COORDINATOR,
-//! COORDINATOR_NOT_AVAILABLE or COORDINATOR_LOAD_IN_PROGRESS (librdkafka retries every other
-//! code too). An empty transactional id is INVALID_REQUEST, as in Kafka. Error responses carry
-//! producer id -1 and epoch -1, as Kafka's. Transactions will replace this.
+//! A transactional id goes to the transaction coordinator (`crate::txn`, Kafka's
+//! `TransactionCoordinator.handleInitProducerId`): an empty id is INVALID_REQUEST, a timeout
+//! above `transaction.max.timeout.ms` (or <= 0) INVALID_TRANSACTION_TIMEOUT; a new id gets a
+//! fresh producer id with epoch 0; an existing one gets its epoch bumped (a new producer id
+//! with epoch 0 once the epoch is exhausted), which fences the previous instance. If that
+//! instance left a transaction open, the coordinator aborts it first (with the bumped epoch)
+//! and answers CONCURRENT_TRANSACTIONS: the client retries and gets the next epoch. While
+//! markers are being written the answer is CONCURRENT_TRANSACTIONS too. With v3+'s
+//! `producer_id`/`producer_epoch` (KIP-360) a retry of the same bump gets the same answer and
+//! a stale producer PRODUCER_FENCED, which is INVALID_PRODUCER_EPOCH before v4 (as
+//! `KafkaApis`). Error responses carry producer id -1 and epoch -1, as Kafka's.
 
 use std::sync::Arc;
 
@@ -27,7 +28,7 @@ use kafka_wire::ErrorCode;
 use tracing::{debug, error};
 
 use crate::producer_ids::ProducerIdError;
-use crate::state::BrokerState;
+use crate::state::{now_ms, BrokerState};
 
 /// `RecordBatch.NO_PRODUCER_ID`.
 const NO_PRODUCER_ID: i64 = -1;
@@ -45,10 +46,8 @@ fn failed(code: ErrorCode) -> InitProducerIdResponse {
 
 /// The answer that needs no producer id, if the request does not get one.
 fn refusal(req: &InitProducerIdRequest) -> Option<ErrorCode> {
-    match req.transactional_id.as_deref() {
-        Some("") => return Some(ErrorCode::InvalidRequest),
-        Some(_) => return Some(ErrorCode::TransactionalIdAuthorizationFailed),
-        None => {}
+    if req.transactional_id.as_deref() == Some("") {
+        return Some(ErrorCode::InvalidRequest);
     }
     let given_id = req.producer_id != NO_PRODUCER_ID;
     let given_epoch = req.producer_epoch != NO_PRODUCER_EPOCH;
@@ -61,6 +60,7 @@ fn refusal(req: &InitProducerIdRequest) -> Option<ErrorCode> {
 pub(super) async fn handle(
     state: &Arc<BrokerState>,
     req: &InitProducerIdRequest,
+    version: i16,
 ) -> InitProducerIdResponse {
     if let Some(code) = refusal(req) {
         debug!(
@@ -69,6 +69,29 @@ pub(super) async fn handle(
             "InitProducerId refused"
         );
         return failed(code);
+    }
+    if let Some(transactional_id) = req.transactional_id.clone() {
+        let expected =
+            (req.producer_id != NO_PRODUCER_ID).then_some((req.producer_id, req.producer_epoch));
+        let timeout = req.transaction_timeout_ms;
+        let s = state.clone();
+        let result = super::blocking(move || {
+            s.txns()
+                .init_producer_id(&s, &transactional_id, timeout, expected, now_ms())
+        })
+        .await;
+        return match result {
+            Ok((producer_id, producer_epoch)) => InitProducerIdResponse {
+                error_code: 0,
+                producer_id,
+                producer_epoch,
+                ..Default::default()
+            },
+            Err(ErrorCode::ProducerFenced) if version < 4 => {
+                failed(ErrorCode::InvalidProducerEpoch)
+            }
+            Err(code) => failed(code),
+        };
     }
     let s = state.clone();
     match super::blocking(move || s.allocate_producer_id()).await {
@@ -122,10 +145,7 @@ mod tests {
             transactional_id: Some("tx".into()),
             ..Default::default()
         };
-        assert_eq!(
-            refusal(&txn),
-            Some(ErrorCode::TransactionalIdAuthorizationFailed)
-        );
+        assert_eq!(refusal(&txn), None);
         let empty = InitProducerIdRequest {
             transactional_id: Some(String::new()),
             ..Default::default()

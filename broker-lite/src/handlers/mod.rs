@@ -22,6 +22,8 @@ use tracing::warn;
 use crate::faults::{self, PartitionFaults, RequestFaults};
 use crate::state::BrokerState;
 
+mod add_offsets_to_txn;
+mod add_partitions_to_txn;
 mod api_versions;
 mod configs;
 mod create_partitions;
@@ -30,6 +32,8 @@ mod delete_groups;
 mod delete_topics;
 mod describe_cluster;
 mod describe_groups;
+mod describe_transactions;
+mod end_txn;
 mod fetch;
 mod find_coordinator;
 mod heartbeat;
@@ -38,12 +42,14 @@ mod join_group;
 mod leave_group;
 mod list_groups;
 mod list_offsets;
+mod list_transactions;
 mod metadata;
 mod offset_commit;
 mod offset_delete;
 mod offset_fetch;
 mod produce;
 mod sync_group;
+mod txn_offset_commit;
 
 /// What the connection does after a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,7 +87,19 @@ pub fn supported_versions(api: ApiKey) -> Option<VersionRange> {
         | ApiKey::ListGroups
         | ApiKey::DescribeGroups
         | ApiKey::DeleteGroups
-        | ApiKey::OffsetDelete => from(spec.min),
+        | ApiKey::OffsetDelete
+        // The transaction coordinator (KIP-98, KIP-664): every version the spec offers (EndTxn
+        // v5, KIP-890's per-transaction epoch bump, is unstable and not offered).
+        | ApiKey::AddOffsetsToTxn
+        | ApiKey::EndTxn
+        | ApiKey::TxnOffsetCommit
+        | ApiKey::DescribeTransactions
+        | ApiKey::ListTransactions => from(spec.min),
+        // v4-5 are the brokers' batched / verify-only form (KIP-890): the client form only.
+        ApiKey::AddPartitionsToTxn => Some(VersionRange {
+            min: spec.min,
+            max: spec.max.min(3),
+        }),
         // Record format v2 only: Produce v3+ and Fetch v4+ (as Kafka 4.0).
         ApiKey::Produce => from(3),
         ApiKey::Fetch => from(4),
@@ -289,9 +307,29 @@ async fn dispatch(
                 .into(),
         ),
         RequestBody::FindCoordinator(r) => {
-            Some(find_coordinator::handle(state, &r, version).into())
+            Some(find_coordinator::handle(state, &r, version).await.into())
         }
-        RequestBody::InitProducerId(r) => Some(init_producer_id::handle(state, &r).await.into()),
+        RequestBody::InitProducerId(r) => {
+            Some(init_producer_id::handle(state, &r, version).await.into())
+        }
+        RequestBody::AddPartitionsToTxn(r) => Some(
+            add_partitions_to_txn::handle(state, r, version)
+                .await
+                .into(),
+        ),
+        RequestBody::AddOffsetsToTxn(r) => {
+            Some(add_offsets_to_txn::handle(state, r, version).await.into())
+        }
+        RequestBody::EndTxn(r) => Some(end_txn::handle(state, r, version).await.into()),
+        RequestBody::TxnOffsetCommit(r) => {
+            Some(txn_offset_commit::handle(state, r, version).await.into())
+        }
+        RequestBody::DescribeTransactions(r) => {
+            Some(describe_transactions::handle(state, r).await.into())
+        }
+        RequestBody::ListTransactions(r) => {
+            Some(list_transactions::handle(state, r, version).await.into())
+        }
         RequestBody::DescribeCluster(r) => Some(describe_cluster::handle(state, &r).into()),
         RequestBody::CreateTopics(r) => Some(create_topics::handle(state, r, version).await.into()),
         RequestBody::DeleteTopics(r) => Some(delete_topics::handle(state, r, version).await.into()),

@@ -4,9 +4,11 @@
 //! partitions or null (v2+) for every committed offset of the group. A partition without a
 //! committed offset (or of an unknown group) answers offset -1, leader epoch -1, metadata ""
 //! and NONE, as Kafka. Group-level errors (INVALID_GROUP_ID for an empty id) are the
-//! top-level code from v2, and each partition's code before. `RequireStable` (v7+) has nothing
-//! to wait for (no transactional offset commits), and v9's member id and epoch are not checked
-//! for classic groups (as Kafka). The leader epoch is answered from v5.
+//! top-level code from v2, and each partition's code before. With `RequireStable` (v7+,
+//! KIP-447) a partition for which a transaction has an uncommitted offset (TxnOffsetCommit
+//! not yet followed by the transaction's marker) answers UNSTABLE_OFFSET_COMMIT with offset
+//! -1, as Kafka; without it the last committed offset is answered. v9's member id and epoch
+//! are not checked for classic groups (as Kafka). The leader epoch is answered from v5.
 
 use std::sync::Arc;
 
@@ -17,7 +19,7 @@ use kafka_wire::messages::offset_fetch_response::{
 use kafka_wire::messages::{OffsetFetchRequest, OffsetFetchResponse};
 use kafka_wire::ErrorCode;
 
-use crate::group::TopicOffsets;
+use crate::group::{FetchedOffset, TopicFetched};
 use crate::state::BrokerState;
 
 /// One group's answer: its code and offsets (for the requested partitions on error).
@@ -25,11 +27,14 @@ fn fetch(
     state: &BrokerState,
     group_id: &str,
     topics: Option<Vec<(String, Vec<i32>)>>,
-) -> (ErrorCode, Vec<TopicOffsets>) {
+    require_stable: bool,
+) -> (ErrorCode, Vec<TopicFetched>) {
     let error = if group_id.is_empty() {
         Err(ErrorCode::InvalidGroupId)
     } else {
-        state.groups().fetch_offsets(group_id, topics.clone())
+        state
+            .groups()
+            .fetch_offsets(group_id, topics.clone(), require_stable)
     };
     match error {
         Ok(offsets) => (ErrorCode::None, offsets),
@@ -37,10 +42,19 @@ fn fetch(
             let requested = topics
                 .unwrap_or_default()
                 .into_iter()
-                .map(|(t, parts)| (t, parts.into_iter().map(|p| (p, None)).collect()))
+                .map(|(t, parts)| (t, parts.into_iter().map(|p| (p, Ok(None))).collect()))
                 .collect();
             (code, requested)
         }
+    }
+}
+
+/// A partition's offset, leader epoch, metadata and code.
+fn answer_of(found: FetchedOffset) -> (i64, i32, String, ErrorCode) {
+    match found {
+        Ok(Some(o)) => (o.offset, o.leader_epoch, o.metadata, ErrorCode::None),
+        Ok(None) => (-1, -1, String::new(), ErrorCode::None),
+        Err(code) => (-1, -1, String::new(), code),
     }
 }
 
@@ -59,7 +73,7 @@ pub(super) async fn handle(
                         .map(|t| (t.name, t.partition_indexes))
                         .collect()
                 });
-                let (code, offsets) = fetch(state, &g.group_id, topics);
+                let (code, offsets) = fetch(state, &g.group_id, topics, req.require_stable);
                 OffsetFetchResponseGroup {
                     group_id: g.group_id,
                     error_code: code.code(),
@@ -69,15 +83,16 @@ pub(super) async fn handle(
                             name,
                             partitions: parts
                                 .into_iter()
-                                .map(|(p, o)| OffsetFetchResponsePartitions {
-                                    partition_index: p,
-                                    committed_offset: o.as_ref().map_or(-1, |o| o.offset),
-                                    committed_leader_epoch: o
-                                        .as_ref()
-                                        .map_or(-1, |o| o.leader_epoch),
-                                    metadata: Some(o.map(|o| o.metadata).unwrap_or_default()),
-                                    error_code: 0,
-                                    ..Default::default()
+                                .map(|(p, found)| {
+                                    let (offset, epoch, metadata, code) = answer_of(found);
+                                    OffsetFetchResponsePartitions {
+                                        partition_index: p,
+                                        committed_offset: offset,
+                                        committed_leader_epoch: epoch,
+                                        metadata: Some(metadata),
+                                        error_code: code.code(),
+                                        ..Default::default()
+                                    }
                                 })
                                 .collect(),
                             ..Default::default()
@@ -97,7 +112,8 @@ pub(super) async fn handle(
             .map(|t| (t.name, t.partition_indexes))
             .collect::<Vec<_>>()
     });
-    let (code, offsets) = fetch(state, &req.group_id, topics);
+    let require_stable = version >= 7 && req.require_stable;
+    let (code, offsets) = fetch(state, &req.group_id, topics, require_stable);
     // Before v2 there is no top-level code: each partition carries it.
     let partition_code = if version < 2 { code } else { ErrorCode::None };
     OffsetFetchResponse {
@@ -108,17 +124,20 @@ pub(super) async fn handle(
                 name,
                 partitions: parts
                     .into_iter()
-                    .map(|(p, o)| OffsetFetchResponsePartition {
-                        partition_index: p,
-                        committed_offset: o.as_ref().map_or(-1, |o| o.offset),
-                        committed_leader_epoch: if version >= 5 {
-                            o.as_ref().map_or(-1, |o| o.leader_epoch)
-                        } else {
-                            -1
-                        },
-                        metadata: Some(o.map(|o| o.metadata).unwrap_or_default()),
-                        error_code: partition_code.code(),
-                        ..Default::default()
+                    .map(|(p, found)| {
+                        let (offset, epoch, metadata, code) = answer_of(found);
+                        OffsetFetchResponsePartition {
+                            partition_index: p,
+                            committed_offset: offset,
+                            committed_leader_epoch: if version >= 5 { epoch } else { -1 },
+                            metadata: Some(metadata),
+                            error_code: if code == ErrorCode::None {
+                                partition_code.code()
+                            } else {
+                                code.code()
+                            },
+                            ..Default::default()
+                        }
                     })
                     .collect(),
                 ..Default::default()
