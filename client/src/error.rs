@@ -69,6 +69,16 @@ pub enum Error {
     /// and passed on to the caller unchanged.
     #[error("callback failed: {0}")]
     Callback(String),
+    /// The call is not allowed in the client's current state (Java's
+    /// `IllegalStateException`): a transactional method on a producer without
+    /// `transactional.id`, `send` before `init_transactions` or outside a transaction,
+    /// `begin_transaction` while one is open, an invalid transaction state transition.
+    #[error("illegal state: {0}")]
+    IllegalState(String),
+    /// The record's batch was not sent because its transaction was aborted (Java's
+    /// `TransactionAbortedException`).
+    #[error("failing batch since transaction was aborted")]
+    TransactionAborted,
 }
 
 impl Error {

@@ -561,7 +561,7 @@ impl RecordAccumulator {
                     // Our own records failed to encode (compression error): fail the batch.
                     tracing::error!(error = %e, tp = %tp, "closing a batch failed");
                     if let Some(t) = txn.as_deref_mut() {
-                        t.handle_failed_batch(tp, batch.id, None, false, true);
+                        t.handle_failed_batch(tp, batch.id, &e, None, false, true);
                     }
                     self.incomplete.remove(&batch.id);
                     batch.complete(Outcome::Failed(e));
@@ -813,6 +813,31 @@ impl RecordAccumulator {
     /// Whether any batch is incomplete (queued or in flight).
     pub(crate) fn has_incomplete(&self) -> bool {
         !self.incomplete.is_empty()
+    }
+
+    /// Java's `abortUndrainedBatches` for a transactional producer: removes the queued
+    /// batches that were never drained (no sequence yet), to fail them when the transaction
+    /// is aborted or abortable. Batches already sent (queued for a retry) stay: they complete
+    /// before EndTxn is sent.
+    pub(crate) fn abort_undrained_batches(&mut self) -> Vec<ProducerBatch> {
+        let mut out = Vec::new();
+        for tq in self.topics.values_mut() {
+            for dq in tq.partitions.values_mut() {
+                if dq.iter().all(|b| b.base_sequence != NO_SEQUENCE) {
+                    continue;
+                }
+                let (undrained, keep): (VecDeque<ProducerBatch>, VecDeque<ProducerBatch>) =
+                    std::mem::take(dq)
+                        .into_iter()
+                        .partition(|b| b.base_sequence == NO_SEQUENCE);
+                *dq = keep;
+                out.extend(undrained);
+            }
+        }
+        for b in &out {
+            self.incomplete.remove(&b.id);
+        }
+        out
     }
 
     /// Removes every queued batch (to fail them on a forced close or a fatal error).

@@ -11,6 +11,7 @@ use super::*;
 use crate::metadata::{BrokerInfo, Cluster, PartitionInfo, TopicInfo};
 use crate::network::pool::ExponentialBackoff;
 use crate::producer::batch::ProducerIdAndEpoch;
+use crate::producer::txn_manager::{TxnNext, TxnResponse};
 
 fn config() -> AccumulatorConfig {
     AccumulatorConfig {
@@ -501,4 +502,91 @@ fn compressed_batches_fill_beyond_batch_size_once_the_ratio_is_known() {
         last > first,
         "batches grow as the ratio improves: {first} -> {last}"
     );
+}
+
+/// A transactional accumulator: batches carry the transactional bit; only partitions added
+/// to the transaction are drained; an abort fails the batches that were never drained.
+#[test]
+fn transactional_batches_are_gated_and_undrained_ones_aborted() {
+    let c = cluster(2, 1);
+    let mut acc = RecordAccumulator::new(AccumulatorConfig {
+        idempotent: true,
+        transactional: true,
+        ..config()
+    });
+    let t0 = Instant::now();
+    let mut txn =
+        TransactionManager::new_transactional("tx".into(), 60_000, Duration::from_millis(100));
+    let r = txn.initialize_transactions().unwrap();
+    // Coordinator, then producer id.
+    let TxnNext::Send(find) = txn.next_request(t0, false) else {
+        panic!("FindCoordinator expected");
+    };
+    txn.handle_response(
+        find.id,
+        TxnResponse::FindCoordinator {
+            error: ErrorCode::None,
+            message: None,
+            coordinator: crate::consumer::coordinator::CoordinatorNode {
+                node_id: 0,
+                host: "localhost".into(),
+                port: 9092,
+            },
+        },
+        t0,
+    );
+    let TxnNext::Send(init) = txn.next_request(t0, false) else {
+        panic!("InitProducerId expected");
+    };
+    txn.handle_response(
+        init.id,
+        TxnResponse::InitProducerId {
+            error: ErrorCode::None,
+            producer: ProducerIdAndEpoch {
+                producer_id: 3,
+                epoch: 0,
+            },
+        },
+        t0,
+    );
+    assert!(r.is_completed());
+    txn.begin_transaction().unwrap();
+    let (f0, _) = append(&mut acc, &c, Some(0), &[1; 10], t0);
+    let (f1, _) = append(&mut acc, &c, Some(1), &[2; 10], t0);
+    txn.maybe_add_partition(&tp(0));
+    let later = t0 + Duration::from_secs(1);
+    assert!(
+        acc.drain(&c, &[0], 1 << 20, later, Some(&mut txn))
+            .is_empty(),
+        "nothing is drained before AddPartitionsToTxn"
+    );
+    let TxnNext::Send(add) = txn.next_request(later, true) else {
+        panic!("AddPartitionsToTxn expected");
+    };
+    txn.maybe_add_partition(&tp(1)); // not added yet
+    txn.handle_response(
+        add.id,
+        TxnResponse::AddPartitionsToTxn {
+            errors: vec![(tp(0), ErrorCode::None)],
+        },
+        later,
+    );
+    let mut drained = acc.drain(&c, &[0], 1 << 20, later, Some(&mut txn));
+    let batches = drained.remove(&0).unwrap();
+    assert_eq!(batches.len(), 1);
+    assert_eq!(batches[0].tp, tp(0));
+    let decoded = RecordBatch::from_bytes(batches[0].bytes().unwrap().clone()).unwrap();
+    assert!(decoded.is_transactional());
+    assert_eq!(decoded.producer_id(), 3);
+    // The transaction is aborted: the batch of partition 1 never drained is failed; the
+    // one of partition 0 is in flight and stays.
+    txn.begin_abort().unwrap();
+    let aborted = acc.abort_undrained_batches();
+    assert_eq!(aborted.len(), 1);
+    assert_eq!(aborted[0].tp, tp(1));
+    assert!(!acc.has_undrained());
+    drop(aborted); // dropped batches fail their records
+    assert!(f1.is_done());
+    assert!(!f0.is_done());
+    drop(batches);
 }

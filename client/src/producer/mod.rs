@@ -24,6 +24,45 @@
 //! producer.close(std::time::Duration::from_secs(30)).await?;
 //! # Ok(()) }
 //! ```
+//!
+//! # Transactions
+//! With a `transactional.id` the producer is transactional (KIP-98, Java's semantics):
+//! records sent between [`Producer::begin_transaction`] and
+//! [`Producer::commit_transaction`] become visible to `read_committed` consumers together,
+//! or not at all after [`Producer::abort_transaction`]. A consumer's offsets can join the
+//! transaction ([`Producer::send_offsets_to_transaction`], KIP-447) for exactly-once
+//! consume-transform-produce. Sending outside a transaction is an
+//! [`Error::IllegalState`]; after an error the transaction can only be aborted; fencing
+//! (another producer initialized the same `transactional.id`) is fatal.
+//!
+//! ```no_run
+//! use std::collections::HashMap;
+//! use kafka_client::config::ProducerConfig;
+//! use kafka_client::consumer::{ConsumerGroupMetadata, OffsetAndMetadata, TopicPartition};
+//! use kafka_client::producer::Producer;
+//! use kafka_client::ProducerRecord;
+//!
+//! # async fn run(group: ConsumerGroupMetadata) -> Result<(), kafka_client::Error> {
+//! let config = ProducerConfig::builder()
+//!     .bootstrap_servers("localhost:9092")
+//!     .transactional_id("orders-processor-1")
+//!     .build()?;
+//! let producer = Producer::new(config)?;
+//! producer.init_transactions().await?;
+//! producer.begin_transaction()?;
+//! producer.send(ProducerRecord::new("out", "processed")).await?;
+//! let offsets = HashMap::from([(
+//!     TopicPartition { topic: "in".into(), partition: 0 },
+//!     OffsetAndMetadata::new(42),
+//! )]);
+//! producer.send_offsets_to_transaction(&offsets, &group).await?;
+//! if let Err(e) = producer.commit_transaction().await {
+//!     // Abortable errors: abort and retry the batch of work. Fatal ones (fenced): close.
+//!     producer.abort_transaction().await?;
+//!     return Err(e);
+//! }
+//! # Ok(()) }
+//! ```
 
 pub(crate) mod accumulator;
 pub(crate) mod batch;
@@ -44,8 +83,10 @@ pub use batch::{DeliveryFuture, ProducerIdAndEpoch, TopicPartition};
 
 use self::accumulator::{AccumulatorConfig, Append, PendingRecord, RecordAccumulator};
 use self::buffer_pool::BufferPool;
-use self::txn_manager::TransactionManager;
+use self::txn_manager::{TransactionManager, TxnResult};
 use crate::config::ProducerConfig;
+use crate::consumer::coordinator::OffsetAndMetadata;
+use crate::consumer::group::ConsumerGroupMetadata;
 use crate::error::Error;
 use crate::interceptor::{ProducerInterceptor, ProducerInterceptors};
 use crate::metadata::{Cluster, PartitionInfo, TopicInfo};
@@ -249,7 +290,7 @@ where
             retry_backoff: config.retry_backoff,
             retry_backoff_max: config.retry_backoff_max,
             idempotent,
-            transactional: false,
+            transactional: config.transactional_id.is_some(),
             adaptive_partitioning: config.partitioner_adaptive_partitioning_enable,
         });
         let conn_config = ConnectionConfig {
@@ -272,7 +313,14 @@ where
             acc: Mutex::new(acc),
             metadata: ProducerMetadata::new(),
             connections,
-            txn: idempotent.then(|| Mutex::new(TransactionManager::new())),
+            txn: match &config.transactional_id {
+                Some(id) => Some(Mutex::new(TransactionManager::new_transactional(
+                    id.clone(),
+                    i32::try_from(config.transaction_timeout.as_millis()).unwrap_or(i32::MAX),
+                    config.retry_backoff,
+                ))),
+                None => idempotent.then(|| Mutex::new(TransactionManager::new())),
+            },
             wakeup: Notify::new(),
             closing: AtomicBool::new(false),
             force_close: AtomicBool::new(false),
@@ -432,6 +480,7 @@ where
         let result = (|| {
             let mut record = record;
             self.check_open()?;
+            self.fail_if_not_ready_for_send()?;
             self.interceptors.on_send(&mut record);
             let info = match self.topic_info_now(&record.topic, record.partition, now)? {
                 Some(info) => info,
@@ -480,6 +529,7 @@ where
         let start = Instant::now();
         let deadline = start + self.inner.config.max_block;
         self.check_open()?;
+        self.fail_if_not_ready_for_send()?;
         self.interceptors.on_send(&mut record);
         let info = match self.topic_info_now(&record.topic, record.partition, start)? {
             Some(info) => info,
@@ -508,7 +558,8 @@ where
             let remaining = deadline.saturating_duration_since(Instant::now());
             let buf = self.inner.pool.allocate(size, remaining).await?;
             let mut acc = lock(&self.inner.acc);
-            match acc.append(
+            match self.append_locked(
+                &mut acc,
                 &topic,
                 partition,
                 &info,
@@ -561,7 +612,7 @@ where
             record,
         } = prepared;
         let mut acc = lock(&self.inner.acc);
-        match acc.append(&topic, partition, &info, record, None, now)? {
+        match self.append_locked(&mut acc, &topic, partition, &info, record, None, now)? {
             Append::Done {
                 future,
                 batch_full,
@@ -578,7 +629,8 @@ where
                 // Memory available without waiting (and nobody queued ahead)?
                 match self.inner.pool.try_allocate(size) {
                     Ok(buf) => {
-                        match acc.append(
+                        match self.append_locked(
+                            &mut acc,
                             &topic,
                             partition,
                             &info,
@@ -618,6 +670,53 @@ where
                     Err(e) => Err(e),
                 }
             }
+        }
+    }
+
+    /// Appends under the accumulator lock. With a `transactional.id`, the transaction state
+    /// is checked (Java's `failIfNotReadyForSend`) and the record's partition queued for
+    /// AddPartitionsToTxn atomically with the append, so a record is either in the
+    /// transaction that `commit_transaction` flushes or refused.
+    #[allow(clippy::too_many_arguments)]
+    fn append_locked(
+        &self,
+        acc: &mut RecordAccumulator,
+        topic: &str,
+        partition: Option<i32>,
+        info: &TopicInfo,
+        record: PendingRecord,
+        buffer: Option<(bytes::BytesMut, usize)>,
+        now: Instant,
+    ) -> Result<Append, Error> {
+        let txn = match &self.inner.txn {
+            Some(txn) if self.inner.config.transactional_id.is_some() => txn,
+            _ => return acc.append(topic, partition, info, record, buffer, now),
+        };
+        let mut t = lock(txn);
+        if let Err(e) = t.fail_if_not_ready_for_send() {
+            if let Some((buf, size)) = buffer {
+                self.inner.pool.deallocate(buf, size);
+            }
+            return Err(e);
+        }
+        let appended = acc.append(topic, partition, info, record, buffer, now)?;
+        if let Append::Done { future, .. } = &appended {
+            t.maybe_add_partition(&TopicPartition {
+                topic: Arc::from(topic),
+                partition: future.partition(),
+            });
+        }
+        Ok(appended)
+    }
+
+    /// Java's `failIfNotReadyForSend`, checked before waiting for metadata (and again when
+    /// appending).
+    fn fail_if_not_ready_for_send(&self) -> Result<(), Error> {
+        match &self.inner.txn {
+            Some(txn) if self.inner.config.transactional_id.is_some() => {
+                lock(txn).fail_if_not_ready_for_send()
+            }
+            _ => Ok(()),
         }
     }
 
@@ -875,9 +974,25 @@ impl<K: 'static, V: 'static> Producer<K, V> {
     /// the call waits up to `timeout` for them. Records still pending after `timeout` fail
     /// with [`Error::Closed`] — none is dropped silently. Closing twice is harmless.
     ///
+    /// With a `transactional.id`, as Java's `KafkaProducer.close`: a close never commits. A
+    /// graceful close (within `timeout`) sends the pending records and then **aborts** a
+    /// transaction still open (begun, or failed with an abortable error), unless a commit or
+    /// abort is already in progress, which it lets finish. A close whose `timeout` expires
+    /// (or `close(Duration::ZERO)`) is forced: nothing more is sent, pending transactional
+    /// calls fail with [`Error::Closed`], and an open transaction is left to the
+    /// coordinator, which aborts it after `transaction.timeout.ms` or when the next producer
+    /// with the same `transactional.id` calls [`init_transactions`](Self::init_transactions).
+    /// Dropping the last handle starts a graceful close.
+    ///
     /// # Errors
     /// Never fails today.
     pub async fn close(&self, timeout: Duration) -> Result<(), Error> {
+        if timeout.is_zero() {
+            // Java's `close(Duration.ZERO)` forces the close without starting a graceful
+            // one: the sender must not begin anything (such as aborting an open
+            // transaction) before it sees the force flag.
+            self.inner.force_close.store(true, Ordering::Release);
+        }
         self.inner.begin_close();
         let mut stopped = self.inner.stopped.subscribe();
         let graceful = tokio::time::timeout(timeout, stopped.wait_for(|s| *s))
@@ -891,6 +1006,164 @@ impl<K: 'static, V: 'static> Producer<K, V> {
         }
         self.interceptors.close();
         Ok(())
+    }
+
+    /// Initializes transactions (Java's `initTransactions`): finds the transaction
+    /// coordinator of `transactional.id` (FindCoordinator, key type 1) and sends it
+    /// InitProducerId with the transactional id and `transaction.timeout.ms`. The
+    /// coordinator fences earlier producers with the same `transactional.id` (bumping the
+    /// epoch) and completes or aborts their open transaction first. Must be called once,
+    /// before any other transactional method and before any `send`.
+    ///
+    /// # Errors
+    /// [`Error::IllegalState`] without a `transactional.id`, or when called again after it
+    /// succeeded; [`Error::Closed`] after [`close`](Self::close); [`Error::Timeout`] when it
+    /// did not complete within `max.block.ms` (it goes on in the background: call it again
+    /// to wait for the same initialization); [`Error::Kafka`] with
+    /// `TRANSACTIONAL_ID_AUTHORIZATION_FAILED`, `PRODUCER_FENCED` or another fatal code —
+    /// the producer can then only be closed.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: dropping the future stops waiting; the initialization goes on and a
+    /// later call waits for the same one.
+    pub async fn init_transactions(&self) -> Result<(), Error> {
+        let txn = self.transaction_manager()?;
+        let result = lock(txn).initialize_transactions()?;
+        self.await_transactional(result, "InitProducerId").await
+    }
+
+    /// Begins a transaction (Java's `beginTransaction`); local, nothing is sent. Records
+    /// sent from now on belong to it until it is committed or aborted.
+    ///
+    /// # Errors
+    /// [`Error::IllegalState`] without a `transactional.id`, before
+    /// [`init_transactions`](Self::init_transactions) or while a transaction is open;
+    /// [`Error::Closed`] after [`close`](Self::close); after a failure, the error that made
+    /// the transaction abortable (call [`abort_transaction`](Self::abort_transaction)) or
+    /// the producer fatal (`PRODUCER_FENCED`, ...).
+    ///
+    /// # Cancel safety
+    /// Not async.
+    pub fn begin_transaction(&self) -> Result<(), Error> {
+        let txn = self.transaction_manager()?;
+        lock(txn).begin_transaction()
+    }
+
+    /// Adds the consumer's offsets to the transaction (Java's `sendOffsetsToTransaction`,
+    /// KIP-447): AddOffsetsToTxn(group) to the transaction coordinator, then TxnOffsetCommit
+    /// with the group's generation, member id and instance id to the group coordinator. The
+    /// offsets become the group's committed offsets only when the transaction commits;
+    /// aborting drops them. `group_metadata` is the consumer's
+    /// [`group_metadata`](crate::consumer::Consumer::group_metadata), so a zombie member of an
+    /// older generation is refused. Does nothing for an empty `offsets`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when `group_metadata` has a generation but no member id;
+    /// [`Error::IllegalState`] without a `transactional.id` or outside a transaction;
+    /// [`Error::Closed`] after [`close`](Self::close); [`Error::Timeout`] after
+    /// `max.block.ms` (the request goes on; a new call sends the offsets again);
+    /// [`Error::Kafka`] with `UNKNOWN_MEMBER_ID`, `ILLEGAL_GENERATION`, `FENCED_INSTANCE_ID`
+    /// or `GROUP_AUTHORIZATION_FAILED` (the transaction must be aborted), or a fatal code
+    /// (`PRODUCER_FENCED`, `INVALID_PRODUCER_EPOCH`, ...).
+    ///
+    /// # Cancel safety
+    /// Cancel safe: dropping the future stops waiting; the offsets are still added.
+    pub async fn send_offsets_to_transaction(
+        &self,
+        offsets: &HashMap<TopicPartition, OffsetAndMetadata>,
+        group_metadata: &ConsumerGroupMetadata,
+    ) -> Result<(), Error> {
+        if group_metadata.generation_id > 0 && group_metadata.member_id.is_empty() {
+            return Err(Error::InvalidArgument(format!(
+                "Passed in group metadata {group_metadata:?} has generationId > 0 but member.id is empty"
+            )));
+        }
+        let txn = self.transaction_manager()?;
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        let mut list: Vec<(TopicPartition, OffsetAndMetadata)> = offsets
+            .iter()
+            .map(|(tp, o)| (tp.clone(), o.clone()))
+            .collect();
+        list.sort_by(|a, b| a.0.cmp(&b.0));
+        let result = lock(txn).send_offsets_to_transaction(list, group_metadata.clone())?;
+        self.await_transactional(result, "AddOffsetsToTxn").await
+    }
+
+    /// Commits the transaction (Java's `commitTransaction`): sends every pending record of
+    /// the transaction and waits for them (like [`flush`](Self::flush)), then EndTxn(commit).
+    /// When a record of the transaction failed, the commit fails with that error and the
+    /// transaction must be aborted.
+    ///
+    /// # Errors
+    /// [`Error::IllegalState`] without a `transactional.id` or when no transaction is open;
+    /// [`Error::Closed`] after [`close`](Self::close); [`Error::Timeout`] after
+    /// `max.block.ms` (the commit goes on: call it again to wait for the same commit); the
+    /// error of a failed record or request, leaving the transaction abortable (call
+    /// [`abort_transaction`](Self::abort_transaction)); a fatal error such as
+    /// `PRODUCER_FENCED` (another producer with the same `transactional.id` took over).
+    ///
+    /// # Cancel safety
+    /// Cancel safe: dropping the future stops waiting; the commit goes on and a later call
+    /// waits for the same one.
+    pub async fn commit_transaction(&self) -> Result<(), Error> {
+        let txn = self.transaction_manager()?;
+        let result = lock(txn).begin_commit()?;
+        self.await_transactional(result, "EndTxn(commit)").await
+    }
+
+    /// Aborts the transaction (Java's `abortTransaction`): records not sent yet fail with
+    /// [`Error::TransactionAborted`] (or the error that made the transaction abortable),
+    /// records in flight are waited for, then EndTxn(abort) — skipped when nothing was added
+    /// to the transaction. After an error that needs it, the producer epoch is then bumped
+    /// (InitProducerId with the current producer id and epoch, KIP-360). Also the way out of
+    /// an abortable error.
+    ///
+    /// # Errors
+    /// [`Error::IllegalState`] without a `transactional.id` or when no transaction is open;
+    /// [`Error::Closed`] after [`close`](Self::close); [`Error::Timeout`] after
+    /// `max.block.ms` (the abort goes on: call it again to wait for the same abort); a fatal
+    /// error such as `PRODUCER_FENCED`.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: dropping the future stops waiting; the abort goes on and a later call
+    /// waits for the same one.
+    pub async fn abort_transaction(&self) -> Result<(), Error> {
+        let txn = self.transaction_manager()?;
+        tracing::info!("aborting incomplete transaction");
+        let result = lock(txn).begin_abort()?;
+        self.await_transactional(result, "EndTxn(abort)").await
+    }
+
+    /// The transaction manager of a transactional producer (Java's
+    /// `throwIfNoTransactionManager` and `throwIfProducerClosed`).
+    fn transaction_manager(&self) -> Result<&Mutex<TransactionManager>, Error> {
+        let txn = match &self.inner.txn {
+            Some(txn) if self.inner.config.transactional_id.is_some() => txn,
+            _ => {
+                return Err(Error::IllegalState(
+                    "Cannot use transactional methods without enabling transactions by setting the transactional.id configuration property".into(),
+                ))
+            }
+        };
+        if self.inner.closing.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        Ok(txn)
+    }
+
+    /// Wakes the sender and waits up to `max.block.ms` for a transactional operation.
+    async fn await_transactional(&self, result: TxnResult, operation: &str) -> Result<(), Error> {
+        self.inner.wakeup.notify_one();
+        let max_block = self.inner.config.max_block;
+        match tokio::time::timeout(max_block, result.wait()).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(Error::Timeout(format!(
+                "Timeout expired after {}ms while awaiting {operation}",
+                max_block.as_millis()
+            ))),
+        }
     }
 
     /// The producer id and epoch in use, once the idempotent producer has one.

@@ -3,6 +3,15 @@
 //! `max.in.flight.requests.per.connection` requests in flight per broker, completes, retries,
 //! splits or fails batches from the responses, expires batches after `delivery.timeout.ms`,
 //! refreshes metadata and obtains the producer id (KIP-98). Java's `Sender`.
+//!
+//! With a `transactional.id` it also drives the transaction manager (KIP-98, KIP-447): it
+//! asks it for the next transactional request (FindCoordinator, InitProducerId,
+//! AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit, EndTxn; one in flight), sends it
+//! to the coordinator over the same `ConnectionPool` and feeds the outcome back. Produce
+//! requests for partitions already in the transaction keep going out meanwhile. While the
+//! transaction is abortable or aborting, batches not drained yet are failed (Java's
+//! `abortUndrainedBatches`); after a fatal error nothing more is sent. A graceful close
+//! aborts a transaction still open, as Java's `Sender.run`.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -13,24 +22,55 @@ use std::time::{Duration, Instant};
 
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
+use kafka_wire::messages::add_offsets_to_txn_request::AddOffsetsToTxnRequest;
+use kafka_wire::messages::add_partitions_to_txn_request::{
+    AddPartitionsToTxnRequest, AddPartitionsToTxnTopic,
+};
+use kafka_wire::messages::end_txn_request::EndTxnRequest;
+use kafka_wire::messages::find_coordinator_request::FindCoordinatorRequest;
 use kafka_wire::messages::init_producer_id_request::InitProducerIdRequest;
 use kafka_wire::messages::metadata_request::{MetadataRequest, MetadataRequestTopic};
 use kafka_wire::messages::produce_request::{
     PartitionProduceData, ProduceRequest, TopicProduceData,
 };
 use kafka_wire::messages::produce_response::ProduceResponse;
+use kafka_wire::messages::txn_offset_commit_request::{
+    TxnOffsetCommitRequest, TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+};
 use kafka_wire::messages::MetadataResponse;
-use kafka_wire::{ApiKey, ErrorCode};
+use kafka_wire::{ApiKey, ErrorCode, VersionRange};
 
-use super::batch::{Outcome, ProducerBatch, ProducerIdAndEpoch};
+use super::batch::{Outcome, ProducerBatch, ProducerIdAndEpoch, TopicPartition};
+use super::txn_manager::{CoordinatorType, TxnNext, TxnRequest, TxnRequestBody, TxnResponse};
 use super::{lock, ProducerInner};
 use crate::config::Acks;
+use crate::consumer::coordinator::CoordinatorNode;
 use crate::error::Error;
 use crate::metadata::Cluster;
 use crate::network::connection::BrokerConnection;
 use crate::network::pool::ExponentialBackoff;
 
 type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// The last Produce version before transactions v2 (KIP-890): a transactional producer
+/// adds its partitions with AddPartitionsToTxn, as Java does without `transaction.version` 2.
+const PRODUCE_MAX_VERSION_TXN_V1: i16 = 11;
+/// AddPartitionsToTxn v4+ is for brokers (batched verification); clients use v3 and below.
+const ADD_PARTITIONS_TO_TXN_MAX_CLIENT_VERSION: i16 = 3;
+/// EndTxn v5 and TxnOffsetCommit v5 are transactions v2 (KIP-890).
+const END_TXN_MAX_VERSION_TXN_V1: i16 = 4;
+const TXN_OFFSET_COMMIT_MAX_VERSION_TXN_V1: i16 = 4;
+
+/// How a transactional request ended.
+#[derive(Debug)]
+enum TxnOutcome {
+    /// Answered.
+    Response(TxnResponse),
+    /// Not sent, or its connection broke or timed out: find the coordinator again and retry.
+    Disconnected(Error),
+    /// Cannot be sent at all (no common version).
+    Fatal(Error),
+}
 
 /// A finished Produce request: the node, its batches and the outcome.
 struct InFlightDone {
@@ -69,6 +109,8 @@ pub(crate) struct Sender {
     init_fetch: Option<BoxFut<Result<ProducerIdAndEpoch, Error>>>,
     init_backoff_until: Option<Instant>,
     init_failures: u32,
+    /// The transactional request in flight (at most one), with its id.
+    txn_fetch: Option<BoxFut<(u64, TxnOutcome)>>,
     last_idle_check: Instant,
     /// `retry.backoff.ms` growing to `retry.backoff.max.ms` (metadata and InitProducerId).
     retry: ExponentialBackoff,
@@ -89,6 +131,7 @@ impl Sender {
             init_fetch: None,
             init_backoff_until: None,
             init_failures: 0,
+            txn_fetch: None,
             last_idle_check: Instant::now(),
             retry: ExponentialBackoff::new(
                 inner.config.retry_backoff,
@@ -107,10 +150,18 @@ impl Sender {
             let now = Instant::now();
             if self.inner.force_close.load(Ordering::Acquire) {
                 self.abort_all(Error::Closed);
+                if let Some(txn) = &self.inner.txn {
+                    lock(txn).close();
+                }
                 break;
             }
+            self.sync_transactional_fatal();
             let closing = self.inner.closing.load(Ordering::Acquire);
-            if closing && self.in_flight.is_empty() && !lock(&self.inner.acc).has_incomplete() {
+            if closing
+                && self.in_flight.is_empty()
+                && !lock(&self.inner.acc).has_incomplete()
+                && !self.close_waits_for_transaction()
+            {
                 break;
             }
             let fatal = lock(&self.inner.fatal).clone();
@@ -127,6 +178,7 @@ impl Sender {
             tokio::pin!(sleep);
             let has_in_flight = !self.in_flight.is_empty();
             let has_connecting = !self.connecting.is_empty();
+            let has_txn_fetch = self.txn_fetch.is_some();
             tokio::select! {
                 biased;
                 Some(done) = self.in_flight.next(), if has_in_flight => {
@@ -151,9 +203,17 @@ impl Sender {
                     self.init_fetch = None;
                     self.handle_init(res);
                 }
+                (id, outcome) = poll_opt(&mut self.txn_fetch), if has_txn_fetch => {
+                    self.txn_fetch = None;
+                    self.handle_txn_outcome(id, outcome);
+                }
                 _ = self.inner.wakeup.notified() => {}
                 _ = &mut sleep => {}
             }
+        }
+        // Whatever transactional call is still pending can no longer complete.
+        if let Some(txn) = &self.inner.txn {
+            lock(txn).close();
         }
         self.inner.pool.close();
         self.inner.connections.close_all();
@@ -167,6 +227,10 @@ impl Sender {
         let inner = self.inner.clone();
         let cfg = &inner.config;
         let mut timeout = cfg.metadata_max_age.min(Duration::from_secs(1));
+
+        // Transactions (KIP-98): the next transactional request; batches of an aborted
+        // transaction; a completing transaction flushes everything.
+        let completing = self.drive_transaction(now, &mut timeout);
 
         // Producer id (KIP-98) and epoch bumps (KIP-360).
         if let Some(txn) = &self.inner.txn {
@@ -196,7 +260,7 @@ impl Sender {
         let cluster = self.inner.metadata.cluster();
 
         // Ready check.
-        let exhausted = self.inner.pool.queued() > 0;
+        let exhausted = self.inner.pool.queued() > 0 || completing;
         let ready = lock(&self.inner.acc).ready(&cluster, now, exhausted);
         if !ready.unknown_leader_topics.is_empty() {
             self.inner.metadata.request_update();
@@ -397,7 +461,12 @@ impl Sender {
     fn send_produce(&mut self, node: i32, conn: BrokerConnection, mut batches: Vec<ProducerBatch>) {
         let inner = self.inner.clone();
         let cfg = &inner.config;
-        let version = match conn.version_for(ApiKey::Produce) {
+        let max = if cfg.transactional_id.is_some() {
+            PRODUCE_MAX_VERSION_TXN_V1
+        } else {
+            i16::MAX
+        };
+        let version = match capped_version(&conn, ApiKey::Produce, max) {
             Some(v) if v >= 3 => v,
             _ => {
                 for b in batches {
@@ -653,6 +722,7 @@ impl Sender {
             lock(txn).handle_failed_batch(
                 &batch.tp,
                 batch.id,
+                &error,
                 code,
                 maybe_written,
                 adjust_sequences,
@@ -672,6 +742,123 @@ impl Sender {
             Some(buf) => self.inner.pool.deallocate(buf, size),
             None => self.inner.pool.release(size),
         }
+    }
+
+    /// Copies a transactional fatal error to the producer's (so `send` fails with it and
+    /// pending batches are failed).
+    fn sync_transactional_fatal(&self) {
+        if self.inner.config.transactional_id.is_none()
+            || self.inner.has_fatal.load(Ordering::Acquire)
+        {
+            return;
+        }
+        if let Some(txn) = &self.inner.txn {
+            let fatal = lock(txn).fatal_error();
+            if let Some(e) = fatal {
+                self.inner.set_fatal(e);
+            }
+        }
+    }
+
+    /// Java's `Sender.run` after `initiateClose`: once every batch completed, a transaction
+    /// still open is aborted (never committed) unless a commit or abort is in progress;
+    /// returns whether the sender must keep running for it.
+    fn close_waits_for_transaction(&mut self) -> bool {
+        let inner = self.inner.clone();
+        let Some(txn) = &inner.txn else {
+            return false;
+        };
+        let mut t = lock(txn);
+        if !t.is_transactional() || t.has_fatal_error() || !t.has_ongoing_transaction() {
+            return false;
+        }
+        if self.txn_fetch.is_some() {
+            return true;
+        }
+        if !t.is_completing() {
+            tracing::info!("aborting incomplete transaction due to shutdown");
+            if let Err(e) = t.begin_abort() {
+                tracing::error!(error = %e, "aborting the transaction while closing failed");
+                return false;
+            }
+        }
+        true
+    }
+
+    /// One step of the transaction manager: fails the undrained batches of an abortable or
+    /// aborting transaction, sends the next transactional request. Returns whether the
+    /// transaction is completing (every queued batch is then sendable, as a flush).
+    fn drive_transaction(&mut self, now: Instant, timeout: &mut Duration) -> bool {
+        let inner = self.inner.clone();
+        let Some(txn) = &inner.txn else {
+            return false;
+        };
+        if inner.config.transactional_id.is_none() {
+            return false;
+        }
+        let (abort_undrained, reason, fatal, completing) = {
+            let t = lock(txn);
+            (
+                t.has_abortable_error() || t.is_aborting(),
+                t.last_error(),
+                t.has_fatal_error(),
+                t.is_completing(),
+            )
+        };
+        if fatal {
+            // Nothing more is sent; pending batches fail with the fatal error (run loop).
+            return false;
+        }
+        if abort_undrained {
+            let batches = lock(&inner.acc).abort_undrained_batches();
+            if !batches.is_empty() {
+                let reason = reason.unwrap_or(Error::TransactionAborted);
+                tracing::debug!(batches = batches.len(), error = %reason, "aborting batches not sent before the transaction was aborted");
+                for b in batches {
+                    self.abort_batch(b, reason.clone());
+                }
+            }
+        }
+        if self.txn_fetch.is_some() {
+            return completing;
+        }
+        let has_incomplete = lock(&inner.acc).has_incomplete();
+        let next = lock(txn).next_request(now, has_incomplete);
+        match next {
+            TxnNext::Send(request) => {
+                tracing::debug!(id = request.id, request = ?request.body, "sending transactional request");
+                self.txn_fetch = Some(Box::pin(send_txn_request(inner.clone(), request)));
+            }
+            TxnNext::Backoff(at) => {
+                *timeout = (*timeout).min(at.saturating_duration_since(now));
+            }
+            TxnNext::Idle => {}
+        }
+        completing
+    }
+
+    fn handle_txn_outcome(&mut self, id: u64, outcome: TxnOutcome) {
+        let Some(txn) = &self.inner.txn else { return };
+        let now = Instant::now();
+        {
+            let mut t = lock(txn);
+            match outcome {
+                TxnOutcome::Response(r) => t.handle_response(id, r, now),
+                TxnOutcome::Disconnected(e) => {
+                    tracing::debug!(id, error = %e, "transactional request failed; will retry");
+                    t.handle_disconnect(id, now);
+                }
+                TxnOutcome::Fatal(e) => t.handle_request_error(id, e),
+            }
+        }
+        self.sync_transactional_fatal();
+    }
+
+    /// Fails a batch that was never sent (its transaction is aborted).
+    fn abort_batch(&mut self, mut batch: ProducerBatch, error: Error) {
+        lock(&self.inner.acc).deallocate(batch.id);
+        batch.complete(Outcome::Failed(error));
+        self.release(batch);
     }
 
     /// Fails every queued batch (in-flight requests complete on their own).
@@ -743,4 +930,316 @@ async fn init_producer_id(inner: Arc<ProducerInner>) -> Result<ProducerIdAndEpoc
         producer_id: resp.producer_id,
         epoch: resp.producer_epoch,
     })
+}
+
+/// The highest version of `api` both sides support, at most `max`.
+fn capped_version(conn: &BrokerConnection, api: ApiKey, max: i16) -> Option<i16> {
+    let ours = api.valid_versions();
+    let ours = VersionRange {
+        min: ours.min,
+        max: ours.max.min(max),
+    };
+    let (_, theirs) = conn.broker_versions().iter().find(|(k, _)| *k == api)?;
+    ours.highest_common(theirs)
+}
+
+/// Sends one transactional request and decodes its answer.
+async fn send_txn_request(inner: Arc<ProducerInner>, request: TxnRequest) -> (u64, TxnOutcome) {
+    let id = request.id;
+    (id, txn_request(&inner, request).await)
+}
+
+/// The outcome of a transport-level failure: a version problem is fatal, anything else
+/// (broken connection, timeout, undecodable answer) is retried after a coordinator lookup.
+fn txn_failure(e: Error) -> TxnOutcome {
+    match e {
+        Error::UnsupportedVersion(_) => TxnOutcome::Fatal(e),
+        other => TxnOutcome::Disconnected(other),
+    }
+}
+
+fn txn_version(conn: &BrokerConnection, api: ApiKey, max: i16) -> Result<i16, TxnOutcome> {
+    capped_version(conn, api, max).ok_or_else(|| {
+        TxnOutcome::Fatal(Error::UnsupportedVersion(format!(
+            "the broker does not support {api:?} (needed for transactions)"
+        )))
+    })
+}
+
+async fn txn_request(inner: &ProducerInner, request: TxnRequest) -> TxnOutcome {
+    let conn = match &request.target {
+        None => inner.connections.any().await,
+        Some(node) => {
+            inner
+                .connections
+                .get(node.node_id, &format!("{}:{}", node.host, node.port))
+                .await
+        }
+    };
+    let conn = match conn {
+        Ok(c) => c,
+        Err(e) => return TxnOutcome::Disconnected(e),
+    };
+    if request.coordinator_type == Some(CoordinatorType::Transaction) {
+        if let Some(txn) = &inner.txn {
+            let bump = conn
+                .version_for(ApiKey::InitProducerId)
+                .is_some_and(|v| v >= 3);
+            lock(txn).handle_coordinator_ready(bump);
+        }
+    }
+    match txn_exchange(&conn, request.body).await {
+        Ok(r) => TxnOutcome::Response(r),
+        Err(outcome) => outcome,
+    }
+}
+
+async fn txn_exchange(
+    conn: &BrokerConnection,
+    body: TxnRequestBody,
+) -> Result<TxnResponse, TxnOutcome> {
+    match body {
+        TxnRequestBody::FindCoordinator { key_type, key } => {
+            let version = txn_version(conn, ApiKey::FindCoordinator, i16::MAX)?;
+            if version < 1 {
+                return Err(TxnOutcome::Fatal(Error::UnsupportedVersion(
+                    "FindCoordinator v1+ is needed for transaction coordinators".into(),
+                )));
+            }
+            let mut r = FindCoordinatorRequest {
+                key_type: key_type.key_type(),
+                ..Default::default()
+            };
+            if version >= 4 {
+                r.coordinator_keys = vec![key.clone()];
+            } else {
+                r.key = key.clone();
+            }
+            let resp = conn
+                .send_with_version(r, version)
+                .await
+                .map_err(txn_failure)?;
+            let (error, message, coordinator) = if version >= 4 {
+                match resp.coordinators.iter().find(|c| c.key == key) {
+                    Some(c) => (
+                        c.error_code,
+                        c.error_message.clone(),
+                        CoordinatorNode {
+                            node_id: c.node_id,
+                            host: c.host.clone(),
+                            port: c.port,
+                        },
+                    ),
+                    None => {
+                        return Err(TxnOutcome::Fatal(Error::Protocol(
+                            "FindCoordinator response without the requested key".into(),
+                        )))
+                    }
+                }
+            } else {
+                (
+                    resp.error_code,
+                    resp.error_message.clone(),
+                    CoordinatorNode {
+                        node_id: resp.node_id,
+                        host: resp.host.clone(),
+                        port: resp.port,
+                    },
+                )
+            };
+            Ok(TxnResponse::FindCoordinator {
+                error: ErrorCode::from(error),
+                message,
+                coordinator,
+            })
+        }
+        TxnRequestBody::InitProducerId {
+            transactional_id,
+            transaction_timeout_ms,
+            producer,
+        } => {
+            let version = txn_version(conn, ApiKey::InitProducerId, i16::MAX)?;
+            if producer.is_valid() && version < 3 {
+                return Err(TxnOutcome::Fatal(Error::UnsupportedVersion(
+                    "bumping the epoch needs InitProducerId v3+".into(),
+                )));
+            }
+            let r = InitProducerIdRequest {
+                transactional_id: Some(transactional_id),
+                transaction_timeout_ms,
+                producer_id: producer.producer_id,
+                producer_epoch: producer.epoch,
+                ..Default::default()
+            };
+            let resp = conn
+                .send_with_version(r, version)
+                .await
+                .map_err(txn_failure)?;
+            Ok(TxnResponse::InitProducerId {
+                error: ErrorCode::from(resp.error_code),
+                producer: ProducerIdAndEpoch {
+                    producer_id: resp.producer_id,
+                    epoch: resp.producer_epoch,
+                },
+            })
+        }
+        TxnRequestBody::AddPartitionsToTxn {
+            transactional_id,
+            producer,
+            partitions,
+        } => {
+            let version = txn_version(
+                conn,
+                ApiKey::AddPartitionsToTxn,
+                ADD_PARTITIONS_TO_TXN_MAX_CLIENT_VERSION,
+            )?;
+            let mut topics: Vec<AddPartitionsToTxnTopic> = Vec::new();
+            for tp in &partitions {
+                match topics.iter_mut().find(|t| *t.name == *tp.topic) {
+                    Some(t) => t.partitions.push(tp.partition),
+                    None => topics.push(AddPartitionsToTxnTopic {
+                        name: tp.topic.to_string(),
+                        partitions: vec![tp.partition],
+                        ..Default::default()
+                    }),
+                }
+            }
+            let r = AddPartitionsToTxnRequest {
+                v3_and_below_transactional_id: transactional_id,
+                v3_and_below_producer_id: producer.producer_id,
+                v3_and_below_producer_epoch: producer.epoch,
+                v3_and_below_topics: topics,
+                ..Default::default()
+            };
+            let resp = conn
+                .send_with_version(r, version)
+                .await
+                .map_err(txn_failure)?;
+            let mut errors = Vec::new();
+            for t in &resp.results_by_topic_v3_and_below {
+                let topic: Arc<str> = Arc::from(t.name.as_str());
+                for p in &t.results_by_partition {
+                    errors.push((
+                        TopicPartition {
+                            topic: topic.clone(),
+                            partition: p.partition_index,
+                        },
+                        ErrorCode::from(p.partition_error_code),
+                    ));
+                }
+            }
+            Ok(TxnResponse::AddPartitionsToTxn { errors })
+        }
+        TxnRequestBody::AddOffsetsToTxn {
+            transactional_id,
+            producer,
+            group_id,
+        } => {
+            let version = txn_version(conn, ApiKey::AddOffsetsToTxn, i16::MAX)?;
+            let r = AddOffsetsToTxnRequest {
+                transactional_id,
+                producer_id: producer.producer_id,
+                producer_epoch: producer.epoch,
+                group_id,
+                ..Default::default()
+            };
+            let resp = conn
+                .send_with_version(r, version)
+                .await
+                .map_err(txn_failure)?;
+            Ok(TxnResponse::AddOffsetsToTxn {
+                error: ErrorCode::from(resp.error_code),
+            })
+        }
+        TxnRequestBody::TxnOffsetCommit {
+            transactional_id,
+            producer,
+            group,
+            offsets,
+        } => {
+            let version = txn_version(
+                conn,
+                ApiKey::TxnOffsetCommit,
+                TXN_OFFSET_COMMIT_MAX_VERSION_TXN_V1,
+            )?;
+            let has_group_metadata = !group.member_id.is_empty()
+                || group.generation_id != -1
+                || group.group_instance_id.is_some();
+            if version < 3 && has_group_metadata {
+                return Err(TxnOutcome::Fatal(Error::UnsupportedVersion(format!(
+                    "Broker doesn't support group metadata commit API on version {version}, minimum supported request version is 3 which requires brokers to be on version 2.5 or above."
+                ))));
+            }
+            let mut topics: Vec<TxnOffsetCommitRequestTopic> = Vec::new();
+            for (tp, o) in &offsets {
+                let p = TxnOffsetCommitRequestPartition {
+                    partition_index: tp.partition,
+                    committed_offset: o.offset,
+                    committed_leader_epoch: o.leader_epoch.unwrap_or(-1),
+                    committed_metadata: Some(o.metadata.clone()),
+                    ..Default::default()
+                };
+                match topics.iter_mut().find(|t| *t.name == *tp.topic) {
+                    Some(t) => t.partitions.push(p),
+                    None => topics.push(TxnOffsetCommitRequestTopic {
+                        name: tp.topic.to_string(),
+                        partitions: vec![p],
+                        ..Default::default()
+                    }),
+                }
+            }
+            let mut r = TxnOffsetCommitRequest {
+                transactional_id,
+                group_id: group.group_id.clone(),
+                producer_id: producer.producer_id,
+                producer_epoch: producer.epoch,
+                topics,
+                ..Default::default()
+            };
+            if version >= 3 {
+                r.generation_id = group.generation_id;
+                r.member_id = group.member_id.clone();
+                r.group_instance_id = group.group_instance_id.clone();
+            }
+            let resp = conn
+                .send_with_version(r, version)
+                .await
+                .map_err(txn_failure)?;
+            let mut errors = Vec::new();
+            for t in &resp.topics {
+                let topic: Arc<str> = Arc::from(t.name.as_str());
+                for p in &t.partitions {
+                    errors.push((
+                        TopicPartition {
+                            topic: topic.clone(),
+                            partition: p.partition_index,
+                        },
+                        ErrorCode::from(p.error_code),
+                    ));
+                }
+            }
+            Ok(TxnResponse::TxnOffsetCommit { errors })
+        }
+        TxnRequestBody::EndTxn {
+            transactional_id,
+            producer,
+            commit,
+        } => {
+            let version = txn_version(conn, ApiKey::EndTxn, END_TXN_MAX_VERSION_TXN_V1)?;
+            let r = EndTxnRequest {
+                transactional_id,
+                producer_id: producer.producer_id,
+                producer_epoch: producer.epoch,
+                committed: commit,
+                ..Default::default()
+            };
+            let resp = conn
+                .send_with_version(r, version)
+                .await
+                .map_err(txn_failure)?;
+            Ok(TxnResponse::EndTxn {
+                error: ErrorCode::from(resp.error_code),
+            })
+        }
+    }
 }

@@ -1,7 +1,10 @@
 //! Idempotent producer state (KIP-98, KIP-360): the producer id and epoch, per-partition
 //! sequence numbers, the batches in flight by sequence, and the epoch-bump logic that
 //! recovers from sequence gaps. Java's `TransactionManager` (its idempotent half) and
-//! `TxnPartitionMap`.
+//! `TxnPartitionMap`. The transactional half (KIP-98 transactions, KIP-447) lives in
+//! `transaction.rs`, on the same type: a transactional producer never bumps its epoch
+//! locally; its sequence errors make the transaction abortable and the epoch is bumped by
+//! InitProducerId when it is aborted.
 //!
 //! Pure logic without sockets or clocks: the `Sender` calls it when it drains a batch, when
 //! a response arrives and when a batch fails.
@@ -21,6 +24,14 @@ use std::collections::{HashMap, HashSet};
 use kafka_wire::ErrorCode;
 
 use super::batch::{ProducerIdAndEpoch, TopicPartition};
+use crate::error::Error;
+
+#[path = "transaction.rs"]
+mod transaction;
+
+pub(crate) use transaction::{
+    CoordinatorType, TxnNext, TxnRequest, TxnRequestBody, TxnResponse, TxnResult,
+};
 
 const NO_LAST_ACKED_SEQUENCE: i32 = -1;
 
@@ -74,6 +85,8 @@ pub(crate) struct TransactionManager {
     to_rewrite: HashSet<TopicPartition>,
     epoch_bump_required: bool,
     init_in_flight: bool,
+    /// The transactional state, with a `transactional.id`.
+    txn: Option<Box<transaction::Txn>>,
 }
 
 impl TransactionManager {
@@ -85,6 +98,7 @@ impl TransactionManager {
             to_rewrite: HashSet::new(),
             epoch_bump_required: false,
             init_in_flight: false,
+            txn: None,
         }
     }
 
@@ -97,9 +111,10 @@ impl TransactionManager {
         self.producer.is_valid()
     }
 
-    /// Whether an InitProducerId request should be sent now.
+    /// Whether an (idempotent) InitProducerId request should be sent now. A transactional
+    /// producer's goes through [`next_request`](Self::next_request) instead.
     pub(crate) fn needs_init(&self) -> bool {
-        !self.has_producer_id() && !self.init_in_flight
+        self.txn.is_none() && !self.has_producer_id() && !self.init_in_flight
     }
 
     pub(crate) fn init_started(&mut self) {
@@ -129,6 +144,10 @@ impl TransactionManager {
     /// is exhausted, so a new one is requested).
     pub(crate) fn bump_epoch_if_needed(&mut self) {
         self.maybe_resolve_sequences();
+        if self.txn.is_some() {
+            // A transactional producer bumps its epoch through InitProducerId when aborting.
+            return;
+        }
         if !self.epoch_bump_required || !self.has_producer_id() {
             return;
         }
@@ -197,6 +216,9 @@ impl TransactionManager {
         batch_id: u64,
         has_sequence: bool,
     ) -> bool {
+        if !self.is_send_to_partition_allowed(tp) {
+            return true;
+        }
         if !self.has_producer_id() {
             return true;
         }
@@ -389,10 +411,27 @@ impl TransactionManager {
             .get(tp)
             .and_then(|e| e.in_flight.iter().find(|f| f.batch_id == batch_id))
             .is_some_and(|f| f.reset);
+        let transactional = self.txn.is_some();
         match error {
             ErrorCode::UnknownProducerId => {
                 if log_start_offset == -1 || reset {
                     return true;
+                }
+                if transactional {
+                    // The head of the log was removed (retention): the broker lost our state
+                    // legitimately; restart the partition's sequences and retry, so the
+                    // transaction need not be aborted. Otherwise the batch fails and the
+                    // transaction becomes abortable (epoch bumped when aborting).
+                    let last_acked_offset =
+                        self.partitions.get(tp).map_or(-1, |e| e.last_acked_offset);
+                    if last_acked_offset < log_start_offset {
+                        let producer = self.producer;
+                        if let Some(e) = self.partitions.get_mut(tp) {
+                            start_sequences_at_beginning(e, producer);
+                        }
+                        return true;
+                    }
+                    return false;
                 }
                 self.request_epoch_bump(tp);
                 true
@@ -402,6 +441,9 @@ impl TransactionManager {
                 if !unresolved && (reset || !self.is_next_sequence(tp, base_sequence)) {
                     // Not the next batch: an earlier one failed; retry once it resolves.
                     return true;
+                }
+                if transactional {
+                    return false;
                 }
                 if !unresolved || self.is_next_sequence(tp, base_sequence) {
                     self.request_epoch_bump(tp);
@@ -423,36 +465,72 @@ impl TransactionManager {
         increment_sequence(last, 1) == sequence
     }
 
-    /// A batch failed for good. `maybe_written` is true when it was sent and its outcome on
-    /// the broker is unknown (timeouts) — then the partition's sequences are unresolved until
-    /// everything in flight completes. Otherwise a batch that was rejected leaves a gap, and
-    /// the epoch is bumped (Java's `handleFailedBatch` for the idempotent producer).
+    /// A batch failed for good with `failure` (`error` is its Kafka code, when it came from
+    /// the broker). `maybe_written` is true when it was sent and its outcome on the broker is
+    /// unknown (timeouts) — then the partition's sequences are unresolved until everything in
+    /// flight completes. Otherwise a batch that was rejected leaves a gap: the idempotent
+    /// producer bumps the epoch, the transactional one shifts the later sequences down (Java's
+    /// `handleFailedBatch`). A transactional producer's transaction becomes abortable (fatal
+    /// for fencing and authorization errors), as Java's `maybeTransitionToErrorState`.
     pub(crate) fn handle_failed_batch(
         &mut self,
         tp: &TopicPartition,
         batch_id: u64,
+        failure: &Error,
         error: Option<ErrorCode>,
         maybe_written: bool,
         adjust_sequences: bool,
     ) {
-        let removed = self.remove_in_flight(tp, batch_id);
-        if removed.is_none() {
+        if self.txn.is_some() {
+            self.maybe_transition_to_error_state(failure);
+        }
+        let Some(removed) = self.remove_in_flight(tp, batch_id) else {
             return; // never given a sequence: nothing to fix
+        };
+        if self.has_fatal_error() {
+            return;
         }
         if maybe_written {
             self.unresolved.insert(tp.clone());
             return;
         }
+        let transactional = self.txn.is_some();
         match error {
-            Some(ErrorCode::OutOfOrderSequenceNumber) => self.request_epoch_bump(tp),
+            Some(ErrorCode::OutOfOrderSequenceNumber) if !transactional => {
+                self.request_epoch_bump(tp)
+            }
             Some(ErrorCode::UnknownProducerId) => {
                 if let Some(e) = self.partitions.get_mut(tp) {
                     e.next_sequence = 0;
                     e.last_acked_sequence = NO_LAST_ACKED_SEQUENCE;
                 }
             }
+            _ if adjust_sequences && transactional => {
+                self.adjust_sequences_due_to_failed_batch(tp, removed)
+            }
             _ if adjust_sequences => self.request_epoch_bump(tp),
             _ => {}
+        }
+    }
+
+    /// Java's `adjustSequencesDueToFailedBatch`: a transactional batch the broker rejected
+    /// for good leaves a gap; the later batches of the partition move down by its record
+    /// count (their bytes are patched when they are drained again).
+    fn adjust_sequences_due_to_failed_batch(&mut self, tp: &TopicPartition, failed: InFlight) {
+        let Some(e) = self.partitions.get_mut(tp) else {
+            return;
+        };
+        let count = failed.record_count;
+        if e.next_sequence < count {
+            tracing::warn!(%tp, "sequence number would become negative; not adjusting");
+            return;
+        }
+        e.next_sequence -= count;
+        for f in &mut e.in_flight {
+            if f.base_sequence < failed.base_sequence || f.base_sequence < count {
+                continue;
+            }
+            f.base_sequence -= count;
         }
     }
 
@@ -465,7 +543,11 @@ impl TransactionManager {
             }
             let next = self.partitions.get(&tp).map_or(0, |e| e.next_sequence);
             if !self.is_next_sequence(&tp, next) {
-                self.request_epoch_bump(&tp);
+                if self.txn.is_some() {
+                    self.unresolved_sequences_failed();
+                } else {
+                    self.request_epoch_bump(&tp);
+                }
             }
             self.unresolved.remove(&tp);
         }
@@ -626,7 +708,7 @@ mod tests {
         let mut t = ready();
         t.assign(&tp(0), 1, 1); // seq 0, expires after being sent
         t.assign(&tp(0), 2, 1); // seq 1
-        t.handle_failed_batch(&tp(0), 1, None, true, false);
+        t.handle_failed_batch(&tp(0), 1, &Error::Timeout(String::new()), None, true, false);
         assert!(
             t.should_stop_drain(&tp(0), 3, false),
             "unresolved blocks new batches"
@@ -642,7 +724,7 @@ mod tests {
     fn an_expired_last_batch_forces_an_epoch_bump() {
         let mut t = ready();
         t.assign(&tp(0), 1, 1);
-        t.handle_failed_batch(&tp(0), 1, None, true, false);
+        t.handle_failed_batch(&tp(0), 1, &Error::Timeout(String::new()), None, true, false);
         t.bump_epoch_if_needed();
         assert_eq!(t.producer_id_and_epoch(), pid(7, 1));
         assert_eq!(t.assign(&tp(0), 2, 1).base_sequence, 0);
@@ -653,7 +735,14 @@ mod tests {
         let mut t = ready();
         t.assign(&tp(0), 1, 1);
         t.assign(&tp(0), 2, 1);
-        t.handle_failed_batch(&tp(0), 1, Some(ErrorCode::InvalidRecord), false, true);
+        t.handle_failed_batch(
+            &tp(0),
+            1,
+            &Error::kafka(ErrorCode::InvalidRecord),
+            Some(ErrorCode::InvalidRecord),
+            false,
+            true,
+        );
         t.bump_epoch_if_needed();
         assert_eq!(t.producer_id_and_epoch(), pid(7, 1));
         let a = t.assign(&tp(0), 2, 1);
@@ -668,6 +757,7 @@ mod tests {
         t.handle_failed_batch(
             &tp(0),
             1,
+            &Error::kafka(ErrorCode::OutOfOrderSequenceNumber),
             Some(ErrorCode::OutOfOrderSequenceNumber),
             false,
             true,
