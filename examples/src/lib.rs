@@ -1,1 +1,3 @@
 //! Runnable examples: see `examples/examples/`.
+
+pub mod exactly_once;

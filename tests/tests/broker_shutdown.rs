@@ -19,7 +19,10 @@ async fn shutdown_answers_long_polling_fetches_at_once() {
     // Give the request time to reach the broker; it must then be parked in its long poll
     // (nothing can answer it for 60 s), which is what the shutdown has to cut short.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(!fetch.is_finished(), "the fetch is long-polling before the shutdown");
+    assert!(
+        !fetch.is_finished(),
+        "the fetch is long-polling before the shutdown"
+    );
     let started = Instant::now();
     broker.shutdown().await;
     let waited = started.elapsed();
