@@ -581,3 +581,144 @@ async fn close_aborts_an_open_transaction() {
     .await;
     assert_eq!(got, vec!["after".to_string()]);
 }
+
+/// Waits until the coordinator ended every transaction on `tp`: the last stable offset
+/// (read_committed end offset) reaches the log end offset (read_uncommitted end offset).
+async fn wait_until_stable(bootstrap: &str, tp: &TopicPartition) -> (i64, i64) {
+    let committed = consumer(bootstrap, IsolationLevel::ReadCommitted, None);
+    let uncommitted = consumer(bootstrap, IsolationLevel::ReadUncommitted, None);
+    let deadline = Instant::now() + PROMPTLY;
+    loop {
+        let lso = committed
+            .end_offsets(std::slice::from_ref(tp))
+            .await
+            .unwrap()[tp];
+        let leo = uncommitted
+            .end_offsets(std::slice::from_ref(tp))
+            .await
+            .unwrap()[tp];
+        if lso == leo {
+            return (lso, leo);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still unstable: LSO {lso}, LEO {leo}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_transaction_left_open_past_its_timeout_is_aborted_and_its_producer_fenced() {
+    let broker = Broker::builder()
+        .config(
+            "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+            "100",
+        )
+        .unwrap()
+        .config("transaction.state.log.num.partitions", "3")
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let bootstrap = broker.bootstrap_servers();
+    create_topic(&broker, "t", 1, &[]).await;
+    let producer = Producer::new(
+        ProducerConfig::builder()
+            .bootstrap_servers(bootstrap.as_str())
+            .transactional_id("txn-timeout")
+            .transaction_timeout(Duration::from_millis(500))
+            .max_block(PROMPTLY)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    promptly("init", producer.init_transactions())
+        .await
+        .unwrap();
+    producer.begin_transaction().unwrap();
+    let f = send(&producer, record("t", 0, "late".into())).await;
+    promptly("delivery", f).await.expect("written, uncommitted");
+    // The coordinator aborts it (writing the abort marker) once the timeout passed.
+    let (lso, leo) = wait_until_stable(&bootstrap, &tp("t", 0)).await;
+    assert_eq!((lso, leo), (2, 2), "the record and the abort marker");
+    // The producer learns it was fenced (the abort bumped its epoch) at its next call.
+    let e = promptly("commit", producer.commit_transaction())
+        .await
+        .expect_err("the timed-out transaction cannot commit");
+    assert!(is_fenced(&e), "{e:?}");
+    let got = read_all(
+        &consumer(&bootstrap, IsolationLevel::ReadUncommitted, None),
+        &[tp("t", 0)],
+        1,
+    )
+    .await;
+    assert_eq!(got, vec!["late".to_string()], "in the log, aborted");
+    let visible = consumer(&bootstrap, IsolationLevel::ReadCommitted, None);
+    visible.assign(vec![tp("t", 0)]).unwrap();
+    let polled = visible.poll(Duration::from_millis(500)).await.unwrap();
+    assert!(polled.is_empty(), "read_committed sees nothing: {polled:?}");
+    let _ = producer.close(Duration::from_secs(5)).await;
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_broker_restart_in_the_middle_of_a_commit_completes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let start_on = |dir: std::path::PathBuf| async move {
+        Broker::builder()
+            .data_dir(dir)
+            .config("transaction.state.log.num.partitions", "3")
+            .unwrap()
+            .start()
+            .await
+            .unwrap()
+    };
+    let broker = start_on(dir.path().to_path_buf()).await;
+    let bootstrap = broker.bootstrap_servers();
+    create_topic(&broker, "t", 2, &[]).await;
+    let producer = txn_producer(&bootstrap, "txn-restart");
+    promptly("init", producer.init_transactions())
+        .await
+        .unwrap();
+    producer.begin_transaction().unwrap();
+    let mut deliveries = Vec::new();
+    for i in 0..20 {
+        deliveries.push(send(&producer, record("t", i % 2, format!("r{i}"))).await);
+    }
+    // The commit's prepare record is written and answered, its markers are not.
+    broker.faults().hold_txn_markers(true);
+    promptly("commit", producer.commit_transaction())
+        .await
+        .expect("commit answered once PrepareCommit is durable");
+    for d in deliveries {
+        d.await.expect("delivered");
+    }
+    let hidden = consumer(&bootstrap, IsolationLevel::ReadCommitted, None);
+    let ends = hidden.end_offsets(&[tp("t", 0), tp("t", 1)]).await.unwrap();
+    assert_eq!(
+        (ends[&tp("t", 0)], ends[&tp("t", 1)]),
+        (0, 0),
+        "nothing is visible before the markers"
+    );
+    drop(hidden);
+    let _ = producer.close(Duration::ZERO).await;
+    broker.shutdown().await;
+
+    // After the restart the coordinator completes the commit: all of it becomes visible.
+    let broker = start_on(dir.path().to_path_buf()).await;
+    let bootstrap = broker.bootstrap_servers();
+    let (lso, _) = wait_until_stable(&bootstrap, &tp("t", 0)).await;
+    assert_eq!(lso, 11, "10 records and the commit marker");
+    let mut got = read_all(
+        &consumer(&bootstrap, IsolationLevel::ReadCommitted, None),
+        &[tp("t", 0), tp("t", 1)],
+        20,
+    )
+    .await;
+    got.sort();
+    let mut want: Vec<String> = (0..20).map(|i| format!("r{i}")).collect();
+    want.sort();
+    assert_eq!(got, want);
+    broker.shutdown().await;
+}
