@@ -29,15 +29,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use futures::future::BoxFuture;
 use kafka_client::config::{AutoOffsetReset, ConsumerConfig, ProducerConfig};
 use kafka_client::consumer::{Consumer, ConsumerRebalanceListener, TopicPartition};
-use kafka_client::network::connection::{BrokerConnection, ConnectionConfig};
 use kafka_client::producer::Producer;
 use kafka_client::serializer::StringSerializer;
 use kafka_client::{Error, ProducerRecord};
-use kafka_wire::messages::create_topics_request::CreatableTopic;
-use kafka_wire::messages::CreateTopicsRequest;
 use kafka_wire::ErrorCode;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use kafka_examples::{bootstrap_arg, create_topics, BoxError};
 
 const PARTITIONS: i32 = 6;
 const RECORDS: usize = 6_000;
@@ -54,56 +51,6 @@ struct Target {
 
 const USAGE: &str = "usage: consumer_group [--bootstrap host:port]\n\
     Without --bootstrap, broker-lite is started in-process.";
-
-/// `--bootstrap host:port` (or `--bootstrap=host:port`), if given; exits with the usage
-/// on anything else.
-fn bootstrap_arg() -> Option<String> {
-    let usage = |error: &str| -> ! {
-        eprintln!("{error}{USAGE}");
-        std::process::exit(2)
-    };
-    let mut args = std::env::args().skip(1);
-    let mut bootstrap = None;
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--bootstrap" => match args.next() {
-                Some(b) => bootstrap = Some(b),
-                None => usage("--bootstrap needs host:port\n"),
-            },
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            _ => match arg.strip_prefix("--bootstrap=") {
-                Some(b) => bootstrap = Some(b.to_owned()),
-                None => usage(&format!("unexpected argument {arg:?}\n")),
-            },
-        }
-    }
-    bootstrap
-}
-
-/// Creates `topic` with `partitions` partitions (CreateTopics on a plain connection).
-async fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> Result<(), BoxError> {
-    let conn = BrokerConnection::connect(bootstrap, None, &ConnectionConfig::default()).await?;
-    let response = conn
-        .send(CreateTopicsRequest {
-            topics: vec![CreatableTopic {
-                name: topic.into(),
-                num_partitions: partitions,
-                replication_factor: 1,
-                ..Default::default()
-            }],
-            timeout_ms: 10_000,
-            ..Default::default()
-        })
-        .await?;
-    conn.close();
-    for t in &response.topics {
-        ErrorCode::from_code(t.error_code).into_result()?;
-    }
-    Ok(())
-}
 
 /// What the members processed: (partition, offset) -> member.
 type Processed = Arc<Mutex<BTreeMap<(i32, i64), Vec<&'static str>>>>;
@@ -214,7 +161,7 @@ async fn run_member(
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    let (broker, target) = match bootstrap_arg() {
+    let (broker, target) = match bootstrap_arg(USAGE) {
         Some(bootstrap) => {
             // Names of this run only: earlier runs' records and offsets stay out of it.
             let run = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis();
@@ -245,7 +192,7 @@ async fn main() -> Result<(), BoxError> {
         group,
     } = target.clone();
 
-    create_topic(&bootstrap, &topic, PARTITIONS).await?;
+    create_topics(&bootstrap, &[&topic], PARTITIONS).await?;
     let producer: Producer<String, String> = Producer::builder(
         ProducerConfig::builder()
             .bootstrap_servers(bootstrap.as_str())

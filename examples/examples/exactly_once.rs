@@ -26,6 +26,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use kafka_examples::bootstrap_arg;
 use kafka_examples::exactly_once::{run, BoxError, Target};
 
 const ORDERS: usize = 3_000;
@@ -33,37 +34,9 @@ const ORDERS: usize = 3_000;
 const USAGE: &str = "usage: exactly_once [--bootstrap host:port]\n\
     Without --bootstrap, broker-lite is started in-process.";
 
-/// `--bootstrap host:port` (or `--bootstrap=host:port`), if given; exits with the usage
-/// on anything else.
-fn bootstrap_arg() -> Option<String> {
-    let usage = |error: &str| -> ! {
-        eprintln!("{error}{USAGE}");
-        std::process::exit(2)
-    };
-    let mut args = std::env::args().skip(1);
-    let mut bootstrap = None;
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--bootstrap" => match args.next() {
-                Some(b) => bootstrap = Some(b),
-                None => usage("--bootstrap needs host:port\n"),
-            },
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            _ => match arg.strip_prefix("--bootstrap=") {
-                Some(b) => bootstrap = Some(b.to_owned()),
-                None => usage(&format!("unexpected argument {arg:?}\n")),
-            },
-        }
-    }
-    bootstrap
-}
-
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    let (broker, target) = match bootstrap_arg() {
+    let (broker, target) = match bootstrap_arg(USAGE) {
         Some(bootstrap) => {
             let run = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis();
             let target = Target {

@@ -25,16 +25,12 @@ use std::time::{Duration, Instant};
 
 use futures::future::try_join_all;
 use kafka_client::config::{Acks, ProducerConfig};
-use kafka_client::network::connection::{BrokerConnection, ConnectionConfig};
 use kafka_client::producer::Producer;
 use kafka_client::serializer::{LongSerializer, StringSerializer};
 use kafka_client::{Error, ProducerRecord, RecordMetadata};
-use kafka_wire::messages::create_topics_request::CreatableTopic;
-use kafka_wire::messages::CreateTopicsRequest;
 use kafka_wire::records::Compression;
-use kafka_wire::ErrorCode;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use kafka_examples::{bootstrap_arg, BoxError};
 
 const ORDERS: &str = "producer-example-orders";
 const COUNTERS: &str = "producer-example-counters";
@@ -43,58 +39,13 @@ const PARTITIONS: i32 = 3;
 const USAGE: &str = "usage: producer [--bootstrap host:port]\n\
     Without --bootstrap, broker-lite is started in-process.";
 
-/// `--bootstrap host:port` (or `--bootstrap=host:port`), if given; exits with the usage
-/// on anything else.
-fn bootstrap_arg() -> Option<String> {
-    let usage = |error: &str| -> ! {
-        eprintln!("{error}{USAGE}");
-        std::process::exit(2)
-    };
-    let mut args = std::env::args().skip(1);
-    let mut bootstrap = None;
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--bootstrap" => match args.next() {
-                Some(b) => bootstrap = Some(b),
-                None => usage("--bootstrap needs host:port\n"),
-            },
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            _ => match arg.strip_prefix("--bootstrap=") {
-                Some(b) => bootstrap = Some(b.to_owned()),
-                None => usage(&format!("unexpected argument {arg:?}\n")),
-            },
-        }
-    }
-    bootstrap
-}
-
-/// Creates the topics that do not exist yet (CreateTopics on a plain connection).
+/// Creates the topics that do not exist yet.
 async fn create_topics(bootstrap: &str, topics: &[&str]) -> Result<(), BoxError> {
-    let conn = BrokerConnection::connect(bootstrap, None, &ConnectionConfig::default()).await?;
-    let response = conn
-        .send(CreateTopicsRequest {
-            topics: topics
-                .iter()
-                .map(|name| CreatableTopic {
-                    name: (*name).into(),
-                    num_partitions: PARTITIONS,
-                    replication_factor: 1,
-                    ..Default::default()
-                })
-                .collect(),
-            timeout_ms: 10_000,
-            ..Default::default()
-        })
-        .await?;
-    conn.close();
-    for t in &response.topics {
-        match ErrorCode::from_code(t.error_code) {
-            ErrorCode::None => println!("created topic '{}' ({PARTITIONS} partitions)", t.name),
-            ErrorCode::TopicAlreadyExists => println!("topic '{}' already exists", t.name),
-            code => return Err(format!("cannot create topic '{}': {code:?}", t.name).into()),
+    for (name, created) in kafka_examples::create_topics(bootstrap, topics, PARTITIONS).await? {
+        if created {
+            println!("created topic '{name}' ({PARTITIONS} partitions)");
+        } else {
+            println!("topic '{name}' already exists");
         }
     }
     Ok(())
@@ -240,7 +191,7 @@ async fn send_with_callbacks(bootstrap: &str) -> Result<(), BoxError> {
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    let (broker, bootstrap) = match bootstrap_arg() {
+    let (broker, bootstrap) = match bootstrap_arg(USAGE) {
         Some(bootstrap) => (None, bootstrap),
         None => {
             let broker = broker_lite::Broker::start_ephemeral().await?;

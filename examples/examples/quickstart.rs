@@ -30,13 +30,10 @@ use kafka_client::config::{AutoOffsetReset, ConsumerConfig, ProducerConfig};
 use kafka_client::consumer::{
     is_wakeup, Consumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition,
 };
-use kafka_client::network::connection::{BrokerConnection, ConnectionConfig};
 use kafka_client::partitioner::partition_for_key;
 use kafka_client::producer::Producer;
 use kafka_client::serializer::StringSerializer;
 use kafka_client::ProducerRecord;
-use kafka_wire::messages::create_topics_request::CreatableTopic;
-use kafka_wire::messages::CreateTopicsRequest;
 use kafka_wire::records::Compression;
 use kafka_wire::ErrorCode;
 
@@ -150,28 +147,6 @@ fn topic_partitions() -> Vec<TopicPartition> {
         .collect()
 }
 
-/// Creates `topic` with `partitions` partitions (CreateTopics on a plain connection).
-async fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> Result<(), BoxError> {
-    let conn = BrokerConnection::connect(bootstrap, None, &ConnectionConfig::default()).await?;
-    let response = conn
-        .send(CreateTopicsRequest {
-            topics: vec![CreatableTopic {
-                name: topic.into(),
-                num_partitions: partitions,
-                replication_factor: 1,
-                ..Default::default()
-            }],
-            timeout_ms: 5_000,
-            ..Default::default()
-        })
-        .await?;
-    conn.close();
-    for t in &response.topics {
-        ErrorCode::from_code(t.error_code).into_result()?;
-    }
-    Ok(())
-}
-
 fn consumer(bootstrap: &str, client_id: &str) -> Result<StringConsumer, BoxError> {
     let config = ConsumerConfig::builder()
         .bootstrap_servers(bootstrap)
@@ -273,7 +248,7 @@ async fn main() -> Result<(), BoxError> {
         started.elapsed()
     );
 
-    create_topic(&bootstrap, TOPIC, PARTITIONS).await?;
+    kafka_examples::create_topics(&bootstrap, &[TOPIC], PARTITIONS).await?;
     println!("created topic '{TOPIC}' with {PARTITIONS} partitions");
 
     // The group forms first, so that the two members split the partitions before there is

@@ -8,16 +8,11 @@ use std::time::{Duration, Instant};
 
 use kafka_client::config::{AutoOffsetReset, ConsumerConfig, IsolationLevel, ProducerConfig};
 use kafka_client::consumer::{Consumer, OffsetAndMetadata, TopicPartition};
-use kafka_client::network::connection::{BrokerConnection, ConnectionConfig};
 use kafka_client::producer::Producer;
 use kafka_client::serializer::StringSerializer;
 use kafka_client::ProducerRecord;
-use kafka_wire::messages::create_topics_request::CreatableTopic;
-use kafka_wire::messages::CreateTopicsRequest;
-use kafka_wire::ErrorCode;
 
-/// Errors of the example.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub use crate::BoxError;
 
 /// Partitions of the input and output topics.
 pub const PARTITIONS: i32 = 3;
@@ -35,31 +30,6 @@ pub struct Target {
     pub group: String,
     /// The processors' `transactional.id`.
     pub transactional_id: String,
-}
-
-/// Creates `topics` with [`PARTITIONS`] partitions each.
-pub async fn create_topics(bootstrap: &str, topics: &[&str]) -> Result<(), BoxError> {
-    let conn = BrokerConnection::connect(bootstrap, None, &ConnectionConfig::default()).await?;
-    let response = conn
-        .send(CreateTopicsRequest {
-            topics: topics
-                .iter()
-                .map(|name| CreatableTopic {
-                    name: (*name).into(),
-                    num_partitions: PARTITIONS,
-                    replication_factor: 1,
-                    ..Default::default()
-                })
-                .collect(),
-            timeout_ms: 10_000,
-            ..Default::default()
-        })
-        .await?;
-    conn.close();
-    for t in &response.topics {
-        ErrorCode::from_code(t.error_code).into_result()?;
-    }
-    Ok(())
 }
 
 fn input_partitions(target: &Target) -> Vec<TopicPartition> {
@@ -285,7 +255,12 @@ impl Report {
 /// # Errors
 /// Client errors, or a processor not reaching the end in time.
 pub async fn run(target: &Target, orders: usize) -> Result<Report, BoxError> {
-    create_topics(&target.bootstrap, &[&target.input, &target.output]).await?;
+    crate::create_topics(
+        &target.bootstrap,
+        &[&target.input, &target.output],
+        PARTITIONS,
+    )
+    .await?;
     let producer: Producer<String, String> = Producer::builder(
         ProducerConfig::builder()
             .bootstrap_servers(target.bootstrap.as_str())
