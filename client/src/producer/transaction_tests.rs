@@ -54,6 +54,17 @@ fn expect_send(m: &mut TransactionManager, now: Instant, incomplete: bool) -> Tx
 }
 
 #[track_caller]
+/// Expects the next request to be EndTxn(`commit`) and answers it with `error`.
+fn answer_end_txn(m: &mut TransactionManager, now: Instant, commit: bool, error: ErrorCode) {
+    let req = expect_send(m, now, false);
+    assert!(
+        matches!(req.body, TxnRequestBody::EndTxn { commit: c, .. } if c == commit),
+        "expected EndTxn(commit={commit}), got {:?}",
+        req.body
+    );
+    m.handle_response(req.id, TxnResponse::EndTxn { error }, now);
+}
+
 fn answer_find(m: &mut TransactionManager, now: Instant, expect: CoordinatorType, n: i32) {
     let r = expect_send(m, now, false);
     match &r.body {
@@ -920,18 +931,7 @@ fn a_failure_during_commit_fails_the_commit() {
     assert_eq!(commit.outcome(), Some(Err(err.clone())));
     // Abort after a failed commit.
     let abort = m.begin_abort().unwrap();
-    let req = expect_send(&mut m, now, false);
-    assert!(matches!(
-        req.body,
-        TxnRequestBody::EndTxn { commit: false, .. }
-    ));
-    m.handle_response(
-        req.id,
-        TxnResponse::EndTxn {
-            error: ErrorCode::None,
-        },
-        now,
-    );
+    answer_end_txn(&mut m, now, false, ErrorCode::None);
     assert_eq!(abort.outcome(), Some(Ok(())));
 }
 
@@ -1049,18 +1049,7 @@ fn offsets_go_through_add_offsets_then_txn_offset_commit() {
     assert_eq!(r.outcome(), Some(Ok(())));
     // Offsets alone start the transaction: the commit sends EndTxn.
     let commit = m.begin_commit().unwrap();
-    let req = expect_send(&mut m, now, false);
-    assert!(matches!(
-        req.body,
-        TxnRequestBody::EndTxn { commit: true, .. }
-    ));
-    m.handle_response(
-        req.id,
-        TxnResponse::EndTxn {
-            error: ErrorCode::None,
-        },
-        now,
-    );
+    answer_end_txn(&mut m, now, true, ErrorCode::None);
     assert_eq!(commit.outcome(), Some(Ok(())));
 }
 
