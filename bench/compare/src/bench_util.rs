@@ -65,3 +65,77 @@ pub fn best_median(mut v: Vec<f64>) -> (f64, f64) {
 pub fn median(v: Vec<f64>) -> f64 {
     best_median(v).1
 }
+
+/// What a measured child process reported: its `RESULT key=value ...` line, and the CPU
+/// time this (broker) process spent while the child ran.
+pub struct ChildRun {
+    /// The `key=value` pairs of the child's `RESULT` line.
+    pub kv: std::collections::BTreeMap<String, String>,
+    /// CPU time of this process (the in-process broker) during the child's run.
+    pub broker_cpu: Duration,
+}
+
+impl ChildRun {
+    /// The value of `key` as a number; panics (failing the benchmark) when absent or bad.
+    pub fn f(&self, key: &str) -> f64 {
+        let v = self
+            .kv
+            .get(key)
+            .unwrap_or_else(|| panic!("no {key} in the child's RESULT line"));
+        v.parse().unwrap_or_else(|_| panic!("{key}={v}"))
+    }
+
+    /// The raw value of `key`; panics when absent.
+    pub fn get(&self, key: &str) -> &str {
+        self.kv
+            .get(key)
+            .unwrap_or_else(|| panic!("no {key} in the child's RESULT line"))
+    }
+}
+
+/// Runs this executable again with `args` (the measured client in its own process, wrapped
+/// by `BENCH_CHILD_WRAPPER` if set, e.g. `taskset -c 1`), echoes its other output lines
+/// prefixed with `[name]`, and returns its `RESULT` line. Panics when the child fails or
+/// reports no result.
+pub fn run_child(name: &str, args: &[String]) -> ChildRun {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut cmd = match std::env::var("BENCH_CHILD_WRAPPER") {
+        Ok(w) if !w.trim().is_empty() => {
+            let mut parts = w.split_whitespace();
+            let mut c = Command::new(parts.next().unwrap());
+            c.args(parts).arg(&exe);
+            c
+        }
+        _ => Command::new(&exe),
+    };
+    cmd.args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let cpu0 = process_cpu();
+    let mut child = cmd.spawn().expect("spawn child");
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .expect("child stdout");
+    let status = child.wait().expect("child wait");
+    let broker_cpu = process_cpu() - cpu0;
+    assert!(status.success(), "child {name} failed: {status}\n{out}");
+    let line = out
+        .lines()
+        .find_map(|l| l.strip_prefix("RESULT "))
+        .unwrap_or_else(|| panic!("no RESULT line from child:\n{out}"));
+    for l in out.lines().filter(|l| !l.starts_with("RESULT ")) {
+        println!("  [{name}] {l}");
+    }
+    let kv = line
+        .split_whitespace()
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    ChildRun { kv, broker_cpu }
+}

@@ -46,12 +46,11 @@
 #[path = "../bench_util.rs"]
 mod bench_util;
 use bench_util::{
-    best_median, extra_settings, list, mb, median, proc_status_kib, process_cpu, VALUE_SIZE,
+    best_median, extra_settings, list, mb, median, proc_status_kib, process_cpu, run_child,
+    VALUE_SIZE,
 };
 
 use std::collections::BTreeMap;
-use std::io::Read;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -702,7 +701,6 @@ fn one_run(
     messages: u64,
     checksum: u64,
 ) -> RunResult {
-    let exe = std::env::current_exe().expect("current_exe");
     let child_args: Vec<String> = vec![
         "--child".into(),
         client.name().into(),
@@ -715,54 +713,16 @@ fn one_run(
         "--messages".into(),
         messages.to_string(),
     ];
-    let mut cmd = match std::env::var("BENCH_CHILD_WRAPPER") {
-        Ok(w) if !w.trim().is_empty() => {
-            let mut parts = w.split_whitespace();
-            let mut c = Command::new(parts.next().unwrap());
-            c.args(parts).arg(&exe);
-            c
-        }
-        _ => Command::new(&exe),
-    };
-    cmd.args(&child_args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    let cpu0 = process_cpu();
-    let mut child = cmd.spawn().expect("spawn child");
-    let mut out = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .expect("child stdout");
-    let status = child.wait().expect("child wait");
-    let broker_cpu = process_cpu() - cpu0;
-    assert!(
-        status.success(),
-        "child {} failed: {status}\n{out}",
-        client.name()
-    );
-    let line = out
-        .lines()
-        .find_map(|l| l.strip_prefix("RESULT "))
-        .unwrap_or_else(|| panic!("no RESULT line from child:\n{out}"));
-    for l in out.lines().filter(|l| !l.starts_with("RESULT ")) {
-        println!("  [{}] {l}", client.name());
-    }
-    let kv: BTreeMap<&str, &str> = line
-        .split_whitespace()
-        .filter_map(|p| p.split_once('='))
-        .collect();
-    let f = |k: &str| -> f64 { kv[k].parse().unwrap_or_else(|_| panic!("{k}={}", kv[k])) };
+    let run = run_child(client.name(), &child_args);
+    let f = |k: &str| run.f(k);
     // Nobody cheats: exactly the records of the topic, each once.
     assert_eq!(
-        kv["count"].parse::<u64>().unwrap(),
+        run.get("count").parse::<u64>().unwrap(),
         messages,
         "records read"
     );
     assert_eq!(
-        kv["checksum"].parse::<u64>().unwrap(),
+        run.get("checksum").parse::<u64>().unwrap(),
         checksum,
         "checksum of the offsets read"
     );
@@ -770,7 +730,7 @@ fn one_run(
         elapsed: f("elapsed_s"),
         first: f("first_s"),
         client_cpu: f("cpu_s"),
-        broker_cpu: broker_cpu.as_secs_f64(),
+        broker_cpu: run.broker_cpu.as_secs_f64(),
         hwm_kib: f("hwm_kib") as u64,
         rss_before_kib: f("rss_before_kib") as u64,
     }

@@ -49,14 +49,13 @@
 #[path = "../bench_util.rs"]
 mod bench_util;
 use bench_util::{
-    best_median, extra_settings, list, mb, median, proc_status_kib, process_cpu, VALUE_SIZE,
+    best_median, extra_settings, list, mb, median, proc_status_kib, process_cpu, run_child,
+    VALUE_SIZE,
 };
 
 use std::collections::BTreeMap;
 use std::fmt::Display;
-use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -719,7 +718,6 @@ fn one_run(
         .create_topic(topic, PARTITIONS, 1, BTreeMap::new())
         .expect("create topic");
 
-    let exe = std::env::current_exe().expect("current_exe");
     let child_args: Vec<String> = vec![
         "--child".into(),
         client.name().into(),
@@ -736,47 +734,9 @@ fn one_run(
         "--messages".into(),
         messages.to_string(),
     ];
-    let mut cmd = match std::env::var("BENCH_CHILD_WRAPPER") {
-        Ok(w) if !w.trim().is_empty() => {
-            let mut parts = w.split_whitespace();
-            let mut c = Command::new(parts.next().unwrap());
-            c.args(parts).arg(&exe);
-            c
-        }
-        _ => Command::new(&exe),
-    };
-    cmd.args(&child_args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    let cpu0 = process_cpu();
-    let mut child = cmd.spawn().expect("spawn child");
-    let mut out = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .expect("child stdout");
-    let status = child.wait().expect("child wait");
-    let broker_cpu = process_cpu() - cpu0;
-    assert!(
-        status.success(),
-        "child {} failed: {status}\n{out}",
-        client.name()
-    );
-    let line = out
-        .lines()
-        .find_map(|l| l.strip_prefix("RESULT "))
-        .unwrap_or_else(|| panic!("no RESULT line from child:\n{out}"));
-    for l in out.lines().filter(|l| !l.starts_with("RESULT ")) {
-        println!("  [{}] {l}", client.name());
-    }
-    let kv: BTreeMap<&str, &str> = line
-        .split_whitespace()
-        .filter_map(|p| p.split_once('='))
-        .collect();
-    let f = |k: &str| -> f64 { kv[k].parse().unwrap_or_else(|_| panic!("{k}={}", kv[k])) };
-    assert_eq!(f("failed"), 0.0, "{} delivery failures", kv["failed"]);
+    let run = run_child(client.name(), &child_args);
+    let f = |k: &str| run.f(k);
+    assert_eq!(f("failed"), 0.0, "{} delivery failures", run.get("failed"));
     assert_eq!(f("delivered") as u64, messages, "delivery reports");
 
     // Nobody cheats: the broker holds exactly `messages` records.
@@ -801,7 +761,7 @@ fn one_run(
     RunResult {
         elapsed: f("elapsed_s"),
         client_cpu: f("cpu_s"),
-        broker_cpu: broker_cpu.as_secs_f64(),
+        broker_cpu: run.broker_cpu.as_secs_f64(),
         p50_us: f("p50_us") as u64,
         p99_us: f("p99_us") as u64,
         hwm_kib: f("hwm_kib") as u64,
