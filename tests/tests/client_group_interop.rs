@@ -32,6 +32,7 @@
 //! `<workspace>/.venv/bin/python`, made by `scripts/setup-interop.sh`); when it is missing
 //! or cannot import the clients the tests fail, never skip.
 
+mod consumer_common;
 mod producer_common;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -44,11 +45,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use broker_lite::Broker;
-use bytes::Bytes;
+use consumer_common::*;
 use kafka_client::config::{AutoOffsetReset, ConsumerConfig};
 use kafka_client::consumer::{Consumer, ConsumerRebalanceListener, TopicPartition};
-use kafka_client::producer::Producer;
-use kafka_client::{Error, ProducerRecord};
+use kafka_client::Error;
 use kafka_integration_tests::broker_api;
 use kafka_integration_tests::interop::{python, scripts_dir, SETUP_HINT};
 use kafka_wire::consumer_protocol::decode_assignment;
@@ -274,21 +274,7 @@ impl PyMember {
     }
 }
 
-/// What our member's listener saw.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Event {
-    Assigned(BTreeSet<i32>),
-    Revoked(BTreeSet<i32>),
-    Lost(BTreeSet<i32>),
-}
-
-type Log = Arc<Mutex<Vec<Event>>>;
-
 type BoxFut<'a> = Pin<Box<dyn Future<Output = Result<(), Error>> + Send + 'a>>;
-
-fn partitions(ps: &[TopicPartition]) -> BTreeSet<i32> {
-    ps.iter().map(|tp| tp.partition).collect()
-}
 
 /// Records the callbacks; commits the processed offsets on revocation.
 struct CommitOnRevoke {
@@ -430,26 +416,6 @@ async fn group_broker() -> Broker {
         .expect("broker starts")
 }
 
-/// Produces `count` records to every partition (value `<partition>-<i>`).
-async fn produce_all(p: &Producer, count: usize) {
-    let mut futs = Vec::new();
-    for partition in 0..PARTITIONS {
-        for i in 0..count {
-            let rec = ProducerRecord {
-                topic: TOPIC.to_owned(),
-                partition: Some(partition),
-                key: None,
-                value: Some(Bytes::from(format!("{partition}-{i}"))),
-                headers: Vec::new(),
-                timestamp: None,
-            };
-            futs.push(send(p, rec).await);
-        }
-    }
-    promptly("flush", p.flush()).await.unwrap();
-    delivered_all(futs).await;
-}
-
 /// Waits until `check` holds and keeps holding for a second.
 async fn until_stable(what: &str, mut check: impl FnMut() -> Result<(), String>) {
     let deadline = Instant::now() + PHASE;
@@ -588,7 +554,7 @@ async fn mixed_group(client: PyClient, strategy: &str, first: First) {
     let group = format!("mixed-{strategy}-{client:?}-{first:?}");
     create_topic(&broker, TOPIC, PARTITIONS, &[]).await;
     let producer = producer(config(&bootstrap));
-    produce_all(&producer, 50).await;
+    produce_all(&producer, TOPIC, PARTITIONS, 50).await;
     let seen: Seen = Arc::default();
     let all: BTreeSet<i32> = (0..PARTITIONS).collect();
 
@@ -691,14 +657,14 @@ async fn mixed_group(client: PyClient, strategy: &str, first: First) {
     // 3. Together they read everything exactly once, and go on doing so.
     read_exactly_once(&seen, 50, &mut || rust.check_alive()).await;
     let mark = seen.lock().unwrap().len();
-    produce_all(&producer, 50).await;
+    produce_all(&producer, TOPIC, PARTITIONS, 50).await;
     read_exactly_once(&seen, 100, &mut || rust.check_alive()).await;
     let readers: BTreeSet<&str> = seen.lock().unwrap()[mark..].iter().map(|r| r.2).collect();
     assert_eq!(readers, BTreeSet::from(["python", "rust"]), "both read");
 
     // 4. The Python member stops mid-stream (it processes slowly): it commits what it
     //    processed and leaves; we take over from there.
-    produce_all(&producer, 200).await;
+    produce_all(&producer, TOPIC, PARTITIONS, 200).await;
     let deadline = Instant::now() + PHASE;
     while !seen
         .lock()
@@ -768,7 +734,7 @@ async fn mixed_group(client: PyClient, strategy: &str, first: First) {
     assert!(mid_stream > 0, "python finished before it was stopped");
 
     // 5. Later records: ours alone, committed to the end.
-    produce_all(&producer, 10).await;
+    produce_all(&producer, TOPIC, PARTITIONS, 10).await;
     read_exactly_once(&seen, 310, &mut || rust.check_alive()).await;
     let tps: Vec<TopicPartition> = (0..PARTITIONS)
         .map(|p| TopicPartition {
@@ -984,7 +950,7 @@ async fn python_group_restarts(client: PyClient) {
     let group = format!("restarts-{client:?}");
     create_topic(&broker, TOPIC, PARTITIONS, &[]).await;
     let p = producer(config(&bootstrap));
-    produce_all(&p, 50).await;
+    produce_all(&p, TOPIC, PARTITIONS, 50).await;
     close(&p).await;
     let seen: Seen = Arc::default();
     let start = |name: &'static str, delay_ms: u32| {
@@ -1046,7 +1012,7 @@ async fn python_group_restarts(client: PyClient) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let p = producer(config(&bootstrap));
-    produce_all(&p, 20).await;
+    produce_all(&p, TOPIC, PARTITIONS, 20).await;
     close(&p).await;
     read_exactly_once(&seen, 70, &mut || py3.check_alive()).await;
     let events = py3.events();

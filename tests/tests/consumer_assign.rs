@@ -3,6 +3,7 @@
 //! `auto.offset.reset`, many partitions, `max.poll.records`, `wakeup`, and a long poll while
 //! the producer writes.
 
+mod consumer_common;
 mod producer_common;
 
 use std::collections::{BTreeMap, HashMap};
@@ -10,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use consumer_common::consumer;
 use kafka_client::config::{AutoOffsetReset, ConsumerConfig, ConsumerConfigBuilder};
 use kafka_client::consumer::{is_wakeup, Consumer, ConsumerRecord, TopicPartition};
 use kafka_client::producer::Producer;
@@ -31,10 +33,6 @@ fn consumer_config(bootstrap: &str, reset: AutoOffsetReset) -> ConsumerConfigBui
         .bootstrap_servers(bootstrap)
         .auto_offset_reset(reset)
         .fetch_max_wait(Duration::from_millis(100))
-}
-
-fn consumer(builder: ConsumerConfigBuilder) -> Consumer {
-    Consumer::new(builder.build().expect("valid consumer config")).expect("consumer starts")
 }
 
 /// Produces `count` records to `topic`-`partition`: value `v-<i>`, key `k-<i>`, timestamp

@@ -7,6 +7,7 @@
 //! subscriptions (whole-name matches, topics created later picked up at a metadata refresh,
 //! internal topics only with `exclude.internal.topics=false`).
 
+mod consumer_common;
 mod producer_common;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -17,13 +18,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use broker_lite::Broker;
-use bytes::Bytes;
+use consumer_common::*;
 use kafka_client::config::{AutoOffsetReset, ConsumerConfig, ConsumerConfigBuilder};
 use kafka_client::consumer::{
     Consumer, ConsumerRebalanceListener, OffsetAndMetadata, TopicPartition,
 };
-use kafka_client::producer::Producer;
-use kafka_client::{Error, ProducerRecord};
+use kafka_client::Error;
 use kafka_wire::ErrorCode;
 use producer_common::*;
 use tokio::task::JoinHandle;
@@ -60,50 +60,12 @@ fn group_config(bootstrap: &str, group: &str) -> ConsumerConfigBuilder {
         .fetch_max_wait(Duration::from_millis(100))
 }
 
-fn consumer(builder: ConsumerConfigBuilder) -> Consumer {
-    Consumer::new(builder.build().expect("valid consumer config")).expect("consumer starts")
-}
-
-/// Produces `count` records to every partition of `topic` (value `<partition>-<i>`).
-async fn produce_all(p: &Producer, topic: &str, count: usize) {
-    let mut futs = Vec::new();
-    for partition in 0..PARTITIONS {
-        for i in 0..count {
-            let rec = ProducerRecord {
-                topic: topic.to_owned(),
-                partition: Some(partition),
-                key: None,
-                value: Some(Bytes::from(format!("{partition}-{i}"))),
-                headers: Vec::new(),
-                timestamp: None,
-            };
-            futs.push(send(p, rec).await);
-        }
-    }
-    promptly("flush", p.flush()).await.unwrap();
-    delivered_all(futs).await;
-}
-
-/// What the listener saw.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Event {
-    Assigned(BTreeSet<i32>),
-    Revoked(BTreeSet<i32>),
-    Lost(BTreeSet<i32>),
-}
-
-type Log = Arc<Mutex<Vec<Event>>>;
-
 /// Records the callbacks; commits the consumed offsets on revocation.
 struct Recorder {
     log: Log,
 }
 
 type BoxFut<'a> = Pin<Box<dyn Future<Output = Result<(), Error>> + Send + 'a>>;
-
-fn partitions(ps: &[TopicPartition]) -> BTreeSet<i32> {
-    ps.iter().map(|tp| tp.partition).collect()
-}
 
 impl ConsumerRebalanceListener for Recorder {
     fn on_partitions_revoked<'a>(
@@ -312,21 +274,21 @@ async fn members_split_the_topic_and_read_every_record_exactly_once_through_reba
     let b = Member::start("b", group_config(&bootstrap, "g1"), "orders", &seen);
     settled(&[&a, &b]).await;
     assert_eq!((a.assigned().len(), b.assigned().len()), (3, 3));
-    produce_all(&p, "orders", 50).await;
+    produce_all(&p, "orders", PARTITIONS, 50).await;
     read_exactly_once(&seen, 50).await;
     assert_eq!(readers(&seen, 0), BTreeSet::from(["a".into(), "b".into()]));
 
     // A third joins while records keep coming: eager rebalance, still exactly once.
     let a_before = a.assigned();
     let c = Member::start("c", group_config(&bootstrap, "g1"), "orders", &seen);
-    produce_all(&p, "orders", 50).await;
+    produce_all(&p, "orders", PARTITIONS, 50).await;
     settled(&[&a, &b, &c]).await;
     assert_eq!(
         (a.assigned().len(), b.assigned().len(), c.assigned().len()),
         (2, 2, 2)
     );
     let mark = seen.lock().unwrap().len();
-    produce_all(&p, "orders", 50).await;
+    produce_all(&p, "orders", PARTITIONS, 50).await;
     read_exactly_once(&seen, 150).await;
     assert_eq!(readers(&seen, mark).len(), 3, "every member reads");
     // The eager protocol revoked everything the first members owned.
@@ -342,7 +304,7 @@ async fn members_split_the_topic_and_read_every_record_exactly_once_through_reba
     settled(&[&a, &c]).await;
     let now_owned: BTreeSet<i32> = a.assigned().union(&c.assigned()).copied().collect();
     assert!(moved.is_subset(&now_owned));
-    produce_all(&p, "orders", 50).await;
+    produce_all(&p, "orders", PARTITIONS, 50).await;
     read_exactly_once(&seen, 200).await;
 
     let committed = a
@@ -373,11 +335,11 @@ async fn cooperative_rebalance_revokes_only_the_moved_partitions() {
         assert!(Instant::now() < deadline, "a alone: {:?}", a.assigned());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    produce_all(&p, "coop", 40).await;
+    produce_all(&p, "coop", PARTITIONS, 40).await;
     read_exactly_once(&seen, 40).await;
 
     let b = Member::start("b", cfg(), "coop", &seen);
-    produce_all(&p, "coop", 40).await;
+    produce_all(&p, "coop", PARTITIONS, 40).await;
     settled(&[&a, &b]).await;
     read_exactly_once(&seen, 80).await;
     let (kept, moved) = (a.assigned(), b.assigned());
@@ -423,7 +385,7 @@ async fn a_static_member_that_restarts_keeps_its_assignment_without_a_rebalance(
     let a = Member::start("a", cfg("instance-a"), "static", &seen);
     let b = Member::start("b", cfg("instance-b"), "static", &seen);
     settled(&[&a, &b]).await;
-    produce_all(&p, "static", 30).await;
+    produce_all(&p, "static", PARTITIONS, 30).await;
     read_exactly_once(&seen, 30).await;
     let (a_owned, b_owned) = (a.assigned(), b.assigned());
     let a_events = a.events().len();
@@ -440,7 +402,7 @@ async fn a_static_member_that_restarts_keeps_its_assignment_without_a_rebalance(
     // b restarts (a static member sends no LeaveGroup) and gets its partitions back.
     b.stop().await;
     let b2 = Member::start("b2", cfg("instance-b"), "static", &seen);
-    produce_all(&p, "static", 30).await;
+    produce_all(&p, "static", PARTITIONS, 30).await;
     settled(&[&a, &b2]).await;
     assert_eq!(b2.assigned(), b_owned);
     assert_eq!(a.assigned(), a_owned);
@@ -500,7 +462,7 @@ async fn auto_commit_survives_a_crash_and_a_close() {
             .auto_commit_interval(interval)
             .session_timeout(Duration::from_millis(1500))
     };
-    produce_all(&p, "auto", 10).await;
+    produce_all(&p, "auto", PARTITIONS, 10).await;
 
     // Auto-commit on its interval while polling; then the consumer "crashes" (dropped
     // without close: no commit, no LeaveGroup).
@@ -528,7 +490,7 @@ async fn auto_commit_survives_a_crash_and_a_close() {
 
     // The next member starts after the committed offsets (once the crashed member's session
     // expired); its interval is long, so only close commits.
-    produce_all(&p, "auto", 5).await;
+    produce_all(&p, "auto", PARTITIONS, 5).await;
     let c2 = consumer(cfg(Duration::from_secs(60)));
     c2.subscribe(&["auto"]).unwrap();
     let got = drain(&c2, 30).await;
@@ -543,7 +505,7 @@ async fn auto_commit_survives_a_crash_and_a_close() {
     );
     c2.close().await.unwrap();
 
-    produce_all(&p, "auto", 5).await;
+    produce_all(&p, "auto", PARTITIONS, 5).await;
     let c3 = consumer(cfg(Duration::from_secs(60)));
     c3.subscribe(&["auto"]).unwrap();
     let got = drain(&c3, 30).await;
@@ -562,7 +524,7 @@ async fn commit_apis_group_metadata_and_subscription_rules() {
     let bootstrap = broker.bootstrap_servers();
     create_topic(&broker, "api", PARTITIONS, &[]).await;
     let p = producer(config(&bootstrap));
-    produce_all(&p, "api", 10).await;
+    produce_all(&p, "api", PARTITIONS, 10).await;
 
     // No group: no group APIs.
     let plain = consumer(
@@ -697,7 +659,7 @@ async fn pattern_subscription_follows_matching_topics_as_they_appear() {
     }
     let p = producer(config(&bootstrap));
     for t in ["events-a", "events-b", "other", "events"] {
-        produce_all(&p, t, 5).await;
+        produce_all(&p, t, PARTITIONS, 5).await;
     }
     let cfg = || group_config(&bootstrap, "g6").metadata_max_age(Duration::from_millis(200));
 
@@ -729,7 +691,7 @@ async fn pattern_subscription_follows_matching_topics_as_they_appear() {
     // A topic created later is picked up at a metadata refresh (metadata.max.age.ms), the
     // group rebalances and its records are read too.
     create_topic(&broker, "events-c", PARTITIONS, &[]).await;
-    produce_all(&p, "events-c", 5).await;
+    produce_all(&p, "events-c", PARTITIONS, 5).await;
     let got = drain_topics(&c, 5 * PARTITIONS as usize).await;
     assert!(got.iter().all(|r| r.0 == "events-c"), "{got:?}");
     assert_eq!(c.subscription(), ["events-a", "events-b", "events-c"]);
@@ -862,7 +824,7 @@ async fn listener_errors_are_returned_by_poll_unsubscribe_and_close() {
     let bootstrap = broker.bootstrap_servers();
     create_topic(&broker, "cb", PARTITIONS, &[]).await;
     let p = producer(config(&bootstrap));
-    produce_all(&p, "cb", 5).await;
+    produce_all(&p, "cb", PARTITIONS, 5).await;
     let all: BTreeSet<i32> = (0..PARTITIONS).collect();
 
     // on_partitions_assigned fails: the poll returns its error, the partitions are assigned

@@ -16,6 +16,7 @@
 //!   twice while members join, leave and crash as records are produced continuously (eager
 //!   and cooperative); the only duplicates are the crashed member's uncommitted records.
 
+mod consumer_common;
 mod producer_common;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -29,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use broker_lite::Broker;
 use bytes::Bytes;
+use consumer_common::*;
 use kafka_client::config::{AutoOffsetReset, ConsumerConfig, ConsumerConfigBuilder};
 use kafka_client::consumer::{
     Consumer, ConsumerRebalanceListener, OffsetAndMetadata, TopicPartition,
@@ -86,51 +88,15 @@ fn group_config(bootstrap: &str, group: &str, strategy: &str) -> ConsumerConfigB
 /// The session timeout of members that crash: their partitions move this long after.
 const SHORT_SESSION: Duration = Duration::from_millis(2000);
 
-fn consumer(builder: ConsumerConfigBuilder) -> Consumer {
-    Consumer::new(builder.build().expect("valid consumer config")).expect("consumer starts")
-}
-
-/// Produces `count` records to every partition of `topic` (value `<partition>-<i>`).
-async fn produce_all(p: &Producer, topic: &str, count: usize) {
-    let mut futs = Vec::new();
-    for partition in 0..PARTITIONS {
-        for i in 0..count {
-            let rec = ProducerRecord {
-                topic: topic.to_owned(),
-                partition: Some(partition),
-                key: None,
-                value: Some(Bytes::from(format!("{partition}-{i}"))),
-                headers: Vec::new(),
-                timestamp: None,
-            };
-            futs.push(send(p, rec).await);
-        }
-    }
-    promptly("flush", p.flush()).await.unwrap();
-    delivered_all(futs).await;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Members
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Event {
-    Assigned(BTreeSet<i32>),
-    Revoked(BTreeSet<i32>),
-    Lost(BTreeSet<i32>),
-}
-
-type Log = Arc<Mutex<Vec<Event>>>;
 /// Records a member processed and has not committed yet: (partition, offset).
 type Uncommitted = Arc<Mutex<BTreeSet<(i32, i64)>>>;
 /// Every record read: (partition, offset, member).
 type Seen = Arc<Mutex<Vec<(i32, i64, String)>>>;
 type BoxFut<'a> = Pin<Box<dyn Future<Output = Result<(), Error>> + Send + 'a>>;
-
-fn partitions(ps: &[TopicPartition]) -> BTreeSet<i32> {
-    ps.iter().map(|tp| tp.partition).collect()
-}
 
 /// Records the callbacks; commits everything processed on revocation when `commit` is set.
 struct Listener {
@@ -481,7 +447,7 @@ async fn three_members_exactly_as_kafka(
     let group = format!("assign-{strategy}");
     create_topic(&broker, "t", PARTITIONS, &[]).await;
     let p = producer(config(&bootstrap));
-    produce_all(&p, "t", 10).await;
+    produce_all(&p, "t", PARTITIONS, 10).await;
     let seen: Seen = Arc::default();
     let cfg = || group_config(&bootstrap, &group, strategy);
     let a = Member::start("a", cfg(), "t", &seen);
@@ -498,7 +464,7 @@ async fn three_members_exactly_as_kafka(
     }
     broker_agrees(&bootstrap, &group, "t", strategy, &[&a, &b, &c]).await;
     read_exactly_once(&seen, 10).await;
-    produce_all(&p, "t", 10).await;
+    produce_all(&p, "t", PARTITIONS, 10).await;
     read_exactly_once(&seen, 20).await;
     for m in [a, b, c] {
         m.stop().await;
@@ -546,7 +512,7 @@ async fn sticky_joins(strategy: &str) {
     let group = format!("joins-{strategy}");
     create_topic(&broker, "t", PARTITIONS, &[]).await;
     let p = producer(config(&bootstrap));
-    produce_all(&p, "t", 10).await;
+    produce_all(&p, "t", PARTITIONS, 10).await;
     let seen: Seen = Arc::default();
     let cfg = || group_config(&bootstrap, &group, strategy);
 
@@ -561,7 +527,7 @@ async fn sticky_joins(strategy: &str) {
         let marks: Vec<usize> = members.iter().map(|m| m.events().len()).collect();
         let newcomer = Member::start(name, cfg(), "t", &seen);
         // Records keep coming during the rebalance.
-        produce_all(&p, "t", 10).await;
+        produce_all(&p, "t", PARTITIONS, 10).await;
         per_partition += 10;
         members.push(newcomer);
         let refs: Vec<&Member> = members.iter().collect();
@@ -643,7 +609,7 @@ async fn member_dies_without_leaving(strategy: &str) {
     let b = Member::start("b", cfg(), "t", &seen);
     let c = Member::start("c", cfg().session_timeout(SHORT_SESSION), "t", &seen);
     settled(&[&a, &b, &c]).await;
-    produce_all(&p, "t", 20).await;
+    produce_all(&p, "t", PARTITIONS, 20).await;
     read_exactly_once(&seen, 20).await;
     committed_everywhere(&a.consumer, "t", 20).await;
 
@@ -651,7 +617,7 @@ async fn member_dies_without_leaving(strategy: &str) {
     let c_id = c.member_id();
     let marks = (a.events().len(), b.events().len());
     c.arm_crash();
-    produce_all(&p, "t", 10).await;
+    produce_all(&p, "t", PARTITIONS, 10).await;
     let uncommitted = c.crashed().await;
     assert!(
         uncommitted
@@ -830,7 +796,7 @@ async fn committed_offsets_survive_a_broker_crash_and_a_clean_restart() {
         broker_api::create_topic(&mut raw, "durable", PARTITIONS, &[]).await;
     }
     let p = producer(config(&bootstrap));
-    produce_all(&p, "durable", 10).await;
+    produce_all(&p, "durable", PARTITIONS, 10).await;
     close(&p).await;
 
     // A member reads and commits everything, then the broker crashes under it.
@@ -857,7 +823,7 @@ async fn committed_offsets_survive_a_broker_crash_and_a_clean_restart() {
     let b2 = BrokerThread::start(dir.path(), addr).await;
     committed_everywhere(&a, "durable", 10).await;
     let p = producer(config(&bootstrap));
-    produce_all(&p, "durable", 5).await;
+    produce_all(&p, "durable", PARTITIONS, 5).await;
     close(&p).await;
     exactly(&drain(&a, 60).await, 10, 15);
     a.commit_sync(Some(
@@ -894,7 +860,7 @@ async fn committed_offsets_survive_a_broker_crash_and_a_clean_restart() {
         );
     }
     let p = producer(config(&bootstrap));
-    produce_all(&p, "durable", 5).await;
+    produce_all(&p, "durable", PARTITIONS, 5).await;
     close(&p).await;
     b.subscribe(&["durable"]).unwrap();
     let got = drain(&b, (0..PARTITIONS).map(|p| 5 + (p % 3) as usize).sum()).await;
