@@ -1174,6 +1174,7 @@ async fn shutdown_answers_a_waiting_join() {
     // B waits for A, which never rejoins; shutting down must not wait for the rebalance.
     let (_, pb) = join_new_member(&addr, "stop", 10_000).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!pb.is_finished(), "B's join is parked, waiting for A");
     let started = Instant::now();
     broker.shutdown().await;
     assert!(started.elapsed() < Duration::from_secs(3));
