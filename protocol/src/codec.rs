@@ -517,6 +517,93 @@ pub fn write_bytes(
     write_nullable_bytes(buf, Some(v), compact, what)
 }
 
+/// Writes a `records` field (non-null).
+///
+/// The bytes are copied into `buf`, unless `buf` is the root buffer of an enclosing
+/// [`encode_with_splices`] call and the records are at least its `min_len` long: the length
+/// prefix is then written and the records are recorded as a splice at the current end of
+/// `buf` instead of being copied (the caller sends `buf` and the splices interleaved, e.g.
+/// with vectored writes).
+pub fn write_records(
+    buf: &mut BytesMut,
+    v: &Bytes,
+    compact: bool,
+    what: &'static str,
+) -> Result<(), EncodeError> {
+    write_bytes_len(buf, Some(v.len()), compact, what)?;
+    let spliced = SPLICER.with(|s| match s.borrow_mut().as_mut() {
+        Some(sp) if sp.root == buf_id(buf) && v.len() >= sp.min_len => {
+            sp.splices.push((buf.len(), v.clone()));
+            true
+        }
+        _ => false,
+    });
+    if !spliced {
+        buf.put_slice(v);
+    }
+    Ok(())
+}
+
+/// Byte ranges spliced into an encoded buffer: `(position in the buffer, bytes)`, in order of
+/// position. The bytes belong right after `buffer[..position]`.
+pub type Splices = Vec<(usize, Bytes)>;
+
+/// The state of an active [`encode_with_splices`] call on this thread.
+struct Splicer {
+    /// The identity (address) of the root buffer: records written into other buffers (such as
+    /// the temporary buffers of tagged fields) are copied as usual, since their positions
+    /// would not be positions in the root buffer.
+    root: usize,
+    min_len: usize,
+    splices: Splices,
+}
+
+thread_local! {
+    static SPLICER: std::cell::RefCell<Option<Splicer>> = const { std::cell::RefCell::new(None) };
+}
+
+fn buf_id(buf: &BytesMut) -> usize {
+    buf as *const BytesMut as usize
+}
+
+/// Restores the enclosing splicer (if any) when an [`encode_with_splices`] call ends, even by
+/// unwinding.
+struct SplicerGuard(Option<Splicer>);
+
+impl Drop for SplicerGuard {
+    fn drop(&mut self) {
+        let outer = self.0.take();
+        SPLICER.with(|s| *s.borrow_mut() = outer);
+    }
+}
+
+/// Runs `encode` with `buf` as the root buffer of a splicing encoder: every `records` field
+/// of at least `min_len` bytes that `encode` writes directly into `buf` (through
+/// [`write_records`]) is not copied but returned as a splice, at the position of `buf` where
+/// its bytes belong. Everything else is written into `buf` as usual. Encoding is synchronous,
+/// so the splicer is a thread-local active for the duration of the call only.
+///
+/// The encoded message is `buf` with each splice's bytes inserted at its position; its length
+/// is `buf.len()` plus the splices' lengths (frame size prefixes must count them).
+pub fn encode_with_splices<R>(
+    buf: &mut BytesMut,
+    min_len: usize,
+    encode: impl FnOnce(&mut BytesMut) -> R,
+) -> (R, Splices) {
+    let outer = SPLICER.with(|s| {
+        s.borrow_mut().replace(Splicer {
+            root: buf_id(buf),
+            min_len: min_len.max(1),
+            splices: Vec::new(),
+        })
+    });
+    let guard = SplicerGuard(outer);
+    let result = encode(buf);
+    let splices = SPLICER.with(|s| s.borrow_mut().take().map(|sp| sp.splices));
+    drop(guard);
+    (result, splices.unwrap_or_default())
+}
+
 // ---------------------------------------------------------------------------------------------
 // Arrays.
 // ---------------------------------------------------------------------------------------------

@@ -252,10 +252,229 @@ pub fn encode_response(
     })
 }
 
+/// Outgoing frames whose large `records` fields are kept by reference rather than copied: the
+/// encoded bytes plus splices (see [`codec::encode_with_splices`](crate::codec::encode_with_splices)).
+/// A broker answering Fetch requests sends the stored batches straight from their read buffers
+/// with vectored writes ([`SplicedBuf::io_slices`]) instead of copying every response into one
+/// buffer first.
+#[derive(Debug, Default)]
+pub struct SplicedBuf {
+    buf: BytesMut,
+    splices: crate::codec::Splices,
+    spliced_len: usize,
+}
+
+/// A position in a [`SplicedBuf`], for [`SplicedBuf::truncate`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpliceMark {
+    buf_len: usize,
+    splices: usize,
+    spliced_len: usize,
+}
+
+impl SplicedBuf {
+    /// An empty buffer with room for `capacity` encoded bytes.
+    pub fn with_capacity(capacity: usize) -> Self {
+        SplicedBuf {
+            buf: BytesMut::with_capacity(capacity),
+            ..Default::default()
+        }
+    }
+
+    /// Total bytes to send: encoded bytes plus spliced bytes.
+    pub fn len(&self) -> usize {
+        self.buf.len() + self.spliced_len
+    }
+
+    /// Nothing to send.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The current end, to truncate back to.
+    pub fn mark(&self) -> SpliceMark {
+        SpliceMark {
+            buf_len: self.buf.len(),
+            splices: self.splices.len(),
+            spliced_len: self.spliced_len,
+        }
+    }
+
+    /// Drops everything appended after `mark`.
+    pub fn truncate(&mut self, mark: SpliceMark) {
+        self.buf.truncate(mark.buf_len);
+        self.splices.truncate(mark.splices);
+        self.spliced_len = mark.spliced_len;
+    }
+
+    /// Appends a size-prefixed response frame for `correlation_id`, splicing every `records`
+    /// field of at least `min_splice` bytes instead of copying it. On error nothing is
+    /// appended.
+    ///
+    /// # Errors
+    /// [`EncodeError`] when the body cannot be expressed at `version`.
+    pub fn encode_response(
+        &mut self,
+        correlation_id: i32,
+        version: i16,
+        body: &ResponseBody,
+        min_splice: usize,
+    ) -> Result<(), EncodeError> {
+        let mark = self.mark();
+        let start = self.buf.len();
+        self.buf.put_i32(0);
+        let api_key = body.api_key();
+        let (result, splices) =
+            crate::codec::encode_with_splices(&mut self.buf, min_splice, |buf| {
+                let header = ResponseHeader {
+                    correlation_id,
+                    ..Default::default()
+                };
+                header.encode(buf, api_key.response_header_version(version))?;
+                body.encode(buf, version)
+            });
+        let spliced: usize = splices.iter().map(|(_, b)| b.len()).sum();
+        let len = self.buf.len() - start - 4 + spliced;
+        let size = result.and_then(|()| {
+            i32::try_from(len).map_err(|_| EncodeError::TooLong { what: "frame", len })
+        });
+        match size {
+            Ok(size) => {
+                self.buf[start..start + 4].copy_from_slice(&size.to_be_bytes());
+                self.splices.extend(splices);
+                self.spliced_len += spliced;
+                Ok(())
+            }
+            Err(e) => {
+                self.truncate(mark);
+                Err(e)
+            }
+        }
+    }
+
+    /// Appends bytes that are already encoded (such as a whole frame).
+    pub fn extend_from_slice(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// The bytes to send, in order, as slices for a vectored write (at most
+    /// 2 × splices + 1 slices; empty slices are skipped).
+    pub fn io_slices(&self) -> Vec<std::io::IoSlice<'_>> {
+        let mut out = Vec::with_capacity(2 * self.splices.len() + 1);
+        let mut at = 0;
+        for (pos, bytes) in &self.splices {
+            if *pos > at {
+                out.push(std::io::IoSlice::new(&self.buf[at..*pos]));
+            }
+            at = *pos;
+            if !bytes.is_empty() {
+                out.push(std::io::IoSlice::new(bytes));
+            }
+        }
+        if self.buf.len() > at {
+            out.push(std::io::IoSlice::new(&self.buf[at..]));
+        }
+        out
+    }
+
+    /// Empties the buffer (keeping its capacity) and hands back the spliced bytes, for
+    /// example to reuse their memory.
+    pub fn clear(&mut self) -> impl Iterator<Item = Bytes> {
+        self.buf.clear();
+        self.spliced_len = 0;
+        std::mem::take(&mut self.splices)
+            .into_iter()
+            .map(|(_, b)| b)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::messages::{ApiVersionsRequest, MetadataRequest};
+
+    /// The bytes a [`SplicedBuf`] sends, concatenated.
+    fn sent(out: &SplicedBuf) -> Vec<u8> {
+        out.io_slices()
+            .iter()
+            .flat_map(|s| s.iter().copied())
+            .collect()
+    }
+
+    #[test]
+    fn spliced_fetch_responses_are_byte_identical_to_copied_ones() {
+        use crate::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+        use crate::messages::FetchResponse;
+        let partition = |i: i32, len: usize| PartitionData {
+            partition_index: i,
+            high_watermark: 10,
+            records: Some(Bytes::from(vec![i as u8; len])),
+            ..Default::default()
+        };
+        let body: ResponseBody = FetchResponse {
+            responses: vec![
+                FetchableTopicResponse {
+                    topic: "a".into(),
+                    partitions: vec![partition(0, 5000), partition(1, 3), partition(2, 0)],
+                    ..Default::default()
+                },
+                FetchableTopicResponse {
+                    topic: "b".into(),
+                    partitions: vec![partition(3, 70_000)],
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        }
+        .into();
+        for version in [4, 11, 12, 16, 17] {
+            let mut plain = BytesMut::new();
+            encode_response(&mut plain, 9, version, &body).unwrap();
+            plain.extend_from_slice(b"next");
+            let mut out = SplicedBuf::default();
+            out.encode_response(9, version, &body, 1024).unwrap();
+            out.extend_from_slice(b"next");
+            assert_eq!(out.len(), plain.len(), "v{version}");
+            assert_eq!(sent(&out), plain.to_vec(), "v{version}");
+            // Only the two large records fields were spliced.
+            assert_eq!(out.clear().count(), 2, "v{version}");
+            assert!(out.is_empty());
+        }
+    }
+
+    #[test]
+    fn spliced_buf_truncates_back_to_a_mark_and_fails_atomically() {
+        use crate::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+        use crate::messages::FetchResponse;
+        let body: ResponseBody = FetchResponse {
+            responses: vec![FetchableTopicResponse {
+                topic: "a".into(),
+                partitions: vec![PartitionData {
+                    records: Some(Bytes::from(vec![7u8; 4096])),
+                    // Not expressible before v11: the encoding fails after the records.
+                    preferred_read_replica: 3,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+        .into();
+        let mut out = SplicedBuf::default();
+        out.extend_from_slice(b"earlier");
+        let mark = out.mark();
+        out.encode_response(1, 12, &body, 1).unwrap();
+        assert!(out.len() > 4096);
+        out.truncate(mark);
+        assert_eq!(sent(&out), b"earlier".to_vec());
+        assert!(out.encode_response(1, 10, &body, 1).is_err());
+        assert_eq!(sent(&out), b"earlier".to_vec());
+        assert_eq!(out.len(), 7);
+        // The splicer is gone after the call: plain encoding copies again.
+        let mut plain = BytesMut::new();
+        encode_response(&mut plain, 1, 12, &body).unwrap();
+        assert!(plain.len() > 4096);
+    }
 
     #[test]
     fn header_versions_follow_kafka() {

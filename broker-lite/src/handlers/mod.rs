@@ -14,8 +14,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
-use kafka_wire::frame::{decode_request_lenient, encode_response, peek_request_prefix};
+use bytes::Bytes;
+use kafka_wire::frame::{decode_request_lenient, peek_request_prefix, SpliceMark, SplicedBuf};
 use kafka_wire::{ApiKey, RequestBody, ResponseBody, VersionRange};
 use tracing::warn;
 
@@ -116,7 +116,7 @@ pub(crate) async fn handle(
     state: &Arc<BrokerState>,
     frame: Bytes,
     peer: SocketAddr,
-    out: &mut BytesMut,
+    out: &mut SplicedBuf,
 ) -> Outcome {
     let prefix = match peek_request_prefix(&frame) {
         Ok(p) => p,
@@ -160,7 +160,7 @@ pub(crate) async fn handle(
     let injected = state
         .faults()
         .take(api, || request_partitions(state, &body, version));
-    let mark = out.len();
+    let mark = out.mark();
     let outcome = match injected.error {
         Some(code) => {
             respond_with_injected_error(&body, version, code, prefix.correlation_id, peer, out)
@@ -184,8 +184,8 @@ async fn finish_with_faults(
     injected: &RequestFaults,
     api: ApiKey,
     peer: SocketAddr,
-    out: &mut BytesMut,
-    mark: usize,
+    out: &mut SplicedBuf,
+    mark: SpliceMark,
     outcome: Outcome,
 ) -> Outcome {
     if let Some(delay) = injected.delay {
@@ -207,7 +207,7 @@ fn respond_with_injected_error(
     code: kafka_wire::ErrorCode,
     correlation_id: i32,
     peer: SocketAddr,
-    out: &mut BytesMut,
+    out: &mut SplicedBuf,
 ) -> Outcome {
     let api = body.api_key();
     tracing::info!(%peer, api = api.name(), error = code.name(), "answering with an injected error");
@@ -275,7 +275,7 @@ async fn dispatch(
     state: &Arc<BrokerState>,
     body: RequestBody,
     ctx: RequestContext,
-    out: &mut BytesMut,
+    out: &mut SplicedBuf,
     partition_faults: &PartitionFaults,
 ) -> Outcome {
     let RequestContext {
@@ -361,7 +361,9 @@ async fn dispatch(
         Some(body) => {
             let outcome = write_response(out, correlation_id, version, &body, peer);
             if let ResponseBody::Fetch(fetch) = body {
-                // The records were copied into `out`: their read buffers can be reused.
+                // Records below MIN_SPLICE were copied into `out`: their read buffers can be
+                // reused now (the spliced ones are still shared with `out`, so they are left
+                // alone here and recycled by the connection once written).
                 for topic in fetch.responses {
                     for partition in topic.partitions {
                         if let Some(records) = partition.records {
@@ -376,18 +378,21 @@ async fn dispatch(
     }
 }
 
+/// Records fields of at least this many bytes are sent from their read buffers by vectored
+/// writes instead of being copied into the connection's write buffer (smaller ones are
+/// cheaper to copy than to send as a separate slice).
+const MIN_SPLICE: usize = 8 * 1024;
+
 fn write_response(
-    out: &mut BytesMut,
+    out: &mut SplicedBuf,
     correlation_id: i32,
     version: i16,
     body: &ResponseBody,
     peer: SocketAddr,
 ) -> Outcome {
-    let mark = out.len();
-    match encode_response(out, correlation_id, version, body) {
+    match out.encode_response(correlation_id, version, body, MIN_SPLICE) {
         Ok(()) => Outcome::Continue,
         Err(e) => {
-            out.truncate(mark);
             warn!(%peer, api = body.api_key().name(), version, error = %e, "closing connection: response not encodable");
             Outcome::Close
         }

@@ -224,9 +224,9 @@ fn enc_nonnull(ty: &FieldType, v: &str, compact: &str, name: &str) -> String {
         FieldType::Int64 => format!("c::write_i64(buf, *{v});"),
         FieldType::Float64 => format!("c::write_f64(buf, *{v});"),
         FieldType::String => format!("c::write_string(buf, {v}, {compact}, {name:?})?;"),
-        FieldType::Bytes | FieldType::Records => {
-            format!("c::write_bytes(buf, {v}, {compact}, {name:?})?;")
-        }
+        FieldType::Bytes => format!("c::write_bytes(buf, {v}, {compact}, {name:?})?;"),
+        // Records may be spliced into the output by reference (see `codec::write_records`).
+        FieldType::Records => format!("c::write_records(buf, {v}, {compact}, {name:?})?;"),
         FieldType::Uuid => format!("c::write_uuid(buf, {v});"),
         FieldType::Struct(_) => format!("c::Encodable::encode({v}, buf, version)?;"),
         FieldType::Array(inner) => format!(

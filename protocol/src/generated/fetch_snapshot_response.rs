@@ -435,7 +435,7 @@ impl c::Encodable for PartitionSnapshot {
                 });
             }
             Some(v) => {
-                c::write_bytes(buf, v, flexible, "PartitionSnapshot.UnalignedRecords")?;
+                c::write_records(buf, v, flexible, "PartitionSnapshot.UnalignedRecords")?;
             }
         }
         if flexible {

@@ -210,7 +210,7 @@ impl c::Encodable for PartitionProduceData {
                 c::write_nullable_bytes(buf, None, flexible, "PartitionProduceData.Records")?;
             }
             Some(v) => {
-                c::write_bytes(buf, v, flexible, "PartitionProduceData.Records")?;
+                c::write_records(buf, v, flexible, "PartitionProduceData.Records")?;
             }
         }
         if flexible {

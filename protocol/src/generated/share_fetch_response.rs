@@ -466,7 +466,7 @@ impl c::Encodable for PartitionData {
                 c::write_nullable_bytes(buf, None, flexible, "PartitionData.Records")?;
             }
             Some(v) => {
-                c::write_bytes(buf, v, flexible, "PartitionData.Records")?;
+                c::write_records(buf, v, flexible, "PartitionData.Records")?;
             }
         }
         c::write_array(
