@@ -131,6 +131,8 @@ broker_configs! {
     "log.message.timestamp.type", String, "CreateTime", Some("message.timestamp.type"), "CreateTime or LogAppendTime.";
     "log.cleanup.policy", List, "delete", Some("cleanup.policy"), "delete or compact.";
     "log.cleaner.enable", Boolean, "true", None, "Run the log cleaner (compaction of cleanup.policy=compact topics) with each retention check.";
+    "log.cleaner.dedupe.buffer.size", Long, "134217728", None, "Memory of the cleaner's offset map (24 bytes per key; more than 1 MiB); a pass cleans only as far as its keys fit.";
+    "log.cleaner.io.buffer.load.factor", String, "0.9", None, "Share of the offset map's slots a cleaning pass may fill (above 0, at most 1).";
     "log.cleaner.delete.retention.ms", Long, "86400000", Some("delete.retention.ms"), "How long tombstones are kept after the cleaning that first retained them.";
     "log.cleaner.min.cleanable.ratio", String, "0.5", Some("min.cleanable.dirty.ratio"), "Dirty ratio above which a compacted log is cleaned.";
     "log.cleaner.min.compaction.lag.ms", Long, "0", Some("min.compaction.lag.ms"), "Minimum time a record stays uncompacted.";
@@ -208,6 +210,29 @@ impl BrokerConfig {
                 reason: "expected a number between 0 and 1".to_string(),
             });
         }
+        // Kafka: "log.cleaner.dedupe.buffer.size must be at least 1MB per cleaner thread"
+        // (strictly more; broker-lite has one cleaner). Kafka leaves the load factor
+        // unchecked; above 1 its offset map would overflow, so it must be in (0, 1] here.
+        let cleaner_problem = match key {
+            "log.cleaner.dedupe.buffer.size" => value
+                .trim()
+                .parse::<i64>()
+                .is_ok_and(|v| v <= 1024 * 1024)
+                .then_some("must be more than 1 MiB (1048576)"),
+            "log.cleaner.io.buffer.load.factor" => (!value
+                .trim()
+                .parse::<f64>()
+                .is_ok_and(|f| f > 0.0 && f <= 1.0))
+            .then_some("expected a number above 0 and at most 1"),
+            _ => None,
+        };
+        if let Some(reason) = cleaner_problem {
+            return Err(ConfigError::InvalidValue {
+                key: key.to_string(),
+                value: value.to_string(),
+                reason: reason.to_string(),
+            });
+        }
         match key {
             "node.id" => self.node_id = value.trim().parse().unwrap_or(self.node_id),
             "log.dirs" => self.data_dir = Some(PathBuf::from(value)),
@@ -244,6 +269,20 @@ impl BrokerConfig {
     /// `socket.request.max.bytes`.
     pub fn max_request_size(&self) -> usize {
         self.get_i64("socket.request.max.bytes").max(1024) as usize
+    }
+
+    /// The log cleaner's settings: `log.cleaner.dedupe.buffer.size` and
+    /// `log.cleaner.io.buffer.load.factor` (validated by [`set`](Self::set)).
+    pub fn cleaner_config(&self) -> crate::storage::CleanerConfig {
+        let defaults = crate::storage::CleanerConfig::default();
+        crate::storage::CleanerConfig {
+            dedupe_buffer_size: u64::try_from(self.get_i64("log.cleaner.dedupe.buffer.size"))
+                .unwrap_or(defaults.dedupe_buffer_size),
+            load_factor: self
+                .get("log.cleaner.io.buffer.load.factor")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(defaults.load_factor),
+        }
     }
 
     /// The broker-level defaults of topic configs, by topic config name, as Kafka resolves
@@ -301,6 +340,33 @@ mod tests {
         c.set("log.cleaner.min.cleanable.ratio", "0.2").unwrap();
         assert_eq!(c.topic_defaults()["min.cleanable.dirty.ratio"], "0.2");
         assert!(c.get_bool("log.cleaner.enable"));
+    }
+
+    #[test]
+    fn cleaner_settings_are_validated_like_kafka() {
+        let mut c = BrokerConfig::default();
+        let defaults = c.cleaner_config();
+        assert_eq!(
+            (defaults.dedupe_buffer_size, defaults.load_factor),
+            (134_217_728, 0.9)
+        );
+        // Kafka: more than 1 MiB per cleaner thread.
+        assert!(c.set("log.cleaner.dedupe.buffer.size", "1048576").is_err());
+        assert!(c.set("log.cleaner.dedupe.buffer.size", "x").is_err());
+        c.set("log.cleaner.dedupe.buffer.size", "1048577").unwrap();
+        for bad in ["0", "-0.5", "1.5", "NaN", "x"] {
+            assert!(
+                c.set("log.cleaner.io.buffer.load.factor", bad).is_err(),
+                "{bad}"
+            );
+        }
+        c.set("log.cleaner.io.buffer.load.factor", "0.75").unwrap();
+        let cleaner = c.cleaner_config();
+        assert_eq!(
+            (cleaner.dedupe_buffer_size, cleaner.load_factor),
+            (1_048_577, 0.75)
+        );
+        assert!(cleaner.validate().is_ok());
     }
 
     #[test]

@@ -744,14 +744,17 @@ impl BrokerState {
     /// the cleaner checkpoints.
     pub fn apply_retention(&self, now: i64) {
         let clean = self.config.get_bool("log.cleaner.enable");
+        let cleaner = self.config.cleaner_config();
         for topic in self.all_topics() {
             for p in topic.all_partitions() {
-                let mut log = p.log();
-                if let Err(e) = log.apply_retention(now) {
+                if let Err(e) = p.log().apply_retention(now) {
                     warn!(topic = %topic.name, partition = p.index, error = %e, "retention failed");
                 }
+                // The partition's lock is held only to snapshot the pass and to swap in.
                 if clean {
-                    if let Err(e) = log.maybe_compact(now) {
+                    if let Err(e) =
+                        crate::storage::compact_unlocked(|| p.log(), now, false, &cleaner)
+                    {
                         warn!(topic = %topic.name, partition = p.index, error = %e, "compaction failed");
                     }
                 }
@@ -767,9 +770,10 @@ impl BrokerState {
     /// rewritten. Blocking.
     pub fn compact_now(&self, now: i64) -> usize {
         let mut compacted = 0;
+        let cleaner = self.config.cleaner_config();
         for topic in self.all_topics() {
             for p in topic.all_partitions() {
-                match p.log().compact_now(now) {
+                match crate::storage::compact_unlocked(|| p.log(), now, true, &cleaner) {
                     Ok(Some(outcome)) if outcome.segments_written > 0 => compacted += 1,
                     Ok(_) => {}
                     Err(e) => {

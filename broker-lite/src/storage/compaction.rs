@@ -15,14 +15,30 @@
 //! segments over bytes of the clean and dirty segments — is **above**
 //! `min.cleanable.dirty.ratio` (Kafka compares with `>`), when the oldest dirty batch is older
 //! than `max.compaction.lag.ms`, or when tombstones kept by an earlier pass have reached their
-//! delete horizon. [`PartitionLog::compact_now`] runs one regardless of the ratio.
+//! delete horizon. [`PartitionLog::compact_now`] runs one regardless of the ratio. The broker
+//! runs passes through [`compact_unlocked`] (below: without the partition's lock).
 //!
 //! # How
 //!
-//! 1. The *offset map*: every key in the dirty part, with the offset of its latest record.
-//! 2. Every segment below the first uncleanable offset (clean and dirty) is rewritten, in
+//! 1. The *offset map* (`offset_map.rs`, Kafka's `SkimpyOffsetMap`): the MD5 hash of every
+//!    key in the dirty part → the offset of its latest record, in a fixed-capacity table of
+//!    `log.cleaner.dedupe.buffer.size / 24` slots filled to at most
+//!    `log.cleaner.io.buffer.load.factor` of them ([`CleanerConfig`]). Memory is bounded by
+//!    the config, whatever the keys on disk. Keys are compared through their hashes, as in
+//!    Kafka (an MD5 collision between two keys of a partition is ignored: the older key's
+//!    record would be removed as superseded). **When the map is full** before the dirty part
+//!    is indexed, indexing stops and the pass cleans only up to the last offset put in the map
+//!    (Kafka's `offsetMap.latestOffset + 1`, which may fall inside a segment or a batch);
+//!    records after it are kept as they are (Kafka's `pastLatestOffset`), the cleaner
+//!    checkpoint advances only that far, and the next pass continues from it. Kafka's only
+//!    requirement is that the map holds more than one entry (`slots × load factor > 1`,
+//!    [`CleanerConfig::validate`]); the broker also requires a buffer of more than 1 MiB, as
+//!    Kafka's `KafkaConfig` does.
+//! 2. Every segment below the pass's end (the first uncleanable offset, or where a full map
+//!    stopped), clean and dirty, is rewritten, in
 //!    groups of consecutive segments whose total size fits `segment.bytes` and whose indexes
 //!    and offsets fit one segment (Kafka's `groupSegmentsBySize`). A record is kept when it
+//!    is after the map's latest offset, or when it
 //!    has a key, no later record of the map has the same key, and it is not a tombstone whose
 //!    batch's delete horizon has passed (`shouldRetainRecord`). Keyless records are dropped
 //!    (Kafka counts them as invalid); appends to compacted topics refuse them.
@@ -53,10 +69,46 @@
 //!    passed; broker-lite does not (a documented gap: markers and index entries of aborted
 //!    transactions cost a few dozen bytes each and are harmless to readers).
 //!
+//! # Cleaning beside appends and reads
+//!
+//! Like Kafka's cleaner threads, a pass reads only inactive segments, which are immutable, so
+//! it needs the log (the partition's lock) only at its start and end. It runs in three
+//! phases:
+//!
+//! * **(a) snapshot, under the lock** ([`PartitionLog::prepare_cleaning`]): the cleanable
+//!   range (cleaner checkpoint, first uncleanable offset) and `now`; for each segment below
+//!   the first uncleanable offset its base offset, the next segment's base offset, its size,
+//!   next offset, index entry counts, `.txnindex` entries, path, file identity (device and
+//!   inode) and a *duplicated handle* of its `.log`; the aborted transactions of the whole
+//!   log; the producers' last batch offsets (`RETAIN_EMPTY`); the log config. A pass holds
+//!   the log's turn until it ends: a second pass of the same log does not start meanwhile
+//!   (two passes would write the same `.cleaned` files).
+//! * **(b) offset map and `.cleaned` files, without the lock** (`CleaningPass::clean`):
+//!   reads go through the duplicated handles, which stay readable if retention renames or
+//!   removes the files meanwhile. Appends, rolls, reads and retention go on.
+//! * **(c) check and swap, under the lock** ([`PartitionLog::complete_cleaning`]): the log
+//!   must be open and online and still start with exactly the snapshot's segments (same
+//!   base offsets, sizes and files) followed by a segment with the same base offset;
+//!   otherwise (retention or DeleteRecords removed segments, the topic was deleted, the log
+//!   went offline) the `.cleaned` files are removed and the pass is given up: the
+//!   checkpoint stays and the next pass starts afresh. Then the groups are swapped in (from
+//!   the last one, as below), the cleaner checkpoint and the tombstone horizon are set.
+//!
+//! What the snapshot cannot miss: data appended meanwhile lies at or after the first
+//! uncleanable offset (in the active segment or segments rolled from it), which the pass
+//! never touches; a transaction with records in the cleaned range was already complete at
+//! (a) (the range ends before the last stable offset), so its abort marker and `.txnindex`
+//! entry were in the snapshot; producers only move their last batch forward or are
+//! forgotten, so the snapshot keeps at most an empty batch header too many. Reads already
+//! served copied their bytes under the lock, and reads after the swap see the new
+//! segments. A replaced segment is renamed `.deleted` and removed after
+//! `file.delete.delay.ms`.
+//!
 //! # Crash safety
 //!
 //! A group is written to a new segment named `<base>.log.cleaned` (with `.index.cleaned`,
-//! `.timeindex.cleaned` and, if the group has aborted transactions, `.txnindex.cleaned`), fsynced, renamed to `.swap` (indexes first, `.log` last), the
+//! `.timeindex.cleaned` and, if the group has aborted transactions, `.txnindex.cleaned`),
+//! fsynced, renamed to `.swap` (indexes first, `.log` last), the
 //! replaced segments are renamed `.deleted`, and the `.swap` files lose their suffix
 //! (Kafka's `replaceSegments`). On open ([`complete_interrupted_cleaning`]), `.cleaned`
 //! files are removed (the originals are intact), and a `<base>.log.swap` completes its
@@ -66,28 +118,37 @@
 //!
 //! # Simplifications (documented gaps)
 //!
-//! * The offset map holds whole keys in memory, with no size bound (Kafka keeps 16-byte
-//!   hashes in `log.cleaner.dedupe.buffer.size` and cleans less per pass when full).
-//! * Cleaning runs under the partition's lock, in the retention task; Kafka cleans on
-//!   `log.cleaner.threads` background threads concurrently with appends and reads.
+//! * One cleaner: passes run one partition after another in the retention task (on a
+//!   blocking-safe thread), not on `log.cleaner.threads` dedicated threads, and the offset
+//!   map is allocated per pass, never larger than the pass can fill, instead of once per
+//!   thread. There is no `log.cleaner.io.max.bytes.per.second` throttling.
+//! * Deleting a topic does not wait for a pass of its partitions (Kafka aborts it first):
+//!   the pass is given up at (c), but a `.cleaned` file created in the directory while it is
+//!   being removed can make that removal fail.
 //! * The earliest delete horizon that triggers a pass is kept in memory only; after a
 //!   restart, tombstones are removed by the next pass the dirty ratio triggers.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs;
-use std::ops::Range;
-use std::path::Path;
+use std::fs::{self, File};
+use std::ops::{DerefMut, Range};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_wire::codec::{write_varint, write_varlong};
 use kafka_wire::records::{compress, Compression, RecordBatch};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
-use super::batch::{compute_crc, BatchHeader, BATCH_HEADER_SIZE, LOG_OVERHEAD, NO_TIMESTAMP};
+use super::batch::{
+    compute_crc, BatchHeader, BATCH_HEADER_SIZE, LOG_OVERHEAD, MAGIC_V2, NO_TIMESTAMP,
+};
 use super::checkpoint;
+use super::config::{ConfigError, LogConfig};
 use super::error::{Result, StorageError};
-use super::file::BatchScanner;
+use super::file::{read_at, BatchScanner};
 use super::log::PartitionLog;
+use super::offset_map::{self, OffsetMap};
 use super::recovery::parse_base_offset;
 use super::segment::{
     file_name, BatchPosition, LogSegment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX,
@@ -167,7 +228,7 @@ enum Filtered {
 
 /// The aborted transactions of the log, per producer: `(first offset, marker offset)`
 /// ranges sorted by first offset, from the `.txnindex` entries.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct AbortedRanges(HashMap<i64, Vec<(i64, i64)>>);
 
 impl AbortedRanges {
@@ -199,9 +260,250 @@ impl AbortedRanges {
     }
 }
 
+/// The log cleaner's settings: Kafka's broker configs `log.cleaner.dedupe.buffer.size` and
+/// `log.cleaner.io.buffer.load.factor` (broker-lite has one cleaner, so the whole buffer
+/// serves it; Kafka divides it among `log.cleaner.threads`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CleanerConfig {
+    /// `log.cleaner.dedupe.buffer.size`: memory for the offset map, 24 bytes per key (a
+    /// 16-byte MD5 hash and an offset); at most `i32::MAX` is used. Default 128 MiB.
+    pub dedupe_buffer_size: u64,
+    /// `log.cleaner.io.buffer.load.factor`: the share of the map's slots a pass may fill
+    /// before it stops indexing. Default 0.9.
+    pub load_factor: f64,
+}
+
+impl Default for CleanerConfig {
+    fn default() -> Self {
+        CleanerConfig {
+            dedupe_buffer_size: 128 * 1024 * 1024,
+            load_factor: 0.9,
+        }
+    }
+}
+
+impl CleanerConfig {
+    /// How many distinct keys one pass can index: `floor(buffer / 24 × load factor)`
+    /// (Kafka's `maxDesiredMapSize`).
+    pub fn max_keys(&self) -> usize {
+        offset_map::max_entries_for(
+            offset_map::slots_for(self.dedupe_buffer_size),
+            self.load_factor,
+        )
+    }
+
+    /// Kafka's requirement on a cleaner: `slots × load factor > 1` ("offset map is too small
+    /// to fit in even a single message, so log cleaning will never make progress").
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming `log.cleaner.dedupe.buffer.size`.
+    pub fn validate(&self) -> std::result::Result<(), ConfigError> {
+        let slots = offset_map::slots_for(self.dedupe_buffer_size) as f64;
+        if self.load_factor > 0.0 && slots * self.load_factor > 1.0 {
+            return Ok(());
+        }
+        Err(ConfigError::Invalid {
+            name: "log.cleaner.dedupe.buffer.size".to_string(),
+            value: self.dedupe_buffer_size.to_string(),
+            reason: format!(
+                "with log.cleaner.io.buffer.load.factor {} the offset map is too small to fit \
+                 even a single key, so log cleaning would never make progress",
+                self.load_factor
+            ),
+        })
+    }
+}
+
+/// The partition directories with a cleaning pass under way in this process (Kafka's
+/// `LogCleanerManager.inProgress`): one pass per log at a time, since two passes would write
+/// the same `.cleaned` files.
+static IN_PROGRESS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Marks a log's cleaning as under way until dropped.
+#[derive(Debug)]
+struct InProgress(PathBuf);
+
+impl InProgress {
+    fn acquire(dir: &Path) -> Option<InProgress> {
+        let mut dirs = IN_PROGRESS.lock().unwrap_or_else(|p| p.into_inner());
+        if dirs.iter().any(|d| d == dir) {
+            return None;
+        }
+        dirs.push(dir.to_path_buf());
+        Some(InProgress(dir.to_path_buf()))
+    }
+}
+
+impl Drop for InProgress {
+    fn drop(&mut self) {
+        let mut dirs = IN_PROGRESS.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(i) = dirs.iter().position(|d| *d == self.0) {
+            dirs.swap_remove(i);
+        }
+    }
+}
+
+/// Device and inode of an open file: tells a segment from the one a swap put in its place.
+fn file_identity(file: &File, path: &Path) -> Result<(u64, u64)> {
+    let meta = file.metadata().map_err(StorageError::io("stat", path))?;
+    Ok((meta.dev(), meta.ino()))
+}
+
+/// An inactive segment as a pass saw it under the log's lock: its `.log` through a
+/// duplicated handle (still readable if retention renames or removes the file meanwhile) and
+/// what the pass needs of its in-memory state. Inactive segments are never written, so the
+/// handle's first `size` bytes are the batches the log holds.
+#[derive(Debug)]
+struct SourceSegment {
+    base_offset: i64,
+    /// The next segment's base offset: every offset of this segment is below it.
+    next_base: i64,
+    /// The offset after the segment's last batch.
+    next_offset: i64,
+    size: u64,
+    path: PathBuf,
+    file: File,
+    identity: (u64, u64),
+    /// Offset and time index entry counts (for grouping).
+    index_entries: (usize, usize),
+    /// The segment's `.txnindex` entries.
+    aborted: Vec<TxnIndexEntry>,
+}
+
+impl SourceSegment {
+    fn snapshot(segment: &LogSegment, next_base: i64) -> Result<SourceSegment> {
+        let path = segment.log_path().to_path_buf();
+        let file = segment
+            .log_file()
+            .try_clone()
+            .map_err(StorageError::io("duplicate the handle of", &path))?;
+        let identity = file_identity(&file, &path)?;
+        Ok(SourceSegment {
+            base_offset: segment.base_offset(),
+            next_base,
+            next_offset: segment.next_offset(),
+            size: segment.size(),
+            identity,
+            index_entries: segment.index_entry_counts(),
+            aborted: segment.txn_index().entries().to_vec(),
+            path,
+            file,
+        })
+    }
+
+    /// Calls `f` with every batch's position, header and size, in log order, checking each
+    /// header as `LogSegment` does (magic 2, increasing offsets inside the segment).
+    fn visit(&self, mut f: impl FnMut(&BatchPosition) -> Result<()>) -> Result<()> {
+        let mut scanner = BatchScanner::new(&self.file, &self.path, self.size);
+        let mut position = 0u64;
+        let mut min_base = self.base_offset;
+        while let Some((header, size)) = scanner.header_at(position)? {
+            if header.magic != MAGIC_V2
+                || header.last_offset_delta < 0
+                || header.base_offset < min_base
+                || header.last_offset() >= self.next_offset
+            {
+                return Err(corrupt(
+                    &self.path,
+                    position,
+                    format!(
+                        "batch header (magic {}, offsets {}..={}) is inconsistent with the \
+                         segment (offsets {min_base}..{})",
+                        header.magic,
+                        header.base_offset,
+                        header.last_offset(),
+                        self.next_offset
+                    ),
+                ));
+            }
+            f(&BatchPosition {
+                position,
+                header,
+                size,
+            })?;
+            min_base = header.next_offset();
+            position += size;
+        }
+        Ok(())
+    }
+
+    fn read_batch(&self, at: &BatchPosition) -> Result<Vec<u8>> {
+        read_at(&self.file, &self.path, at.position, at.size as usize)
+    }
+
+    fn decode(&self, at: &BatchPosition) -> Result<RecordBatch> {
+        let bytes = self.read_batch(at)?;
+        RecordBatch::from_bytes(Bytes::from(bytes)).map_err(|e| corrupt(&self.path, at.position, e))
+    }
+}
+
+/// Phase (a) of a cleaning pass, taken under the log's lock by
+/// [`PartitionLog::prepare_cleaning`]: everything the pass reads, so that phase (b)
+/// ([`clean`](CleaningPass::clean)) runs without the lock.
+#[derive(Debug)]
+pub(crate) struct CleaningPass {
+    dir: PathBuf,
+    config: LogConfig,
+    now_ms: i64,
+    range: CleanableRange,
+    /// The segments below the first uncleanable offset, from the first one.
+    segments: Vec<SourceSegment>,
+    /// Aborted transactions of the whole log (an entry may sit in a later segment).
+    aborted: AbortedRanges,
+    /// Last batch offset per known producer (`RETAIN_EMPTY`). Producers only move their
+    /// last batch forward (into the active segment) or are forgotten, so a pass that keeps
+    /// a batch this names keeps at most one empty header too many.
+    producer_last_offsets: HashMap<i64, i64>,
+    _in_progress: InProgress,
+}
+
+/// One group of source segments and the cleaned segment (`.cleaned` files) replacing it.
+#[derive(Debug)]
+struct CleanedGroup {
+    /// Positions in the pass's segments (and, unchanged, in the log's).
+    segments: Range<usize>,
+    cleaned: LogSegment,
+}
+
+/// Phase (b)'s result: the `.cleaned` segments written, waiting for
+/// [`PartitionLog::complete_cleaning`] (phase (c), under the lock) or
+/// [`discard`](CleanedPass::discard).
+#[derive(Debug)]
+pub(crate) struct CleanedPass {
+    pass: CleaningPass,
+    /// Groups whose cleaned segment differs from the originals, in log order.
+    groups: Vec<CleanedGroup>,
+    /// The first offset not cleaned: the new cleaner checkpoint.
+    end_offset: i64,
+    removed: u64,
+    min_horizon: Option<i64>,
+}
+
+#[cfg(test)]
+impl CleanedPass {
+    /// The offset this pass cleaned up to (the cleaner checkpoint it will set).
+    pub(crate) fn end_offset(&self) -> i64 {
+        self.end_offset
+    }
+
+    /// Removes the `.cleaned` files (a pass given up). Failures are logged: reopening the
+    /// log removes leftover `.cleaned` files, and the next pass overwrites them.
+    pub(crate) fn discard(self) {
+        discard_groups(self.groups);
+    }
+}
+
+fn discard_groups(groups: Vec<CleanedGroup>) {
+    for group in groups {
+        if let Err(e) = group.cleaned.remove_files() {
+            warn!(error = %e, "cannot remove an unused log cleaner output");
+        }
+    }
+}
+
 /// The state a pass shares between batches.
 struct PassContext<'a> {
-    map: &'a HashMap<Vec<u8>, i64>,
+    map: &'a OffsetMap,
     aborted: &'a AbortedRanges,
     producer_last_offsets: &'a HashMap<i64, i64>,
     now_ms: i64,
@@ -218,6 +520,30 @@ struct Kept {
     key: Vec<u8>,
     value: Option<Vec<u8>>,
     headers: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+}
+
+/// Runs one cleaning pass of the log `lock` gives access to (if cleaning is due, or always
+/// with `force`), holding the lock only for phase (a), the snapshot, and phase (c), the
+/// check and the swap; the offset map and the `.cleaned` files are built in between without
+/// it, so appends and reads of the partition go on. `None` when nothing was done: the log is
+/// not compacted, cleaning is not due, another pass is under way, or the log changed in a way
+/// that conflicts with the pass (which is then given up; the next one retries).
+///
+/// # Errors
+/// As [`PartitionLog::maybe_compact`], and [`StorageError::InvalidConfig`] for a
+/// `cleaner` config that cannot make progress.
+pub(crate) fn compact_unlocked<G: DerefMut<Target = PartitionLog>>(
+    lock: impl Fn() -> G,
+    now_ms: i64,
+    force: bool,
+    cleaner: &CleanerConfig,
+) -> Result<Option<CompactionOutcome>> {
+    let pass = lock().prepare_cleaning(now_ms, force)?;
+    let Some(pass) = pass else {
+        return Ok(None);
+    };
+    let cleaned = pass.clean(cleaner)?;
+    lock().complete_cleaning(cleaned)
 }
 
 impl PartitionLog {
@@ -296,26 +622,16 @@ impl PartitionLog {
     /// Runs a compaction pass if the log is compacted (`cleanup.policy` includes `compact`)
     /// and cleaning is due: the dirty ratio is above `min.cleanable.dirty.ratio`, the oldest
     /// dirty batch is older than `max.compaction.lag.ms`, or kept tombstones have reached
-    /// their delete horizon. `None` when nothing was done.
+    /// their delete horizon. `None` when nothing was done. The whole pass runs under this
+    /// `&mut` borrow, with the default [`CleanerConfig`]; the broker cleans without holding
+    /// the partition's lock through `compact_unlocked` instead.
     ///
     /// # Errors
     /// Storage failures: an I/O failure while replacing segments takes the log offline
     /// (reopening completes or discards the interrupted swap); a batch that cannot be decoded
     /// ([`StorageError::CorruptLog`]) stops the pass with the log unchanged.
     pub fn maybe_compact(&mut self, now_ms: i64) -> Result<Option<CompactionOutcome>> {
-        self.check_online()?;
-        if !self.config.cleanup_policy.compact {
-            return Ok(None);
-        }
-        let range = self.cleanable_range(now_ms);
-        let due = range.dirty_bytes > 0
-            && (range.dirty_ratio > self.config.min_cleanable_dirty_ratio
-                || range.max_lag_exceeded);
-        let tombstones_due = self.tombstone_horizon.is_some_and(|h| h <= now_ms);
-        if !due && !tombstones_due {
-            return Ok(None);
-        }
-        self.clean(range, now_ms, None).map(Some)
+        self.compact_in_place(now_ms, false, &CleanerConfig::default(), None)
     }
 
     /// Runs a compaction pass now, whatever the dirty ratio (still only below the first
@@ -324,62 +640,158 @@ impl PartitionLog {
     /// # Errors
     /// As [`maybe_compact`](Self::maybe_compact).
     pub fn compact_now(&mut self, now_ms: i64) -> Result<Option<CompactionOutcome>> {
-        self.check_online()?;
-        if !self.config.cleanup_policy.compact {
-            return Ok(None);
-        }
-        let range = self.cleanable_range(now_ms);
-        self.clean(range, now_ms, None).map(Some)
+        self.compact_in_place(now_ms, true, &CleanerConfig::default(), None)
+    }
+
+    /// [`compact_now`](Self::compact_now) with the given cleaner settings.
+    #[cfg(test)]
+    pub(crate) fn compact_now_with(
+        &mut self,
+        now_ms: i64,
+        cleaner: &CleanerConfig,
+    ) -> Result<Option<CompactionOutcome>> {
+        self.compact_in_place(now_ms, true, cleaner, None)
     }
 
     /// [`compact_now`](Self::compact_now) stopping at `crash` as if the process died there.
     #[cfg(test)]
     pub(crate) fn compact_until_crash(&mut self, now_ms: i64, crash: CrashPoint) -> Result<()> {
-        let range = self.cleanable_range(now_ms);
-        self.clean(range, now_ms, Some(crash)).map(|_| ())
+        self.compact_in_place(now_ms, true, &CleanerConfig::default(), Some(crash))
+            .map(|_| ())
     }
 
-    fn clean(
+    fn compact_in_place(
         &mut self,
-        range: CleanableRange,
         now_ms: i64,
+        force: bool,
+        cleaner: &CleanerConfig,
         crash: Option<CrashPoint>,
-    ) -> Result<CompactionOutcome> {
-        let end = range.first_uncleanable_offset;
+    ) -> Result<Option<CompactionOutcome>> {
+        let Some(pass) = self.prepare_cleaning(now_ms, force)? else {
+            return Ok(None);
+        };
+        let cleaned = pass.clean(cleaner)?;
+        self.finish_cleaning(cleaned, crash)
+    }
+
+    /// Phase (a) of a cleaning pass, under the log's lock: when the log is compacted and
+    /// cleaning is due (always with `force`), a snapshot of what the pass reads — the
+    /// segments below the first uncleanable offset (base offsets, sizes, paths, duplicated
+    /// `.log` handles, index entry counts, `.txnindex` entries), the aborted transactions,
+    /// the producers' last batch offsets, the cleanable range (with the checkpoint) and
+    /// `now_ms`. `None` when the log is not compacted, cleaning is not due, or another pass of
+    /// this log is under way (one at a time; the pass holds the log's turn until dropped).
+    ///
+    /// # Errors
+    /// [`StorageError::LogOffline`] / [`StorageError::LogClosed`]; [`StorageError::Io`] if a
+    /// segment's handle cannot be duplicated.
+    pub(crate) fn prepare_cleaning(
+        &self,
+        now_ms: i64,
+        force: bool,
+    ) -> Result<Option<CleaningPass>> {
+        self.check_online()?;
+        if !self.config.cleanup_policy.compact {
+            return Ok(None);
+        }
+        let range = self.cleanable_range(now_ms);
+        if !force {
+            let due = range.dirty_bytes > 0
+                && (range.dirty_ratio > self.config.min_cleanable_dirty_ratio
+                    || range.max_lag_exceeded);
+            let tombstones_due = self.tombstone_horizon.is_some_and(|h| h <= now_ms);
+            if !due && !tombstones_due {
+                return Ok(None);
+            }
+        }
+        let Some(in_progress) = InProgress::acquire(&self.dir) else {
+            debug!(dir = %self.dir.display(), "a cleaning pass of this log is already under way");
+            return Ok(None);
+        };
         // Segments wholly below the first uncleanable offset (never the active one).
         let count = self
             .segments
-            .partition_point(|s| s.base_offset() < end)
+            .partition_point(|s| s.base_offset() < range.first_uncleanable_offset)
             .min(self.segments.len() - 1);
-        let mut outcome = CompactionOutcome {
-            first_dirty_offset: end,
-            ..CompactionOutcome::default()
-        };
+        let segments = (0..count)
+            .map(|i| SourceSegment::snapshot(&self.segments[i], self.segments[i + 1].base_offset()))
+            .collect::<Result<Vec<_>>>()?;
         let aborted = AbortedRanges::new(
             self.segments
                 .iter()
                 .flat_map(|s| s.txn_index().entries().iter().copied()),
         );
-        let map = self.build_offset_map(range.first_dirty_offset, end, count, &aborted)?;
-        let producer_last_offsets = self.producers.last_batch_offsets();
-        let mut ctx = PassContext {
-            map: &map,
-            aborted: &aborted,
-            producer_last_offsets: &producer_last_offsets,
+        Ok(Some(CleaningPass {
+            dir: self.dir.clone(),
+            config: self.config.clone(),
             now_ms,
-            delete_retention_ms: self.config.delete_retention_ms,
-            removed: 0,
-            min_horizon: None,
+            range,
+            segments,
+            aborted,
+            producer_last_offsets: self.producers.last_batch_offsets(),
+            _in_progress: in_progress,
+        }))
+    }
+
+    /// Phase (c) of a cleaning pass, under the log's lock: checks that the log still holds
+    /// exactly the segments the pass read (same base offsets, sizes and files, followed by
+    /// the same next segment) and is open and online, then swaps each cleaned group in
+    /// (crash-safe, see the module documentation), sets the cleaner checkpoint to the pass's
+    /// end and returns what was done. If anything changed — retention or DeleteRecords
+    /// removed segments, another swap replaced them, the log was closed (topic deleted) or
+    /// went offline — the `.cleaned` files are removed and `None` is returned: the pass is
+    /// given up and the next one starts afresh.
+    ///
+    /// # Errors
+    /// [`StorageError::Io`] during the swap (the log is then offline; reopening completes or
+    /// discards the interrupted swap).
+    pub(crate) fn complete_cleaning(
+        &mut self,
+        cleaned: CleanedPass,
+    ) -> Result<Option<CompactionOutcome>> {
+        self.finish_cleaning(cleaned, None)
+    }
+
+    fn finish_cleaning(
+        &mut self,
+        cleaned: CleanedPass,
+        crash: Option<CrashPoint>,
+    ) -> Result<Option<CompactionOutcome>> {
+        let CleanedPass {
+            pass,
+            groups,
+            end_offset,
+            removed,
+            min_horizon,
+        } = cleaned;
+        let conflict = match self.check_online() {
+            Err(e) => Some(e.to_string()),
+            Ok(()) => self.changed_since(&pass.segments),
         };
+        if let Some(reason) = conflict {
+            info!(dir = %self.dir.display(), %reason,
+                "giving up a log cleaning pass: the log changed while it ran");
+            discard_groups(groups);
+            return Ok(None);
+        }
+        let mut outcome = CompactionOutcome {
+            first_dirty_offset: end_offset,
+            ..CompactionOutcome::default()
+        };
+        if crash == Some(CrashPoint::Cleaned) && !groups.is_empty() {
+            return Ok(Some(outcome));
+        }
+        let due = pass.now_ms.saturating_add(self.config.file_delete_delay_ms);
         // Groups are replaced from the last one, so earlier positions stay valid.
-        for group in self.group_segments(count).into_iter().rev() {
-            if self.clean_group(group, &mut ctx, &mut outcome, crash)? {
-                return Ok(outcome);
+        for group in groups.into_iter().rev() {
+            let replaced = self.swap_in(group.segments, group.cleaned, &mut outcome, due, crash);
+            if self.offline_on_io(replaced)? {
+                return Ok(Some(outcome));
             }
         }
-        outcome.records_removed = ctx.removed;
-        self.tombstone_horizon = ctx.min_horizon;
-        self.cleaner_checkpoint = Some(end);
+        outcome.records_removed = removed;
+        self.tombstone_horizon = min_horizon;
+        self.cleaner_checkpoint = Some(end_offset);
         if outcome.segments_written > 0 {
             info!(
                 dir = %self.dir.display(),
@@ -387,154 +799,35 @@ impl PartitionLog {
                 bytes_before = outcome.bytes_before,
                 bytes_after = outcome.bytes_after,
                 records_removed = outcome.records_removed,
-                first_dirty_offset = end,
+                first_dirty_offset = end_offset,
                 "compacted log"
             );
         }
-        Ok(outcome)
+        Ok(Some(outcome))
     }
 
-    /// Key → offset of its latest record, over the batches of the first `count` segments
-    /// with offsets in `[start, end)` (control batches and aborted transactions excluded).
-    fn build_offset_map(
-        &self,
-        start: i64,
-        end: i64,
-        count: usize,
-        aborted: &AbortedRanges,
-    ) -> Result<HashMap<Vec<u8>, i64>> {
-        let mut map = HashMap::new();
-        for segment in &self.segments[..count] {
-            for at in segment.batch_positions()? {
-                let h = &at.header;
-                if h.is_control()
-                    || h.last_offset() < start
-                    || h.base_offset >= end
-                    || aborted.contains(h)
-                {
-                    continue;
-                }
-                let batch = decode(segment, &at, segment.read_batch(&at)?)?;
-                let mut records = batch
-                    .records(MAX_DECOMPRESSED)
-                    .map_err(|e| corrupt(segment, at.position, e))?;
-                while let Some(record) = records.next_borrowed() {
-                    let record = record.map_err(|e| corrupt(segment, at.position, e))?;
-                    if let Some(key) = record.key {
-                        if record.offset >= start && record.offset < end {
-                            map.insert(key.to_vec(), record.offset);
-                        }
-                    }
-                }
+    /// Why the log no longer holds exactly `segments` at its start, followed by the segment
+    /// that followed them; `None` when it does.
+    fn changed_since(&self, segments: &[SourceSegment]) -> Option<String> {
+        if self.segments.len() <= segments.len() {
+            return Some("segments were removed".to_string());
+        }
+        for (live, seen) in self.segments.iter().zip(segments) {
+            let same_file =
+                file_identity(live.log_file(), live.log_path()).is_ok_and(|id| id == seen.identity);
+            if live.base_offset() != seen.base_offset || live.size() != seen.size || !same_file {
+                return Some(format!(
+                    "segment {} was removed or replaced",
+                    seen.base_offset
+                ));
             }
         }
-        Ok(map)
-    }
-
-    /// Kafka's `groupSegmentsBySize` over the first `count` segments: consecutive segments
-    /// whose sizes add up to at most `segment.bytes`, whose index entries fit one index, and
-    /// whose offsets fit relative to the group's base offset.
-    fn group_segments(&self, count: usize) -> Vec<Range<usize>> {
-        let max_size = u64::try_from(self.config.segment_bytes).unwrap_or(0);
-        let max_index = self.config.max_index_entries();
-        let max_time_index = self.config.max_time_index_entries();
-        let mut groups = Vec::new();
-        let mut i = 0;
-        while i < count {
-            let start = i;
-            let mut size = self.segments[i].size();
-            let (mut index, mut time_index) = self.segments[i].index_entry_counts();
-            i += 1;
-            while i < count {
-                let s = &self.segments[i];
-                let (si, st) = s.index_entry_counts();
-                // The next segment's base offset bounds this one's offsets.
-                let last_offset = self.segments[i + 1].base_offset() - 1;
-                let fits = size + s.size() <= max_size
-                    && index + si <= max_index
-                    && time_index + st <= max_time_index
-                    && last_offset - self.segments[start].base_offset() <= i64::from(i32::MAX);
-                if !fits {
-                    break;
-                }
-                size += s.size();
-                index += si;
-                time_index += st;
-                i += 1;
+        match segments.last() {
+            Some(last) if self.segments[segments.len()].base_offset() != last.next_base => {
+                Some(format!("the segment after {} changed", last.base_offset))
             }
-            groups.push(start..i);
+            _ => None,
         }
-        groups
-    }
-
-    /// Cleans one group of segments into one new segment and swaps it in (unless no batch
-    /// changes). Returns whether `crash` stopped the pass.
-    fn clean_group(
-        &mut self,
-        group: Range<usize>,
-        ctx: &mut PassContext<'_>,
-        outcome: &mut CompactionOutcome,
-        crash: Option<CrashPoint>,
-    ) -> Result<bool> {
-        let base = self.segments[group.start].base_offset();
-        let mut cleaned = LogSegment::create_with_suffix(
-            &self.dir,
-            base,
-            &self.config,
-            ctx.now_ms,
-            CLEANED_SUFFIX,
-        )?;
-        let changed = match self.write_cleaned(&group, &mut cleaned, ctx) {
-            Ok(changed) => changed,
-            Err(e) => {
-                if let Err(cleanup) = cleaned.remove_files() {
-                    warn!(error = %cleanup, "cannot remove an unused cleaner output");
-                }
-                return Err(e);
-            }
-        };
-        if !changed {
-            cleaned.remove_files()?;
-            return Ok(false);
-        }
-        if crash == Some(CrashPoint::Cleaned) {
-            return Ok(true);
-        }
-        let due = ctx.now_ms.saturating_add(self.config.file_delete_delay_ms);
-        let replaced = self.swap_in(group, cleaned, outcome, due, crash);
-        self.offline_on_io(replaced)
-    }
-
-    /// Writes the retained batches of `group` into `cleaned` and fsyncs it. Returns whether
-    /// any batch differs from the originals.
-    fn write_cleaned(
-        &self,
-        group: &Range<usize>,
-        cleaned: &mut LogSegment,
-        ctx: &mut PassContext<'_>,
-    ) -> Result<bool> {
-        let interval = self.config.index_interval();
-        let mut changed = false;
-        let mut aborted_txns = Vec::new();
-        for segment in &self.segments[group.clone()] {
-            aborted_txns.extend_from_slice(segment.txn_index().entries());
-            for at in segment.batch_positions()? {
-                let bytes = segment.read_batch(&at)?;
-                match filter_batch(segment, &at, &bytes, ctx)? {
-                    Filtered::Keep => cleaned.append_stored(&bytes, interval)?,
-                    Filtered::Rewrite(new) => {
-                        changed = true;
-                        cleaned.append_stored(&new, interval)?;
-                    }
-                    Filtered::Drop => changed = true,
-                }
-            }
-        }
-        cleaned.set_aborted_txns(aborted_txns)?;
-        cleaned.on_become_inactive()?;
-        cleaned.set_last_modified(self.segments[group.end - 1].last_modified()?)?;
-        cleaned.sync()?;
-        Ok(changed)
     }
 
     /// Kafka's `replaceSegments`: `.cleaned` → `.swap`, the replaced segments renamed
@@ -577,22 +870,268 @@ impl PartitionLog {
     }
 }
 
-fn corrupt(segment: &LogSegment, position: u64, e: impl std::fmt::Display) -> StorageError {
+impl CleaningPass {
+    /// Phase (b) of a cleaning pass, without the log's lock: builds the offset map over the
+    /// dirty part (stopping when the map is full: the pass then cleans only up to the last
+    /// batch indexed whole, Kafka's `offsetMap.latestOffset + 1`), then writes each group of
+    /// segments below that end into a `.cleaned` segment (fsynced). Groups in which nothing
+    /// changes are not kept. On error, the `.cleaned` files written so far are removed.
+    ///
+    /// # Errors
+    /// [`StorageError::InvalidConfig`] when `cleaner` cannot index a single key;
+    /// [`StorageError::CorruptLog`] for a batch that cannot be decoded; [`StorageError::Io`].
+    pub(crate) fn clean(self, cleaner: &CleanerConfig) -> Result<CleanedPass> {
+        cleaner.validate()?;
+        let start = self.range.first_dirty_offset;
+        let end = self.range.first_uncleanable_offset;
+        let mut map = new_offset_map(cleaner, end.saturating_sub(start));
+        let full = build_offset_map(&self.segments, start, end, &self.aborted, &mut map)?;
+        let end_offset = if full {
+            let indexed_to = map.latest_offset().saturating_add(1);
+            if indexed_to <= start {
+                warn!(dir = %self.dir.display(), keys = map.max_entries(),
+                    "the log cleaner's offset map cannot hold the keys of one batch; increase \
+                     log.cleaner.dedupe.buffer.size");
+                start
+            } else {
+                info!(dir = %self.dir.display(), keys = map.len(), cleaned_to = indexed_to,
+                    first_uncleanable_offset = end,
+                    "the log cleaner's offset map is full; the next pass continues");
+                indexed_to
+            }
+        } else {
+            map.update_latest_offset(end - 1);
+            end
+        };
+        let mut ctx = PassContext {
+            map: &map,
+            aborted: &self.aborted,
+            producer_last_offsets: &self.producer_last_offsets,
+            now_ms: self.now_ms,
+            delete_retention_ms: self.config.delete_retention_ms,
+            removed: 0,
+            min_horizon: None,
+        };
+        // A pass that indexed nothing rewrites nothing: the map would keep every record.
+        let count = if end_offset > start || !full {
+            self.segments
+                .partition_point(|s| s.base_offset < end_offset)
+        } else {
+            0
+        };
+        let mut groups = Vec::new();
+        for range in group_segments(&self.segments[..count], &self.config) {
+            match self.write_group(range.clone(), &mut ctx) {
+                Ok(Some(cleaned)) => groups.push(CleanedGroup {
+                    segments: range,
+                    cleaned,
+                }),
+                Ok(None) => {}
+                Err(e) => {
+                    discard_groups(groups);
+                    return Err(e);
+                }
+            }
+        }
+        let (removed, min_horizon) = (ctx.removed, ctx.min_horizon);
+        Ok(CleanedPass {
+            pass: self,
+            groups,
+            end_offset,
+            removed,
+            min_horizon,
+        })
+    }
+
+    /// Cleans one group of segments into a new `.cleaned` segment; `None` (its files
+    /// removed) when no batch changes.
+    fn write_group(
+        &self,
+        group: Range<usize>,
+        ctx: &mut PassContext<'_>,
+    ) -> Result<Option<LogSegment>> {
+        let base = self.segments[group.start].base_offset;
+        let mut cleaned = LogSegment::create_with_suffix(
+            &self.dir,
+            base,
+            &self.config,
+            self.now_ms,
+            CLEANED_SUFFIX,
+        )?;
+        match self.write_cleaned(&group, &mut cleaned, ctx) {
+            Ok(true) => Ok(Some(cleaned)),
+            Ok(false) => cleaned.remove_files().map(|()| None),
+            Err(e) => {
+                if let Err(cleanup) = cleaned.remove_files() {
+                    warn!(error = %cleanup, "cannot remove an unused log cleaner output");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes the retained batches of `group` into `cleaned` and fsyncs it. Returns whether
+    /// any batch differs from the originals.
+    fn write_cleaned(
+        &self,
+        group: &Range<usize>,
+        cleaned: &mut LogSegment,
+        ctx: &mut PassContext<'_>,
+    ) -> Result<bool> {
+        let interval = self.config.index_interval();
+        let mut changed = false;
+        let mut aborted_txns = Vec::new();
+        for segment in &self.segments[group.clone()] {
+            aborted_txns.extend_from_slice(&segment.aborted);
+            segment.visit(|at| {
+                let bytes = segment.read_batch(at)?;
+                match filter_batch(&segment.path, at, &bytes, ctx)? {
+                    Filtered::Keep => cleaned.append_stored(&bytes, interval)?,
+                    Filtered::Rewrite(new) => {
+                        changed = true;
+                        cleaned.append_stored(&new, interval)?;
+                    }
+                    Filtered::Drop => changed = true,
+                }
+                Ok(())
+            })?;
+        }
+        cleaned.set_aborted_txns(aborted_txns)?;
+        cleaned.on_become_inactive()?;
+        let last = &self.segments[group.end - 1];
+        let modified = last
+            .file
+            .metadata()
+            .and_then(|m| m.modified())
+            .map_err(StorageError::io("stat", &last.path))?;
+        cleaned.set_last_modified(modified)?;
+        cleaned.sync()?;
+        Ok(changed)
+    }
+}
+
+/// An offset map for a pass over `span` offsets: `log.cleaner.dedupe.buffer.size / 24`
+/// slots (Kafka's `SkimpyOffsetMap`), but never more than the pass can fill (one key per
+/// offset, over the load factor), so that a small log does not allocate the whole buffer.
+/// Either way the map becomes full at the same key count as Kafka's would, if at all.
+fn new_offset_map(cleaner: &CleanerConfig, span: i64) -> OffsetMap {
+    let buffer_slots = offset_map::slots_for(cleaner.dedupe_buffer_size);
+    let span = u64::try_from(span).unwrap_or(0);
+    // `as` saturates: a huge span means the buffer's slots.
+    let needed = ((span as f64 / cleaner.load_factor).ceil() as u64).saturating_add(1);
+    let slots = usize::try_from(needed)
+        .unwrap_or(usize::MAX)
+        .min(buffer_slots);
+    let max_entries = if slots == buffer_slots {
+        cleaner.max_keys()
+    } else {
+        offset_map::max_entries_for(slots, cleaner.load_factor)
+    };
+    OffsetMap::new(slots, max_entries)
+}
+
+/// Kafka's `buildOffsetMap`: the latest offset of each key in `[start, end)` of `segments`
+/// (control batches and aborted transactions excluded). The map's latest offset follows each
+/// batch read whole and, after a segment read whole, the next segment's base offset minus
+/// one. Returns whether the map became full (indexing stopped inside a batch, which is then
+/// not counted as indexed).
+fn build_offset_map(
+    segments: &[SourceSegment],
+    start: i64,
+    end: i64,
+    aborted: &AbortedRanges,
+    map: &mut OffsetMap,
+) -> Result<bool> {
+    for segment in segments {
+        if segment.next_base <= start {
+            continue;
+        }
+        if segment.base_offset >= end {
+            break;
+        }
+        let mut full = false;
+        let visited = segment.visit(|at| {
+            let h = &at.header;
+            if full || h.last_offset() < start {
+                return Ok(());
+            }
+            if !h.is_control() && !aborted.contains(h) {
+                let batch = segment.decode(at)?;
+                let mut records = batch
+                    .records(MAX_DECOMPRESSED)
+                    .map_err(|e| corrupt(&segment.path, at.position, e))?;
+                while let Some(record) = records.next_borrowed() {
+                    let record = record.map_err(|e| corrupt(&segment.path, at.position, e))?;
+                    if let Some(key) = record.key {
+                        if record.offset >= start && !map.put(key, record.offset) {
+                            full = true;
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+            map.update_latest_offset(h.last_offset());
+            Ok(())
+        });
+        visited?;
+        if full {
+            return Ok(true);
+        }
+        map.update_latest_offset(segment.next_base.min(end) - 1);
+    }
+    Ok(false)
+}
+
+/// Kafka's `groupSegmentsBySize`: consecutive segments whose sizes add up to at most
+/// `segment.bytes`, whose index entries fit one index, and whose offsets fit relative to the
+/// group's base offset.
+fn group_segments(segments: &[SourceSegment], config: &LogConfig) -> Vec<Range<usize>> {
+    let max_size = u64::try_from(config.segment_bytes).unwrap_or(0);
+    let max_index = config.max_index_entries();
+    let max_time_index = config.max_time_index_entries();
+    let count = segments.len();
+    let mut groups = Vec::new();
+    let mut i = 0;
+    while i < count {
+        let start = i;
+        let mut size = segments[i].size;
+        let (mut index, mut time_index) = segments[i].index_entries;
+        i += 1;
+        while i < count {
+            let s = &segments[i];
+            let (si, st) = s.index_entries;
+            // The next segment's base offset bounds this one's offsets.
+            let last_offset = s.next_base - 1;
+            let fits = size + s.size <= max_size
+                && index + si <= max_index
+                && time_index + st <= max_time_index
+                && last_offset - segments[start].base_offset <= i64::from(i32::MAX);
+            if !fits {
+                break;
+            }
+            size += s.size;
+            index += si;
+            time_index += st;
+            i += 1;
+        }
+        groups.push(start..i);
+    }
+    groups
+}
+
+fn corrupt(path: &Path, position: u64, e: impl std::fmt::Display) -> StorageError {
     StorageError::CorruptLog {
-        path: segment.log_path().to_path_buf(),
+        path: path.to_path_buf(),
         position,
         reason: format!("the log cleaner cannot decode the batch: {e}"),
     }
 }
 
-fn decode(segment: &LogSegment, at: &BatchPosition, bytes: Vec<u8>) -> Result<RecordBatch> {
-    RecordBatch::from_bytes(Bytes::from(bytes)).map_err(|e| corrupt(segment, at.position, e))
-}
-
 /// Kafka's `MemoryRecords.filterTo` for one batch with the cleaner's `shouldRetainRecord`
-/// and `checkBatchRetention`.
+/// and `checkBatchRetention`. Records after the offset map's latest offset (beyond what this
+/// pass indexed) are kept as they are (Kafka's `pastLatestOffset`).
 fn filter_batch(
-    segment: &LogSegment,
+    path: &Path,
     at: &BatchPosition,
     bytes: &[u8],
     ctx: &mut PassContext<'_>,
@@ -611,27 +1150,28 @@ fn filter_batch(
             Filtered::Drop
         });
     }
-    let batch = decode(segment, at, bytes.to_vec())?;
+    let corrupt = |e: &dyn std::fmt::Display| corrupt(path, at.position, e);
+    let batch = RecordBatch::from_bytes(Bytes::copy_from_slice(bytes)).map_err(|e| corrupt(&e))?;
     let horizon = batch.delete_horizon_ms();
     let retain_deletes = horizon.is_none_or(|h| ctx.now_ms < h);
-    let mut records = batch
-        .records(MAX_DECOMPRESSED)
-        .map_err(|e| corrupt(segment, at.position, e))?;
+    let latest_indexed = ctx.map.latest_offset();
+    let mut records = batch.records(MAX_DECOMPRESSED).map_err(|e| corrupt(&e))?;
     let mut kept: Vec<Kept> = Vec::new();
     let mut total = 0u64;
     while let Some(record) = records.next_borrowed() {
-        let record = record.map_err(|e| corrupt(segment, at.position, e))?;
+        let record = record.map_err(|e| corrupt(&e))?;
         total += 1;
         let Some(key) = record.key else {
             continue; // Kafka: an invalid message on a compacted topic.
         };
-        let latest = ctx.map.get(key).is_none_or(|o| record.offset >= *o);
-        if !latest || (record.value.is_none() && !retain_deletes) {
-            continue;
+        if record.offset <= latest_indexed {
+            let latest = ctx.map.get(key).is_none_or(|o| record.offset >= o);
+            if !latest || (record.value.is_none() && !retain_deletes) {
+                continue;
+            }
         }
         kept.push(Kept {
-            offset_delta: i32::try_from(record.offset - h.base_offset)
-                .map_err(|e| corrupt(segment, at.position, e))?,
+            offset_delta: i32::try_from(record.offset - h.base_offset).map_err(|e| corrupt(&e))?,
             timestamp: record.timestamp,
             key: key.to_vec(),
             value: record.value.map(<[u8]>::to_vec),
@@ -666,7 +1206,7 @@ fn filter_batch(
     }
     encode_retained(h, &kept, horizon)
         .map(Filtered::Rewrite)
-        .map_err(|e| corrupt(segment, at.position, e))
+        .map_err(|e| corrupt(&e))
 }
 
 /// Kafka's `DefaultRecordBatch.writeEmptyHeader`: the batch's offsets, producer state and
@@ -900,7 +1440,7 @@ fn scan_swap(path: &Path, base: i64) -> Result<(i64, bool)> {
             Err(StorageError::CorruptLog { .. }) => return Ok((next, false)),
             Err(e) => return Err(e),
         };
-        let valid = h.magic == super::batch::MAGIC_V2
+        let valid = h.magic == MAGIC_V2
             && h.base_offset >= next
             && h.last_offset_delta >= 0
             && scanner.crc_of(position, size)? == h.crc;

@@ -539,3 +539,326 @@ fn cleaner_checkpoint_file_round_trip() {
         );
     }
 }
+
+/// Room for 100 keys: 112 slots of 24 bytes at a load factor of 0.9.
+fn small_map() -> CleanerConfig {
+    CleanerConfig {
+        dedupe_buffer_size: 112 * 24,
+        load_factor: 0.9,
+    }
+}
+
+/// 1,000 distinct keys written three times (the last round deletes every seventh key),
+/// 10 records per batch, a segment every 100 records, then one record in the active
+/// segment. Returns the log and every record written, `(offset, key, value)`.
+fn many_keys_log(dir: &TempDir) -> (PartitionLog, Vec<(i64, String, Option<String>)>) {
+    let mut log = PartitionLog::open(dir.path(), compacted(), NOW).unwrap();
+    let mut written = Vec::new();
+    let mut offset = 0;
+    for round in 0..3 {
+        for chunk in 0..100 {
+            let records: Vec<(String, Option<String>)> = (0..10)
+                .map(|i| {
+                    let k = chunk * 10 + i;
+                    let value = (round < 2 || k % 7 != 0).then(|| format!("v{round}-{k}"));
+                    (format!("key-{k}"), value)
+                })
+                .collect();
+            let refs: Vec<(&str, Option<&str>)> = records
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_deref()))
+                .collect();
+            log.append(&mut kbatch(&refs), NOW).unwrap();
+            for (k, v) in records {
+                written.push((offset, k, v));
+                offset += 1;
+            }
+            if offset % 100 == 0 {
+                log.roll(NOW).unwrap();
+            }
+        }
+    }
+    log.append(&mut kbatch(&[("key-1", Some("active"))]), NOW)
+        .unwrap();
+    written.push(entry(offset, "key-1", Some("active")));
+    assert_eq!(log.segment_count(), 31);
+    (log, written)
+}
+
+/// What compaction must leave: below `uncleanable`, the latest record of each key (and no
+/// tombstone when `tombstones_expired`); everything from `uncleanable` on.
+fn latest_per_key(
+    written: &[(i64, String, Option<String>)],
+    uncleanable: i64,
+    tombstones_expired: bool,
+) -> Vec<(i64, String, Option<String>)> {
+    let mut latest = std::collections::HashMap::new();
+    for (offset, key, _) in written.iter().filter(|r| r.0 < uncleanable) {
+        latest.insert(key.clone(), *offset);
+    }
+    written
+        .iter()
+        .filter(|(offset, key, value)| {
+            *offset >= uncleanable
+                || (latest[key] == *offset && (value.is_some() || !tombstones_expired))
+        })
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn a_small_offset_map_cleans_in_several_passes_to_the_same_result() {
+    let (small_dir, large_dir) = (TempDir::new(), TempDir::new());
+    let (mut small, written) = many_keys_log(&small_dir);
+    let (mut large, _) = many_keys_log(&large_dir);
+    let active = 3000;
+
+    // A map with room for every key: one pass.
+    let outcome = large.compact_now(NOW).unwrap().unwrap();
+    assert_eq!(outcome.first_dirty_offset, active);
+    let expected = latest_per_key(&written, active, false);
+    assert_eq!(expected.len(), 1001);
+    assert_eq!(contents(&large, 0), expected);
+
+    // Room for 100 keys: each pass indexes ten batches and cleans up to them.
+    let mut checkpoints = Vec::new();
+    while small.cleaner_checkpoint() != Some(active) {
+        let before = contents(&small, 0);
+        let outcome = small.compact_now_with(NOW, &small_map()).unwrap().unwrap();
+        let checkpoint = small.cleaner_checkpoint().unwrap();
+        assert_eq!(outcome.first_dirty_offset, checkpoint);
+        assert!(
+            checkpoints.last().is_none_or(|c| *c < checkpoint),
+            "the checkpoint advances: {checkpoints:?} then {checkpoint}"
+        );
+        checkpoints.push(checkpoint);
+        // Every pass keeps the latest record of each key it indexed and everything after.
+        assert_eq!(
+            contents(&small, 0),
+            latest_per_key(&before, checkpoint, false)
+        );
+        assert!(checkpoints.len() <= 30, "{checkpoints:?}");
+    }
+    assert_eq!(checkpoints.len(), 30, "{checkpoints:?}");
+    assert_eq!(checkpoints[0], 100, "ten batches of ten keys");
+    assert_eq!(contents(&small, 0), expected);
+    assert!(leftovers(&small_dir).is_empty());
+
+    assert_eq!(
+        small.maybe_compact(NOW).unwrap(),
+        None,
+        "nothing left dirty"
+    );
+
+    // Tombstones expire the same way in both: a pass with nothing dirty only re-reads the
+    // clean part.
+    let later = NOW + 1000;
+    large.compact_now(later).unwrap().unwrap();
+    let expected = latest_per_key(&written, active, true);
+    assert_eq!(contents(&large, 0), expected);
+    small
+        .compact_now_with(later, &small_map())
+        .unwrap()
+        .unwrap();
+    assert_eq!(contents(&small, 0), expected);
+
+    // Reopened after a crash, the compacted log is the same.
+    drop(small);
+    let small = PartitionLog::open(small_dir.path(), compacted(), later).unwrap();
+    assert_eq!(contents(&small, 0), expected);
+}
+
+#[test]
+fn a_map_too_small_for_one_key_is_a_config_error() {
+    let dir = TempDir::new();
+    let mut log = sample_log(&dir, compacted());
+    let tiny = CleanerConfig {
+        dedupe_buffer_size: 24,
+        load_factor: 0.9,
+    };
+    assert!(tiny.validate().is_err());
+    assert!(matches!(
+        log.compact_now_with(NOW, &tiny),
+        Err(StorageError::InvalidConfig(_))
+    ));
+    assert!(leftovers(&dir).is_empty());
+    assert_eq!(CleanerConfig::default().max_keys(), 5_033_164);
+    assert_eq!(small_map().max_keys(), 100);
+    // The log is unchanged and cleans with a usable map.
+    log.compact_now_with(NOW, &small_map()).unwrap().unwrap();
+    assert_eq!(contents(&log, 0), compacted_sample());
+}
+
+/// A map that fills inside a batch stops there: the pass cleans up to the last key it
+/// indexed (Kafka's `latestOffset + 1`, inside the batch) and the next pass goes on from it.
+#[test]
+fn a_batch_with_more_keys_than_the_map_holds_is_cleaned_in_two_passes() {
+    let dir = TempDir::new();
+    let mut log = PartitionLog::open(dir.path(), compacted(), NOW).unwrap();
+    // 200 records over 150 keys: offsets 150..199 rewrite k0..k49.
+    let keys: Vec<String> = (0..200).map(|i| format!("k{}", i % 150)).collect();
+    let refs: Vec<(&str, Option<&str>)> = keys.iter().map(|k| (k.as_str(), Some("v"))).collect();
+    log.append(&mut kbatch(&refs), NOW).unwrap();
+    log.roll(NOW).unwrap();
+    log.append(&mut kbatch(&[("k0", Some("w"))]), NOW).unwrap();
+    let before = contents(&log, 0);
+
+    let first = log.compact_now_with(NOW, &small_map()).unwrap().unwrap();
+    assert_eq!((first.segments_written, first.first_dirty_offset), (0, 100));
+    assert_eq!(log.cleaner_checkpoint(), Some(100));
+    assert_eq!(
+        contents(&log, 0),
+        before,
+        "nothing indexed is superseded yet"
+    );
+
+    let second = log.compact_now_with(NOW, &small_map()).unwrap().unwrap();
+    assert_eq!(
+        (second.segments_written, second.first_dirty_offset),
+        (1, 200)
+    );
+    assert_eq!(second.records_removed, 50);
+    assert_eq!(contents(&log, 0), before[50..].to_vec());
+    assert!(leftovers(&dir).is_empty());
+}
+
+/// Appends between the phases of a pass are kept; the pass swaps in what it cleaned.
+#[test]
+fn appends_during_a_pass_are_kept() {
+    let dir = TempDir::new();
+    let mut log = sample_log(&dir, compacted());
+    let pass = log.prepare_cleaning(NOW, true).unwrap().unwrap();
+    // One pass per log at a time.
+    assert!(log.prepare_cleaning(NOW, true).unwrap().is_none());
+
+    // Between (a) and (b): an append, a roll, another append.
+    log.append(&mut kbatch(&[("k2", Some("b3"))]), NOW).unwrap();
+    log.roll(NOW).unwrap();
+    log.append(&mut kbatch(&[("k1", Some("a4"))]), NOW).unwrap();
+    let cleaned = pass.clean(&CleanerConfig::default()).unwrap();
+    assert_eq!(cleaned.end_offset(), 5);
+    assert_eq!(
+        leftovers(&dir),
+        vec![
+            format!("{}{CLEANED_SUFFIX}", file_name(0, INDEX_SUFFIX)),
+            format!("{}{CLEANED_SUFFIX}", file_name(0, LOG_SUFFIX)),
+            format!("{}{CLEANED_SUFFIX}", file_name(0, TIME_INDEX_SUFFIX))
+        ]
+    );
+    // Reads go on from the original segments meanwhile.
+    assert_eq!(contents(&log, 0).len(), 8);
+    // Between (b) and (c): another append.
+    log.append(&mut kbatch(&[("k3", Some("c2"))]), NOW).unwrap();
+
+    let outcome = log.complete_cleaning(cleaned).unwrap().unwrap();
+    assert_eq!(
+        (outcome.segments_replaced, outcome.segments_written),
+        (2, 1)
+    );
+    assert_eq!(log.cleaner_checkpoint(), Some(5));
+    assert_eq!(log.segment_base_offsets(), vec![0, 5, 7]);
+    let mut expected = compacted_sample();
+    expected.extend([
+        entry(6, "k2", Some("b3")),
+        entry(7, "k1", Some("a4")),
+        entry(8, "k3", Some("c2")),
+    ]);
+    assert_eq!(contents(&log, 0), expected);
+    assert!(leftovers(&dir).is_empty());
+    // The pass is over: the next one may start; a pass discarded changes nothing.
+    let pass = log.prepare_cleaning(NOW, true).unwrap().unwrap();
+    pass.clean(&CleanerConfig::default()).unwrap().discard();
+    assert!(leftovers(&dir).is_empty());
+    assert_eq!(log.cleaner_checkpoint(), Some(5));
+    assert_eq!(contents(&log, 0), expected);
+    log.compact_now(NOW).unwrap().unwrap();
+    assert_eq!(
+        contents(&log, 0),
+        vec![
+            entry(3, "k3", Some("c1")),
+            entry(5, "k1", Some("a3")),
+            entry(6, "k2", Some("b3")),
+            entry(7, "k1", Some("a4")),
+            entry(8, "k3", Some("c2")),
+        ]
+    );
+}
+
+/// Retention removing a segment the pass read makes the pass give up: its `.cleaned` files
+/// go, the checkpoint stays, the log is as retention left it; the next pass cleans.
+#[test]
+fn a_pass_gives_up_when_retention_changed_its_segments() {
+    let config = LogConfig {
+        cleanup_policy: CleanupPolicy {
+            delete: true,
+            compact: true,
+        },
+        file_delete_delay_ms: 0,
+        ..compacted()
+    };
+    let dir = TempDir::new();
+    let mut log = sample_log(&dir, config.clone());
+    let pass = log.prepare_cleaning(NOW, true).unwrap().unwrap();
+    // DeleteRecords removes segment 0 (its files at once: no delete delay)...
+    assert_eq!(log.delete_records_before(3, NOW).unwrap(), 3);
+    assert!(!dir.path().join(file_name(0, LOG_SUFFIX)).exists());
+    assert_eq!(log.segment_base_offsets(), vec![3, 5]);
+    // ...yet the pass still reads it through its handle.
+    let cleaned = pass.clean(&CleanerConfig::default()).unwrap();
+    assert!(!leftovers(&dir).is_empty());
+    log.append(&mut kbatch(&[("k2", Some("b3"))]), NOW).unwrap();
+    assert_eq!(log.complete_cleaning(cleaned).unwrap(), None);
+    assert!(leftovers(&dir).is_empty());
+    assert_eq!(log.cleaner_checkpoint(), None);
+    let after_retention = vec![
+        entry(3, "k3", Some("c1")),
+        entry(4, "k2", Some("b2")),
+        entry(5, "k1", Some("a3")),
+        entry(6, "k2", Some("b3")),
+    ];
+    assert_eq!(contents(&log, 3), after_retention);
+
+    // A pass prepared afterwards sees the new segments and completes (k2@6 is in the
+    // active segment, so segment 3 has nothing to drop yet).
+    let outcome = log.compact_now(NOW).unwrap().unwrap();
+    assert_eq!(
+        (outcome.segments_written, outcome.first_dirty_offset),
+        (0, 5)
+    );
+    assert_eq!(contents(&log, 3), after_retention);
+    assert_eq!(log.cleaner_checkpoint(), Some(5));
+
+    // A log closed meanwhile (a deleted topic) gives the pass up too.
+    log.roll(NOW).unwrap();
+    let pass = log.prepare_cleaning(NOW, true).unwrap().unwrap();
+    let cleaned = pass.clean(&CleanerConfig::default()).unwrap();
+    assert!(!leftovers(&dir).is_empty());
+    log.close().unwrap();
+    assert_eq!(log.complete_cleaning(cleaned).unwrap(), None);
+    assert!(leftovers(&dir).is_empty());
+    let log = PartitionLog::open(dir.path(), config, NOW).unwrap();
+    assert_eq!(contents(&log, 3).len(), 4);
+}
+
+/// The broker's entry point takes the partition's lock twice (snapshot, swap) and not while
+/// it cleans.
+#[test]
+fn compact_unlocked_takes_the_lock_only_around_the_pass() {
+    let dir = TempDir::new();
+    let log = std::sync::Mutex::new(sample_log(&dir, compacted()));
+    let locks = std::cell::Cell::new(0);
+    let lock = || {
+        locks.set(locks.get() + 1);
+        log.try_lock()
+            .expect("the lock is free whenever the pass takes it")
+    };
+    let outcome = compact_unlocked(lock, NOW, false, &CleanerConfig::default())
+        .unwrap()
+        .unwrap();
+    assert_eq!(locks.get(), 2);
+    assert_eq!(outcome.first_dirty_offset, 5);
+    assert_eq!(contents(&log.lock().unwrap(), 0), compacted_sample());
+    // Not due any more: one lock, nothing done.
+    let outcome = compact_unlocked(lock, NOW, false, &CleanerConfig::default()).unwrap();
+    assert_eq!((outcome, locks.get()), (None, 3));
+}

@@ -118,6 +118,7 @@ mod error;
 mod file;
 mod index;
 mod log;
+mod offset_map;
 mod producer_state;
 mod recovery;
 mod retention;
@@ -133,9 +134,10 @@ mod txn_tests;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+pub(crate) use compaction::compact_unlocked;
 pub use compaction::{
-    read_cleaner_checkpoints, write_cleaner_checkpoints, CleanableRange, CompactionOutcome,
-    CLEANER_CHECKPOINT_FILE,
+    read_cleaner_checkpoints, write_cleaner_checkpoints, CleanableRange, CleanerConfig,
+    CompactionOutcome, CLEANER_CHECKPOINT_FILE,
 };
 pub use config::{CleanupPolicy, ConfigError, LogConfig, MessageTimestampType};
 pub use error::{Result, StorageError};

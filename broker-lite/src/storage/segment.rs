@@ -521,6 +521,12 @@ impl LogSegment {
         &self.log_path
     }
 
+    /// The open `.log` file (the log cleaner duplicates the handle to read an inactive
+    /// segment without the log's lock, and compares file identities before its swap).
+    pub fn log_file(&self) -> &File {
+        &self.log
+    }
+
     /// The offset index (for tests and diagnostics).
     #[cfg(test)]
     pub fn index(&self) -> &OffsetIndex {
@@ -1094,29 +1100,6 @@ impl LogSegment {
         }
     }
 
-    /// Positions and headers of every batch, in log order (for the log cleaner).
-    pub fn batch_positions(&self) -> Result<Vec<BatchPosition>> {
-        let mut out = Vec::new();
-        let mut scanner = self.scanner();
-        let mut position = 0u64;
-        let mut min_base = self.base_offset;
-        while let Some((header, size)) = self.header_at(&mut scanner, position, min_base)? {
-            out.push(BatchPosition {
-                position,
-                header,
-                size,
-            });
-            min_base = header.next_offset();
-            position += size;
-        }
-        Ok(out)
-    }
-
-    /// The bytes of the batch at `at`.
-    pub fn read_batch(&self, at: &BatchPosition) -> Result<Vec<u8>> {
-        read_at(&self.log, &self.log_path, at.position, at.size as usize)
-    }
-
     /// Appends one stored batch (already holding its final offsets), updating the indexes
     /// (for the log cleaner's output segment).
     pub fn append_stored(&mut self, batch: &[u8], index_interval: u64) -> Result<()> {
@@ -1138,14 +1121,6 @@ impl LogSegment {
     /// The first batch's `maxTimestamp` (Kafka's `getFirstBatchTimestamp`), if any.
     pub fn first_batch_timestamp(&self) -> Option<i64> {
         self.rolling_based_timestamp
-    }
-
-    /// The `.log` file's modification time.
-    pub fn last_modified(&self) -> Result<std::time::SystemTime> {
-        self.log
-            .metadata()
-            .and_then(|m| m.modified())
-            .map_err(StorageError::io("stat", &self.log_path))
     }
 
     /// Sets the `.log` file's modification time (Kafka gives a cleaned segment the time of
