@@ -154,6 +154,7 @@ broker_configs! {
     "transaction.abort.timed.out.transaction.cleanup.interval.ms", Int, "10000", None, "How often transactions open longer than their timeout are aborted.";
     "transactional.id.expiration.ms", Int, "604800000", None, "A transactional id idle this long (no transaction in progress) is removed.";
     "transaction.remove.expired.transaction.cleanup.interval.ms", Int, "3600000", None, "How often expired transactional ids are removed.";
+    "max.incremental.fetch.session.cache.slots", Int, "1000", None, "Most incremental fetch sessions (KIP-227) the broker keeps; 0 declines every session.";
     "log.dirs", String, "", None, "Data directory (use --data-dir).";
     "node.id", Int, "1", None, "This broker's id (use --node-id).";
 }

@@ -23,6 +23,7 @@
 
 pub mod config;
 pub mod faults;
+mod fetch_session;
 pub mod group;
 mod handlers;
 mod producer_ids;

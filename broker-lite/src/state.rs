@@ -250,6 +250,8 @@ pub struct BrokerState {
     txns: TransactionCoordinator,
     /// The cleaner checkpoints as last read from or written to `cleaner-offset-checkpoint`.
     cleaner_checkpoints: Mutex<BTreeMap<(String, i32), i64>>,
+    /// Incremental fetch sessions (KIP-227). Locked briefly, never across an await or I/O.
+    pub(crate) fetch_sessions: Mutex<crate::fetch_session::FetchSessionCache>,
 }
 
 impl std::fmt::Debug for BrokerState {
@@ -344,6 +346,9 @@ impl BrokerState {
         let groups = GroupCoordinator::new(&config);
         let txns = TransactionCoordinator::new(&config, now_ms());
         let cleaner_checkpoints = read_cleaner_checkpoints(&data_dir)?;
+        let config_fetch_session_slots = config
+            .get_i64("max.incremental.fetch.session.cache.slots")
+            .max(0) as usize;
         let state = Arc::new(BrokerState {
             config,
             cluster_id,
@@ -359,6 +364,12 @@ impl BrokerState {
             groups,
             txns,
             cleaner_checkpoints: Mutex::new(cleaner_checkpoints),
+            fetch_sessions: Mutex::new(crate::fetch_session::FetchSessionCache::new(
+                config_fetch_session_slots,
+                std::collections::hash_map::RandomState::new()
+                    .build_hasher()
+                    .finish(),
+            )),
         });
         state.load_topics()?;
         state.groups.load(&state, now_ms());

@@ -705,11 +705,12 @@ fn session_fetch(session_id: i32, session_epoch: i32) -> FetchRequest {
     req
 }
 
-/// KIP-227 with a broker that declines sessions: full requests (epoch 0 or -1, session id 0)
-/// get data and session id 0; an incremental request (epoch > 0) naming a session the broker
-/// does not have gets FETCH_SESSION_ID_NOT_FOUND at the top level.
+/// KIP-227, served (details in broker_fetch_sessions.rs): at every version with sessions a
+/// full request with epoch 0 creates a session (non-zero id) and gets the data; epoch -1 gets
+/// the data without a session (id 0); an incremental request (epoch > 0) naming a session the
+/// broker does not have gets FETCH_SESSION_ID_NOT_FOUND at the top level.
 #[tokio::test]
-async fn fetch_sessions_declined_and_unknown_sessions() {
+async fn fetch_sessions_created_by_epoch_0_and_unknown_sessions() {
     let (broker, mut c) = setup(1, &[]).await;
     produce_ok(
         &mut c,
@@ -726,7 +727,8 @@ async fn fetch_sessions_declined_and_unknown_sessions() {
                 req.topics[0].topic_id = topic_metadata(&mut c, "t").await.topic_id;
             }
             let r = c.send(req, v).await.unwrap();
-            assert_eq!((r.error_code, r.session_id), (0, 0), "v{v} epoch {epoch}");
+            assert_eq!(r.error_code, 0, "v{v} epoch {epoch}");
+            assert_eq!(r.session_id != 0, epoch == 0, "v{v} epoch {epoch}");
             assert_eq!(batches_of(&r.responses[0].partitions[0]).len(), 1);
         }
         let r = c.send(session_fetch(12345, 1), v.min(12)).await.unwrap();
@@ -735,16 +737,23 @@ async fn fetch_sessions_declined_and_unknown_sessions() {
             ErrorCode::FetchSessionIdNotFound.code(),
             "v{v}"
         );
+        assert_eq!(r.session_id, 0);
         assert!(r.responses.is_empty());
+    }
+    // Versions 4-6 have no session fields: never a session.
+    for v in 4..7 {
+        let r = c.send(session_fetch(0, 0), v).await.unwrap();
+        assert_eq!((r.error_code, r.session_id), (0, 0), "v{v}");
+        assert_eq!(batches_of(&r.responses[0].partitions[0]).len(), 1);
     }
     broker.shutdown().await;
 }
 
 /// Kafka's `FetchManager.newContext`: a request is "full" when its epoch is 0 or -1
-/// (`FetchMetadata.isFull`), whatever its session id; any other epoch looks the session id up
-/// and answers FETCH_SESSION_ID_NOT_FOUND when there is no such session, session id 0
-/// included. So (id 0, epoch 5) is FETCH_SESSION_ID_NOT_FOUND (not INVALID_FETCH_SESSION_EPOCH),
-/// and (id N, epoch 0 or -1) closes session N and is served as a full fetch.
+/// (`FetchMetadata.isFull`), whatever its session id, and closes the session it names; any
+/// other epoch looks the session id up: FETCH_SESSION_ID_NOT_FOUND when there is no such
+/// session (session id 0 included, so (0, 5) is not INVALID_FETCH_SESSION_EPOCH), and
+/// INVALID_FETCH_SESSION_EPOCH when the epoch is not the session's.
 #[tokio::test]
 async fn fetch_session_errors_follow_kafka_fetch_manager() {
     let (broker, mut c) = setup(1, &[]).await;
@@ -757,11 +766,26 @@ async fn fetch_session_errors_follow_kafka_fetch_manager() {
     .await;
     let r = c.send(session_fetch(0, 5), 12).await.unwrap();
     assert_eq!(r.error_code, ErrorCode::FetchSessionIdNotFound.code());
-    for epoch in [0, -1] {
-        let r = c.send(session_fetch(777, epoch), 12).await.unwrap();
-        assert_eq!(r.error_code, 0, "epoch {epoch}: a full fetch");
-        assert_eq!(batches_of(&r.responses[0].partitions[0]).len(), 1);
-    }
+    let session = c.send(session_fetch(0, 0), 12).await.unwrap().session_id;
+    assert_ne!(session, 0);
+    // The session expects epoch 1.
+    let r = c.send(session_fetch(session, 5), 12).await.unwrap();
+    assert_eq!(
+        (r.error_code, r.session_id),
+        (ErrorCode::InvalidFetchSessionEpoch.code(), 0)
+    );
+    assert!(r.responses.is_empty());
+    // Epoch 0 naming it: closed, a new session created, data served.
+    let r = c.send(session_fetch(session, 0), 12).await.unwrap();
+    assert_eq!(r.error_code, 0);
+    assert!(r.session_id != 0 && r.session_id != session);
+    assert_eq!(batches_of(&r.responses[0].partitions[0]).len(), 1);
+    let r = c.send(session_fetch(session, 1), 12).await.unwrap();
+    assert_eq!(r.error_code, ErrorCode::FetchSessionIdNotFound.code());
+    // Epoch -1 naming an unknown session: a full, sessionless fetch.
+    let r = c.send(session_fetch(777, -1), 12).await.unwrap();
+    assert_eq!((r.error_code, r.session_id), (0, 0));
+    assert_eq!(batches_of(&r.responses[0].partitions[0]).len(), 1);
     broker.shutdown().await;
 }
 

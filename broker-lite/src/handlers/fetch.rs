@@ -15,12 +15,19 @@
 //! error. Topic ids are used from v13 (UNKNOWN_TOPIC_ID).
 //! `current_leader_epoch` (v9+) is checked (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH).
 //!
-//! Incremental fetch sessions (KIP-227) are declined, which the protocol allows: every
-//! response carries session id 0, so clients keep sending full fetch requests. As in Kafka's
-//! `FetchManager.newContext`, epoch 0 or -1 is a full fetch whatever the session id, and any
-//! other epoch names a session we do not have: FETCH_SESSION_ID_NOT_FOUND. Faults injected for
-//! a partition ([`crate::faults`]) answer it with their code and no records, like any
-//! partition error (the long poll returns at once).
+//! Incremental fetch sessions (KIP-227) are served from v7 ([`crate::fetch_session`], Kafka's
+//! `FetchManager`; v4-6 have no session fields and are always sessionless): epoch 0 is a full
+//! fetch that creates a session of every requested partition (session id 0 when the
+//! `max.incremental.fetch.session.cache.slots` cache is full and nothing can be evicted), epoch
+//! -1 a full fetch without a session; both close the session they name. Any other epoch is
+//! incremental: the request's partitions are added to / updated in the session, its forgotten
+//! topics removed, the whole session fetched (long poll included), and the response carries
+//! only the partitions with records, an error, or a high watermark or log start offset that
+//! changed since the session last reported them; the session records only what that final
+//! response reports. Session errors (FETCH_SESSION_ID_NOT_FOUND, INVALID_FETCH_SESSION_EPOCH,
+//! FETCH_SESSION_TOPIC_ID_ERROR) are top-level, with session id 0 and no partitions. Faults
+//! injected for a partition ([`crate::faults`]) answer it with their code and no records, like
+//! any partition error (the long poll returns at once).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +41,7 @@ use kafka_wire::{ErrorCode, Uuid};
 use tokio::time::Instant;
 
 use crate::faults::PartitionFaults;
+use crate::fetch_session::{FetchContext, FetchSessionCache};
 use crate::state::BrokerState;
 
 const READ_COMMITTED: i8 = 1;
@@ -187,24 +195,66 @@ fn gather(
     }
 }
 
+fn sessions(state: &BrokerState) -> std::sync::MutexGuard<'_, FetchSessionCache> {
+    state
+        .fetch_sessions
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+}
+
 pub(super) async fn handle(
     state: &Arc<BrokerState>,
-    req: FetchRequest,
+    mut req: FetchRequest,
     version: i16,
     faults: &PartitionFaults,
 ) -> FetchResponse {
-    // FetchManager.newContext: epoch 0 (initial) or -1 (final) is a full fetch, whatever the
-    // session id; any other epoch must name a live session, and we keep none.
-    if version >= 7 && req.session_epoch != 0 && req.session_epoch != -1 {
-        return FetchResponse {
-            error_code: ErrorCode::FetchSessionIdNotFound.code(),
-            session_id: 0,
-            ..Default::default()
-        };
+    // FetchManager.newContext: decided (and the session updated, its epoch advanced) once,
+    // before the long poll.
+    let context = sessions(state).new_context(version, &req, crate::state::now_ms());
+    let context = match context {
+        FetchContext::Error(code) => {
+            return FetchResponse {
+                error_code: code.code(),
+                session_id: 0,
+                ..Default::default()
+            }
+        }
+        FetchContext::Incremental(mut ctx) => {
+            // Fetch the whole session, with its cached per-partition parameters.
+            req.topics = std::mem::take(&mut ctx.topics);
+            FetchContext::Incremental(ctx)
+        }
+        other => other,
+    };
+    let req = Arc::new(req);
+    let mut response = long_poll(state, &req, version, faults).await;
+    // Only the response actually sent updates the session.
+    match context {
+        FetchContext::Full => {
+            response.session_id =
+                sessions(state).create_session(version, &req, &response, crate::state::now_ms());
+        }
+        FetchContext::Incremental(ctx) => {
+            let dropped = sessions(state).finish_incremental(ctx, version, &mut response);
+            for records in dropped.into_iter().filter_map(|p| p.records) {
+                crate::storage::recycle_read_buffer(records);
+            }
+        }
+        FetchContext::Sessionless | FetchContext::Error(_) => {}
     }
+    response
+}
+
+/// Gathers `req` until `min_bytes` are available, an error, `max_wait_ms` or shutdown; the
+/// last gather is the answer.
+async fn long_poll(
+    state: &Arc<BrokerState>,
+    req: &Arc<FetchRequest>,
+    version: i16,
+    faults: &PartitionFaults,
+) -> FetchResponse {
     let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let min_bytes = req.min_bytes.max(0) as usize;
-    let req = Arc::new(req);
     loop {
         // Register for wake-ups before reading, so an append between the read and the wait
         // is not missed.
