@@ -53,8 +53,8 @@ use futures::stream::{BoxStream, FuturesUnordered};
 use futures::{Stream, StreamExt};
 use kafka_wire::messages::metadata_request::{MetadataRequest, MetadataRequestTopic};
 use kafka_wire::messages::{
-    FindCoordinatorResponse, HeartbeatResponse, JoinGroupResponse, LeaveGroupResponse,
-    MetadataResponse, SyncGroupResponse,
+    FetchResponse, FindCoordinatorResponse, HeartbeatResponse, JoinGroupResponse,
+    LeaveGroupResponse, MetadataResponse, SyncGroupResponse,
 };
 use kafka_wire::records::TimestampType;
 use kafka_wire::{ApiKey, ErrorCode, Request, RequestBody};
@@ -67,8 +67,8 @@ use super::coordinator::{
     Generation, OffsetAndMetadata, OffsetCommitSend, RequestId,
 };
 use super::fetcher::{
-    self, needs_metadata_refresh, prepare_fetches, CompletedFetch, FetchBuffer, FetchConfig,
-    ListedOffset, PreparedFetch,
+    self, needs_metadata_refresh, prepare_fetches, FetchBuffer, FetchConfig, FetchSessions,
+    ListedOffset, PreparedFetch, SentFetch,
 };
 use super::group::{
     classify_manual_commit, commit_error, committed_to_offset, coordinator_config, from_group_tps,
@@ -1994,7 +1994,9 @@ enum GroupDone {
 struct FetchDone {
     node: i32,
     prepared: PreparedFetch,
-    result: Result<Vec<CompletedFetch>, Error>,
+    /// The request sent (`None`: none could be written, `result` says why).
+    sent: Option<SentFetch>,
+    result: Result<FetchResponse, Error>,
 }
 
 type ResetAnswer = Result<Vec<(TopicPartition, Result<ListedOffset, ErrorCode>)>, Error>;
@@ -2010,6 +2012,9 @@ struct IoTask {
     shared: Arc<Shared>,
     fetches: FuturesUnordered<BoxFut<FetchDone>>,
     fetching: HashSet<i32>,
+    /// The fetch session with each broker (KIP-227); `fetching` keeps one request in flight
+    /// per session.
+    sessions: FetchSessions,
     /// Brokers whose last fetch failed, not fetched from again before the instant.
     node_backoff: HashMap<i32, Instant>,
     resets: FuturesUnordered<BoxFut<ResetDone>>,
@@ -2050,6 +2055,7 @@ impl IoTask {
             shared,
             fetches: FuturesUnordered::new(),
             fetching: HashSet::new(),
+            sessions: FetchSessions::new(),
             node_backoff: HashMap::new(),
             resets: FuturesUnordered::new(),
             connecting: FuturesUnordered::new(),
@@ -2267,11 +2273,24 @@ impl IoTask {
             no_wait,
             "sending fetch"
         );
+        let built = self.sessions.build(
+            &prepared,
+            &config,
+            &cluster,
+            conn.version_for(ApiKey::Fetch),
+        );
         self.fetches.push(Box::pin(async move {
-            let result = fetcher::send_fetch(&conn, &prepared, &config, &cluster).await;
+            let (sent, result) = match built {
+                Ok((request, sent)) => {
+                    let result = fetcher::send_fetch(&conn, request, &sent).await;
+                    (Some(sent), result)
+                }
+                Err(e) => (None, Err(e)),
+            };
             FetchDone {
                 node,
                 prepared,
+                sent,
                 result,
             }
         }));
@@ -2279,7 +2298,18 @@ impl IoTask {
 
     fn handle_fetch(&mut self, done: FetchDone) {
         self.fetching.remove(&done.node);
-        match done.result {
+        let result = match (&done.sent, done.result) {
+            (Some(sent), Ok(response)) => self.sessions.handle_response(sent, response),
+            (Some(sent), Err(e)) => {
+                self.sessions.handle_error(sent, &e);
+                Err(e)
+            }
+            (None, Err(e)) => Err(e),
+            (None, Ok(_)) => Err(Error::IllegalState(
+                "a fetch answer without a request".into(),
+            )),
+        };
+        match result {
             Ok(completed) => {
                 self.node_backoff.remove(&done.node);
                 // Empty answers are buffered too: collecting them updates the offsets (high

@@ -3,10 +3,12 @@
 //! of resets (`OffsetFetcher`'s ListOffsets).
 //!
 //! The core is pure and deterministic: [`prepare_fetches`] chooses what to fetch from which
-//! broker, [`build_fetch_request`] writes the request, [`completed_fetches`] splits a
-//! response into per-partition [`CompletedFetch`]es, and [`FetchBuffer::collect`] returns
-//! records from them. The async functions at the end ([`send_fetch`], [`list_offsets`]) are
-//! the thin I/O layer the consumer's background task calls.
+//! broker, [`FetchSessions::build`] writes the request within the broker's fetch session,
+//! [`FetchSessions::handle_response`] checks the answer against the session and splits it
+//! into per-partition [`CompletedFetch`]es ([`completed_fetches`]), and
+//! [`FetchBuffer::collect`] returns records from them. The async functions at the end
+//! ([`send_fetch`], [`list_offsets`]) are the thin I/O layer the consumer's background task
+//! calls.
 //!
 //! # Behaviour
 //! * **One fetch in flight per broker**, covering every fetchable partition it leads that
@@ -15,6 +17,18 @@
 //!   while the application still processes data from other brokers or partitions
 //!   (pipelining). Memory is bounded by about `fetch.max.bytes` per broker (plus one batch,
 //!   KIP-74) and one decompressed batch per partition being drained.
+//! * **Incremental fetch sessions** (KIP-227, always on as in Java;
+//!   [`fetch_session`](super::fetch_session)): the first request to a broker is full (epoch
+//!   0); once the broker answers with a session id, requests list only the partitions added
+//!   or altered (new position after records were consumed or a seek, new leader epoch...) and
+//!   forget the partitions no longer fetched from it (paused, unassigned, moved to another
+//!   leader, or holding buffered data: Java also leaves those out of the next request). The
+//!   answer names only partitions with news; the others keep their position and get no
+//!   [`CompletedFetch`]. The one-fetch-in-flight rule is what sessions need: each answer
+//!   decides the next request's epoch. A failed request, a session error or an answer that
+//!   does not match the session makes the next request full again; a broker that declines
+//!   sessions (session id 0) gets full requests every time. Requests below Fetch v7 carry no
+//!   session.
 //! * **Records** come out in offset order per partition, at most `max.poll.records` per
 //!   collect. Batches are decompressed one at a time (any codec, bounded by
 //!   [`FetchConfig::max_decompressed_batch`]); the CRC is checked when `check.crcs` is on;
@@ -39,7 +53,7 @@ use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use kafka_wire::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_wire::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
 use kafka_wire::messages::fetch_response::PartitionData;
 use kafka_wire::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_wire::messages::{FetchRequest, FetchResponse, ListOffsetsRequest};
@@ -49,6 +63,9 @@ use kafka_wire::records::{
 use kafka_wire::{ApiKey, ErrorCode, Uuid};
 
 use super::consumer::ConsumerRecord;
+use super::fetch_session::{
+    FetchRequestData, FetchSessionHandler, PartitionFetchData, INVALID_SESSION_ID,
+};
 use super::subscription_state::{FetchPosition, SubscriptionState};
 use crate::error::Error;
 use crate::metadata::Cluster;
@@ -151,46 +168,93 @@ pub fn prepare_fetches(
     plan
 }
 
-/// The Fetch version to use with a broker whose highest common version is `max`: topic ids
-/// are needed from v13, so without an id for every topic the version is capped at 12.
-/// `None` below v4 (no record batch v2 / isolation level).
-pub fn fetch_version(prepared: &PreparedFetch, cluster: &Cluster, max: i16) -> Option<i16> {
+/// The Fetch version to use with a broker whose highest common version is `max`, for a
+/// request that can (or cannot) name every topic by id: topic ids are needed from v13, so
+/// without an id for every topic the version is capped at 12. `None` below v4 (no record
+/// batch v2 / isolation level).
+pub fn fetch_version(can_use_topic_ids: bool, max: i16) -> Option<i16> {
     if max < 4 {
         return None;
     }
-    let all_ids = prepared.partitions.iter().all(|(tp, _)| {
-        cluster
-            .topic(&tp.topic)
-            .is_some_and(|t| t.topic_id != Uuid::ZERO)
-    });
-    Some(if all_ids { max } else { max.min(12) })
+    Some(if can_use_topic_ids { max } else { max.min(12) })
 }
 
-/// Writes the Fetch request for `prepared` (a full fetch, no fetch session).
-pub fn build_fetch_request(
+/// What `prepared` fetches for each partition (Java's `FetchRequest.PartitionData`: no log
+/// start offset, no last fetched epoch for consumers).
+pub fn partition_fetch_data(
     prepared: &PreparedFetch,
     config: &FetchConfig,
     cluster: &Cluster,
+) -> Vec<(TopicPartition, PartitionFetchData)> {
+    prepared
+        .partitions
+        .iter()
+        .map(|(tp, position)| {
+            let data = PartitionFetchData {
+                topic_id: cluster.topic(&tp.topic).map_or(Uuid::ZERO, |t| t.topic_id),
+                fetch_offset: position.offset,
+                log_start_offset: -1,
+                max_bytes: config.partition_max_bytes,
+                current_leader_epoch: position.leader_epoch,
+                last_fetched_epoch: None,
+            };
+            (tp.clone(), data)
+        })
+        .collect()
+}
+
+/// Writes the Fetch request for `data` at `version` (Java's `FetchRequest.Builder`): the
+/// partitions to send grouped by consecutive topic, the session id and epoch, and from v7
+/// the forgotten partitions (with the replaced ones from v13: before v13 the forget list
+/// names topics, which would drop the replacing partition).
+pub fn write_fetch_request(
+    data: &FetchRequestData,
+    config: &FetchConfig,
+    version: i16,
 ) -> FetchRequest {
     let mut topics: Vec<FetchTopic> = Vec::new();
-    for (tp, position) in &prepared.partitions {
+    for (tp, d) in &data.to_send {
         let partition = FetchPartition {
             partition: tp.partition,
-            current_leader_epoch: position.leader_epoch.unwrap_or(-1),
-            fetch_offset: position.offset,
-            last_fetched_epoch: -1,
-            log_start_offset: -1,
-            partition_max_bytes: config.partition_max_bytes,
+            current_leader_epoch: d.current_leader_epoch.unwrap_or(-1),
+            fetch_offset: d.fetch_offset,
+            last_fetched_epoch: d.last_fetched_epoch.unwrap_or(-1),
+            log_start_offset: d.log_start_offset,
+            partition_max_bytes: d.max_bytes,
             ..Default::default()
         };
         match topics.last_mut() {
-            Some(t) if t.topic == *tp.topic => t.partitions.push(partition),
+            Some(t) if t.topic == *tp.topic && t.topic_id == d.topic_id => {
+                t.partitions.push(partition)
+            }
             _ => topics.push(FetchTopic {
                 topic: tp.topic.to_string(),
-                topic_id: cluster.topic(&tp.topic).map_or(Uuid::ZERO, |t| t.topic_id),
+                topic_id: d.topic_id,
                 partitions: vec![partition],
                 ..Default::default()
             }),
+        }
+    }
+    let mut forgotten: Vec<ForgottenTopic> = Vec::new();
+    if version >= 7 {
+        let replaced = if version >= 13 {
+            &data.to_replace[..]
+        } else {
+            &[]
+        };
+        for p in data.to_forget.iter().chain(replaced) {
+            match forgotten
+                .iter_mut()
+                .find(|f| f.topic == *p.tp.topic && f.topic_id == p.topic_id)
+            {
+                Some(f) => f.partitions.push(p.tp.partition),
+                None => forgotten.push(ForgottenTopic {
+                    topic: p.tp.topic.to_string(),
+                    topic_id: p.topic_id,
+                    partitions: vec![p.tp.partition],
+                    ..Default::default()
+                }),
+            }
         }
     }
     FetchRequest {
@@ -199,11 +263,183 @@ pub fn build_fetch_request(
         min_bytes: config.min_bytes,
         max_bytes: config.max_bytes,
         isolation_level: i8::from(config.read_committed),
-        session_id: 0,
-        session_epoch: -1,
+        session_id: data.metadata.session_id,
+        session_epoch: data.metadata.epoch,
         topics,
+        forgotten_topics_data: forgotten,
         rack_id: config.rack.clone().unwrap_or_default(),
         ..Default::default()
+    }
+}
+
+/// A Fetch request on its way to a broker: what reading its answer needs.
+#[derive(Debug, Clone)]
+pub struct SentFetch {
+    /// The broker.
+    pub node: i32,
+    /// The request's version.
+    pub version: i16,
+    /// The session data the request was written from.
+    pub data: FetchRequestData,
+}
+
+/// The consumer's fetch sessions, one [`FetchSessionHandler`] per broker (Java's
+/// `sessionHandlers`, KIP-227). The caller keeps at most one request in flight per broker
+/// and hands every outcome back: [`handle_response`](Self::handle_response) for an answer,
+/// [`handle_error`](Self::handle_error) for a request that failed.
+#[derive(Debug, Default)]
+pub struct FetchSessions {
+    handlers: HashMap<i32, FetchSessionHandler>,
+}
+
+impl FetchSessions {
+    /// No sessions yet.
+    pub fn new() -> Self {
+        FetchSessions::default()
+    }
+
+    /// The session with `node`, once a request was built for it.
+    pub fn handler(&self, node: i32) -> Option<&FetchSessionHandler> {
+        self.handlers.get(&node)
+    }
+
+    /// Builds the request for `prepared` to a broker whose highest Fetch version is `max`:
+    /// a full request when there is no session (or it must be re-created), else an
+    /// incremental one listing only what changed and forgetting what is no longer fetched.
+    ///
+    /// # Errors
+    /// [`Error::UnsupportedVersion`] without Fetch v4 (the session is left as it was).
+    pub fn build(
+        &mut self,
+        prepared: &PreparedFetch,
+        config: &FetchConfig,
+        cluster: &Cluster,
+        max: Option<i16>,
+    ) -> Result<(FetchRequest, SentFetch), Error> {
+        let max = max.ok_or_else(|| Error::UnsupportedVersion("Fetch".into()))?;
+        if fetch_version(true, max).is_none() {
+            return Err(Error::UnsupportedVersion(
+                "the broker does not support Fetch v4+".into(),
+            ));
+        }
+        let handler = self
+            .handlers
+            .entry(prepared.node)
+            .or_insert_with(|| FetchSessionHandler::new(prepared.node));
+        if max < 7 {
+            // No session fields before v7: every request lists everything.
+            handler.reset();
+        }
+        let mut builder = handler.new_builder();
+        for (tp, data) in partition_fetch_data(prepared, config, cluster) {
+            builder.add(tp, data);
+        }
+        let data = builder.build();
+        let version = fetch_version(data.can_use_topic_ids, max).unwrap_or(max);
+        let request = write_fetch_request(&data, config, version);
+        Ok((
+            request,
+            SentFetch {
+                node: prepared.node,
+                version,
+                data,
+            },
+        ))
+    }
+
+    /// The answer to `sent`: one [`CompletedFetch`] per partition it names. A partition of
+    /// the session that an incremental answer leaves out has nothing new: it keeps its
+    /// position and gets none. A top-level error other than the session errors fails every
+    /// partition of the request.
+    ///
+    /// # Errors
+    /// An answer that does not match the session ([`Error::Protocol`]) or
+    /// FETCH_SESSION_TOPIC_ID_ERROR ([`Error::Kafka`]: metadata should be refreshed); the
+    /// next request is full. FETCH_SESSION_ID_NOT_FOUND and INVALID_FETCH_SESSION_EPOCH give
+    /// no fetches and no error: the next request re-creates the session.
+    pub fn handle_response(
+        &mut self,
+        sent: &SentFetch,
+        response: FetchResponse,
+    ) -> Result<Vec<CompletedFetch>, Error> {
+        let handler = self
+            .handlers
+            .entry(sent.node)
+            .or_insert_with(|| FetchSessionHandler::new(sent.node));
+        if !handler.handle_response(&response, sent.version) {
+            let code = ErrorCode::from(response.error_code);
+            return match code {
+                ErrorCode::None
+                    if response.throttle_time_ms > 0 && response.responses.is_empty() =>
+                {
+                    Ok(Vec::new())
+                }
+                ErrorCode::None => Err(Error::Protocol(format!(
+                    "node {} sent a fetch response that does not match fetch session {}",
+                    sent.node, sent.data.metadata
+                ))),
+                ErrorCode::FetchSessionIdNotFound | ErrorCode::InvalidFetchSessionEpoch => {
+                    Ok(Vec::new())
+                }
+                ErrorCode::FetchSessionTopicIdError => Err(Error::kafka_with_message(
+                    code,
+                    Some(format!(
+                        "fetch session topic id error from node {}",
+                        sent.node
+                    )),
+                )),
+                _ => Ok(completed_fetches(&sent.data, response, &HashMap::new())),
+            };
+        }
+        Ok(completed_fetches(
+            &sent.data,
+            response,
+            handler.session_topic_names(),
+        ))
+    }
+
+    /// `sent` failed without an answer (connection lost, timeout): the next request to its
+    /// broker closes the session and asks for a new one.
+    pub fn handle_error(&mut self, sent: &SentFetch, error: &Error) {
+        if let Some(h) = self.handlers.get_mut(&sent.node) {
+            h.handle_error(error);
+        }
+    }
+
+    /// Requests closing every session (epoch -1, no partitions), for the brokers `max`
+    /// gives a Fetch v7+ version for (Java's `prepareCloseFetchSessionRequests`). Brokers
+    /// without a session are skipped.
+    pub fn close_requests(
+        &mut self,
+        config: &FetchConfig,
+        max: impl Fn(i32) -> Option<i16>,
+    ) -> Vec<(FetchRequest, SentFetch)> {
+        let mut out = Vec::new();
+        let mut nodes: Vec<i32> = self.handlers.keys().copied().collect();
+        nodes.sort_unstable();
+        for node in nodes {
+            let Some(handler) = self.handlers.get_mut(&node) else {
+                continue;
+            };
+            let Some(version) = max(node).filter(|v| *v >= 7) else {
+                continue;
+            };
+            if handler.session_id() == INVALID_SESSION_ID {
+                continue;
+            }
+            handler.notify_close();
+            let data = handler.new_builder().build();
+            let request = write_fetch_request(&data, config, version);
+            out.push((
+                request,
+                SentFetch {
+                    node,
+                    version,
+                    data,
+                },
+            ));
+        }
+        out
     }
 }
 
@@ -489,27 +725,29 @@ pub fn needs_metadata_refresh(code: ErrorCode) -> bool {
     )
 }
 
-/// Splits a Fetch response into one [`CompletedFetch`] per requested partition; a partition
-/// the response omits gets none (it is fetched again), a top-level error fails them all.
-/// Topics are matched by id from v13 (`by_id`) and by name before.
+/// Splits a Fetch response into one [`CompletedFetch`] per partition it names, each read
+/// from the offset the request's session has for it; a partition the response omits gets
+/// none (an incremental answer names only partitions with news; the others keep their
+/// position and are fetched again), a top-level error fails every partition of the session.
+/// Topics are matched by id when the response names none (v13+, `by_id`), else by name.
 pub fn completed_fetches(
-    prepared: &PreparedFetch,
+    data: &FetchRequestData,
     response: FetchResponse,
     by_id: &HashMap<Uuid, Arc<str>>,
 ) -> Vec<CompletedFetch> {
     let top = ErrorCode::from(response.error_code);
-    let offsets: HashMap<&TopicPartition, i64> = prepared
-        .partitions
-        .iter()
-        .map(|(tp, p)| (tp, p.offset))
-        .collect();
     if !top.is_ok() {
-        return prepared
-            .partitions
+        return data
+            .session_partitions
             .iter()
-            .map(|(tp, p)| CompletedFetch::failed(tp.clone(), p.offset, top))
+            .map(|(tp, p)| CompletedFetch::failed(tp.clone(), p.fetch_offset, top))
             .collect();
     }
+    let offsets: HashMap<&TopicPartition, i64> = data
+        .session_partitions
+        .iter()
+        .map(|(tp, p)| (tp, p.fetch_offset))
+        .collect();
     let mut out = Vec::new();
     for topic in response.responses {
         let name: Arc<str> = if topic.topic.is_empty() {
@@ -750,33 +988,17 @@ fn initialize(
     }
 }
 
-/// Sends `prepared` to its leader over `conn` and splits the response.
+/// Sends a request [`FetchSessions::build`] wrote over `conn` (the answer goes back to
+/// [`FetchSessions::handle_response`], a failure to [`FetchSessions::handle_error`]).
 ///
 /// # Errors
-/// [`Error::UnsupportedVersion`] when the broker lacks Fetch v4+; the connection's errors.
+/// The connection's errors.
 pub async fn send_fetch(
     conn: &BrokerConnection,
-    prepared: &PreparedFetch,
-    config: &FetchConfig,
-    cluster: &Cluster,
-) -> Result<Vec<CompletedFetch>, Error> {
-    let max = conn
-        .version_for(ApiKey::Fetch)
-        .ok_or_else(|| Error::UnsupportedVersion("Fetch".into()))?;
-    let version = fetch_version(prepared, cluster, max)
-        .ok_or_else(|| Error::UnsupportedVersion("the broker does not support Fetch v4+".into()))?;
-    let request = build_fetch_request(prepared, config, cluster);
-    let by_id: HashMap<Uuid, Arc<str>> = prepared
-        .partitions
-        .iter()
-        .filter_map(|(tp, _)| {
-            cluster
-                .topic(&tp.topic)
-                .map(|t| (t.topic_id, tp.topic.clone()))
-        })
-        .collect();
-    let response = conn.send_with_version(request, version).await?;
-    Ok(completed_fetches(prepared, response, &by_id))
+    request: FetchRequest,
+    sent: &SentFetch,
+) -> Result<FetchResponse, Error> {
+    conn.send_with_version(request, sent.version).await
 }
 
 /// One partition's answer to a ListOffsets lookup.
@@ -1051,6 +1273,46 @@ mod tests {
         assert!(plan.fetches.is_empty());
     }
 
+    fn at(offset: i64, leader_epoch: Option<i32>) -> FetchPosition {
+        FetchPosition {
+            offset,
+            leader_epoch,
+        }
+    }
+
+    fn prepared(node: i32, partitions: &[(TopicPartition, i64)]) -> PreparedFetch {
+        PreparedFetch {
+            node,
+            partitions: partitions
+                .iter()
+                .map(|(t, o)| (t.clone(), FetchPosition::new(*o)))
+                .collect(),
+        }
+    }
+
+    /// A v13+ answer for topic id `id` naming `parts` (index, high watermark, records).
+    fn answer(session_id: i32, id: Uuid, parts: &[(i32, Bytes)]) -> FetchResponse {
+        FetchResponse {
+            session_id,
+            responses: if parts.is_empty() {
+                Vec::new()
+            } else {
+                vec![FetchableTopicResponse {
+                    topic_id: id,
+                    partitions: parts
+                        .iter()
+                        .map(|(i, r)| PartitionData {
+                            partition_index: *i,
+                            ..data(r.clone(), 100)
+                        })
+                        .collect(),
+                    ..Default::default()
+                }]
+            },
+            ..Default::default()
+        }
+    }
+
     #[test]
     fn fetch_request_fields_and_version() {
         let id = Uuid::from_u64_pair(1, 2);
@@ -1058,13 +1320,7 @@ mod tests {
         let prepared = PreparedFetch {
             node: 1,
             partitions: vec![
-                (
-                    tp("a", 0),
-                    FetchPosition {
-                        offset: 5,
-                        leader_epoch: Some(3),
-                    },
-                ),
+                (tp("a", 0), at(5, Some(3))),
                 (tp("a", 1), FetchPosition::new(6)),
             ],
         };
@@ -1073,55 +1329,289 @@ mod tests {
             rack: Some("r1".into()),
             ..FetchConfig::default()
         };
-        let req = build_fetch_request(&prepared, &config, &c);
+        let mut sessions = FetchSessions::new();
+        let (req, sent) = sessions.build(&prepared, &config, &c, Some(17)).unwrap();
+        assert_eq!(sent.version, 17);
         assert_eq!(req.isolation_level, 1);
         assert_eq!(req.max_wait_ms, 500);
         assert_eq!(req.min_bytes, 1);
         assert_eq!(req.max_bytes, 52_428_800);
         assert_eq!(req.rack_id, "r1");
-        assert_eq!(req.session_epoch, -1);
+        // The first request creates a session.
+        assert_eq!((req.session_id, req.session_epoch), (0, 0));
+        assert!(req.forgotten_topics_data.is_empty());
         assert_eq!(req.topics.len(), 1);
         assert_eq!(req.topics[0].topic_id, id);
         let p = &req.topics[0].partitions;
         assert_eq!((p[0].fetch_offset, p[0].current_leader_epoch), (5, 3));
         assert_eq!((p[1].fetch_offset, p[1].current_leader_epoch), (6, -1));
+        assert_eq!((p[1].log_start_offset, p[1].last_fetched_epoch), (-1, -1));
         assert_eq!(p[1].partition_max_bytes, 1_048_576);
-        assert_eq!(fetch_version(&prepared, &c, 17), Some(17));
-        assert_eq!(fetch_version(&prepared, &c, 3), None);
-        let without_id = PreparedFetch {
-            node: 1,
-            partitions: vec![(tp("b", 0), FetchPosition::new(0))],
-        };
-        assert_eq!(fetch_version(&without_id, &c, 17), Some(12));
+        assert!(matches!(
+            sessions.build(&prepared, &config, &c, Some(3)),
+            Err(Error::UnsupportedVersion(_))
+        ));
+        assert!(matches!(
+            sessions.build(&prepared, &config, &c, None),
+            Err(Error::UnsupportedVersion(_))
+        ));
+        let without_id = prepared_one(2, tp("b", 0));
+        let (_, sent) = sessions.build(&without_id, &config, &c, Some(17)).unwrap();
+        assert_eq!(sent.version, 12);
+        assert_eq!(fetch_version(true, 3), None);
+        assert_eq!(fetch_version(false, 9), Some(9));
+    }
+
+    fn prepared_one(node: i32, t: TopicPartition) -> PreparedFetch {
+        PreparedFetch {
+            node,
+            partitions: vec![(t, FetchPosition::new(0))],
+        }
     }
 
     #[test]
     fn responses_match_by_id_or_name_and_top_level_errors_fail_all() {
         let id = Uuid::from_u64_pair(1, 2);
-        let prepared = PreparedFetch {
-            node: 1,
-            partitions: vec![(tp("a", 0), FetchPosition::new(0))],
-        };
+        let c = cluster(&[("a", &[1], id)]);
+        let mut sessions = FetchSessions::new();
+        let (_, sent) = sessions
+            .build(
+                &prepared(1, &[(tp("a", 0), 0)]),
+                &FetchConfig::default(),
+                &c,
+                Some(17),
+            )
+            .unwrap();
         let by_id: HashMap<Uuid, Arc<str>> = [(id, Arc::from("a"))].into_iter().collect();
-        let resp = FetchResponse {
+        let out = completed_fetches(&sent.data, answer(0, id, &[(0, plain(0, &["x"]))]), &by_id);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].partition(), &tp("a", 0));
+        let by_name = FetchResponse {
             responses: vec![FetchableTopicResponse {
-                topic: String::new(),
-                topic_id: id,
+                topic: "a".into(),
                 partitions: vec![data(plain(0, &["x"]), 1)],
                 ..Default::default()
             }],
             ..Default::default()
         };
-        let out = completed_fetches(&prepared, resp, &by_id);
-        assert_eq!(out.len(), 1);
-        assert_eq!(out[0].partition(), &tp("a", 0));
+        assert_eq!(
+            completed_fetches(&sent.data, by_name, &HashMap::new()).len(),
+            1
+        );
         let resp = FetchResponse {
             error_code: ErrorCode::UnknownServerError.code(),
             ..Default::default()
         };
-        let out = completed_fetches(&prepared, resp, &by_id);
+        let out = completed_fetches(&sent.data, resp, &by_id);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].error, ErrorCode::UnknownServerError);
+        // Through the session: a top-level error that is not a session error fails all.
+        let resp = FetchResponse {
+            error_code: ErrorCode::TopicAuthorizationFailed.code(),
+            ..Default::default()
+        };
+        let out = sessions.handle_response(&sent, resp).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].error, ErrorCode::TopicAuthorizationFailed);
+    }
+
+    #[test]
+    fn session_requests_list_only_changes_and_answers_only_news() {
+        let id = Uuid::from_u64_pair(1, 2);
+        let c = cluster(&[("a", &[1, 1, 1, 1], id)]);
+        let config = FetchConfig::default();
+        let mut sessions = FetchSessions::new();
+        let all = [(tp("a", 0), 0), (tp("a", 1), 0), (tp("a", 2), 0)];
+        let (_, sent) = sessions
+            .build(&prepared(1, &all), &config, &c, Some(17))
+            .unwrap();
+        // The broker creates session 7 and answers every partition (a full answer).
+        let full = answer(
+            7,
+            id,
+            &[(0, plain(0, &["x0"])), (1, Bytes::new()), (2, Bytes::new())],
+        );
+        let out = sessions.handle_response(&sent, full).unwrap();
+        assert_eq!(out.len(), 3);
+        assert_eq!(sessions.handler(1).unwrap().session_id(), 7);
+
+        // a-0 was consumed (offset 1), a-1 is unchanged, a-2 has buffered data (left out),
+        // a-3 is newly assigned.
+        let next = [(tp("a", 0), 1), (tp("a", 1), 0), (tp("a", 3), 0)];
+        let (req, sent) = sessions
+            .build(&prepared(1, &next), &config, &c, Some(17))
+            .unwrap();
+        assert_eq!((req.session_id, req.session_epoch), (7, 1));
+        let listed: Vec<(i32, i64)> = req.topics[0]
+            .partitions
+            .iter()
+            .map(|p| (p.partition, p.fetch_offset))
+            .collect();
+        assert_eq!(listed, vec![(3, 0), (0, 1)]);
+        assert_eq!(req.forgotten_topics_data.len(), 1);
+        assert_eq!(req.forgotten_topics_data[0].topic_id, id);
+        assert_eq!(req.forgotten_topics_data[0].partitions, vec![2]);
+        // The answer only names a-3: a-0 and a-1 get nothing and keep their positions.
+        let out = sessions
+            .handle_response(&sent, answer(7, id, &[(3, plain(0, &["y"]))]))
+            .unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].partition(), &tp("a", 3));
+        assert_eq!(out[0].fetch_offset, 0);
+
+        // Nothing changed: an empty incremental request, epoch 2.
+        let next = [(tp("a", 0), 1), (tp("a", 1), 0), (tp("a", 3), 0)];
+        let (req, sent) = sessions
+            .build(&prepared(1, &next), &config, &c, Some(17))
+            .unwrap();
+        assert_eq!((req.session_id, req.session_epoch), (7, 2));
+        assert!(req.topics.is_empty() && req.forgotten_topics_data.is_empty());
+        // An answer for a partition outside the session is rejected; the next is full.
+        let bad = answer(7, id, &[(2, Bytes::new())]);
+        assert!(matches!(
+            sessions.handle_response(&sent, bad),
+            Err(Error::Protocol(_))
+        ));
+        let (req, _) = sessions
+            .build(&prepared(1, &next), &config, &c, Some(17))
+            .unwrap();
+        assert_eq!((req.session_id, req.session_epoch), (7, 0));
+        assert_eq!(req.topics[0].partitions.len(), 3);
+    }
+
+    #[test]
+    fn session_errors_and_failures_restart_with_a_full_request() {
+        let id = Uuid::from_u64_pair(1, 2);
+        let c = cluster(&[("a", &[1], id)]);
+        let config = FetchConfig::default();
+        let p = prepared(1, &[(tp("a", 0), 0)]);
+        let established = |sessions: &mut FetchSessions| {
+            let (_, sent) = sessions.build(&p, &config, &c, Some(17)).unwrap();
+            sessions
+                .handle_response(&sent, answer(9, id, &[(0, Bytes::new())]))
+                .unwrap();
+            let (req, sent) = sessions.build(&p, &config, &c, Some(17)).unwrap();
+            assert_eq!((req.session_id, req.session_epoch), (9, 1));
+            sent
+        };
+        let error = |code: ErrorCode| FetchResponse {
+            error_code: code.code(),
+            ..Default::default()
+        };
+
+        let mut sessions = FetchSessions::new();
+        let sent = established(&mut sessions);
+        let out = sessions
+            .handle_response(&sent, error(ErrorCode::FetchSessionIdNotFound))
+            .unwrap();
+        assert!(out.is_empty());
+        let (req, _) = sessions.build(&p, &config, &c, Some(17)).unwrap();
+        assert_eq!((req.session_id, req.session_epoch), (0, 0));
+
+        let mut sessions = FetchSessions::new();
+        let sent = established(&mut sessions);
+        let out = sessions
+            .handle_response(&sent, error(ErrorCode::InvalidFetchSessionEpoch))
+            .unwrap();
+        assert!(out.is_empty());
+        let (req, _) = sessions.build(&p, &config, &c, Some(17)).unwrap();
+        assert_eq!((req.session_id, req.session_epoch), (9, 0));
+        assert_eq!(req.topics[0].partitions.len(), 1);
+
+        let mut sessions = FetchSessions::new();
+        let sent = established(&mut sessions);
+        let e = sessions
+            .handle_response(&sent, error(ErrorCode::FetchSessionTopicIdError))
+            .unwrap_err();
+        assert_eq!(e.code(), Some(ErrorCode::FetchSessionTopicIdError));
+
+        let mut sessions = FetchSessions::new();
+        let sent = established(&mut sessions);
+        sessions.handle_error(&sent, &Error::Timeout("Fetch".into()));
+        let (req, _) = sessions.build(&p, &config, &c, Some(17)).unwrap();
+        assert_eq!((req.session_id, req.session_epoch), (9, 0));
+
+        // A broker that declines sessions: full requests every time.
+        let mut sessions = FetchSessions::new();
+        for _ in 0..3 {
+            let (req, sent) = sessions.build(&p, &config, &c, Some(17)).unwrap();
+            assert_eq!((req.session_id, req.session_epoch), (0, 0));
+            let out = sessions
+                .handle_response(&sent, answer(0, id, &[(0, Bytes::new())]))
+                .unwrap();
+            assert_eq!(out.len(), 1);
+        }
+        // Before v7 there are no session fields: a session is never assumed.
+        let mut sessions = FetchSessions::new();
+        let sent = established(&mut sessions);
+        sessions.handle_response(&sent, answer(9, id, &[])).unwrap();
+        let (req, sent) = sessions.build(&p, &config, &c, Some(6)).unwrap();
+        assert_eq!(sent.version, 6);
+        assert_eq!(req.session_epoch, 0);
+        assert_eq!(req.topics[0].partitions.len(), 1);
+    }
+
+    #[test]
+    fn replaced_partitions_are_forgotten_from_v13_only() {
+        let old = Uuid::from_u64_pair(1, 1);
+        let new = Uuid::from_u64_pair(2, 2);
+        let data = FetchRequestData {
+            to_send: vec![(
+                tp("a", 0),
+                PartitionFetchData {
+                    topic_id: new,
+                    fetch_offset: 0,
+                    log_start_offset: -1,
+                    max_bytes: 1,
+                    current_leader_epoch: None,
+                    last_fetched_epoch: None,
+                },
+            )],
+            to_forget: vec![],
+            to_replace: vec![super::super::fetch_session::TopicIdPartition {
+                topic_id: old,
+                tp: tp("a", 0),
+            }],
+            session_partitions: vec![],
+            metadata: super::super::fetch_session::FetchMetadata {
+                session_id: 3,
+                epoch: 4,
+            },
+            can_use_topic_ids: true,
+        };
+        let req = write_fetch_request(&data, &FetchConfig::default(), 13);
+        assert_eq!((req.session_id, req.session_epoch), (3, 4));
+        assert_eq!(req.forgotten_topics_data.len(), 1);
+        assert_eq!(req.forgotten_topics_data[0].topic_id, old);
+        assert_eq!(req.topics[0].topic_id, new);
+        let req = write_fetch_request(&data, &FetchConfig::default(), 12);
+        assert!(req.forgotten_topics_data.is_empty());
+    }
+
+    #[test]
+    fn close_requests_end_live_sessions_only() {
+        let id = Uuid::from_u64_pair(1, 2);
+        let c = cluster(&[("a", &[1, 2], id)]);
+        let config = FetchConfig::default();
+        let mut sessions = FetchSessions::new();
+        let p1 = prepared(1, &[(tp("a", 0), 0)]);
+        let (_, sent) = sessions.build(&p1, &config, &c, Some(17)).unwrap();
+        sessions
+            .handle_response(&sent, answer(9, id, &[(0, Bytes::new())]))
+            .unwrap();
+        // Broker 2 declined sessions.
+        let p2 = prepared(2, &[(tp("a", 1), 0)]);
+        let (_, sent) = sessions.build(&p2, &config, &c, Some(17)).unwrap();
+        sessions
+            .handle_response(&sent, answer(0, id, &[(1, Bytes::new())]))
+            .unwrap();
+        let close = sessions.close_requests(&config, |_| Some(17));
+        assert_eq!(close.len(), 1);
+        let (req, sent) = &close[0];
+        assert_eq!(sent.node, 1);
+        assert_eq!((req.session_id, req.session_epoch), (9, -1));
+        assert!(req.topics.is_empty() && req.forgotten_topics_data.is_empty());
+        assert!(sessions.close_requests(&config, |_| Some(6)).is_empty());
     }
 
     #[test]

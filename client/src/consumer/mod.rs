@@ -9,6 +9,7 @@
 //! * [`subscription_state`]: the assigned partitions and their positions (pure).
 //! * [`fetcher`]: Fetch requests per leader and turning responses into records (pure core,
 //!   thin async layer).
+//! * [`fetch_session`]: incremental fetch sessions (KIP-227), one handler per broker (pure).
 //! * [`coordinator`]: the group coordinator state machine (Java's `ConsumerCoordinator`
 //!   without I/O).
 //! * [`assignor`]: the group partition assignors: the pure, deterministic logic a group
@@ -19,6 +20,7 @@ pub mod assignor;
 #[allow(clippy::module_inception)]
 pub mod consumer;
 pub mod coordinator;
+pub mod fetch_session;
 pub mod fetcher;
 pub mod group;
 pub mod subscription_state;
