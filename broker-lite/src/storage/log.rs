@@ -182,6 +182,25 @@ impl PartitionLog {
         self.config = config;
     }
 
+    /// Whether appending `bytes` bytes now may wait on the disk rather than only copy into
+    /// the page cache: an fsync is configured (`flush.messages` or `flush.ms` set), or the
+    /// append would roll the active segment (which fsyncs the old one). A conservative
+    /// estimate made before the batches are parsed: the append's max timestamp is taken to be
+    /// `now_ms` and its last offset the log end offset plus `bytes`.
+    pub fn append_may_block(&self, bytes: usize, now_ms: i64) -> bool {
+        if self.config.flush_messages != i64::MAX || self.config.flush_ms != i64::MAX {
+            return true;
+        }
+        let bytes = bytes as u64;
+        self.active().should_roll(
+            &self.config,
+            bytes,
+            now_ms,
+            self.log_end_offset().saturating_add(bytes as i64),
+            now_ms,
+        )
+    }
+
     /// The first offset that may be read.
     pub fn log_start_offset(&self) -> i64 {
         self.log_start_offset

@@ -392,6 +392,42 @@ fn segments_roll_by_size_and_reads_continue_across_them() {
     );
 }
 
+/// `append_may_block` (whether Produce appends off the connection's task): only a configured
+/// fsync or an append that would roll the active segment may wait on the disk.
+#[test]
+fn appends_that_may_wait_on_the_disk_are_predicted() {
+    let dir = TempDir::new();
+    let one = batch_of(2, NOW).len();
+    let config = LogConfig {
+        segment_bytes: (one * 3) as i32,
+        segment_ms: 1000,
+        ..LogConfig::default()
+    };
+    let mut log = open(&dir, config.clone());
+    // An empty active segment never rolls.
+    assert!(!log.append_may_block(one * 10, NOW));
+    append(&mut log, batch_of(2, NOW));
+    assert!(!log.append_may_block(one, NOW));
+    assert!(!log.append_may_block(one * 2, NOW));
+    // Past segment.bytes, or past segment.ms, the append rolls (and fsyncs the old segment).
+    assert!(log.append_may_block(one * 2 + 1, NOW));
+    assert!(log.append_may_block(one, NOW + 1001));
+    // Any configured fsync.
+    for flushing in [
+        LogConfig {
+            flush_messages: 1,
+            ..config.clone()
+        },
+        LogConfig {
+            flush_ms: 60_000,
+            ..config.clone()
+        },
+    ] {
+        log.set_config(flushing);
+        assert!(log.append_may_block(1, NOW));
+    }
+}
+
 #[test]
 fn segments_roll_by_time() {
     let dir = TempDir::new();
