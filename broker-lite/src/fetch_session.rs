@@ -46,17 +46,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+pub use kafka_wire::fetch_session::{next_epoch, FINAL_EPOCH, INITIAL_EPOCH, INVALID_SESSION_ID};
 use kafka_wire::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_wire::messages::fetch_response::PartitionData;
 use kafka_wire::messages::{FetchRequest, FetchResponse};
 use kafka_wire::{ErrorCode, Uuid};
 
-/// The session id meaning "no session" (Kafka's `FetchMetadata.INVALID_SESSION_ID`).
-pub const INVALID_SESSION_ID: i32 = 0;
-/// The epoch of a full request that creates a session (`FetchMetadata.INITIAL_EPOCH`).
-pub const INITIAL_EPOCH: i32 = 0;
-/// The epoch of a full request without a session (`FetchMetadata.FINAL_EPOCH`).
-pub const FINAL_EPOCH: i32 = -1;
 /// How long a session must be unused (or have existed) before another may evict it: Kafka's
 /// constant `MIN_INCREMENTAL_FETCH_SESSION_EVICTION_MS`.
 pub const EVICTION_MS: i64 = 120_000;
@@ -64,18 +59,6 @@ pub const EVICTION_MS: i64 = 120_000;
 const SESSION_VERSION: i16 = 7;
 /// The first version naming topics by id.
 const TOPIC_ID_VERSION: i16 = 13;
-
-/// The epoch after `prev`, as Kafka's `FetchMetadata.nextEpoch`: -1 stays -1 (any negative
-/// epoch does), `i32::MAX` wraps to 1 (0 is reserved for creating a session).
-pub fn next_epoch(prev: i32) -> i32 {
-    if prev < 0 {
-        FINAL_EPOCH
-    } else if prev == i32::MAX {
-        1
-    } else {
-        prev + 1
-    }
-}
 
 /// How a session names a partition's topic: by topic id (sessions created at v13+) or by
 /// name (before v13), as Kafka's `CachedPartition` equality.
@@ -802,15 +785,6 @@ mod tests {
         (2, 1, 0),
         (2, 2, 0),
     ];
-
-    #[test]
-    fn next_epoch_wraps_like_kafka() {
-        assert_eq!(next_epoch(0), 1);
-        assert_eq!(next_epoch(41), 42);
-        assert_eq!(next_epoch(i32::MAX), 1);
-        assert_eq!(next_epoch(-1), -1);
-        assert_eq!(next_epoch(-7), -1);
-    }
 
     #[test]
     fn full_fetch_creates_a_session_of_every_partition() {

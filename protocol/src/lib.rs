@@ -14,6 +14,7 @@ pub mod codec;
 pub mod consumer_protocol;
 pub mod error;
 pub mod error_code;
+pub mod fetch_session;
 pub mod frame;
 pub mod message;
 pub mod records;

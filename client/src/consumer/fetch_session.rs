@@ -42,12 +42,7 @@ use kafka_wire::{ErrorCode, Uuid};
 
 use crate::producer::TopicPartition;
 
-/// The session id of a request or answer without a session.
-pub const INVALID_SESSION_ID: i32 = 0;
-/// The epoch of a full request that creates (or re-creates) a session.
-pub const INITIAL_EPOCH: i32 = 0;
-/// The epoch of a full request that closes any session and creates none.
-pub const FINAL_EPOCH: i32 = -1;
+pub use kafka_wire::fetch_session::{FINAL_EPOCH, INITIAL_EPOCH, INVALID_SESSION_ID};
 
 /// The session id and epoch a Fetch request carries (Java's `FetchMetadata`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -71,15 +66,10 @@ impl FetchMetadata {
         epoch: FINAL_EPOCH,
     };
 
-    /// The epoch after `prev`: -1 stays -1, `i32::MAX` wraps to 1 (0 is only for creating).
+    /// The epoch after `prev` (Kafka's `FetchMetadata.nextEpoch`, see
+    /// [`kafka_wire::fetch_session::next_epoch`]).
     pub fn next_epoch(prev: i32) -> i32 {
-        if prev < 0 {
-            FINAL_EPOCH
-        } else if prev == i32::MAX {
-            1
-        } else {
-            prev + 1
-        }
+        kafka_wire::fetch_session::next_epoch(prev)
     }
 
     /// Whether a request with this metadata lists every partition (epoch 0 or -1).
