@@ -225,6 +225,12 @@ impl BrokerConfig {
                 .parse::<f64>()
                 .is_ok_and(|f| f > 0.0 && f <= 1.0))
             .then_some("expected a number above 0 and at most 1"),
+            // Kafka: atLeast(0).
+            "max.incremental.fetch.session.cache.slots" => value
+                .trim()
+                .parse::<i64>()
+                .is_ok_and(|v| v < 0)
+                .then_some("must be at least 0"),
             _ => None,
         };
         if let Some(reason) = cleaner_problem {
@@ -344,7 +350,7 @@ mod tests {
     }
 
     #[test]
-    fn cleaner_settings_are_validated_like_kafka() {
+    fn cleaner_and_fetch_session_settings_are_validated_like_kafka() {
         let mut c = BrokerConfig::default();
         let defaults = c.cleaner_config();
         assert_eq!(
@@ -362,6 +368,11 @@ mod tests {
             );
         }
         c.set("log.cleaner.io.buffer.load.factor", "0.75").unwrap();
+        assert!(c
+            .set("max.incremental.fetch.session.cache.slots", "-1")
+            .is_err());
+        c.set("max.incremental.fetch.session.cache.slots", "0")
+            .unwrap();
         let cleaner = c.cleaner_config();
         assert_eq!(
             (cleaner.dedupe_buffer_size, cleaner.load_factor),
