@@ -629,6 +629,10 @@ impl BrokerState {
             if let Err(e) = p.log().close() {
                 warn!(topic = name, partition = p.index, error = %e, "closing a deleted partition");
             }
+            // A cleaning pass reads and writes the directory without the log's lock: stop it
+            // (it removes its `.cleaned` files) before the directory goes.
+            let log_dir = p.log().dir().to_path_buf();
+            crate::storage::abort_cleaning(&log_dir);
             let doomed = self.data_dir.join(format!(
                 "{}-{}.{}-delete",
                 name,

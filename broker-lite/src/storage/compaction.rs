@@ -104,6 +104,10 @@
 //! segments. A replaced segment is renamed `.deleted` and removed after
 //! `file.delete.delay.ms`.
 //!
+//! Deleting a topic closes each partition's log, then stops its pass ([`abort_cleaning`],
+//! Kafka's `abortCleaning`) and waits for it to end before the directory is removed: the pass
+//! checks between segments, removes the `.cleaned` files it wrote and swaps nothing.
+//!
 //! # Crash safety
 //!
 //! A group is written to a new segment named `<base>.log.cleaned` (with `.index.cleaned`,
@@ -122,9 +126,6 @@
 //!   blocking-safe thread), not on `log.cleaner.threads` dedicated threads, and the offset
 //!   map is allocated per pass, never larger than the pass can fill, instead of once per
 //!   thread. There is no `log.cleaner.io.max.bytes.per.second` throttling.
-//! * Deleting a topic does not wait for a pass of its partitions (Kafka aborts it first):
-//!   the pass is given up at (c), but a `.cleaned` file created in the directory while it is
-//!   being removed can make that removal fail.
 //! * The earliest delete horizon that triggers a pass is kept in memory only; after a
 //!   restart, tombstones are removed by the next pass the dirty ratio triggers.
 
@@ -133,7 +134,7 @@ use std::fs::{self, File};
 use std::ops::{DerefMut, Range};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_wire::codec::{write_varint, write_varlong};
@@ -315,9 +316,11 @@ impl CleanerConfig {
 }
 
 /// The partition directories with a cleaning pass under way in this process (Kafka's
-/// `LogCleanerManager.inProgress`): one pass per log at a time, since two passes would write
-/// the same `.cleaned` files.
-static IN_PROGRESS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+/// `LogCleanerManager.inProgress`), each with whether it was asked to stop: one pass per log
+/// at a time, since two passes would write the same `.cleaned` files.
+static IN_PROGRESS: Mutex<Vec<(PathBuf, bool)>> = Mutex::new(Vec::new());
+/// Signalled whenever a pass ends (for [`abort_cleaning`]).
+static PASS_ENDED: Condvar = Condvar::new();
 
 /// Marks a log's cleaning as under way until dropped.
 #[derive(Debug)]
@@ -326,20 +329,52 @@ struct InProgress(PathBuf);
 impl InProgress {
     fn acquire(dir: &Path) -> Option<InProgress> {
         let mut dirs = IN_PROGRESS.lock().unwrap_or_else(|p| p.into_inner());
-        if dirs.iter().any(|d| d == dir) {
+        if dirs.iter().any(|(d, _)| d == dir) {
             return None;
         }
-        dirs.push(dir.to_path_buf());
+        dirs.push((dir.to_path_buf(), false));
         Some(InProgress(dir.to_path_buf()))
+    }
+
+    /// Whether [`abort_cleaning`] asked this pass to stop.
+    fn aborted(&self) -> bool {
+        let dirs = IN_PROGRESS.lock().unwrap_or_else(|p| p.into_inner());
+        dirs.iter().any(|(d, stop)| *d == self.0 && *stop)
+    }
+
+    /// [`StorageError::LogClosed`] when the pass was asked to stop.
+    fn check(&self) -> Result<()> {
+        if self.aborted() {
+            return Err(StorageError::LogClosed(self.0.clone()));
+        }
+        Ok(())
     }
 }
 
 impl Drop for InProgress {
     fn drop(&mut self) {
         let mut dirs = IN_PROGRESS.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(i) = dirs.iter().position(|d| *d == self.0) {
+        if let Some(i) = dirs.iter().position(|(d, _)| *d == self.0) {
             dirs.swap_remove(i);
         }
+        PASS_ENDED.notify_all();
+    }
+}
+
+/// Stops the cleaning pass of the log in `dir`, if one is under way, and waits until it has
+/// ended (Kafka's `LogCleanerManager.abortCleaning`, used before a log is deleted). The pass
+/// notices between segments, removes the `.cleaned` files it wrote and ends without
+/// swapping anything; the log must already be closed so that no new pass starts.
+pub(crate) fn abort_cleaning(dir: &Path) {
+    let mut dirs = IN_PROGRESS.lock().unwrap_or_else(|p| p.into_inner());
+    let mut asked = false;
+    while let Some(entry) = dirs.iter_mut().find(|(d, _)| d == dir) {
+        if !asked {
+            entry.1 = true;
+            asked = true;
+            debug!(dir = %dir.display(), "waiting for the log cleaner to stop its pass");
+        }
+        dirs = PASS_ENDED.wait(dirs).unwrap_or_else(|p| p.into_inner());
     }
 }
 
@@ -542,7 +577,15 @@ pub(crate) fn compact_unlocked<G: DerefMut<Target = PartitionLog>>(
     let Some(pass) = pass else {
         return Ok(None);
     };
-    let cleaned = pass.clean(cleaner)?;
+    let cleaned = match pass.clean(cleaner) {
+        Ok(cleaned) => cleaned,
+        // Stopped by `abort_cleaning`: the log is being deleted.
+        Err(StorageError::LogClosed(dir)) => {
+            debug!(dir = %dir.display(), "cleaning pass stopped: the log is closed");
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
     lock().complete_cleaning(cleaned)
 }
 
@@ -885,7 +928,8 @@ impl CleaningPass {
         let start = self.range.first_dirty_offset;
         let end = self.range.first_uncleanable_offset;
         let mut map = new_offset_map(cleaner, end.saturating_sub(start));
-        let full = build_offset_map(&self.segments, start, end, &self.aborted, &mut map)?;
+        let stop = &self._in_progress;
+        let full = build_offset_map(&self.segments, start, end, &self.aborted, &mut map, stop)?;
         let end_offset = if full {
             let indexed_to = map.latest_offset().saturating_add(1);
             if indexed_to <= start {
@@ -921,6 +965,10 @@ impl CleaningPass {
         };
         let mut groups = Vec::new();
         for range in group_segments(&self.segments[..count], &self.config) {
+            if let Err(e) = self._in_progress.check() {
+                discard_groups(groups);
+                return Err(e);
+            }
             match self.write_group(range.clone(), &mut ctx) {
                 Ok(Some(cleaned)) => groups.push(CleanedGroup {
                     segments: range,
@@ -1041,11 +1089,13 @@ fn build_offset_map(
     end: i64,
     aborted: &AbortedRanges,
     map: &mut OffsetMap,
+    pass: &InProgress,
 ) -> Result<bool> {
     for segment in segments {
         if segment.next_base <= start {
             continue;
         }
+        pass.check()?;
         if segment.base_offset >= end {
             break;
         }

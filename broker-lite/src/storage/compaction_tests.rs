@@ -862,3 +862,32 @@ fn compact_unlocked_takes_the_lock_only_around_the_pass() {
     let outcome = compact_unlocked(lock, NOW, false, &CleanerConfig::default()).unwrap();
     assert_eq!((outcome, locks.get()), (None, 3));
 }
+
+/// Deleting a topic stops its log's pass (Kafka's `abortCleaning`): `abort_cleaning` flags
+/// the pass, which stops at its next segment and writes nothing, and waits until it has
+/// ended; with no pass under way it returns at once.
+#[test]
+fn abort_cleaning_stops_a_pass_and_waits_for_it() {
+    let dir = TempDir::new();
+    let mut log = sample_log(&dir, compacted());
+    abort_cleaning(log.dir());
+    let pass = log.prepare_cleaning(NOW, true).unwrap().unwrap();
+    let log_dir = log.dir().to_path_buf();
+    let aborter = std::thread::spawn(move || abort_cleaning(&log_dir));
+    // Wait (without a clock) until the request has been recorded.
+    while !pass._in_progress.aborted() {
+        std::thread::yield_now();
+    }
+    assert!(!aborter.is_finished());
+    assert!(matches!(
+        pass.clean(&CleanerConfig::default()),
+        Err(StorageError::LogClosed(_))
+    ));
+    aborter.join().unwrap();
+    assert!(leftovers(&dir).is_empty());
+    // Only that pass was stopped: the next one cleans.
+    log.close().unwrap();
+    let mut log = PartitionLog::open(dir.path(), compacted(), NOW).unwrap();
+    let outcome = log.compact_now(NOW).unwrap().unwrap();
+    assert!(outcome.segments_written > 0);
+}

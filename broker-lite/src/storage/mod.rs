@@ -134,7 +134,7 @@ mod txn_tests;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-pub(crate) use compaction::compact_unlocked;
+pub(crate) use compaction::{abort_cleaning, compact_unlocked};
 pub use compaction::{
     read_cleaner_checkpoints, write_cleaner_checkpoints, CleanableRange, CleanerConfig,
     CompactionOutcome, CLEANER_CHECKPOINT_FILE,
