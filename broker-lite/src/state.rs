@@ -166,6 +166,45 @@ impl Partition {
     pub fn log(&self) -> MutexGuard<'_, PartitionLog> {
         self.log.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// Calls `f` with every record from the log start offset to the high watermark, in
+    /// order, and the batch holding it (control batches included): how the coordinators
+    /// replay their internal topics on startup. A read error ends the replay (with a
+    /// warning); undecodable batches and records are skipped. Holds the log's lock
+    /// throughout.
+    pub(crate) fn replay_records(
+        &self,
+        mut f: impl FnMut(&kafka_wire::records::RecordBatch, kafka_wire::records::Record),
+    ) {
+        let log = self.log();
+        let end = log.high_watermark();
+        let mut position = log.log_start_offset();
+        while position < end {
+            let read = match log.read(position, 1 << 20, end) {
+                Ok(r) => r,
+                Err(e) => {
+                    warn!(topic = %self.topic, partition = self.index, error = %e,
+                        "cannot replay the partition");
+                    return;
+                }
+            };
+            if read.records.is_empty() || read.next_offset <= position {
+                return;
+            }
+            for batch in kafka_wire::records::RecordBatches::new(read.records) {
+                let Ok(batch) = batch else { break };
+                let Ok(iter) = batch.records(64 << 20) else {
+                    continue;
+                };
+                for record in iter.flatten() {
+                    if record.offset >= position {
+                        f(&batch, record);
+                    }
+                }
+            }
+            position = read.next_offset;
+        }
+    }
 }
 
 /// A topic: id, partitions and config overrides.

@@ -36,7 +36,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::{Bytes, BytesMut};
 use kafka_wire::records::{
-    BatchOptions, ControlRecordType, EndTransactionMarker, RecordBatchBuilder, RecordBatches,
+    BatchOptions, ControlRecordType, EndTransactionMarker, RecordBatchBuilder,
 };
 use kafka_wire::ErrorCode;
 use tokio::sync::oneshot;
@@ -73,10 +73,10 @@ type RecordedOffset = (OffsetAndMetadata, i64);
 #[derive(Debug)]
 struct Entry {
     group: ClassicGroup<Waiter>,
-    offsets: BTreeMap<OffsetKey, OffsetAndMetadata>,
-    /// The log offset of each committed offset's record: a transactional offset replaces a
-    /// committed one only if its record is newer (Kafka keeps the most recent record).
-    record_offsets: HashMap<OffsetKey, i64>,
+    /// The committed offsets, with the log offset of their records: a transactional offset
+    /// replaces a committed one only if its record is newer (Kafka keeps the most recent
+    /// record).
+    offsets: BTreeMap<OffsetKey, RecordedOffset>,
     /// Transactional offsets (TxnOffsetCommit, KIP-98/KIP-447) not yet committed, per
     /// producer id: invisible to OffsetFetch until the commit marker.
     pending: HashMap<i64, BTreeMap<OffsetKey, RecordedOffset>>,
@@ -87,7 +87,6 @@ impl Entry {
         Entry {
             group,
             offsets: BTreeMap::new(),
-            record_offsets: HashMap::new(),
             pending: HashMap::new(),
         }
     }
@@ -106,16 +105,24 @@ impl Entry {
         if !commit {
             return;
         }
-        for (key, (offset, record_offset)) in pending {
-            if self
-                .record_offsets
-                .get(&key)
-                .is_none_or(|existing| record_offset > *existing)
-            {
-                self.record_offsets.insert(key.clone(), record_offset);
-                self.offsets.insert(key, offset);
-            }
+        for (key, recorded) in pending {
+            commit_if_newer(&mut self.offsets, key, recorded);
         }
+    }
+}
+
+/// A committed transactional offset: kept unless the current one's record is newer (Kafka
+/// keeps the most recent record).
+fn commit_if_newer(
+    offsets: &mut BTreeMap<OffsetKey, RecordedOffset>,
+    key: OffsetKey,
+    recorded: RecordedOffset,
+) {
+    if offsets
+        .get(&key)
+        .is_none_or(|(_, existing)| recorded.1 > *existing)
+    {
+        offsets.insert(key, recorded);
     }
 }
 
@@ -562,8 +569,7 @@ impl GroupCoordinator {
             .append_batch(state, group_id, &records, None, now)
             .map_err(offset_append_error)?;
         for (i, (t, p, o)) in offsets.into_iter().enumerate() {
-            entry.record_offsets.insert((t.clone(), p), base + i as i64);
-            entry.offsets.insert((t, p), o);
+            entry.offsets.insert((t, p), (o, base + i as i64));
         }
         Ok(())
     }
@@ -681,7 +687,7 @@ impl GroupCoordinator {
                 Some(e) if require_stable && e.has_pending(&key) => {
                     Err(ErrorCode::UnstableOffsetCommit)
                 }
-                Some(e) => Ok(e.offsets.get(&key).cloned()),
+                Some(e) => Ok(e.offsets.get(&key).map(|(o, _)| o.clone())),
                 None => Ok(None),
             }
         };
@@ -838,7 +844,6 @@ impl GroupCoordinator {
         self.append(state, group_id, &tombstones, now)
             .map_err(group_append_error)?;
         for key in doomed {
-            entry.record_offsets.remove(&key);
             entry.offsets.remove(&key);
         }
         Ok(results)
@@ -898,63 +903,35 @@ impl GroupCoordinator {
         for partition in topic.all_partitions() {
             // Pending transactional offsets of this partition, per producer id.
             let mut pending: HashMap<i64, Vec<PendingRecord>> = HashMap::new();
-            let log = partition.log();
-            let end = log.high_watermark();
-            let mut position = log.log_start_offset();
-            while position < end {
-                let read = match log.read(position, 1 << 20, end) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        warn!(partition = partition.index, error = %e, "cannot read {OFFSETS_TOPIC}");
-                        break;
-                    }
-                };
-                if read.records.is_empty() || read.next_offset <= position {
-                    break;
-                }
-                for batch in RecordBatches::new(read.records) {
-                    let Ok(batch) = batch else { break };
-                    let producer_id = batch.producer_id();
-                    let Ok(iter) = batch.records(64 << 20) else {
-                        continue;
-                    };
-                    for record in iter.flatten() {
-                        if record.offset < position {
-                            continue;
-                        }
-                        if batch.is_control() {
-                            match EndTransactionMarker::decode(
-                                record.key.as_deref(),
-                                record.value.as_deref(),
-                            ) {
-                                Ok(Some(marker)) => {
-                                    let commit = marker.control_type == ControlRecordType::Commit;
-                                    for p in pending.remove(&producer_id).unwrap_or_default() {
-                                        if commit {
-                                            replay.commit(p);
-                                        }
-                                    }
-                                }
-                                Ok(None) => {}
-                                Err(e) => {
-                                    warn!(error = %e, "skipping an undecodable transaction marker")
+            partition.replay_records(|batch, record| {
+                let producer_id = batch.producer_id();
+                if batch.is_control() {
+                    match EndTransactionMarker::decode(
+                        record.key.as_deref(),
+                        record.value.as_deref(),
+                    ) {
+                        Ok(Some(marker)) => {
+                            let commit = marker.control_type == ControlRecordType::Commit;
+                            for p in pending.remove(&producer_id).unwrap_or_default() {
+                                if commit {
+                                    replay.commit(p);
                                 }
                             }
-                            continue;
                         }
-                        count += 1;
-                        if batch.is_transactional() {
-                            if let Some(p) = pending_record(record.key, record.value, record.offset)
-                            {
-                                pending.entry(producer_id).or_default().push(p);
-                            }
-                        } else {
-                            replay.apply(record.key, record.value, record.offset);
-                        }
+                        Ok(None) => {}
+                        Err(e) => warn!(error = %e, "skipping an undecodable transaction marker"),
                     }
+                    return;
                 }
-                position = read.next_offset;
-            }
+                count += 1;
+                if batch.is_transactional() {
+                    if let Some(p) = pending_record(record.key, record.value, record.offset) {
+                        pending.entry(producer_id).or_default().push(p);
+                    }
+                } else {
+                    replay.apply(record.key, record.value, record.offset);
+                }
+            });
             for (producer_id, records) in pending {
                 for p in records {
                     replay
@@ -985,10 +962,7 @@ impl GroupCoordinator {
                 None => ClassicGroup::new(&id, now),
             };
             let mut entry = Entry::new(group);
-            for (key, (offset, record_offset)) in replay.offsets.remove(&id).unwrap_or_default() {
-                entry.record_offsets.insert(key.clone(), record_offset);
-                entry.offsets.insert(key, offset);
-            }
+            entry.offsets = replay.offsets.remove(&id).unwrap_or_default();
             entry.pending = replay.pending.remove(&id).unwrap_or_default();
             inner.groups.insert(id.clone(), entry);
         }
@@ -1050,13 +1024,11 @@ struct Replay {
 impl Replay {
     /// A committed transactional offset: kept if its record is newer than the current one.
     fn commit(&mut self, p: PendingRecord) {
-        let offsets = self.offsets.entry(p.group).or_default();
-        if offsets
-            .get(&p.key)
-            .is_none_or(|(_, existing)| p.record_offset > *existing)
-        {
-            offsets.insert(p.key, (p.offset, p.record_offset));
-        }
+        commit_if_newer(
+            self.offsets.entry(p.group).or_default(),
+            p.key,
+            (p.offset, p.record_offset),
+        );
     }
 
     /// Applies one plain `__consumer_offsets` record.
@@ -1138,8 +1110,7 @@ mod tests {
         let mut e = Entry::new(ClassicGroup::new("g", 0));
         // A plain commit at record offset 10 for t-0; a transaction writes t-0 at 5 (older)
         // and t-1 at 6.
-        e.offsets.insert(key(0), om(100));
-        e.record_offsets.insert(key(0), 10);
+        e.offsets.insert(key(0), (om(100), 10));
         e.pending
             .entry(7)
             .or_default()
@@ -1148,15 +1119,15 @@ mod tests {
         assert!(e.has_pending(&key(0)) && e.has_pending(&key(1)));
         e.complete_txn(7, true);
         assert_eq!(
-            e.offsets[&key(0)].offset,
+            e.offsets[&key(0)].0.offset,
             100,
             "the newer plain commit wins"
         );
-        assert_eq!(e.offsets[&key(1)].offset, 2);
+        assert_eq!(e.offsets[&key(1)].0.offset, 2);
         assert!(!e.has_pending(&key(0)));
         assert!(e.has_pending(&key(1)), "producer 8 is still open");
         e.complete_txn(8, false);
-        assert_eq!(e.offsets[&key(1)].offset, 2, "aborted: dropped");
+        assert_eq!(e.offsets[&key(1)].0.offset, 2, "aborted: dropped");
         assert!(e.pending.is_empty());
         // Completing an unknown producer does nothing.
         e.complete_txn(9, true);

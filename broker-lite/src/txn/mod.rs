@@ -55,7 +55,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::{Bytes, BytesMut};
-use kafka_wire::records::{BatchOptions, RecordBatchBuilder, RecordBatches};
+use kafka_wire::records::{BatchOptions, RecordBatchBuilder};
 use kafka_wire::ErrorCode;
 use tracing::{debug, info, warn};
 
@@ -667,39 +667,12 @@ impl TransactionCoordinator {
         let mut loaded: HashMap<String, TxnMetadata> = HashMap::new();
         let mut count = 0usize;
         for partition in topic.all_partitions() {
-            let log = partition.log();
-            let end = log.high_watermark();
-            let mut position = log.log_start_offset();
-            while position < end {
-                let read = match log.read(position, 1 << 20, end) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        warn!(partition = partition.index, error = %e,
-                            "cannot read {TRANSACTION_STATE_TOPIC}");
-                        break;
-                    }
-                };
-                if read.records.is_empty() || read.next_offset <= position {
-                    break;
+            partition.replay_records(|batch, record| {
+                if !batch.is_control() {
+                    count += 1;
+                    apply_record(&mut loaded, record.key, record.value);
                 }
-                for batch in RecordBatches::new(read.records) {
-                    let Ok(batch) = batch else { break };
-                    if batch.is_control() {
-                        continue;
-                    }
-                    let Ok(iter) = batch.records(64 << 20) else {
-                        continue;
-                    };
-                    for record in iter.flatten() {
-                        if record.offset < position {
-                            continue;
-                        }
-                        count += 1;
-                        apply_record(&mut loaded, record.key, record.value);
-                    }
-                }
-                position = read.next_offset;
-            }
+            });
         }
         let mut inner = self.lock();
         for (id, meta) in loaded {
