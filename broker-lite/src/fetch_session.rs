@@ -96,13 +96,25 @@ impl PartitionKey {
 struct CachedPartition {
     /// The request parameters (fetch offset, max bytes, log start offset, epochs).
     request: FetchPartition,
+    reported: Reported,
+}
+
+/// What a session last reported about a partition.
+#[derive(Clone, Copy, Debug)]
+struct Reported {
     /// The high watermark last reported (-1 after an error).
     high_watermark: i64,
     /// The partition's log start offset last reported.
     log_start_offset: i64,
 }
 
-impl CachedPartition {
+impl Reported {
+    /// Nothing reported yet.
+    const NONE: Reported = Reported {
+        high_watermark: -1,
+        log_start_offset: -1,
+    };
+
     /// Kafka's `maybeUpdateResponseData`: whether `p` must be in an incremental response,
     /// recording what it reports when `update`.
     fn must_respond(&mut self, p: &PartitionData, update: bool) -> bool {
@@ -167,8 +179,7 @@ impl PartitionMap {
         }
         let cached = CachedPartition {
             request: request.clone(),
-            high_watermark: -1,
-            log_start_offset: -1,
+            reported: Reported::NONE,
         };
         self.push(key, cached);
     }
@@ -256,9 +267,10 @@ pub struct IncrementalContext {
     /// The partitions to fetch: every partition of the session, in its order, with the
     /// cached request parameters, grouped into topics as a request would carry them.
     pub topics: Vec<FetchTopic>,
-    /// What the session had reported when the request arrived, to filter the response with
-    /// if the session is gone by then (Kafka keeps its reference to the removed session).
-    snapshot: HashMap<PartitionKey, CachedPartition>,
+    /// What the session had reported when the request arrived, in the order of `topics`, to
+    /// filter the response with if the session is gone by then (Kafka keeps its reference
+    /// to the removed session).
+    snapshot: Vec<Reported>,
 }
 
 /// The broker's fetch sessions (Kafka's `FetchSessionCache`, one shard).
@@ -375,7 +387,7 @@ impl FetchSessionCache {
             "incremental fetch"
         );
         let mut topics: Vec<FetchTopic> = Vec::new();
-        let mut snapshot = HashMap::with_capacity(session.partitions.len());
+        let mut snapshot = Vec::with_capacity(session.partitions.len());
         for (key, cached) in session.partitions.iter() {
             let same = topics.last().is_some_and(|t| match &key.topic {
                 TopicKey::Id(id) => t.topic_id == *id,
@@ -398,7 +410,7 @@ impl FetchSessionCache {
                     ..cached.request.clone()
                 });
             }
-            snapshot.insert(key.clone(), cached.clone());
+            snapshot.push(cached.reported);
         }
         FetchContext::Incremental(IncrementalContext {
             session_id: req.session_id,
@@ -428,8 +440,10 @@ impl FetchSessionCache {
                     key,
                     CachedPartition {
                         request: fp.clone(),
-                        high_watermark: rp.high_watermark,
-                        log_start_offset: rp.log_start_offset,
+                        reported: Reported {
+                            high_watermark: rp.high_watermark,
+                            log_start_offset: rp.log_start_offset,
+                        },
                     },
                 );
             }
@@ -488,7 +502,7 @@ impl FetchSessionCache {
                     let Some(cached) = session.partitions.get_mut(key) else {
                         return false;
                     };
-                    let must = cached.must_respond(p, true);
+                    let must = cached.reported.must_respond(p, true);
                     if must && records_len(p) > 0 {
                         moved.push(key.clone());
                     }
@@ -499,11 +513,12 @@ impl FetchSessionCache {
                 }
             }
             None => {
-                let mut snapshot = ctx.snapshot;
-                filter(version, resp, &mut dropped, |key, p| {
+                // The response answers `ctx.topics` partition by partition, in order.
+                let mut snapshot = ctx.snapshot.into_iter();
+                filter(version, resp, &mut dropped, |_, p| {
                     snapshot
-                        .get_mut(key)
-                        .is_some_and(|c| c.must_respond(p, false))
+                        .next()
+                        .is_some_and(|mut r| r.must_respond(p, false))
                 });
             }
         }
