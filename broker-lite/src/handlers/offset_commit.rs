@@ -24,52 +24,78 @@ use kafka_wire::ErrorCode;
 use crate::group::OffsetAndMetadata;
 use crate::state::{now_ms, BrokerState};
 
-pub(super) async fn handle(
-    state: &Arc<BrokerState>,
-    req: OffsetCommitRequest,
-    version: i16,
-) -> OffsetCommitResponse {
-    let now = now_ms();
+/// Per (topic index, partition index): the code decided before the coordinator, if any.
+pub(super) type PartitionCodes = Vec<Vec<Option<ErrorCode>>>;
+
+/// The offsets the coordinator is asked to commit: `(topic, partition, offset)`.
+pub(super) type Accepted = Vec<(String, i32, OffsetAndMetadata)>;
+
+/// The per-partition checks of OffsetCommit and TxnOffsetCommit made before the coordinator:
+/// INVALID_GROUP_ID for an empty group id, UNKNOWN_TOPIC_OR_PARTITION for a topic that does
+/// not exist, OFFSET_METADATA_TOO_LARGE beyond `offset.metadata.max.bytes`. `topic` gives a
+/// request topic's name and partitions, `offset` a partition's index and offset.
+pub(super) fn check_partitions<T, P>(
+    state: &BrokerState,
+    group_id: &str,
+    topics: &[T],
+    topic: impl Fn(&T) -> (&str, &[P]),
+    offset: impl Fn(&P) -> (i32, OffsetAndMetadata),
+) -> (PartitionCodes, Accepted) {
     let max_metadata = state.config.get_i64("offset.metadata.max.bytes");
-    // Per (topic index, partition index): the code decided before the coordinator, if any.
-    let mut codes: Vec<Vec<Option<ErrorCode>>> = Vec::with_capacity(req.topics.len());
-    let mut offsets = Vec::new();
-    for t in &req.topics {
-        let exists = state.topic(&t.name).is_some();
-        let mut topic_codes = Vec::with_capacity(t.partitions.len());
-        for p in &t.partitions {
-            let metadata = p.committed_metadata.clone().unwrap_or_default();
-            let code = if req.group_id.is_empty() {
+    let mut codes = Vec::with_capacity(topics.len());
+    let mut accepted = Vec::new();
+    for t in topics {
+        let (name, partitions) = topic(t);
+        let exists = state.topic(name).is_some();
+        let mut topic_codes = Vec::with_capacity(partitions.len());
+        for p in partitions {
+            let (index, o) = offset(p);
+            let code = if group_id.is_empty() {
                 Some(ErrorCode::InvalidGroupId)
             } else if !exists {
                 Some(ErrorCode::UnknownTopicOrPartition)
-            } else if metadata.len() as i64 > max_metadata {
+            } else if o.metadata.len() as i64 > max_metadata {
                 Some(ErrorCode::OffsetMetadataTooLarge)
             } else {
-                offsets.push((
-                    t.name.clone(),
-                    p.partition_index,
-                    OffsetAndMetadata {
-                        offset: p.committed_offset,
-                        leader_epoch: if version >= 6 {
-                            p.committed_leader_epoch
-                        } else {
-                            -1
-                        },
-                        metadata,
-                        commit_timestamp: if version == 1 && p.commit_timestamp != -1 {
-                            p.commit_timestamp
-                        } else {
-                            now
-                        },
-                    },
-                ));
+                accepted.push((name.to_string(), index, o));
                 None
             };
             topic_codes.push(code);
         }
         codes.push(topic_codes);
     }
+    (codes, accepted)
+}
+
+pub(super) async fn handle(
+    state: &Arc<BrokerState>,
+    req: OffsetCommitRequest,
+    version: i16,
+) -> OffsetCommitResponse {
+    let now = now_ms();
+    let (codes, offsets) = check_partitions(
+        state,
+        &req.group_id,
+        &req.topics,
+        |t| (&t.name, &t.partitions),
+        |p| {
+            let o = OffsetAndMetadata {
+                offset: p.committed_offset,
+                leader_epoch: if version >= 6 {
+                    p.committed_leader_epoch
+                } else {
+                    -1
+                },
+                metadata: p.committed_metadata.clone().unwrap_or_default(),
+                commit_timestamp: if version == 1 && p.commit_timestamp != -1 {
+                    p.commit_timestamp
+                } else {
+                    now
+                },
+            };
+            (p.partition_index, o)
+        },
+    );
     let result = if offsets.is_empty() {
         Ok(())
     } else {

@@ -30,41 +30,25 @@ pub(super) async fn handle(
     version: i16,
 ) -> TxnOffsetCommitResponse {
     let now = now_ms();
-    let max_metadata = state.config.get_i64("offset.metadata.max.bytes");
-    let mut codes: Vec<Vec<Option<ErrorCode>>> = Vec::with_capacity(req.topics.len());
-    let mut offsets = Vec::new();
-    for t in &req.topics {
-        let exists = state.topic(&t.name).is_some();
-        let mut topic_codes = Vec::with_capacity(t.partitions.len());
-        for p in &t.partitions {
-            let metadata = p.committed_metadata.clone().unwrap_or_default();
-            let code = if req.group_id.is_empty() {
-                Some(ErrorCode::InvalidGroupId)
-            } else if !exists {
-                Some(ErrorCode::UnknownTopicOrPartition)
-            } else if metadata.len() as i64 > max_metadata {
-                Some(ErrorCode::OffsetMetadataTooLarge)
-            } else {
-                offsets.push((
-                    t.name.clone(),
-                    p.partition_index,
-                    OffsetAndMetadata {
-                        offset: p.committed_offset,
-                        leader_epoch: if version >= 2 {
-                            p.committed_leader_epoch
-                        } else {
-                            -1
-                        },
-                        metadata,
-                        commit_timestamp: now,
-                    },
-                ));
-                None
+    let (codes, offsets) = super::offset_commit::check_partitions(
+        state,
+        &req.group_id,
+        &req.topics,
+        |t| (&t.name, &t.partitions),
+        |p| {
+            let o = OffsetAndMetadata {
+                offset: p.committed_offset,
+                leader_epoch: if version >= 2 {
+                    p.committed_leader_epoch
+                } else {
+                    -1
+                },
+                metadata: p.committed_metadata.clone().unwrap_or_default(),
+                commit_timestamp: now,
             };
-            topic_codes.push(code);
-        }
-        codes.push(topic_codes);
-    }
+            (p.partition_index, o)
+        },
+    );
     let result = if offsets.is_empty() {
         Ok(())
     } else {
