@@ -199,22 +199,15 @@ impl BrokerConfig {
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
         let def = broker_config_def(key).ok_or_else(|| ConfigError::UnknownKey(key.to_string()))?;
         def.ty.validate(key, value)?;
-        if key == "log.cleaner.min.cleanable.ratio"
-            && !value
-                .trim()
-                .parse::<f64>()
-                .is_ok_and(|r| (0.0..=1.0).contains(&r))
-        {
-            return Err(ConfigError::InvalidValue {
-                key: key.to_string(),
-                value: value.to_string(),
-                reason: "expected a number between 0 and 1".to_string(),
-            });
-        }
         // Kafka: "log.cleaner.dedupe.buffer.size must be at least 1MB per cleaner thread"
         // (strictly more; broker-lite has one cleaner). Kafka leaves the load factor
         // unchecked; above 1 its offset map would overflow, so it must be in (0, 1] here.
-        let cleaner_problem = match key {
+        let problem = match key {
+            "log.cleaner.min.cleanable.ratio" => (!value
+                .trim()
+                .parse::<f64>()
+                .is_ok_and(|r| (0.0..=1.0).contains(&r)))
+            .then_some("expected a number between 0 and 1"),
             "log.cleaner.dedupe.buffer.size" => value
                 .trim()
                 .parse::<i64>()
@@ -233,7 +226,7 @@ impl BrokerConfig {
                 .then_some("must be at least 0"),
             _ => None,
         };
-        if let Some(reason) = cleaner_problem {
+        if let Some(reason) = problem {
             return Err(ConfigError::InvalidValue {
                 key: key.to_string(),
                 value: value.to_string(),
