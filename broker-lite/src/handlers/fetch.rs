@@ -294,15 +294,6 @@ mod tests {
     use crate::config::BrokerConfig;
     use crate::storage::TxnMarker;
 
-    /// A data directory removed on drop.
-    struct Dir(std::path::PathBuf);
-
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-
     fn batch(opts: BatchOptions, values: &[&str]) -> BytesMut {
         let mut b = RecordBatchBuilder::new(opts);
         for v in values {
@@ -355,14 +346,10 @@ mod tests {
 
     #[test]
     fn read_committed_stops_at_the_lso_and_lists_aborted_transactions() {
-        let dir = Dir(std::env::temp_dir().join(format!(
-            "broker-lite-fetch-txn-{}-{}",
-            std::process::id(),
-            crate::state::now_ms()
-        )));
+        let dir = tempfile::tempdir().unwrap();
         let state = BrokerState::open(
             BrokerConfig::default(),
-            dir.0.clone(),
+            dir.path().to_path_buf(),
             "localhost".into(),
             9092,
         )

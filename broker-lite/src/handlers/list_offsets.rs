@@ -147,25 +147,12 @@ mod tests {
     use super::*;
     use crate::config::BrokerConfig;
 
-    /// A data directory removed on drop.
-    struct Dir(std::path::PathBuf);
-
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-
     #[test]
     fn read_committed_latest_is_the_last_stable_offset() {
-        let dir = Dir(std::env::temp_dir().join(format!(
-            "broker-lite-list-offsets-txn-{}-{}",
-            std::process::id(),
-            crate::state::now_ms()
-        )));
+        let dir = tempfile::tempdir().unwrap();
         let state = BrokerState::open(
             BrokerConfig::default(),
-            dir.0.clone(),
+            dir.path().to_path_buf(),
             "localhost".into(),
             9092,
         )
