@@ -490,23 +490,6 @@ impl TxnMetadata {
         ))
     }
 
-    /// `prepareDead`: the transactional id expires (a tombstone is written).
-    pub fn prepare_dead(&self) -> Option<Transit> {
-        if !self.state.expiration_allowed() {
-            return None;
-        }
-        Some(self.transit(
-            TxnState::Dead,
-            self.producer_id,
-            self.producer_epoch,
-            self.last_producer_epoch,
-            self.timeout_ms,
-            BTreeSet::new(),
-            self.start_timestamp,
-            self.last_update_timestamp,
-        ))
-    }
-
     /// Applies a transit whose record was written (`completeTransitionTo`).
     pub fn complete(&mut self, t: Transit) {
         match t.state {
@@ -886,8 +869,6 @@ mod tests {
         assert!(e.expired(2000, 1000));
         assert!(!e.expired(1999, 1000));
         assert!(!m.expired(i64::MAX, 0), "an open transaction never expires");
-        assert_eq!(m.prepare_dead(), None);
-        assert_eq!(e.prepare_dead().map(|t| t.state), Some(TxnState::Dead));
         let mut fence = m.clone();
         fence.producer_epoch = i16::MAX;
         assert_eq!(
