@@ -138,7 +138,7 @@ use std::sync::{Condvar, Mutex};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_wire::codec::{write_varint, write_varlong};
-use kafka_wire::records::{compress, Compression, RecordBatch};
+use kafka_wire::records::{compress, Compression, RecordBatch, RecordIter};
 use tracing::{debug, info, warn};
 
 use super::batch::{
@@ -152,7 +152,8 @@ use super::log::PartitionLog;
 use super::offset_map::{self, OffsetMap};
 use super::recovery::parse_base_offset;
 use super::segment::{
-    file_name, BatchPosition, LogSegment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX,
+    file_name, visit_batches_of, BatchPosition, LogSegment, INDEX_SUFFIX, LOG_SUFFIX,
+    TIME_INDEX_SUFFIX,
 };
 use super::txn_index::{TxnIndexEntry, TXN_INDEX_SUFFIX};
 
@@ -428,38 +429,14 @@ impl SourceSegment {
 
     /// Calls `f` with every batch's position, header and size, in log order, checking each
     /// header as `LogSegment` does (magic 2, increasing offsets inside the segment).
-    fn visit(&self, mut f: impl FnMut(&BatchPosition) -> Result<()>) -> Result<()> {
-        let mut scanner = BatchScanner::new(&self.file, &self.path, self.size);
-        let mut position = 0u64;
-        let mut min_base = self.base_offset;
-        while let Some((header, size)) = scanner.header_at(position)? {
-            if header.magic != MAGIC_V2
-                || header.last_offset_delta < 0
-                || header.base_offset < min_base
-                || header.last_offset() >= self.next_offset
-            {
-                return Err(corrupt(
-                    &self.path,
-                    position,
-                    format!(
-                        "batch header (magic {}, offsets {}..={}) is inconsistent with the \
-                         segment (offsets {min_base}..{})",
-                        header.magic,
-                        header.base_offset,
-                        header.last_offset(),
-                        self.next_offset
-                    ),
-                ));
-            }
-            f(&BatchPosition {
-                position,
-                header,
-                size,
-            })?;
-            min_base = header.next_offset();
-            position += size;
-        }
-        Ok(())
+    fn visit(&self, f: impl FnMut(&BatchPosition) -> Result<()>) -> Result<()> {
+        visit_batches_of(
+            &self.file,
+            &self.path,
+            self.size,
+            (self.base_offset, self.next_offset),
+            f,
+        )
     }
 
     fn read_batch(&self, at: &BatchPosition) -> Result<Vec<u8>> {
@@ -546,15 +523,6 @@ struct PassContext<'a> {
     removed: u64,
     /// Earliest delete horizon of a batch still holding tombstones.
     min_horizon: Option<i64>,
-}
-
-/// One retained record, copied out of its batch.
-struct Kept {
-    offset_delta: i32,
-    timestamp: i64,
-    key: Vec<u8>,
-    value: Option<Vec<u8>>,
-    headers: Vec<(Vec<u8>, Option<Vec<u8>>)>,
 }
 
 /// Runs one cleaning pass of the log `lock` gives access to (if cleaning is due, or always
@@ -1032,7 +1000,7 @@ impl CleaningPass {
         for segment in &self.segments[group.clone()] {
             aborted_txns.extend_from_slice(&segment.aborted);
             segment.visit(|at| {
-                let bytes = segment.read_batch(at)?;
+                let bytes = Bytes::from(segment.read_batch(at)?);
                 match filter_batch(&segment.path, at, &bytes, ctx)? {
                     Filtered::Keep => cleaned.append_stored(&bytes, interval)?,
                     Filtered::Rewrite(new) => {
@@ -1180,10 +1148,14 @@ fn corrupt(path: &Path, position: u64, e: impl std::fmt::Display) -> StorageErro
 /// Kafka's `MemoryRecords.filterTo` for one batch with the cleaner's `shouldRetainRecord`
 /// and `checkBatchRetention`. Records after the offset map's latest offset (beyond what this
 /// pass indexed) are kept as they are (Kafka's `pastLatestOffset`).
+///
+/// The records are decided on first (nothing is copied); only a batch that changes is read
+/// a second time, from a copy of the iterator (the decompressed section is shared), and
+/// re-encoded.
 fn filter_batch(
     path: &Path,
     at: &BatchPosition,
-    bytes: &[u8],
+    bytes: &Bytes,
     ctx: &mut PassContext<'_>,
 ) -> Result<Filtered> {
     let h = &at.header;
@@ -1201,38 +1173,32 @@ fn filter_batch(
         });
     }
     let corrupt = |e: &dyn std::fmt::Display| corrupt(path, at.position, e);
-    let batch = RecordBatch::from_bytes(Bytes::copy_from_slice(bytes)).map_err(|e| corrupt(&e))?;
+    let batch = RecordBatch::from_bytes(bytes.clone()).map_err(|e| corrupt(&e))?;
     let horizon = batch.delete_horizon_ms();
     let retain_deletes = horizon.is_none_or(|h| ctx.now_ms < h);
     let latest_indexed = ctx.map.latest_offset();
-    let mut records = batch.records(MAX_DECOMPRESSED).map_err(|e| corrupt(&e))?;
-    let mut kept: Vec<Kept> = Vec::new();
-    let mut total = 0u64;
-    while let Some(record) = records.next_borrowed() {
+    let records = batch.records(MAX_DECOMPRESSED).map_err(|e| corrupt(&e))?;
+    let mut scan = records.clone();
+    let mut keep = Vec::with_capacity(records.remaining_records());
+    let mut kept = 0u64;
+    let mut has_tombstones = false;
+    while let Some(record) = scan.next_borrowed() {
         let record = record.map_err(|e| corrupt(&e))?;
-        total += 1;
-        let Some(key) = record.key else {
-            continue; // Kafka: an invalid message on a compacted topic.
-        };
-        if record.offset <= latest_indexed {
-            let latest = ctx.map.get(key).is_none_or(|o| record.offset >= o);
-            if !latest || (record.value.is_none() && !retain_deletes) {
-                continue;
+        // A keyless record is dropped (Kafka: an invalid message on a compacted topic).
+        let retained = record.key.is_some_and(|key| {
+            record.offset > latest_indexed || {
+                let latest = ctx.map.get(key).is_none_or(|o| record.offset >= o);
+                latest && (record.value.is_some() || retain_deletes)
             }
-        }
-        kept.push(Kept {
-            offset_delta: i32::try_from(record.offset - h.base_offset).map_err(|e| corrupt(&e))?,
-            timestamp: record.timestamp,
-            key: key.to_vec(),
-            value: record.value.map(<[u8]>::to_vec),
-            headers: record
-                .headers
-                .map(|hd| (hd.key.to_vec(), hd.value.map(<[u8]>::to_vec)))
-                .collect(),
         });
+        if retained {
+            kept += 1;
+            has_tombstones |= record.value.is_none();
+        }
+        keep.push(retained);
     }
-    ctx.removed += total - kept.len() as u64;
-    let has_tombstones = kept.iter().any(|k| k.value.is_none());
+    let total = keep.len() as u64;
+    ctx.removed += total - kept;
     let needs_horizon = has_tombstones && horizon.is_none();
     let horizon = if needs_horizon {
         Some(ctx.now_ms.saturating_add(ctx.delete_retention_ms))
@@ -1244,17 +1210,17 @@ fn filter_batch(
             ctx.min_horizon = Some(ctx.min_horizon.map_or(h, |m| m.min(h)));
         }
     }
-    if kept.len() as u64 == total && !needs_horizon {
+    if kept == total && !needs_horizon {
         return Ok(Filtered::Keep);
     }
-    if kept.is_empty() {
+    if kept == 0 {
         return Ok(if last_of_producer {
             Filtered::Rewrite(empty_batch(h))
         } else {
             Filtered::Drop
         });
     }
-    encode_retained(h, &kept, horizon)
+    encode_retained(h, records, &keep, horizon)
         .map(Filtered::Rewrite)
         .map_err(|e| corrupt(&e))
 }
@@ -1266,45 +1232,55 @@ fn empty_batch(h: &BatchHeader) -> Vec<u8> {
     write_batch(h, attributes, NO_TIMESTAMP, h.max_timestamp, 0, &[])
 }
 
-/// Re-encodes the retained records of the batch with header `h` at their original offset
-/// deltas, keeping the base offset, `lastOffsetDelta`, producer fields, leader epoch, codec
-/// and timestamp type; with a delete horizon, attribute bit 6 is set and the horizon is the
-/// base timestamp.
+/// Re-encodes the records of the batch with header `h` that `keep` marks (one flag per
+/// record of `records`, at least one set) at their original offset deltas, keeping the base
+/// offset, `lastOffsetDelta`, producer fields, leader epoch, codec and timestamp type; with a
+/// delete horizon, attribute bit 6 is set and the horizon is the base timestamp.
 fn encode_retained(
     h: &BatchHeader,
-    kept: &[Kept],
+    mut records: RecordIter,
+    keep: &[bool],
     horizon: Option<i64>,
 ) -> std::result::Result<Vec<u8>, String> {
-    let log_append_time = h.is_log_append_time();
-    let base_timestamp = horizon.unwrap_or(kept[0].timestamp);
-    let max_timestamp = if log_append_time {
+    let mut base_timestamp = horizon;
+    let mut max_timestamp: Option<i64> = None;
+    let mut section = BytesMut::new();
+    let mut body = BytesMut::new();
+    let mut count = 0usize;
+    let mut keep = keep.iter();
+    while let Some(record) = records.next_borrowed() {
+        let record = record.map_err(|e| e.to_string())?;
+        if keep.next() != Some(&true) {
+            continue;
+        }
+        let base = *base_timestamp.get_or_insert(record.timestamp);
+        max_timestamp = Some(max_timestamp.map_or(record.timestamp, |m| m.max(record.timestamp)));
+        let offset_delta = i32::try_from(record.offset - h.base_offset)
+            .map_err(|_| format!("offset {} is outside the batch", record.offset))?;
+        body.clear();
+        body.put_u8(0); // record attributes: unused
+        write_varlong(&mut body, record.timestamp.wrapping_sub(base));
+        write_varint(&mut body, offset_delta);
+        put_nullable(&mut body, record.key);
+        put_nullable(&mut body, record.value);
+        write_varint(&mut body, len_i32(record.headers.len())?);
+        for header in record.headers {
+            put_nullable(&mut body, Some(header.key));
+            put_nullable(&mut body, header.value);
+        }
+        write_varint(&mut section, len_i32(body.len())?);
+        section.extend_from_slice(&body);
+        count += 1;
+    }
+    let max_timestamp = if h.is_log_append_time() {
         h.max_timestamp
     } else {
-        kept.iter()
-            .map(|k| k.timestamp)
-            .max()
-            .unwrap_or(NO_TIMESTAMP)
+        max_timestamp.unwrap_or(NO_TIMESTAMP)
     };
-    let mut records = BytesMut::new();
-    for k in kept {
-        let mut body = BytesMut::new();
-        body.put_u8(0); // record attributes: unused
-        write_varlong(&mut body, k.timestamp.wrapping_sub(base_timestamp));
-        write_varint(&mut body, k.offset_delta);
-        put_nullable(&mut body, Some(&k.key));
-        put_nullable(&mut body, k.value.as_deref());
-        write_varint(&mut body, len_i32(k.headers.len())?);
-        for (key, value) in &k.headers {
-            put_nullable(&mut body, Some(key));
-            put_nullable(&mut body, value.as_deref());
-        }
-        write_varint(&mut records, len_i32(body.len())?);
-        records.extend_from_slice(&body);
-    }
     let codec = Compression::from_id((h.attributes & COMPRESSION_MASK) as u8)
         .ok_or_else(|| format!("unknown codec {}", h.attributes & COMPRESSION_MASK))?;
-    let mut section = BytesMut::new();
-    compress(codec, &records, None, &mut section).map_err(|e| e.to_string())?;
+    let mut compressed = BytesMut::new();
+    compress(codec, &section, None, &mut compressed).map_err(|e| e.to_string())?;
     let mut attributes = h.attributes & !DELETE_HORIZON_FLAG;
     if horizon.is_some() {
         attributes |= DELETE_HORIZON_FLAG;
@@ -1312,10 +1288,10 @@ fn encode_retained(
     Ok(write_batch(
         h,
         attributes,
-        base_timestamp,
+        base_timestamp.unwrap_or(NO_TIMESTAMP),
         max_timestamp,
-        len_i32(kept.len())?,
-        &section,
+        len_i32(count)?,
+        &compressed,
     ))
 }
 

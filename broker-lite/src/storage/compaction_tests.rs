@@ -874,8 +874,13 @@ fn abort_cleaning_stops_a_pass_and_waits_for_it() {
     let pass = log.prepare_cleaning(NOW, true).unwrap().unwrap();
     let log_dir = log.dir().to_path_buf();
     let aborter = std::thread::spawn(move || abort_cleaning(&log_dir));
-    // Wait (without a clock) until the request has been recorded.
+    // Wait until the request has been recorded.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while !pass._in_progress.aborted() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "abort_cleaning never flagged the pass"
+        );
         std::thread::yield_now();
     }
     assert!(!aborter.is_finished());

@@ -687,26 +687,13 @@ impl LogSegment {
     /// The checks of [`header_at`](Self::header_at) that do not depend on how the header
     /// was read.
     fn check_header(&self, h: &BatchHeader, position: u64, min_base_offset: i64) -> Result<()> {
-        if h.magic != MAGIC_V2
-            || h.last_offset_delta < 0
-            || h.base_offset < min_base_offset
-            || h.last_offset() >= self.next_offset
-        {
-            return Err(StorageError::CorruptLog {
-                path: self.log_path.clone(),
-                position,
-                reason: format!(
-                    "batch header (magic {}, offsets {}..={}) is inconsistent with the segment \
-                     (offsets {}..{})",
-                    h.magic,
-                    h.base_offset,
-                    h.last_offset(),
-                    min_base_offset,
-                    self.next_offset
-                ),
-            });
-        }
-        Ok(())
+        check_batch_header(
+            &self.log_path,
+            h,
+            position,
+            min_base_offset,
+            self.next_offset,
+        )
     }
 
     /// The header of the batch at offset `at` of `buf`, which holds the segment's bytes from
@@ -1045,20 +1032,14 @@ impl LogSegment {
     /// Calls `f` with the position, header and size of every batch, in log order. Stops at
     /// the first error of `f`, or with [`StorageError::CorruptLog`] at a batch inconsistent
     /// with the segment (the batches before it have been visited).
-    pub fn visit_batches(&self, mut f: impl FnMut(&BatchPosition) -> Result<()>) -> Result<()> {
-        let mut scanner = self.scanner();
-        let mut position = 0u64;
-        let mut min_base = self.base_offset;
-        while let Some((header, size)) = self.header_at(&mut scanner, position, min_base)? {
-            f(&BatchPosition {
-                position,
-                header,
-                size,
-            })?;
-            min_base = header.next_offset();
-            position += size;
-        }
-        Ok(())
+    pub fn visit_batches(&self, f: impl FnMut(&BatchPosition) -> Result<()>) -> Result<()> {
+        visit_batches_of(
+            &self.log,
+            &self.log_path,
+            self.size,
+            (self.base_offset, self.next_offset),
+            f,
+        )
     }
 
     /// Reads the transaction marker of the control batch at `at`: `(commit, coordinator
@@ -1131,16 +1112,21 @@ impl LogSegment {
             .map_err(StorageError::io("set modification time", &self.log_path))
     }
 
-    /// Closes and removes the segment's files (a cleaner output that is not used; the
-    /// `.txnindex` if it exists).
-    pub fn remove_files(self) -> Result<()> {
-        let paths = [
+    /// Closes the files; returns the paths of the `.log`, `.index`, `.timeindex` and
+    /// `.txnindex` (which may not exist).
+    fn close_files(self) -> [PathBuf; 4] {
+        [
             self.log_path.clone(),
             self.index.path().to_path_buf(),
             self.time_index.path().to_path_buf(),
             self.txn_index.path().to_path_buf(),
-        ];
-        drop(self);
+        ]
+    }
+
+    /// Closes and removes the segment's files (a cleaner output that is not used; the
+    /// `.txnindex` if it exists).
+    pub fn remove_files(self) -> Result<()> {
+        let paths = self.close_files();
         for path in paths {
             super::checkpoint::remove_if_exists(&path)?;
         }
@@ -1150,13 +1136,7 @@ impl LogSegment {
     /// Closes the files and renames them with the `.deleted` suffix (the `.txnindex` too, if
     /// it exists); returns the new paths.
     pub fn rename_to_deleted(self) -> Result<Vec<PathBuf>> {
-        let paths = [
-            self.log_path.clone(),
-            self.index.path().to_path_buf(),
-            self.time_index.path().to_path_buf(),
-            self.txn_index.path().to_path_buf(),
-        ];
-        drop(self);
+        let paths = self.close_files();
         let mut renamed = Vec::with_capacity(paths.len());
         for path in paths {
             let mut target = path.clone().into_os_string();
@@ -1170,6 +1150,65 @@ impl LogSegment {
         }
         Ok(renamed)
     }
+}
+
+/// The checks a batch header read from a segment must pass: magic 2, a base offset of at
+/// least `min_base_offset` (the previous batch's next offset, or the segment's base offset),
+/// and offsets below the segment's `next_offset`.
+fn check_batch_header(
+    path: &Path,
+    h: &BatchHeader,
+    position: u64,
+    min_base_offset: i64,
+    next_offset: i64,
+) -> Result<()> {
+    if h.magic != MAGIC_V2
+        || h.last_offset_delta < 0
+        || h.base_offset < min_base_offset
+        || h.last_offset() >= next_offset
+    {
+        return Err(StorageError::CorruptLog {
+            path: path.to_path_buf(),
+            position,
+            reason: format!(
+                "batch header (magic {}, offsets {}..={}) is inconsistent with the segment \
+                 (offsets {}..{})",
+                h.magic,
+                h.base_offset,
+                h.last_offset(),
+                min_base_offset,
+                next_offset
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// [`LogSegment::visit_batches`] over the first `size` bytes of a segment's `.log` file
+/// `file` (at `path`), whose offsets lie in `offsets` (base offset, next offset): also used
+/// by the log cleaner on a duplicated handle of an inactive segment.
+pub(crate) fn visit_batches_of(
+    file: &File,
+    path: &Path,
+    size: u64,
+    offsets: (i64, i64),
+    mut f: impl FnMut(&BatchPosition) -> Result<()>,
+) -> Result<()> {
+    let (base_offset, next_offset) = offsets;
+    let mut scanner = BatchScanner::new(file, path, size);
+    let mut position = 0u64;
+    let mut min_base = base_offset;
+    while let Some((header, size)) = scanner.header_at(position)? {
+        check_batch_header(path, &header, position, min_base, next_offset)?;
+        f(&BatchPosition {
+            position,
+            header,
+            size,
+        })?;
+        min_base = header.next_offset();
+        position += size;
+    }
+    Ok(())
 }
 
 /// The `.txnindex` path of the segment whose `.log` is at `log_path`.
