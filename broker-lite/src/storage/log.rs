@@ -499,17 +499,8 @@ impl PartitionLog {
             self.producers.apply(updates);
         }
         if let Some(completed) = append.completed_txn {
-            // Kafka: the index entry gets the last stable offset computed before the
-            // transaction is marked complete.
-            let last_stable_offset = self.producers.last_stable_offset_after(&completed);
-            self.producers.complete_txn(&completed);
-            if completed.aborted {
-                let indexed = self.active_mut().append_aborted_txn(TxnIndexEntry {
-                    producer_id: completed.producer_id,
-                    first_offset: completed.first_offset,
-                    last_offset: completed.last_offset,
-                    last_stable_offset,
-                });
+            if let Some(entry) = self.producers.complete_txn(&completed) {
+                let indexed = self.active_mut().append_aborted_txn(entry);
                 if indexed.is_err() {
                     // The marker is in the log but its index entry may not be: reopening
                     // rebuilds the index from the log.
@@ -714,16 +705,7 @@ impl PartitionLog {
                     commit,
                 };
                 if let Some(completed) = producers.replay_marker(&marker) {
-                    let last_stable_offset = producers.last_stable_offset_after(&completed);
-                    producers.complete_txn(&completed);
-                    if completed.aborted {
-                        aborted.push(TxnIndexEntry {
-                            producer_id: completed.producer_id,
-                            first_offset: completed.first_offset,
-                            last_offset: completed.last_offset,
-                            last_stable_offset,
-                        });
-                    }
+                    aborted.extend(producers.complete_txn(&completed));
                 }
                 Ok(())
             });
@@ -895,16 +877,6 @@ impl PartitionLog {
             offset,
             leader_epoch,
         })
-    }
-
-    /// The high watermark with the current leader epoch (ListOffsets `LATEST` for
-    /// `read_uncommitted` consumers).
-    pub fn latest(&self) -> TimestampOffset {
-        TimestampOffset {
-            timestamp: NO_TIMESTAMP,
-            offset: self.high_watermark,
-            leader_epoch: Some(self.leader_epoch),
-        }
     }
 
     /// The earliest record whose timestamp is `>= timestamp`, at or after the log start

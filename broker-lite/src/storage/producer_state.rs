@@ -65,6 +65,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use super::batch::{BatchHeader, NO_SEQUENCE, NO_TIMESTAMP};
 use super::error::{Result, StorageError};
+use super::txn_index::TxnIndexEntry;
 
 /// How many batches per producer are remembered for duplicate detection (Kafka's
 /// `ProducerStateEntry.NUM_BATCHES_TO_RETAIN`).
@@ -479,16 +480,26 @@ impl ProducerStateManager {
     /// The last stable offset once `completed` is complete, before it is marked so (Kafka's
     /// `lastStableOffset(completedTxn)`): the first offset of the earliest other open
     /// transaction, else the offset after the marker. Goes into the `.txnindex` entry.
-    pub fn last_stable_offset_after(&self, completed: &CompletedTxn) -> i64 {
+    fn last_stable_offset_after(&self, completed: &CompletedTxn) -> i64 {
         self.ongoing
             .iter()
             .find(|(_, pid)| **pid != completed.producer_id)
             .map_or(completed.last_offset.saturating_add(1), |(first, _)| *first)
     }
 
-    /// Removes a completed transaction from the open ones (Kafka's `completeTxn`).
-    pub fn complete_txn(&mut self, completed: &CompletedTxn) {
+    /// Removes a completed transaction from the open ones (Kafka's `completeTxn`). For an
+    /// abort, returns its `.txnindex` entry, whose last stable offset is taken before the
+    /// removal ([`last_stable_offset_after`](Self::last_stable_offset_after), as Kafka's
+    /// `UnifiedLog` does before `completeTxn`).
+    pub fn complete_txn(&mut self, completed: &CompletedTxn) -> Option<TxnIndexEntry> {
+        let entry = completed.aborted.then(|| TxnIndexEntry {
+            producer_id: completed.producer_id,
+            first_offset: completed.first_offset,
+            last_offset: completed.last_offset,
+            last_stable_offset: self.last_stable_offset_after(completed),
+        });
         self.ongoing.remove(&completed.first_offset);
+        entry
     }
 
     /// The first offset of the earliest open transaction (Kafka's `firstUndecidedOffset`).
@@ -518,8 +529,7 @@ impl ProducerStateManager {
     }
 
     /// Records a marker read back from the log while rebuilding the state, without
-    /// validation. Returns the transaction it completes, still open: the caller computes
-    /// [`last_stable_offset_after`](Self::last_stable_offset_after) and then calls
+    /// validation. Returns the transaction it completes, still open: the caller then calls
     /// [`complete_txn`](Self::complete_txn).
     pub fn replay_marker(&mut self, marker: &MarkerBatch) -> Option<CompletedTxn> {
         self.producers
@@ -817,13 +827,20 @@ mod tests {
     }
 
     /// Checks and applies a marker, completing its transaction; returns it with the last
-    /// stable offset its index entry would get.
+    /// stable offset its index entry would get (and checks that an abort gets that entry).
     fn end(m: &mut ProducerStateManager, mk: MarkerBatch) -> Result<Option<(CompletedTxn, i64)>> {
         let (updates, completed) = m.check_marker(&mk)?;
         m.apply(updates);
         Ok(completed.map(|c| {
             let lso = m.last_stable_offset_after(&c);
-            m.complete_txn(&c);
+            let entry = m.complete_txn(&c);
+            let expected = TxnIndexEntry {
+                producer_id: c.producer_id,
+                first_offset: c.first_offset,
+                last_offset: c.last_offset,
+                last_stable_offset: lso,
+            };
+            assert_eq!(entry, c.aborted.then_some(expected));
             (c, lso)
         }))
     }
@@ -945,8 +962,7 @@ mod tests {
         m.replay(&txn(1, 0, 0, 2, 0));
         m.replay(&txn(2, 0, 0, 1, 2));
         let c = m.replay_marker(&marker(1, 0, 7, 3, false)).unwrap();
-        assert_eq!(m.last_stable_offset_after(&c), 2);
-        m.complete_txn(&c);
+        assert_eq!(m.complete_txn(&c).map(|e| e.last_stable_offset), Some(2));
         assert_eq!(m.ongoing_txns(), vec![(2, 2)]);
         assert_eq!(m.entry(1).unwrap().coordinator_epoch, 7);
         // Producer 2 is idle for long but its transaction is open: it stays.
