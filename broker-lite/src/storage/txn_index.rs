@@ -163,21 +163,18 @@ impl TxnIndex {
     }
 
     fn file(&mut self) -> Result<&File> {
-        if self.file.is_none() {
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&self.path)
-                .map_err(StorageError::io("open", &self.path))?;
-            self.file = Some(file);
-        }
-        match &self.file {
-            Some(f) => Ok(f),
-            None => Err(StorageError::io("open", &self.path)(std::io::Error::other(
-                "transaction index file not open",
-            ))),
+        match &mut self.file {
+            Some(file) => Ok(file),
+            slot @ None => {
+                let file = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .open(&self.path)
+                    .map_err(StorageError::io("open", &self.path))?;
+                Ok(slot.insert(file))
+            }
         }
     }
 
