@@ -62,9 +62,10 @@ use tokio::sync::{watch, Notify};
 
 use super::assignor;
 use super::coordinator::{
-    build_offset_commit_request, build_offset_fetch_request, parse_offset_fetch_response, Action,
-    CommitError, CommittedOffset, ConsumerCoordinator, CoordinatorNode, FindCoordinatorSend,
-    Generation, OffsetAndMetadata, OffsetCommitSend, RequestId,
+    build_offset_commit_request, build_offset_fetch_request, find_coordinator_answer,
+    find_coordinator_request, parse_offset_fetch_response, Action, CommitError, CommittedOffset,
+    ConsumerCoordinator, CoordinatorNode, Generation, OffsetAndMetadata, OffsetCommitSend,
+    RequestId,
 };
 use super::fetcher::{
     self, needs_metadata_refresh, prepare_fetches, FetchBuffer, FetchConfig, FetchSessions,
@@ -1480,39 +1481,27 @@ impl<K: Send + 'static, V: Send + 'static> Consumer<K, V> {
         let cfg = &self.shared.config;
         let deadline = Instant::now() + cfg.default_api_timeout;
         let tps: Vec<assignor::TopicPartition> = partitions.iter().map(to_group_tp).collect();
-        loop {
-            let attempt =
-                tokio::time::timeout_at(deadline.into(), fetch_committed_once(&self.shared, &tps))
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err(CommitError::Retriable(Error::Timeout("OffsetFetch".into())))
-                    });
-            match attempt {
-                Ok(found) => {
-                    return Ok(partitions
-                        .iter()
-                        .map(|tp| {
-                            let c = found.get(&to_group_tp(tp)).cloned().flatten();
-                            (tp.clone(), c.as_ref().map(committed_to_offset))
-                        })
-                        .collect());
-                }
-                Err(CommitError::Retriable(e)) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return Err(Error::Timeout(format!(
-                            "Timeout of {}ms expired before the last committed offset for \
-                             partitions could be determined (last error: {e})",
-                            cfg.default_api_timeout.as_millis()
-                        )));
-                    }
-                    self.shared.task_wakeup.notify_one();
-                    tokio::time::sleep_until(deadline.min(now + cfg.retry_backoff).into()).await;
-                    self.check_open()?;
-                }
-                Err(e) => return Err(commit_error(e)),
-            }
-        }
+        let found = retry_until(
+            &self.shared,
+            deadline,
+            "OffsetFetch",
+            || fetch_committed_once(&self.shared, &tps),
+            |e| {
+                format!(
+                    "Timeout of {}ms expired before the last committed offset for partitions \
+                     could be determined (last error: {e})",
+                    cfg.default_api_timeout.as_millis()
+                )
+            },
+        )
+        .await?;
+        Ok(partitions
+            .iter()
+            .map(|tp| {
+                let c = found.get(&to_group_tp(tp)).cloned().flatten();
+                (tp.clone(), c.as_ref().map(committed_to_offset))
+            })
+            .collect())
     }
 
     /// Who the consumer is in its group (Java's `groupMetadata`): generation -1 and an
@@ -1705,11 +1694,7 @@ async fn find_coordinator(
     let version = conn
         .version_for(ApiKey::FindCoordinator)
         .ok_or_else(|| Error::UnsupportedVersion("FindCoordinator".into()))?;
-    let request = FindCoordinatorSend {
-        id: RequestId(0),
-        group_id: group_id.to_owned(),
-    }
-    .request(version);
+    let request = find_coordinator_request(0, group_id, version);
     tokio::time::timeout(
         shared.config.request_timeout,
         conn.send_with_version(request, version),
@@ -1754,27 +1739,7 @@ async fn coordinator_node(shared: &Shared) -> Result<(CoordinatorNode, Option<u6
             CommitError::Fatal(e)
         }
     })?;
-    let (code, message, node) = match response.coordinators.first() {
-        Some(c) => (
-            c.error_code,
-            c.error_message.clone(),
-            CoordinatorNode {
-                node_id: c.node_id,
-                host: c.host.clone(),
-                port: c.port,
-            },
-        ),
-        None => (
-            response.error_code,
-            response.error_message.clone(),
-            CoordinatorNode {
-                node_id: response.node_id,
-                host: response.host.clone(),
-                port: response.port,
-            },
-        ),
-    };
-    let code = ErrorCode::from_code(code);
+    let (code, message, node) = find_coordinator_answer(&response, &group_id);
     if code != ErrorCode::None {
         let e = Error::kafka_with_message(code, message);
         return Err(if code.is_retriable() {
@@ -1892,27 +1857,46 @@ async fn commit_until(
     if offsets.is_empty() {
         return Ok(());
     }
-    let cfg = &shared.config;
+    retry_until(
+        shared,
+        deadline,
+        "OffsetCommit",
+        || commit_once(shared, offsets),
+        |e| format!("Timeout expired before successfully committing offsets (last error: {e})"),
+    )
+    .await
+}
+
+/// Runs `attempt` (an `api` call to the coordinator) until it succeeds or fails for good,
+/// retrying retriable failures `retry.backoff.ms` apart (the I/O task is woken meanwhile, to
+/// find the coordinator again) until `deadline`; then [`Error::Timeout`] with
+/// `expired(last error)`. [`Error::Closed`] once the consumer is closed.
+async fn retry_until<T, F, Fut>(
+    shared: &Shared,
+    deadline: Instant,
+    api: &str,
+    mut attempt: F,
+    expired: impl FnOnce(&Error) -> String,
+) -> Result<T, Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, CommitError>>,
+{
     loop {
-        let attempt = tokio::time::timeout_at(deadline.into(), commit_once(shared, offsets))
+        let outcome = tokio::time::timeout_at(deadline.into(), attempt())
             .await
-            .unwrap_or_else(|_| {
-                Err(CommitError::Retriable(Error::Timeout(
-                    "OffsetCommit".into(),
-                )))
-            });
-        match attempt {
-            Ok(()) => return Ok(()),
+            .unwrap_or_else(|_| Err(CommitError::Retriable(Error::Timeout(api.into()))));
+        match outcome {
+            Ok(t) => return Ok(t),
             Err(CommitError::Retriable(e)) => {
                 let now = Instant::now();
                 if now >= deadline {
-                    return Err(Error::Timeout(format!(
-                        "Timeout expired before successfully committing offsets (last error: {e})"
-                    )));
+                    return Err(Error::Timeout(expired(&e)));
                 }
-                tracing::debug!(error = %e, "offset commit failed, retrying");
+                tracing::debug!(api, error = %e, "retrying after a retriable failure");
                 shared.task_wakeup.notify_one();
-                tokio::time::sleep_until(deadline.min(now + cfg.retry_backoff).into()).await;
+                let backoff = now + shared.config.retry_backoff;
+                tokio::time::sleep_until(deadline.min(backoff).into()).await;
                 if shared.closed.load(Ordering::Acquire) {
                     return Err(Error::Closed);
                 }

@@ -206,16 +206,56 @@ pub struct FindCoordinatorSend {
 impl FindCoordinatorSend {
     /// The request at `version` (the key field moved to a list in v4).
     pub fn request(&self, version: i16) -> FindCoordinatorRequest {
-        let mut r = FindCoordinatorRequest {
-            key_type: 0,
-            ..Default::default()
-        };
-        if version >= 4 {
-            r.coordinator_keys = vec![self.group_id.clone()];
-        } else {
-            r.key = self.group_id.clone();
-        }
-        r
+        find_coordinator_request(0, &self.group_id, version)
+    }
+}
+
+/// A FindCoordinator request for `key` of `key_type` (0: group, 1: transaction) at
+/// `version` (the key moved to a list in v4).
+pub(crate) fn find_coordinator_request(
+    key_type: i8,
+    key: &str,
+    version: i16,
+) -> FindCoordinatorRequest {
+    let mut r = FindCoordinatorRequest {
+        key_type,
+        ..Default::default()
+    };
+    if version >= 4 {
+        r.coordinator_keys = vec![key.to_owned()];
+    } else {
+        r.key = key.to_owned();
+    }
+    r
+}
+
+/// The answer a FindCoordinator response gives for `key`: the error, its message and the
+/// node, from the v4+ list (the entry for `key`, else the first) or, when the list is empty,
+/// from the v0-v3 top-level fields.
+pub(crate) fn find_coordinator_answer(
+    response: &FindCoordinatorResponse,
+    key: &str,
+) -> (ErrorCode, Option<String>, CoordinatorNode) {
+    match response
+        .coordinators
+        .iter()
+        .find(|c| c.key == key)
+        .or_else(|| response.coordinators.first())
+    {
+        Some(c) => (
+            ErrorCode::from_code(c.error_code),
+            c.error_message.clone(),
+            node_of(c),
+        ),
+        None => (
+            ErrorCode::from_code(response.error_code),
+            response.error_message.clone(),
+            CoordinatorNode {
+                node_id: response.node_id,
+                host: response.host.clone(),
+                port: response.port,
+            },
+        ),
     }
 }
 
@@ -665,24 +705,8 @@ impl ConsumerCoordinator {
             return;
         }
         self.find_in_flight = None;
-        let (code, message, node) = match response
-            .coordinators
-            .iter()
-            .find(|c| c.key == self.config.group_id)
-            .or_else(|| response.coordinators.first())
-        {
-            Some(c) => (c.error_code, c.error_message.clone(), node_of(c)),
-            None => (
-                response.error_code,
-                response.error_message.clone(),
-                CoordinatorNode {
-                    node_id: response.node_id,
-                    host: response.host.clone(),
-                    port: response.port,
-                },
-            ),
-        };
-        match ErrorCode::from_code(code) {
+        let (code, message, node) = find_coordinator_answer(response, &self.config.group_id);
+        match code {
             ErrorCode::None => {
                 self.coordinator = Some(node);
                 self.find_backoff_until = None;

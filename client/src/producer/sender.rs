@@ -27,7 +27,6 @@ use kafka_wire::messages::add_partitions_to_txn_request::{
     AddPartitionsToTxnRequest, AddPartitionsToTxnTopic,
 };
 use kafka_wire::messages::end_txn_request::EndTxnRequest;
-use kafka_wire::messages::find_coordinator_request::FindCoordinatorRequest;
 use kafka_wire::messages::init_producer_id_request::InitProducerIdRequest;
 use kafka_wire::messages::metadata_request::{MetadataRequest, MetadataRequestTopic};
 use kafka_wire::messages::produce_request::{
@@ -44,7 +43,7 @@ use super::batch::{Outcome, ProducerBatch, ProducerIdAndEpoch, TopicPartition};
 use super::txn_manager::{CoordinatorType, TxnNext, TxnRequest, TxnRequestBody, TxnResponse};
 use super::{lock, ProducerInner};
 use crate::config::Acks;
-use crate::consumer::coordinator::CoordinatorNode;
+use crate::consumer::coordinator::{find_coordinator_answer, find_coordinator_request};
 use crate::error::Error;
 use crate::metadata::Cluster;
 use crate::network::connection::BrokerConnection;
@@ -1006,49 +1005,19 @@ async fn txn_exchange(
                     "FindCoordinator v1+ is needed for transaction coordinators".into(),
                 )));
             }
-            let mut r = FindCoordinatorRequest {
-                key_type: key_type.key_type(),
-                ..Default::default()
-            };
-            if version >= 4 {
-                r.coordinator_keys = vec![key.clone()];
-            } else {
-                r.key = key.clone();
-            }
+            let r = find_coordinator_request(key_type.key_type(), &key, version);
             let resp = conn
                 .send_with_version(r, version)
                 .await
                 .map_err(txn_failure)?;
-            let (error, message, coordinator) = if version >= 4 {
-                match resp.coordinators.iter().find(|c| c.key == key) {
-                    Some(c) => (
-                        c.error_code,
-                        c.error_message.clone(),
-                        CoordinatorNode {
-                            node_id: c.node_id,
-                            host: c.host.clone(),
-                            port: c.port,
-                        },
-                    ),
-                    None => {
-                        return Err(TxnOutcome::Fatal(Error::Protocol(
-                            "FindCoordinator response without the requested key".into(),
-                        )))
-                    }
-                }
-            } else {
-                (
-                    resp.error_code,
-                    resp.error_message.clone(),
-                    CoordinatorNode {
-                        node_id: resp.node_id,
-                        host: resp.host.clone(),
-                        port: resp.port,
-                    },
-                )
-            };
+            if version >= 4 && !resp.coordinators.iter().any(|c| c.key == key) {
+                return Err(TxnOutcome::Fatal(Error::Protocol(
+                    "FindCoordinator response without the requested key".into(),
+                )));
+            }
+            let (error, message, coordinator) = find_coordinator_answer(&resp, &key);
             Ok(TxnResponse::FindCoordinator {
-                error: ErrorCode::from(error),
+                error,
                 message,
                 coordinator,
             })
