@@ -1269,17 +1269,9 @@ impl TransactionManager {
                     self.epoch_bump_required = false;
                 }
                 if let Some(t) = self.txn.as_deref_mut() {
-                    if let Err(e) = t.transition_to(State::Ready, None) {
-                        tracing::warn!(error = %e, "InitProducerId completed");
-                    }
-                    t.last_error = None;
-                    if epoch_bump {
-                        // After an abort that skipped EndTxn (INVALID_PRODUCER_ID_MAPPING).
-                        t.transaction_started = false;
-                        t.new_partitions.clear();
-                        t.pending_partitions.clear();
-                        t.partitions.clear();
-                    }
+                    // Ready, with no transaction left over (an abort that skipped EndTxn,
+                    // INVALID_PRODUCER_ID_MAPPING, leaves its partitions for the bump).
+                    t.complete_transaction(false);
                 }
                 h.result.done();
             }
