@@ -119,25 +119,70 @@ fn initialized(now: Instant) -> TransactionManager {
     m
 }
 
-/// In a transaction whose partitions were added.
-fn in_txn_with(now: Instant, partitions: &[TopicPartition]) -> TransactionManager {
+/// In a transaction, `partitions` asked for: the AddPartitionsToTxn request, not answered.
+#[track_caller]
+fn adding(now: Instant, partitions: &[TopicPartition]) -> (TransactionManager, TxnRequest) {
     let mut m = initialized(now);
     m.begin_transaction().expect("begin");
     for p in partitions {
         m.maybe_add_partition(p);
     }
-    if !partitions.is_empty() {
-        let req = expect_send(&mut m, now, true);
-        let TxnRequestBody::AddPartitionsToTxn { partitions: ps, .. } = &req.body else {
-            panic!("expected AddPartitionsToTxn, got {:?}", req.body);
-        };
-        let errors = ps.iter().map(|p| (p.clone(), ErrorCode::None)).collect();
-        m.handle_response(req.id, TxnResponse::AddPartitionsToTxn { errors }, now);
-        for p in partitions {
-            assert!(m.transaction_contains_partition(p));
-        }
+    let req = expect_send(&mut m, now, true);
+    let TxnRequestBody::AddPartitionsToTxn { partitions: ps, .. } = &req.body else {
+        panic!("expected AddPartitionsToTxn, got {:?}", req.body);
+    };
+    let mut asked = partitions.to_vec();
+    asked.sort();
+    asked.dedup();
+    assert_eq!(ps, &asked, "every partition asked for, in one request");
+    (m, req)
+}
+
+/// Answers AddPartitionsToTxn request `id` with `errors`.
+fn answer_add(
+    m: &mut TransactionManager,
+    id: u64,
+    now: Instant,
+    errors: &[(&TopicPartition, ErrorCode)],
+) {
+    let errors = errors.iter().map(|(p, e)| ((*p).clone(), *e)).collect();
+    m.handle_response(id, TxnResponse::AddPartitionsToTxn { errors }, now);
+}
+
+/// In a transaction whose partitions were added.
+fn in_txn_with(now: Instant, partitions: &[TopicPartition]) -> TransactionManager {
+    if partitions.is_empty() {
+        let mut m = initialized(now);
+        m.begin_transaction().expect("begin");
+        return m;
+    }
+    let (mut m, req) = adding(now, partitions);
+    let errors: Vec<_> = partitions.iter().map(|p| (p, ErrorCode::None)).collect();
+    answer_add(&mut m, req.id, now, &errors);
+    for p in partitions {
+        assert!(m.transaction_contains_partition(p));
     }
     m
+}
+
+/// In a transaction, offsets of group `g` sent: the AddOffsetsToTxn request, not answered.
+fn adding_offsets(now: Instant) -> (TransactionManager, TxnResult, TxnRequest) {
+    let mut m = initialized(now);
+    m.begin_transaction().unwrap();
+    let r = m
+        .send_offsets_to_transaction(vec![(tp("in", 0), OffsetAndMetadata::new(1))], group())
+        .unwrap();
+    let req = expect_send(&mut m, now, false);
+    assert!(
+        matches!(req.body, TxnRequestBody::AddOffsetsToTxn { .. }),
+        "{req:?}"
+    );
+    (m, r, req)
+}
+
+/// The Kafka error code a completed call failed with.
+fn failed_with(r: &TxnResult) -> Option<ErrorCode> {
+    r.outcome().and_then(|o| o.err()).and_then(|e| e.code())
 }
 
 #[test]
@@ -327,10 +372,7 @@ fn init_fatal_errors() {
             now,
         );
         assert_eq!(state(&m), State::FatalError, "{code:?}");
-        assert_eq!(
-            r.outcome().and_then(|o| o.err()).and_then(|e| e.code()),
-            Some(expected)
-        );
+        assert_eq!(failed_with(&r), Some(expected));
         assert_eq!(m.fatal_error().and_then(|e| e.code()), Some(expected));
     }
 }
@@ -376,12 +418,11 @@ fn partitions_are_added_in_one_request_and_gate_the_drain() {
     // One transactional request in flight at a time.
     m.maybe_add_partition(&c);
     assert_eq!(m.next_request(now, true), TxnNext::Idle);
-    m.handle_response(
+    answer_add(
+        &mut m,
         req.id,
-        TxnResponse::AddPartitionsToTxn {
-            errors: vec![(a.clone(), ErrorCode::None), (b.clone(), ErrorCode::None)],
-        },
         now,
+        &[(&a, ErrorCode::None), (&b, ErrorCode::None)],
     );
     assert!(m.is_send_to_partition_allowed(&a));
     assert!(!m.should_stop_drain(&a, 1, false));
@@ -397,17 +438,13 @@ fn partitions_are_added_in_one_request_and_gate_the_drain() {
 fn add_partitions_retries() {
     let now = Instant::now();
     let a = tp("t", 0);
-    let mut m = initialized(now);
-    m.begin_transaction().unwrap();
-    m.maybe_add_partition(&a);
-    let req = expect_send(&mut m, now, true);
+    let (mut m, req) = adding(now, std::slice::from_ref(&a));
     // The previous transaction is still completing: a short backoff for the first add.
-    m.handle_response(
+    answer_add(
+        &mut m,
         req.id,
-        TxnResponse::AddPartitionsToTxn {
-            errors: vec![(a.clone(), ErrorCode::ConcurrentTransactions)],
-        },
         now,
+        &[(&a, ErrorCode::ConcurrentTransactions)],
     );
     assert_eq!(
         m.next_request(now, true),
@@ -419,45 +456,26 @@ fn add_partitions_retries() {
         ErrorCode::CoordinatorLoadInProgress,
         ErrorCode::UnknownTopicOrPartition,
     ] {
-        m.handle_response(
-            req.id,
-            TxnResponse::AddPartitionsToTxn {
-                errors: vec![(a.clone(), code)],
-            },
-            now,
-        );
+        answer_add(&mut m, req.id, now, &[(&a, code)]);
         assert_eq!(m.next_request(now, true), TxnNext::Backoff(now + BACKOFF));
         assert_eq!(expect_send(&mut m, now + BACKOFF, true).id, req.id);
     }
     // Coordinator moved: find it, then retry.
-    m.handle_response(
-        req.id,
-        TxnResponse::AddPartitionsToTxn {
-            errors: vec![(a.clone(), ErrorCode::NotCoordinator)],
-        },
-        now,
-    );
+    answer_add(&mut m, req.id, now, &[(&a, ErrorCode::NotCoordinator)]);
     answer_find(&mut m, now, CoordinatorType::Transaction, 3);
     let retry = expect_send(&mut m, now + BACKOFF, true);
     assert_eq!(retry.target, Some(node(3)));
-    m.handle_response(
-        retry.id,
-        TxnResponse::AddPartitionsToTxn {
-            errors: vec![(a.clone(), ErrorCode::None)],
-        },
-        now,
-    );
+    answer_add(&mut m, retry.id, now, &[(&a, ErrorCode::None)]);
     assert!(m.transaction_contains_partition(&a));
     // With partitions in the transaction, CONCURRENT_TRANSACTIONS waits the full backoff.
     let b = tp("t", 1);
     m.maybe_add_partition(&b);
     let req = expect_send(&mut m, now, true);
-    m.handle_response(
+    answer_add(
+        &mut m,
         req.id,
-        TxnResponse::AddPartitionsToTxn {
-            errors: vec![(b, ErrorCode::ConcurrentTransactions)],
-        },
         now,
+        &[(&b, ErrorCode::ConcurrentTransactions)],
     );
     assert_eq!(m.next_request(now, true), TxnNext::Backoff(now + BACKOFF));
 }
@@ -475,17 +493,8 @@ fn add_partitions_fatal_errors() {
     ] {
         let now = Instant::now();
         let a = tp("t", 0);
-        let mut m = initialized(now);
-        m.begin_transaction().unwrap();
-        m.maybe_add_partition(&a);
-        let req = expect_send(&mut m, now, true);
-        m.handle_response(
-            req.id,
-            TxnResponse::AddPartitionsToTxn {
-                errors: vec![(a.clone(), code)],
-            },
-            now,
-        );
+        let (mut m, req) = adding(now, std::slice::from_ref(&a));
+        answer_add(&mut m, req.id, now, &[(&a, code)]);
         assert_eq!(state(&m), State::FatalError, "{code:?}");
         assert_eq!(m.fatal_error().and_then(|e| e.code()), Some(expected));
         assert!(!m.is_send_to_partition_allowed(&a));
@@ -496,20 +505,15 @@ fn add_partitions_fatal_errors() {
 fn add_partitions_abortable_errors() {
     let now = Instant::now();
     let (a, b) = (tp("t", 0), tp("secret", 0));
-    let mut m = initialized(now);
-    m.begin_transaction().unwrap();
-    m.maybe_add_partition(&a);
-    m.maybe_add_partition(&b);
-    let req = expect_send(&mut m, now, true);
-    m.handle_response(
+    let (mut m, req) = adding(now, &[a.clone(), b.clone()]);
+    answer_add(
+        &mut m,
         req.id,
-        TxnResponse::AddPartitionsToTxn {
-            errors: vec![
-                (a.clone(), ErrorCode::OperationNotAttempted),
-                (b.clone(), ErrorCode::TopicAuthorizationFailed),
-            ],
-        },
         now,
+        &[
+            (&a, ErrorCode::OperationNotAttempted),
+            (&b, ErrorCode::TopicAuthorizationFailed),
+        ],
     );
     assert_eq!(state(&m), State::AbortableError);
     assert!(!m.is_partition_pending_add(&a), "no longer pending");
@@ -530,16 +534,12 @@ fn add_partitions_abortable_errors() {
     m.begin_transaction().unwrap();
 
     // OPERATION_NOT_ATTEMPTED alone (another partition had an unexpected error).
-    let mut m = initialized(now);
-    m.begin_transaction().unwrap();
-    m.maybe_add_partition(&a);
-    let req = expect_send(&mut m, now, true);
-    m.handle_response(
+    let (mut m, req) = adding(now, std::slice::from_ref(&a));
+    answer_add(
+        &mut m,
         req.id,
-        TxnResponse::AddPartitionsToTxn {
-            errors: vec![(a.clone(), ErrorCode::OperationNotAttempted)],
-        },
         now,
+        &[(&a, ErrorCode::OperationNotAttempted)],
     );
     assert_eq!(state(&m), State::AbortableError);
 }
@@ -548,33 +548,15 @@ fn add_partitions_abortable_errors() {
 fn unknown_producer_id_on_add_partitions_needs_an_epoch_bump_or_is_fatal() {
     let now = Instant::now();
     let a = tp("t", 0);
-    let mut m = initialized(now);
-    m.begin_transaction().unwrap();
-    m.maybe_add_partition(&a);
-    let req = expect_send(&mut m, now, true);
-    m.handle_response(
-        req.id,
-        TxnResponse::AddPartitionsToTxn {
-            errors: vec![(a.clone(), ErrorCode::UnknownProducerId)],
-        },
-        now,
-    );
+    let (mut m, req) = adding(now, std::slice::from_ref(&a));
+    answer_add(&mut m, req.id, now, &[(&a, ErrorCode::UnknownProducerId)]);
     assert_eq!(state(&m), State::AbortableError);
     assert!(m.epoch_bump_required());
 
     // A coordinator without InitProducerId v3 cannot bump: fatal.
-    let mut m = initialized(now);
+    let (mut m, req) = adding(now, std::slice::from_ref(&a));
     m.handle_coordinator_ready(false);
-    m.begin_transaction().unwrap();
-    m.maybe_add_partition(&a);
-    let req = expect_send(&mut m, now, true);
-    m.handle_response(
-        req.id,
-        TxnResponse::AddPartitionsToTxn {
-            errors: vec![(a, ErrorCode::UnknownProducerId)],
-        },
-        now,
-    );
+    answer_add(&mut m, req.id, now, &[(&a, ErrorCode::UnknownProducerId)]);
     assert_eq!(state(&m), State::FatalError);
 }
 
@@ -642,40 +624,25 @@ fn end_txn_errors() {
     let a = tp("t", 0);
     let mut m = in_txn_with(now, std::slice::from_ref(&a));
     let r = m.begin_commit().unwrap();
-    let req = expect_send(&mut m, now, false);
-    m.handle_response(
-        req.id,
-        TxnResponse::EndTxn {
-            error: ErrorCode::ConcurrentTransactions,
-        },
-        now,
-    );
+    answer_end_txn(&mut m, now, true, ErrorCode::ConcurrentTransactions);
+    // Each retry goes out after its backoff (the answers come at `now`).
     let req = expect_send(&mut m, now + BACKOFF, false);
-    m.handle_response(
-        req.id,
-        TxnResponse::EndTxn {
-            error: ErrorCode::CoordinatorNotAvailable,
-        },
-        now,
-    );
+    let not_available = TxnResponse::EndTxn {
+        error: ErrorCode::CoordinatorNotAvailable,
+    };
+    m.handle_response(req.id, not_available, now);
     answer_find(&mut m, now, CoordinatorType::Transaction, 1);
     let req = expect_send(&mut m, now + BACKOFF, false);
     assert!(matches!(
         req.body,
         TxnRequestBody::EndTxn { commit: true, .. }
     ));
-    m.handle_response(
-        req.id,
-        TxnResponse::EndTxn {
-            error: ErrorCode::ProducerFenced,
-        },
-        now,
-    );
+    let fenced = TxnResponse::EndTxn {
+        error: ErrorCode::ProducerFenced,
+    };
+    m.handle_response(req.id, fenced, now);
     assert_eq!(state(&m), State::FatalError);
-    assert_eq!(
-        r.outcome().and_then(|o| o.err()).and_then(|e| e.code()),
-        Some(ErrorCode::ProducerFenced)
-    );
+    assert_eq!(failed_with(&r), Some(ErrorCode::ProducerFenced));
 
     for (code, expected) in [
         (ErrorCode::InvalidProducerEpoch, ErrorCode::ProducerFenced),
@@ -687,8 +654,7 @@ fn end_txn_errors() {
     ] {
         let mut m = in_txn_with(now, std::slice::from_ref(&a));
         m.begin_abort().unwrap();
-        let req = expect_send(&mut m, now, false);
-        m.handle_response(req.id, TxnResponse::EndTxn { error: code }, now);
+        answer_end_txn(&mut m, now, false, code);
         assert_eq!(m.fatal_error().and_then(|e| e.code()), Some(expected));
     }
 }
@@ -754,13 +720,7 @@ fn a_failed_batch_makes_the_transaction_abortable_and_the_abort_bumps_the_epoch(
     m.begin_transaction().unwrap();
     m.maybe_add_partition(&a);
     let req = expect_send(&mut m, now, true);
-    m.handle_response(
-        req.id,
-        TxnResponse::AddPartitionsToTxn {
-            errors: vec![(a.clone(), ErrorCode::None)],
-        },
-        now,
-    );
+    answer_add(&mut m, req.id, now, &[(&a, ErrorCode::None)]);
     let s = m.assign(&a, 3, 1);
     assert_eq!((s.producer, s.base_sequence), (pid(5, 1), 0));
 }
@@ -783,14 +743,7 @@ fn an_abort_without_epoch_bump_support_just_ends_the_transaction() {
     );
     assert!(!m.epoch_bump_required());
     let abort = m.begin_abort().unwrap();
-    let req = expect_send(&mut m, now, false);
-    m.handle_response(
-        req.id,
-        TxnResponse::EndTxn {
-            error: ErrorCode::None,
-        },
-        now,
-    );
+    answer_end_txn(&mut m, now, false, ErrorCode::None);
     assert_eq!(abort.outcome(), Some(Ok(())));
     assert_eq!(state(&m), State::Ready);
     assert_eq!(m.producer_id_and_epoch(), pid(5, 0));
@@ -897,18 +850,8 @@ fn an_old_epoch_in_produce_is_abortable() {
         Some(ErrorCode::InvalidProducerEpoch)
     );
     let abort = m.begin_abort().unwrap();
-    let req = expect_send(&mut m, now, false);
-    m.handle_response(
-        req.id,
-        TxnResponse::EndTxn {
-            error: ErrorCode::ProducerFenced,
-        },
-        now,
-    );
-    assert_eq!(
-        abort.outcome().and_then(|o| o.err()).and_then(|e| e.code()),
-        Some(ErrorCode::ProducerFenced)
-    );
+    answer_end_txn(&mut m, now, false, ErrorCode::ProducerFenced);
+    assert_eq!(failed_with(&abort), Some(ErrorCode::ProducerFenced));
     assert!(m.has_fatal_error());
 }
 
@@ -1057,12 +1000,7 @@ fn offsets_go_through_add_offsets_then_txn_offset_commit() {
 fn txn_offset_commit_errors() {
     let now = Instant::now();
     let run = |code: ErrorCode| -> (TransactionManager, TxnResult) {
-        let mut m = initialized(now);
-        m.begin_transaction().unwrap();
-        let r = m
-            .send_offsets_to_transaction(vec![(tp("in", 0), OffsetAndMetadata::new(1))], group())
-            .unwrap();
-        let req = expect_send(&mut m, now, false);
+        let (mut m, r, req) = adding_offsets(now);
         m.handle_response(
             req.id,
             TxnResponse::AddOffsetsToTxn {
@@ -1089,10 +1027,7 @@ fn txn_offset_commit_errors() {
     ] {
         let (m, r) = run(code);
         assert_eq!(state(&m), State::AbortableError, "{code:?}");
-        assert_eq!(
-            r.outcome().and_then(|o| o.err()).and_then(|e| e.code()),
-            Some(code)
-        );
+        assert_eq!(failed_with(&r), Some(code));
     }
     for code in [
         ErrorCode::ProducerFenced,
@@ -1121,12 +1056,7 @@ fn txn_offset_commit_errors() {
 fn add_offsets_errors() {
     let now = Instant::now();
     let run = |code: ErrorCode| -> (TransactionManager, TxnResult) {
-        let mut m = initialized(now);
-        m.begin_transaction().unwrap();
-        let r = m
-            .send_offsets_to_transaction(vec![(tp("in", 0), OffsetAndMetadata::new(1))], group())
-            .unwrap();
-        let req = expect_send(&mut m, now, false);
+        let (mut m, r, req) = adding_offsets(now);
         m.handle_response(req.id, TxnResponse::AddOffsetsToTxn { error: code }, now);
         (m, r)
     };
