@@ -88,6 +88,22 @@ pub fn tail(s: &str, max: usize) -> &str {
     &s[start..]
 }
 
+/// The command running `tests/interop/<script> --bootstrap <bootstrap>` with the interop
+/// interpreter (unbuffered output, no bytecode files), stdout and stderr piped; the child is
+/// killed when its handle is dropped. The caller adds the script's arguments and stdin.
+pub fn script_command(script: &str, bootstrap: &str) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(python());
+    command
+        .arg(scripts_dir().join(script))
+        .args(["--bootstrap", bootstrap])
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("PYTHONUNBUFFERED", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
 /// Runs `tests/interop/<script> --bootstrap <bootstrap> <args>` and returns its JSON summary
 /// line. The child is killed if this future is dropped.
 ///
@@ -100,16 +116,9 @@ pub async fn run_script(
     timeout: Duration,
 ) -> Value {
     let started = Instant::now();
-    let child = tokio::process::Command::new(python())
-        .arg(scripts_dir().join(script))
-        .args(["--bootstrap", bootstrap])
+    let child = script_command(script, bootstrap)
         .args(args)
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .env("PYTHONUNBUFFERED", "1")
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}; {SETUP_HINT}", python().display()));
     let out = match tokio::time::timeout(timeout, child.wait_with_output()).await {

@@ -36,21 +36,17 @@ mod consumer_common;
 mod producer_common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
 use std::path::Path;
-use std::pin::Pin;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use broker_lite::Broker;
 use consumer_common::*;
 use kafka_client::config::{AutoOffsetReset, ConsumerConfig};
-use kafka_client::consumer::{Consumer, ConsumerRebalanceListener, TopicPartition};
-use kafka_client::Error;
+use kafka_client::consumer::{Consumer, TopicPartition};
 use kafka_integration_tests::broker_api;
-use kafka_integration_tests::interop::{python, scripts_dir, SETUP_HINT};
+use kafka_integration_tests::interop::{python, script_command, tail, SETUP_HINT};
 use kafka_wire::consumer_protocol::decode_assignment;
 use kafka_wire::messages::DescribeGroupsRequest;
 use kafka_wire::ErrorCode;
@@ -68,9 +64,6 @@ const PHASE: Duration = Duration::from_secs(40);
 // ---------------------------------------------------------------------------------------------
 // Members
 // ---------------------------------------------------------------------------------------------
-
-/// Every record read: (partition, offset, member).
-type Seen = Arc<Mutex<Vec<(i32, i64, &'static str)>>>;
 
 #[derive(Clone, Copy, Debug)]
 enum PyClient {
@@ -128,17 +121,11 @@ impl PyMember {
         seen: &Seen,
     ) -> PyMember {
         let script = client.script();
-        let mut child = tokio::process::Command::new(python())
-            .arg(scripts_dir().join(script))
-            .args(["--bootstrap", bootstrap, "--topic", TOPIC, "--group", group])
+        let mut child = script_command(script, bootstrap)
+            .args(["--topic", TOPIC, "--group", group])
             .args(["--strategy", strategy, "--client-id", "python-member"])
             .args(["--delay-ms", &delay_ms.to_string()])
-            .env("PYTHONDONTWRITEBYTECODE", "1")
-            .env("PYTHONUNBUFFERED", "1")
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run {}: {e}; {SETUP_HINT}", python().display()));
         let stdin = child.stdin.take();
@@ -169,7 +156,7 @@ impl PyMember {
                                 seen.push((
                                     r[0].as_i64().expect("partition") as i32,
                                     r[1].as_i64().expect("offset"),
-                                    name,
+                                    name.to_owned(),
                                 ));
                             }
                             continue;
@@ -221,12 +208,7 @@ impl PyMember {
     }
 
     fn stderr_tail(&self) -> String {
-        let s = self.stderr.lock().unwrap();
-        let start = s.len().saturating_sub(4000);
-        let start = (start..s.len())
-            .find(|i| s.is_char_boundary(*i))
-            .unwrap_or(s.len());
-        s[start..].to_owned()
+        tail(&self.stderr.lock().unwrap(), 4000).to_owned()
     }
 
     /// Fails the test when the script already exited.
@@ -274,147 +256,25 @@ impl PyMember {
     }
 }
 
-type BoxFut<'a> = Pin<Box<dyn Future<Output = Result<(), Error>> + Send + 'a>>;
-
-/// Records the callbacks; commits the processed offsets on revocation.
-struct CommitOnRevoke {
-    log: Log,
-}
-
-impl ConsumerRebalanceListener for CommitOnRevoke {
-    fn on_partitions_revoked<'a>(
-        &'a self,
-        consumer: &'a Consumer,
-        ps: &'a [TopicPartition],
-    ) -> BoxFut<'a> {
-        Box::pin(async move {
-            self.log
-                .lock()
-                .unwrap()
-                .push(Event::Revoked(partitions(ps)));
-            // A failure is returned by the poll running the callback (the member panics).
-            consumer.commit_sync(None).await
-        })
-    }
-
-    fn on_partitions_assigned<'a>(
-        &'a self,
-        _: &'a Consumer,
-        ps: &'a [TopicPartition],
-    ) -> BoxFut<'a> {
-        Box::pin(async move {
-            self.log
-                .lock()
-                .unwrap()
-                .push(Event::Assigned(partitions(ps)));
-            Ok(())
-        })
-    }
-
-    fn on_partitions_lost<'a>(&'a self, _: &'a Consumer, ps: &'a [TopicPartition]) -> BoxFut<'a> {
-        Box::pin(async move {
-            self.log.lock().unwrap().push(Event::Lost(partitions(ps)));
-            Ok(())
-        })
-    }
-}
-
-/// Our member: polls in its own task, processes (records) then commits each poll.
-struct RustMember {
-    consumer: Arc<Consumer>,
-    log: Log,
-    stop: Arc<AtomicBool>,
-    task: JoinHandle<()>,
-}
-
-impl RustMember {
-    fn start(bootstrap: &str, group: &str, strategy: &str, seen: &Seen) -> RustMember {
-        let config = ConsumerConfig::builder()
-            .bootstrap_servers(bootstrap)
-            .client_id("rust-member")
-            .group_id(group)
-            .auto_offset_reset(AutoOffsetReset::Earliest)
-            .enable_auto_commit(false)
-            .partition_assignment_strategy([strategy])
-            .heartbeat_interval(Duration::from_millis(200))
-            .session_timeout(Duration::from_secs(6))
-            .max_poll_interval(Duration::from_secs(30))
-            .fetch_max_wait(Duration::from_millis(100))
-            .build()
-            .expect("valid consumer config");
-        let consumer = Arc::new(Consumer::new(config).expect("consumer starts"));
-        let log: Log = Arc::default();
-        consumer
-            .subscribe_with_listener(&[TOPIC], CommitOnRevoke { log: log.clone() })
-            .expect("subscribe");
-        let stop = Arc::new(AtomicBool::new(false));
-        let task = tokio::spawn({
-            let (consumer, stop, seen) = (consumer.clone(), stop.clone(), seen.clone());
-            async move {
-                while !stop.load(Ordering::SeqCst) {
-                    let records = consumer
-                        .poll(Duration::from_millis(50))
-                        .await
-                        .unwrap_or_else(|e| panic!("rust member: poll failed: {e}"));
-                    if records.is_empty() {
-                        continue;
-                    }
-                    seen.lock()
-                        .unwrap()
-                        .extend(records.iter().map(|r| (r.partition, r.offset, "rust")));
-                    // Commit after processing; a rebalance may refuse it (the listener
-                    // commits on revocation instead).
-                    match consumer.commit_sync(None).await {
-                        Ok(()) => {}
-                        Err(e) if e.code() == Some(ErrorCode::RebalanceInProgress) => {}
-                        Err(e) => panic!("rust member: commit failed: {e}"),
-                    }
-                }
-                consumer.close().await.expect("close");
-            }
-        });
-        RustMember {
-            consumer,
-            log,
-            stop,
-            task,
-        }
-    }
-
-    fn assigned(&self) -> BTreeSet<i32> {
-        partitions(&self.consumer.assignment())
-    }
-
-    fn events(&self) -> Vec<Event> {
-        self.log.lock().unwrap().clone()
-    }
-
-    fn check_alive(&self) {
-        assert!(!self.task.is_finished(), "the rust member's task ended");
-    }
-
-    async fn stop(self) {
-        self.stop.store(true, Ordering::SeqCst);
-        promptly("rust member stops", self.task)
-            .await
-            .expect("rust member task");
-    }
+/// Our member ([`Member`], named "rust"): polls in its own task, processes (records) then
+/// commits each poll, and commits on revocation.
+fn rust_member(bootstrap: &str, group: &str, strategy: &str, seen: &Seen) -> Member {
+    let config = ConsumerConfig::builder()
+        .bootstrap_servers(bootstrap)
+        .group_id(group)
+        .auto_offset_reset(AutoOffsetReset::Earliest)
+        .enable_auto_commit(false)
+        .partition_assignment_strategy([strategy])
+        .heartbeat_interval(Duration::from_millis(200))
+        .session_timeout(Duration::from_secs(6))
+        .max_poll_interval(Duration::from_secs(30))
+        .fetch_max_wait(Duration::from_millis(100));
+    Member::start("rust", config, TOPIC, seen)
 }
 
 // ---------------------------------------------------------------------------------------------
 // Checks
 // ---------------------------------------------------------------------------------------------
-
-async fn group_broker() -> Broker {
-    Broker::builder()
-        .config("group.initial.rebalance.delay.ms", "0")
-        .unwrap()
-        .config("group.min.session.timeout.ms", "100")
-        .unwrap()
-        .start()
-        .await
-        .expect("broker starts")
-}
 
 /// Waits until `check` holds and keeps holding for a second.
 async fn until_stable(what: &str, mut check: impl FnMut() -> Result<(), String>) {
@@ -445,34 +305,12 @@ fn agreed(ours: &BTreeSet<i32>, theirs: &BTreeSet<i32>) -> Result<(), String> {
     Ok(())
 }
 
-/// Waits until `per_partition` records of every partition were read, then checks each was
-/// read exactly once.
+/// Waits until the first `per_partition` records of every partition were read, each exactly
+/// once (and nothing else), calling `alive` meanwhile (this file's phase bound, instead of
+/// [`consumer_common::read_exactly_once`]'s).
 async fn read_exactly_once(seen: &Seen, per_partition: i64, alive: &mut dyn FnMut()) {
-    let expected = per_partition as usize * PARTITIONS as usize;
-    let deadline = Instant::now() + PHASE;
-    while seen.lock().unwrap().len() < expected {
-        alive();
-        assert!(
-            Instant::now() < deadline,
-            "only {} of {expected} records read",
-            seen.lock().unwrap().len()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    // A little longer: duplicates would show up now.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let seen = seen.lock().unwrap();
-    let mut counts: BTreeMap<(i32, i64), Vec<&str>> = BTreeMap::new();
-    for (p, o, m) in seen.iter() {
-        counts.entry((*p, *o)).or_default().push(m);
-    }
-    let dups: Vec<_> = counts.iter().filter(|(_, v)| v.len() > 1).collect();
+    let dups = read_all_within(seen, &first_n(PARTITIONS, per_partition), PHASE, alive).await;
     assert!(dups.is_empty(), "read more than once: {dups:?}");
-    let want: BTreeSet<(i32, i64)> = (0..PARTITIONS)
-        .flat_map(|p| (0..per_partition).map(move |o| (p, o)))
-        .collect();
-    let got: BTreeSet<(i32, i64)> = counts.keys().copied().collect();
-    assert_eq!(got, want, "records read");
 }
 
 /// The assignment the broker recorded for each member (by client id), from DescribeGroups,
@@ -561,7 +399,7 @@ async fn mixed_group(client: PyClient, strategy: &str, first: First) {
     // 1. The first member alone owns everything.
     let (rust, mut py) = match first {
         First::Rust => {
-            let rust = RustMember::start(&bootstrap, &group, strategy, &seen);
+            let rust = rust_member(&bootstrap, &group, strategy, &seen);
             until_stable("rust alone", || {
                 (rust.assigned() == all)
                     .then_some(())
@@ -584,7 +422,7 @@ async fn mixed_group(client: PyClient, strategy: &str, first: First) {
                 );
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            let rust = RustMember::start(&bootstrap, &group, strategy, &seen);
+            let rust = rust_member(&bootstrap, &group, strategy, &seen);
             (rust, py)
         }
     };
@@ -620,7 +458,7 @@ async fn mixed_group(client: PyClient, strategy: &str, first: First) {
         members,
         BTreeMap::from([
             ("python-member".to_owned(), theirs.clone()),
-            ("rust-member".to_owned(), ours.clone()),
+            ("rust".to_owned(), ours.clone()),
         ]),
         "the broker's record of the assignment"
     );
@@ -659,8 +497,15 @@ async fn mixed_group(client: PyClient, strategy: &str, first: First) {
     let mark = seen.lock().unwrap().len();
     produce_all(&producer, TOPIC, PARTITIONS, 50).await;
     read_exactly_once(&seen, 100, &mut || rust.check_alive()).await;
-    let readers: BTreeSet<&str> = seen.lock().unwrap()[mark..].iter().map(|r| r.2).collect();
-    assert_eq!(readers, BTreeSet::from(["python", "rust"]), "both read");
+    let readers: BTreeSet<String> = seen.lock().unwrap()[mark..]
+        .iter()
+        .map(|r| r.2.clone())
+        .collect();
+    assert_eq!(
+        readers,
+        BTreeSet::from(["python".into(), "rust".into()]),
+        "both read"
+    );
 
     // 4. The Python member stops mid-stream (it processes slowly): it commits what it
     //    processed and leaves; we take over from there.

@@ -13,20 +13,16 @@ mod producer_common;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use broker_lite::Broker;
 use consumer_common::*;
 use kafka_client::config::{AutoOffsetReset, ConsumerConfig, ConsumerConfigBuilder};
 use kafka_client::consumer::{
     Consumer, ConsumerRebalanceListener, OffsetAndMetadata, TopicPartition,
 };
 use kafka_client::Error;
-use kafka_wire::ErrorCode;
 use producer_common::*;
-use tokio::task::JoinHandle;
 
 const PARTITIONS: i32 = 6;
 
@@ -35,17 +31,6 @@ fn tp(topic: &str, partition: i32) -> TopicPartition {
         topic: topic.into(),
         partition,
     }
-}
-
-async fn group_broker() -> Broker {
-    Broker::builder()
-        .config("group.initial.rebalance.delay.ms", "0")
-        .unwrap()
-        .config("group.min.session.timeout.ms", "100")
-        .unwrap()
-        .start()
-        .await
-        .expect("broker starts")
 }
 
 fn group_config(bootstrap: &str, group: &str) -> ConsumerConfigBuilder {
@@ -60,199 +45,7 @@ fn group_config(bootstrap: &str, group: &str) -> ConsumerConfigBuilder {
         .fetch_max_wait(Duration::from_millis(100))
 }
 
-/// Records the callbacks; commits the consumed offsets on revocation.
-struct Recorder {
-    log: Log,
-}
-
 type BoxFut<'a> = Pin<Box<dyn Future<Output = Result<(), Error>> + Send + 'a>>;
-
-impl ConsumerRebalanceListener for Recorder {
-    fn on_partitions_revoked<'a>(
-        &'a self,
-        consumer: &'a Consumer,
-        ps: &'a [TopicPartition],
-    ) -> BoxFut<'a> {
-        Box::pin(async move {
-            // Still assigned: their positions can be committed.
-            for tp in ps {
-                assert!(
-                    consumer.assignment().contains(tp),
-                    "{tp} revoked, not assigned"
-                );
-            }
-            self.log
-                .lock()
-                .unwrap()
-                .push(Event::Revoked(partitions(ps)));
-            // A failure is returned by the poll running the callback (the members panic).
-            consumer.commit_sync(None).await
-        })
-    }
-
-    fn on_partitions_assigned<'a>(
-        &'a self,
-        consumer: &'a Consumer,
-        ps: &'a [TopicPartition],
-    ) -> BoxFut<'a> {
-        Box::pin(async move {
-            for tp in ps {
-                assert!(
-                    consumer.assignment().contains(tp),
-                    "{tp} assigned, not in assignment"
-                );
-            }
-            self.log
-                .lock()
-                .unwrap()
-                .push(Event::Assigned(partitions(ps)));
-            Ok(())
-        })
-    }
-
-    fn on_partitions_lost<'a>(&'a self, _: &'a Consumer, ps: &'a [TopicPartition]) -> BoxFut<'a> {
-        Box::pin(async move {
-            self.log.lock().unwrap().push(Event::Lost(partitions(ps)));
-            Ok(())
-        })
-    }
-}
-
-/// Every record read: (partition, offset, member).
-type Seen = Arc<Mutex<Vec<(i32, i64, String)>>>;
-
-/// A group member polling in its own task: records what it reads, commits after
-/// processing each poll.
-struct Member {
-    name: String,
-    consumer: Arc<Consumer>,
-    log: Log,
-    stop: Arc<AtomicBool>,
-    task: JoinHandle<()>,
-}
-
-impl Member {
-    fn start(name: &str, config: ConsumerConfigBuilder, topic: &str, seen: &Seen) -> Member {
-        let consumer = Arc::new(consumer(config));
-        let log: Log = Arc::default();
-        consumer
-            .subscribe_with_listener(&[topic], Recorder { log: log.clone() })
-            .expect("subscribe");
-        let stop = Arc::new(AtomicBool::new(false));
-        let task = tokio::spawn({
-            let (consumer, stop, seen, name) = (
-                consumer.clone(),
-                stop.clone(),
-                seen.clone(),
-                name.to_owned(),
-            );
-            async move {
-                while !stop.load(Ordering::SeqCst) {
-                    let records = consumer
-                        .poll(Duration::from_millis(50))
-                        .await
-                        .unwrap_or_else(|e| panic!("{name}: poll failed: {e}"));
-                    if records.is_empty() {
-                        continue;
-                    }
-                    {
-                        let mut seen = seen.lock().unwrap();
-                        for r in &records {
-                            seen.push((r.partition, r.offset, name.clone()));
-                        }
-                    }
-                    // Commit after processing; during a rebalance the commit may be refused
-                    // (the listener commits on revocation instead).
-                    match consumer.commit_sync(None).await {
-                        Ok(()) => {}
-                        Err(e) if e.code() == Some(ErrorCode::RebalanceInProgress) => {}
-                        Err(e) => panic!("{name}: commit failed: {e}"),
-                    }
-                }
-                consumer.close().await.expect("close");
-            }
-        });
-        Member {
-            name: name.to_owned(),
-            consumer,
-            log,
-            stop,
-            task,
-        }
-    }
-
-    fn assigned(&self) -> BTreeSet<i32> {
-        self.consumer
-            .assignment()
-            .iter()
-            .map(|tp| tp.partition)
-            .collect()
-    }
-
-    fn events(&self) -> Vec<Event> {
-        self.log.lock().unwrap().clone()
-    }
-
-    async fn stop(self) {
-        self.stop.store(true, Ordering::SeqCst);
-        promptly(&format!("{} stops", self.name), self.task)
-            .await
-            .expect("member task");
-    }
-}
-
-/// Waits until the members' assignments are disjoint, non-empty and cover every partition,
-/// and stay so for a moment (no rebalance still going on).
-async fn settled(members: &[&Member]) {
-    let deadline = Instant::now() + PROMPTLY;
-    let mut since: Option<Instant> = None;
-    loop {
-        let sets: Vec<BTreeSet<i32>> = members.iter().map(|m| m.assigned()).collect();
-        let total: usize = sets.iter().map(BTreeSet::len).sum();
-        let union: BTreeSet<i32> = sets.iter().flatten().copied().collect();
-        let ok = sets.iter().all(|s| !s.is_empty())
-            && total == union.len()
-            && union.len() == PARTITIONS as usize;
-        if ok {
-            let s = *since.get_or_insert_with(Instant::now);
-            if s.elapsed() > Duration::from_millis(500) {
-                return;
-            }
-        } else {
-            since = None;
-        }
-        assert!(Instant::now() < deadline, "not settled: {sets:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Waits until `count` records per partition were read, then checks each was read once.
-async fn read_exactly_once(seen: &Seen, per_partition: i64) {
-    let expected = per_partition as usize * PARTITIONS as usize;
-    let deadline = Instant::now() + PROMPTLY;
-    while seen.lock().unwrap().len() < expected {
-        assert!(
-            Instant::now() < deadline,
-            "only {} of {expected} records read",
-            seen.lock().unwrap().len()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    // A little longer: duplicates would show up now.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let seen = seen.lock().unwrap();
-    let mut counts: BTreeMap<(i32, i64), Vec<&str>> = BTreeMap::new();
-    for (p, o, m) in seen.iter() {
-        counts.entry((*p, *o)).or_default().push(m);
-    }
-    let dups: Vec<_> = counts.iter().filter(|(_, v)| v.len() > 1).collect();
-    assert!(dups.is_empty(), "read more than once: {dups:?}");
-    let want: BTreeSet<(i32, i64)> = (0..PARTITIONS)
-        .flat_map(|p| (0..per_partition).map(move |o| (p, o)))
-        .collect();
-    let got: BTreeSet<(i32, i64)> = counts.keys().copied().collect();
-    assert_eq!(got, want, "records read");
-}
 
 fn readers(seen: &Seen, from: usize) -> BTreeSet<String> {
     seen.lock().unwrap()[from..]
@@ -272,24 +65,24 @@ async fn members_split_the_topic_and_read_every_record_exactly_once_through_reba
     // Two members split the topic.
     let a = Member::start("a", group_config(&bootstrap, "g1"), "orders", &seen);
     let b = Member::start("b", group_config(&bootstrap, "g1"), "orders", &seen);
-    settled(&[&a, &b]).await;
+    settled(&[&a, &b], PARTITIONS).await;
     assert_eq!((a.assigned().len(), b.assigned().len()), (3, 3));
     produce_all(&p, "orders", PARTITIONS, 50).await;
-    read_exactly_once(&seen, 50).await;
+    read_exactly_once(&seen, PARTITIONS, 50).await;
     assert_eq!(readers(&seen, 0), BTreeSet::from(["a".into(), "b".into()]));
 
     // A third joins while records keep coming: eager rebalance, still exactly once.
     let a_before = a.assigned();
     let c = Member::start("c", group_config(&bootstrap, "g1"), "orders", &seen);
     produce_all(&p, "orders", PARTITIONS, 50).await;
-    settled(&[&a, &b, &c]).await;
+    settled(&[&a, &b, &c], PARTITIONS).await;
     assert_eq!(
         (a.assigned().len(), b.assigned().len(), c.assigned().len()),
         (2, 2, 2)
     );
     let mark = seen.lock().unwrap().len();
     produce_all(&p, "orders", PARTITIONS, 50).await;
-    read_exactly_once(&seen, 150).await;
+    read_exactly_once(&seen, PARTITIONS, 150).await;
     assert_eq!(readers(&seen, mark).len(), 3, "every member reads");
     // The eager protocol revoked everything the first members owned.
     assert!(
@@ -301,11 +94,11 @@ async fn members_split_the_topic_and_read_every_record_exactly_once_through_reba
     // One leaves: its partitions move and resume from the committed offsets.
     let moved = b.assigned();
     b.stop().await;
-    settled(&[&a, &c]).await;
+    settled(&[&a, &c], PARTITIONS).await;
     let now_owned: BTreeSet<i32> = a.assigned().union(&c.assigned()).copied().collect();
     assert!(moved.is_subset(&now_owned));
     produce_all(&p, "orders", PARTITIONS, 50).await;
-    read_exactly_once(&seen, 200).await;
+    read_exactly_once(&seen, PARTITIONS, 200).await;
 
     let committed = a
         .consumer
@@ -336,25 +129,16 @@ async fn cooperative_rebalance_revokes_only_the_moved_partitions() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     produce_all(&p, "coop", PARTITIONS, 40).await;
-    read_exactly_once(&seen, 40).await;
+    read_exactly_once(&seen, PARTITIONS, 40).await;
 
     let b = Member::start("b", cfg(), "coop", &seen);
     produce_all(&p, "coop", PARTITIONS, 40).await;
-    settled(&[&a, &b]).await;
-    read_exactly_once(&seen, 80).await;
+    settled(&[&a, &b], PARTITIONS).await;
+    read_exactly_once(&seen, PARTITIONS, 80).await;
     let (kept, moved) = (a.assigned(), b.assigned());
     assert_eq!((kept.len(), moved.len()), (3, 3));
     // a was asked to give up exactly what b got, nothing else; it never lost anything.
-    let revoked: Vec<BTreeSet<i32>> = a
-        .events()
-        .into_iter()
-        .filter_map(|e| match e {
-            Event::Revoked(ps) => Some(ps),
-            Event::Lost(ps) => panic!("lost {ps:?}"),
-            Event::Assigned(_) => None,
-        })
-        .collect();
-    assert_eq!(revoked, vec![moved.clone()], "{:?}", a.events());
+    assert_eq!(a.revoked_since(0), vec![moved.clone()], "{:?}", a.events());
     let b_assigned: BTreeSet<i32> = b
         .events()
         .into_iter()
@@ -384,9 +168,9 @@ async fn a_static_member_that_restarts_keeps_its_assignment_without_a_rebalance(
 
     let a = Member::start("a", cfg("instance-a"), "static", &seen);
     let b = Member::start("b", cfg("instance-b"), "static", &seen);
-    settled(&[&a, &b]).await;
+    settled(&[&a, &b], PARTITIONS).await;
     produce_all(&p, "static", PARTITIONS, 30).await;
-    read_exactly_once(&seen, 30).await;
+    read_exactly_once(&seen, PARTITIONS, 30).await;
     let (a_owned, b_owned) = (a.assigned(), b.assigned());
     let a_events = a.events().len();
     let generation = a.consumer.group_metadata().unwrap().generation_id;
@@ -403,10 +187,10 @@ async fn a_static_member_that_restarts_keeps_its_assignment_without_a_rebalance(
     b.stop().await;
     let b2 = Member::start("b2", cfg("instance-b"), "static", &seen);
     produce_all(&p, "static", PARTITIONS, 30).await;
-    settled(&[&a, &b2]).await;
+    settled(&[&a, &b2], PARTITIONS).await;
     assert_eq!(b2.assigned(), b_owned);
     assert_eq!(a.assigned(), a_owned);
-    read_exactly_once(&seen, 60).await;
+    read_exactly_once(&seen, PARTITIONS, 60).await;
     assert_eq!(
         a.events().len(),
         a_events,
@@ -543,7 +327,7 @@ async fn commit_apis_group_metadata_and_subscription_rules() {
     let c = consumer(group_config(&bootstrap, "g5"));
     let md = c.group_metadata().unwrap();
     assert_eq!((md.group_id.as_str(), md.generation_id), ("g5", -1));
-    c.subscribe_with_listener(&["api"], Recorder { log: log.clone() })
+    c.subscribe_with_listener(&["api"], Recorder::committing(&log))
         .unwrap();
     assert_eq!(c.subscription(), ["api"]);
     assert!(matches!(
@@ -680,7 +464,7 @@ async fn pattern_subscription_follows_matching_topics_as_they_appear() {
 
     // The whole name must match: "events" is not an "events-.*" topic.
     let log: Log = Arc::default();
-    c.subscribe_pattern_with_listener("events-.*", Recorder { log: log.clone() })
+    c.subscribe_pattern_with_listener("events-.*", Recorder::committing(&log))
         .unwrap();
     let got = drain_topics(&c, 2 * 5 * PARTITIONS as usize).await;
     let topics: BTreeSet<&str> = got.iter().map(|r| r.0.as_str()).collect();

@@ -20,23 +20,19 @@ mod consumer_common;
 mod producer_common;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use broker_lite::Broker;
 use bytes::Bytes;
 use consumer_common::*;
 use kafka_client::config::{AutoOffsetReset, ConsumerConfig, ConsumerConfigBuilder};
-use kafka_client::consumer::{
-    Consumer, ConsumerRebalanceListener, OffsetAndMetadata, TopicPartition,
-};
+use kafka_client::consumer::{Consumer, OffsetAndMetadata, TopicPartition};
 use kafka_client::producer::Producer;
-use kafka_client::{Error, ProducerRecord};
+use kafka_client::ProducerRecord;
 use kafka_integration_tests::broker_api;
 use kafka_wire::consumer_protocol::decode_assignment;
 use kafka_wire::messages::DescribeGroupsRequest;
@@ -57,21 +53,6 @@ fn all_tps(topic: &str) -> Vec<TopicPartition> {
     (0..PARTITIONS).map(|p| tp(topic, p)).collect()
 }
 
-fn all_partitions() -> BTreeSet<i32> {
-    (0..PARTITIONS).collect()
-}
-
-async fn group_broker() -> Broker {
-    Broker::builder()
-        .config("group.initial.rebalance.delay.ms", "0")
-        .unwrap()
-        .config("group.min.session.timeout.ms", "100")
-        .unwrap()
-        .start()
-        .await
-        .expect("broker starts")
-}
-
 fn group_config(bootstrap: &str, group: &str, strategy: &str) -> ConsumerConfigBuilder {
     ConsumerConfig::builder()
         .bootstrap_servers(bootstrap)
@@ -87,279 +68,6 @@ fn group_config(bootstrap: &str, group: &str, strategy: &str) -> ConsumerConfigB
 
 /// The session timeout of members that crash: their partitions move this long after.
 const SHORT_SESSION: Duration = Duration::from_millis(2000);
-
-// ---------------------------------------------------------------------------------------------
-// Members
-// ---------------------------------------------------------------------------------------------
-
-/// Records a member processed and has not committed yet: (partition, offset).
-type Uncommitted = Arc<Mutex<BTreeSet<(i32, i64)>>>;
-/// Every record read: (partition, offset, member).
-type Seen = Arc<Mutex<Vec<(i32, i64, String)>>>;
-type BoxFut<'a> = Pin<Box<dyn Future<Output = Result<(), Error>> + Send + 'a>>;
-
-/// Records the callbacks; commits everything processed on revocation when `commit` is set.
-struct Listener {
-    log: Log,
-    uncommitted: Uncommitted,
-    commit: bool,
-}
-
-impl ConsumerRebalanceListener for Listener {
-    fn on_partitions_revoked<'a>(
-        &'a self,
-        consumer: &'a Consumer,
-        ps: &'a [TopicPartition],
-    ) -> BoxFut<'a> {
-        Box::pin(async move {
-            self.log
-                .lock()
-                .unwrap()
-                .push(Event::Revoked(partitions(ps)));
-            if self.commit {
-                // A failure is returned by the poll running the callback (the member panics).
-                consumer.commit_sync(None).await?;
-                self.uncommitted.lock().unwrap().clear();
-            }
-            Ok(())
-        })
-    }
-
-    fn on_partitions_assigned<'a>(
-        &'a self,
-        _: &'a Consumer,
-        ps: &'a [TopicPartition],
-    ) -> BoxFut<'a> {
-        Box::pin(async move {
-            self.log
-                .lock()
-                .unwrap()
-                .push(Event::Assigned(partitions(ps)));
-            Ok(())
-        })
-    }
-
-    fn on_partitions_lost<'a>(&'a self, _: &'a Consumer, ps: &'a [TopicPartition]) -> BoxFut<'a> {
-        Box::pin(async move {
-            self.log.lock().unwrap().push(Event::Lost(partitions(ps)));
-            Ok(())
-        })
-    }
-}
-
-/// A group member polling in its own task: processes (records) each poll, then commits it.
-/// Stopped gracefully (close: commit on revoke, LeaveGroup) or crashed (after processing its
-/// next non-empty poll it is dropped: no commit, no close, no LeaveGroup).
-struct Member {
-    name: String,
-    consumer: Arc<Consumer>,
-    log: Log,
-    uncommitted: Uncommitted,
-    stop: Arc<AtomicBool>,
-    crash: Arc<AtomicBool>,
-    task: JoinHandle<()>,
-}
-
-impl Member {
-    fn start(name: &str, config: ConsumerConfigBuilder, topic: &str, seen: &Seen) -> Member {
-        let consumer = Arc::new(consumer(config.client_id(name)));
-        let log: Log = Arc::default();
-        let uncommitted: Uncommitted = Arc::default();
-        consumer
-            .subscribe_with_listener(
-                &[topic],
-                Listener {
-                    log: log.clone(),
-                    uncommitted: uncommitted.clone(),
-                    commit: true,
-                },
-            )
-            .expect("subscribe");
-        let stop = Arc::new(AtomicBool::new(false));
-        let crash = Arc::new(AtomicBool::new(false));
-        let task = tokio::spawn({
-            let (consumer, stop, crash, seen, uncommitted, name) = (
-                consumer.clone(),
-                stop.clone(),
-                crash.clone(),
-                seen.clone(),
-                uncommitted.clone(),
-                name.to_owned(),
-            );
-            async move {
-                while !stop.load(Ordering::SeqCst) {
-                    let records = consumer
-                        .poll(Duration::from_millis(50))
-                        .await
-                        .unwrap_or_else(|e| panic!("{name}: poll failed: {e}"));
-                    if records.is_empty() {
-                        continue;
-                    }
-                    {
-                        let mut seen = seen.lock().unwrap();
-                        let mut uncommitted = uncommitted.lock().unwrap();
-                        for r in &records {
-                            seen.push((r.partition, r.offset, name.clone()));
-                            uncommitted.insert((r.partition, r.offset));
-                        }
-                    }
-                    if crash.load(Ordering::SeqCst) {
-                        // Processed, never committed; the consumer is dropped with the task.
-                        return;
-                    }
-                    // Commit after processing; a rebalance may refuse it (the listener
-                    // commits on revocation instead).
-                    match consumer.commit_sync(None).await {
-                        Ok(()) => uncommitted.lock().unwrap().clear(),
-                        Err(e) if e.code() == Some(ErrorCode::RebalanceInProgress) => {}
-                        Err(e) => panic!("{name}: commit failed: {e}"),
-                    }
-                }
-                consumer.close().await.expect("close");
-            }
-        });
-        Member {
-            name: name.to_owned(),
-            consumer,
-            log,
-            uncommitted,
-            stop,
-            crash,
-            task,
-        }
-    }
-
-    fn assigned(&self) -> BTreeSet<i32> {
-        partitions(&self.consumer.assignment())
-    }
-
-    fn member_id(&self) -> String {
-        self.consumer.group_metadata().unwrap().member_id
-    }
-
-    fn generation(&self) -> i32 {
-        self.consumer.group_metadata().unwrap().generation_id
-    }
-
-    fn events(&self) -> Vec<Event> {
-        self.log.lock().unwrap().clone()
-    }
-
-    /// Revoked / lost partitions in the events from `from` on (panics on a loss unless
-    /// `lost_ok`).
-    fn revoked_since(&self, from: usize) -> Vec<BTreeSet<i32>> {
-        self.events()[from..]
-            .iter()
-            .filter_map(|e| match e {
-                Event::Revoked(ps) => Some(ps.clone()),
-                Event::Lost(ps) => panic!("{} lost {ps:?}: {:?}", self.name, self.events()),
-                Event::Assigned(_) => None,
-            })
-            .collect()
-    }
-
-    async fn stop(self) {
-        self.stop.store(true, Ordering::SeqCst);
-        promptly(&format!("{} stops", self.name), self.task)
-            .await
-            .expect("member task");
-    }
-
-    /// Arms the crash: the member's next non-empty poll is processed and never committed,
-    /// then the consumer is dropped (no LeaveGroup).
-    fn arm_crash(&self) {
-        self.crash.store(true, Ordering::SeqCst);
-    }
-
-    /// Waits for an armed crash; returns what the member processed and did not commit.
-    async fn crashed(self) -> BTreeSet<(i32, i64)> {
-        assert!(self.crash.load(Ordering::SeqCst), "crash not armed");
-        promptly(&format!("{} crashes", self.name), self.task)
-            .await
-            .expect("member task");
-        assert_eq!(Arc::strong_count(&self.consumer), 1, "the last handle");
-        drop(self.consumer);
-        let uncommitted = self.uncommitted.lock().unwrap().clone();
-        assert!(!uncommitted.is_empty(), "crashed after processing a poll");
-        uncommitted
-    }
-}
-
-/// Waits until the members' assignments are disjoint, non-empty, cover every partition and
-/// are of one generation, and stay so for half a second (no rebalance still going on).
-async fn settled(members: &[&Member]) {
-    let deadline = Instant::now() + PROMPTLY;
-    let mut since: Option<Instant> = None;
-    loop {
-        let sets: Vec<BTreeSet<i32>> = members.iter().map(|m| m.assigned()).collect();
-        let generations: BTreeSet<i32> = members.iter().map(|m| m.generation()).collect();
-        let total: usize = sets.iter().map(BTreeSet::len).sum();
-        let union: BTreeSet<i32> = sets.iter().flatten().copied().collect();
-        let ok = sets.iter().all(|s| !s.is_empty())
-            && total == union.len()
-            && union == all_partitions()
-            && generations.len() == 1;
-        if ok {
-            let s = *since.get_or_insert_with(Instant::now);
-            if s.elapsed() > Duration::from_millis(500) {
-                return;
-            }
-        } else {
-            since = None;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not settled: {sets:?}, generations {generations:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Waits until every (partition, offset) in `want` was read, then (a little later, so that
-/// duplicates would show up) returns the keys read more than once with their readers.
-async fn read_all(seen: &Seen, want: &BTreeSet<(i32, i64)>) -> BTreeMap<(i32, i64), Vec<String>> {
-    let deadline = Instant::now() + PROMPTLY;
-    loop {
-        let got: BTreeSet<(i32, i64)> = seen
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(p, o, _)| (*p, *o))
-            .collect();
-        let missing = want.difference(&got).count();
-        if missing == 0 {
-            let extra: Vec<_> = got.difference(want).collect();
-            assert!(extra.is_empty(), "records never produced: {extra:?}");
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{missing} of {} records never read",
-            want.len()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut counts: BTreeMap<(i32, i64), Vec<String>> = BTreeMap::new();
-    for (p, o, m) in seen.lock().unwrap().iter() {
-        counts.entry((*p, *o)).or_default().push(m.clone());
-    }
-    counts.retain(|_, v| v.len() > 1);
-    counts
-}
-
-/// Offsets 0..`per_partition` of every partition.
-fn first_n(per_partition: i64) -> BTreeSet<(i32, i64)> {
-    (0..PARTITIONS)
-        .flat_map(|p| (0..per_partition).map(move |o| (p, o)))
-        .collect()
-}
-
-/// Waits until every record of `first_n(per_partition)` was read exactly once.
-async fn read_exactly_once(seen: &Seen, per_partition: i64) {
-    let dups = read_all(seen, &first_n(per_partition)).await;
-    assert!(dups.is_empty(), "read more than once: {dups:?}");
-}
 
 /// Waits until the group committed `offset` for every partition of `topic`.
 async fn committed_everywhere(c: &Consumer, topic: &str, offset: i64) {
@@ -453,7 +161,7 @@ async fn three_members_exactly_as_kafka(
     let a = Member::start("a", cfg(), "t", &seen);
     let b = Member::start("b", cfg(), "t", &seen);
     let c = Member::start("c", cfg(), "t", &seen);
-    settled(&[&a, &b, &c]).await;
+    settled(&[&a, &b, &c], PARTITIONS).await;
     for (i, m) in by_member_id(&[&a, &b, &c]).into_iter().enumerate() {
         assert_eq!(
             m.assigned(),
@@ -463,9 +171,9 @@ async fn three_members_exactly_as_kafka(
         );
     }
     broker_agrees(&bootstrap, &group, "t", strategy, &[&a, &b, &c]).await;
-    read_exactly_once(&seen, 10).await;
+    read_exactly_once(&seen, PARTITIONS, 10).await;
     produce_all(&p, "t", PARTITIONS, 10).await;
-    read_exactly_once(&seen, 20).await;
+    read_exactly_once(&seen, PARTITIONS, 20).await;
     for m in [a, b, c] {
         m.stop().await;
     }
@@ -517,8 +225,8 @@ async fn sticky_joins(strategy: &str) {
     let cfg = || group_config(&bootstrap, &group, strategy);
 
     let a = Member::start("a", cfg(), "t", &seen);
-    settled(&[&a]).await;
-    read_exactly_once(&seen, 10).await;
+    settled(&[&a], PARTITIONS).await;
+    read_exactly_once(&seen, PARTITIONS, 10).await;
 
     let mut members = vec![a];
     let mut per_partition = 10;
@@ -531,7 +239,7 @@ async fn sticky_joins(strategy: &str) {
         per_partition += 10;
         members.push(newcomer);
         let refs: Vec<&Member> = members.iter().collect();
-        settled(&refs).await;
+        settled(&refs, PARTITIONS).await;
         for m in &members {
             assert_eq!(m.assigned().len(), size, "{strategy}: {} balanced", m.name);
         }
@@ -570,7 +278,7 @@ async fn sticky_joins(strategy: &str) {
         }
         assert_eq!(newcomer.assigned(), moved, "the newcomer got what moved");
         assert!(newcomer.revoked_since(0).is_empty());
-        read_exactly_once(&seen, per_partition).await;
+        read_exactly_once(&seen, PARTITIONS, per_partition).await;
     }
     let refs: Vec<&Member> = members.iter().collect();
     broker_agrees(&bootstrap, &group, "t", strategy, &refs).await;
@@ -608,9 +316,9 @@ async fn member_dies_without_leaving(strategy: &str) {
     let a = Member::start("a", cfg(), "t", &seen);
     let b = Member::start("b", cfg(), "t", &seen);
     let c = Member::start("c", cfg().session_timeout(SHORT_SESSION), "t", &seen);
-    settled(&[&a, &b, &c]).await;
+    settled(&[&a, &b, &c], PARTITIONS).await;
     produce_all(&p, "t", PARTITIONS, 20).await;
-    read_exactly_once(&seen, 20).await;
+    read_exactly_once(&seen, PARTITIONS, 20).await;
     committed_everywhere(&a.consumer, "t", 20).await;
 
     let (a_before, b_before, c_owned) = (a.assigned(), b.assigned(), c.assigned());
@@ -630,7 +338,7 @@ async fn member_dies_without_leaving(strategy: &str) {
     assert!(recorded.contains_key(&c_id), "c left: {recorded:?}");
 
     // Its session times out: the survivors own everything.
-    settled(&[&a, &b]).await;
+    settled(&[&a, &b], PARTITIONS).await;
     let (_, _, recorded) = broker_view(&bootstrap, &group, "t").await;
     assert_eq!(recorded.len(), 2, "c was removed: {recorded:?}");
     broker_agrees(&bootstrap, &group, "t", strategy, &[&a, &b]).await;
@@ -653,7 +361,7 @@ async fn member_dies_without_leaving(strategy: &str) {
 
     // Nothing lost; the only records read twice are c's uncommitted ones, read again by a
     // survivor that resumed at the committed offset (20) of each of c's partitions.
-    let dups = read_all(&seen, &first_n(30)).await;
+    let dups = read_all(&seen, &first_n(PARTITIONS, 30)).await;
     let twice: BTreeSet<(i32, i64)> = dups.keys().copied().collect();
     assert_eq!(twice, uncommitted, "read twice");
     for (key, readers) in &dups {
@@ -805,7 +513,7 @@ async fn committed_offsets_survive_a_broker_crash_and_a_clean_restart() {
     a.subscribe_with_listener(
         &["durable"],
         // No commit on revoke: the offsets committed below must stay as they are.
-        Listener {
+        Recorder {
             log: log.clone(),
             uncommitted: Uncommitted::default(),
             commit: false,
@@ -930,27 +638,27 @@ async fn continuous_rebalances(strategy: &str) {
     let mut generations = BTreeSet::new();
 
     let a = Member::start("a", cfg(), "stream", &seen);
-    settled(&[&a]).await;
+    settled(&[&a], PARTITIONS).await;
     let b = Member::start("b", cfg(), "stream", &seen);
-    settled(&[&a, &b]).await;
+    settled(&[&a, &b], PARTITIONS).await;
     let c = Member::start("c", cfg().session_timeout(SHORT_SESSION), "stream", &seen);
-    settled(&[&a, &b, &c]).await;
+    settled(&[&a, &b, &c], PARTITIONS).await;
     generations.insert(a.generation());
     a.stop().await;
-    settled(&[&b, &c]).await;
+    settled(&[&b, &c], PARTITIONS).await;
     generations.insert(b.generation());
     let d = Member::start("d", cfg(), "stream", &seen);
-    settled(&[&b, &c, &d]).await;
+    settled(&[&b, &c, &d], PARTITIONS).await;
     generations.insert(b.generation());
     c.arm_crash();
     let uncommitted = c.crashed().await;
-    settled(&[&b, &d]).await;
+    settled(&[&b, &d], PARTITIONS).await;
     generations.insert(b.generation());
     let e = Member::start("e", cfg(), "stream", &seen);
-    settled(&[&b, &d, &e]).await;
+    settled(&[&b, &d, &e], PARTITIONS).await;
     generations.insert(b.generation());
     b.stop().await;
-    settled(&[&d, &e]).await;
+    settled(&[&d, &e], PARTITIONS).await;
     generations.insert(d.generation());
 
     stop_producing.store(true, Ordering::SeqCst);
