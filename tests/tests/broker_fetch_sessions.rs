@@ -5,7 +5,7 @@
 //! session, and a full cache declining sessions (session id 0, data still served).
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use broker_lite::Broker;
 use kafka_integration_tests::broker_api::*;
@@ -374,12 +374,24 @@ async fn long_poll_on_a_session_wakes_on_produce_with_only_that_partition() {
         let r = s.send(&mut poller, req).await;
         (r.error_code, r.session_id == s.id, s.parts(&r))
     });
+    // Nothing is new: once the request had time to reach the broker, it is still waiting.
     tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !waiting.is_finished(),
+        "the long poll answered with nothing new"
+    );
+    let produced = Instant::now();
     produce(&mut c, "b", 1, "b1").await;
     let (err, same_session, parts) = tokio::time::timeout(HANG_GUARD, waiting)
         .await
         .expect("the long poll completes")
         .unwrap();
+    // Woken by the produce, not answered at its 8 s max wait.
+    assert!(
+        produced.elapsed() < Duration::from_secs(4),
+        "the long poll answered {:?} after the produce",
+        produced.elapsed()
+    );
     assert_eq!((err, same_session), (0, true));
     assert_eq!(parts, vec![(key("b", 1), (0, 1, vec!["b1-0".to_string()]))]);
     broker.shutdown().await;
