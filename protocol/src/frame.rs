@@ -322,20 +322,14 @@ impl SplicedBuf {
     ) -> Result<(), EncodeError> {
         let mark = self.mark();
         let start = self.buf.len();
-        self.buf.put_i32(0);
-        let api_key = body.api_key();
         let (result, splices) =
             crate::codec::encode_with_splices(&mut self.buf, min_splice, |buf| {
-                let header = ResponseHeader {
-                    correlation_id,
-                    ..Default::default()
-                };
-                header.encode(buf, api_key.response_header_version(version))?;
-                body.encode(buf, version)
+                encode_response(buf, correlation_id, version, body)
             });
+        // The size prefix written counts the encoded bytes only: add the spliced ones.
         let spliced: usize = splices.iter().map(|(_, b)| b.len()).sum();
-        let len = self.buf.len() - start - 4 + spliced;
         let size = result.and_then(|()| {
+            let len = self.buf.len() - start - 4 + spliced;
             i32::try_from(len).map_err(|_| EncodeError::TooLong { what: "frame", len })
         });
         match size {
