@@ -27,8 +27,12 @@
 //! `BENCH_CONSUMER_EXTRA` = `key=value,...` add client settings (e.g.
 //! `max.partition.fetch.bytes=65536`); `BENCH_CONSUMER_DEBUG` sets the consumer's librdkafka
 //! `debug` contexts (shown with `RUST_LOG=librdkafka=debug`);
-//! `BENCH_MARKERS=1` prints CLOCK_MONOTONIC phase boundaries to stderr, to cut a
-//! `perf record -k mono` profile into produce and consume phases; `RUST_LOG` filters
+//! `BENCH_MARKERS=1` prints CLOCK_MONOTONIC phase boundaries to stderr (with the process's
+//! minor page faults and context switches so far, and a marker at the first consumed
+//! message), to cut a `perf record -k mono` profile into produce and consume phases;
+//! `BENCH_THREADS=1` (with `BENCH_MARKERS`) adds every thread's CPU ticks at each marker, to
+//! see which thread (client application, `rdk:broker*`, `rdk:mock`, tokio workers) did the
+//! work of a phase; `RUST_LOG` filters
 //! broker-lite's own logs (default `warn`).
 
 use std::collections::HashMap;
@@ -374,7 +378,42 @@ fn extra_config(cfg: &mut ClientConfig, var: &str) {
 /// profile into phases.
 fn marker(what: &str) {
     if std::env::var_os("BENCH_MARKERS").is_some() {
-        eprintln!("MARKER {what} {:?}", Instant::now());
+        // SAFETY: as in `process_cpu`.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: valid pointer to a rusage; RUSAGE_SELF is a valid `who`.
+        unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+        eprintln!(
+            "MARKER {what} {:?} minflt {} nvcsw {} nivcsw {}",
+            Instant::now(),
+            ru.ru_minflt,
+            ru.ru_nvcsw,
+            ru.ru_nivcsw
+        );
+        if std::env::var_os("BENCH_THREADS").is_some() {
+            // Per-thread CPU ticks (utime + stime, clock ticks) to see which thread works.
+            let mut rows = Vec::new();
+            if let Ok(dir) = std::fs::read_dir("/proc/self/task") {
+                for e in dir.flatten() {
+                    let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+                        continue;
+                    };
+                    let (Some(l), Some(r)) = (stat.find('('), stat.rfind(')')) else {
+                        continue;
+                    };
+                    let comm = &stat[l + 1..r];
+                    let f: Vec<&str> = stat[r + 2..].split(' ').collect();
+                    let t: u64 =
+                        f[11].parse::<u64>().unwrap_or(0) + f[12].parse::<u64>().unwrap_or(0);
+                    rows.push(format!(
+                        "{}:{}={}",
+                        e.file_name().to_string_lossy(),
+                        comm,
+                        t
+                    ));
+                }
+            }
+            eprintln!("THREADS {what} {}", rows.join(" "));
+        }
     }
 }
 
@@ -484,6 +523,9 @@ fn consume(bootstrap: &str, messages: u64) -> (Duration, Duration) {
             None => {}
             Some(Err(e)) => panic!("consume error: {e}"),
             Some(Ok(m)) => {
+                if received == 0 {
+                    marker("consume-first-message");
+                }
                 let p = m.partition() as usize;
                 let off = m.offset();
                 assert_eq!(
