@@ -154,6 +154,7 @@ broker_configs! {
     "transaction.abort.timed.out.transaction.cleanup.interval.ms", Int, "10000", None, "How often transactions open longer than their timeout are aborted.";
     "transactional.id.expiration.ms", Int, "604800000", None, "A transactional id idle this long (no transaction in progress) is removed.";
     "transaction.remove.expired.transaction.cleanup.interval.ms", Int, "3600000", None, "How often expired transactional ids are removed.";
+    "fetch.max.bytes", Int, "57671680", None, "Most bytes of records returned for a consumer Fetch, whatever its max_bytes asks (KIP-541); at least 1024.";
     "max.incremental.fetch.session.cache.slots", Int, "1000", None, "Most incremental fetch sessions (KIP-227) the broker keeps; 0 declines every session.";
     "log.dirs", String, "", None, "Data directory (use --data-dir).";
     "node.id", Int, "1", None, "This broker's id (use --node-id).";
@@ -218,6 +219,12 @@ impl BrokerConfig {
                 .parse::<f64>()
                 .is_ok_and(|f| f > 0.0 && f <= 1.0))
             .then_some("expected a number above 0 and at most 1"),
+            // Kafka: atLeast(1024).
+            "fetch.max.bytes" => value
+                .trim()
+                .parse::<i64>()
+                .is_ok_and(|v| v < 1024)
+                .then_some("must be at least 1024"),
             // Kafka: atLeast(0).
             "max.incremental.fetch.session.cache.slots" => value
                 .trim()

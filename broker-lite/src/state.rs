@@ -291,6 +291,8 @@ pub struct BrokerState {
     cleaner_checkpoints: Mutex<BTreeMap<(String, i32), i64>>,
     /// Incremental fetch sessions (KIP-227). Locked briefly, never across an await or I/O.
     pub(crate) fetch_sessions: Mutex<crate::fetch_session::FetchSessionCache>,
+    /// `fetch.max.bytes` (KIP-541): the most record bytes one Fetch response carries.
+    pub(crate) fetch_max_bytes: usize,
 }
 
 impl std::fmt::Debug for BrokerState {
@@ -388,6 +390,7 @@ impl BrokerState {
         let config_fetch_session_slots = config
             .get_i64("max.incremental.fetch.session.cache.slots")
             .max(0) as usize;
+        let fetch_max_bytes = config.get_i64("fetch.max.bytes").max(0) as usize;
         let state = Arc::new(BrokerState {
             config,
             cluster_id,
@@ -409,6 +412,7 @@ impl BrokerState {
                     .build_hasher()
                     .finish(),
             )),
+            fetch_max_bytes,
         });
         state.load_topics()?;
         state.groups.load(&state, now_ms());

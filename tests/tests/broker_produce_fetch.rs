@@ -637,6 +637,71 @@ async fn fetch_size_limits_follow_kip_74() {
     broker.shutdown().await;
 }
 
+/// The broker's `fetch.max.bytes` (KIP-541) caps a Fetch whose `max_bytes` asks for more, as
+/// Kafka's `min(request max_bytes, fetch.max.bytes)`; KIP-74's first batch still comes back.
+/// A request `max_bytes` of 0 is a limit of 0, not "unlimited": one batch in all.
+#[tokio::test]
+async fn broker_fetch_max_bytes_caps_the_request_max_bytes() {
+    let broker = Broker::builder()
+        .config("fetch.max.bytes", "12000")
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let mut c = connect(&broker.bootstrap_servers()).await;
+    create_topic(&mut c, "t", 2, &[]).await;
+    for ts in 0..3 {
+        produce_ok(&mut c, "t", 0, big_batch(5000, 1_000 + ts)).await;
+        produce_ok(&mut c, "t", 1, big_batch(5000, 1_000 + ts)).await;
+    }
+    let req = |max_bytes: i32| FetchRequest {
+        replica_id: -1,
+        max_wait_ms: 0,
+        min_bytes: 1,
+        max_bytes,
+        session_epoch: -1,
+        topics: vec![FetchTopic {
+            topic: "t".into(),
+            partitions: (0..2)
+                .map(|p| FetchPartition {
+                    partition: p,
+                    fetch_offset: 0,
+                    partition_max_bytes: 1 << 20,
+                    current_leader_epoch: -1,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let counts = |r: &FetchResponse| -> Vec<usize> {
+        r.responses[0]
+            .partitions
+            .iter()
+            .map(|p| batches_of(p).len())
+            .collect()
+    };
+    // Asked for 50 MB, capped at 12,000 bytes: two ~5 KB batches of p0, nothing of p1.
+    let r = c.send(req(50 << 20), 12).await.unwrap();
+    assert_eq!(counts(&r), [2, 0]);
+    let total: usize = r.responses[0]
+        .partitions
+        .iter()
+        .map(|p| p.records.as_ref().map_or(0, |b| b.len()))
+        .sum();
+    assert!(total <= 12_000, "{total} bytes returned");
+    // A smaller request limit still wins.
+    let r = c.send(req(6000), 12).await.unwrap();
+    assert_eq!(counts(&r), [1, 0]);
+    // max_bytes 0: only KIP-74's first batch.
+    let r = c.send(req(0), 12).await.unwrap();
+    assert_eq!(counts(&r), [1, 0]);
+    broker.shutdown().await;
+    // Kafka's atLeast(1024).
+    assert!(Broker::builder().config("fetch.max.bytes", "1023").is_err());
+}
+
 /// A long poll on an empty partition completes once another connection produces.
 #[tokio::test]
 async fn fetch_long_poll_wakes_up_on_produce() {

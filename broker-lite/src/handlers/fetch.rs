@@ -2,7 +2,8 @@
 //!
 //! Returns whole stored batches (file ranges, never decoded) from each requested offset, up
 //! to the high watermark, or for read_committed (`isolation_level` 1, KIP-98) up to the last
-//! stable offset, within `partition_max_bytes` per partition and `max_bytes` per response,
+//! stable offset, within `partition_max_bytes` per partition and `max_bytes` per response
+//! (itself capped by the broker's `fetch.max.bytes`, KIP-541),
 //! except that the first batch of the first non-empty partition is returned even when larger
 //! (KIP-74). Every partition answers `last_stable_offset` = the partition's LSO, whatever the
 //! isolation level (as Kafka). read_committed partitions also get `aborted_transactions`: the
@@ -70,11 +71,9 @@ fn gather(
     version: i16,
     faults: &PartitionFaults,
 ) -> Gathered {
-    let max_total = if req.max_bytes <= 0 {
-        usize::MAX
-    } else {
-        req.max_bytes as usize
-    };
+    // Kafka (KafkaApis.handleFetchRequest): min(request max_bytes, broker fetch.max.bytes).
+    // 0 still returns the first batch of the first non-empty partition (KIP-74).
+    let max_total = (req.max_bytes.max(0) as usize).min(state.fetch_max_bytes);
     let read_committed = req.isolation_level == READ_COMMITTED;
     let mut bytes = 0usize;
     let mut any_error = false;
