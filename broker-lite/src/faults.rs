@@ -46,6 +46,9 @@ use kafka_wire::messages::add_partitions_to_txn_response::{
 use kafka_wire::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_wire::messages::create_topics_response::CreatableTopicResult;
 use kafka_wire::messages::delete_groups_response::DeletableGroupResult;
+use kafka_wire::messages::delete_records_response::{
+    DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
+};
 use kafka_wire::messages::delete_topics_response::DeletableTopicResult;
 use kafka_wire::messages::describe_configs_response::DescribeConfigsResult;
 use kafka_wire::messages::describe_groups_response::DescribedGroup;
@@ -442,6 +445,29 @@ pub(crate) fn error_response(
             ..Default::default()
         }
         .into(),
+        // As Kafka's `DeleteRecordsRequest.getErrorResponse`: every partition, low watermark -1.
+        RequestBody::DeleteRecords(r) => DeleteRecordsResponse {
+            topics: r
+                .topics
+                .iter()
+                .map(|t| DeleteRecordsTopicResult {
+                    name: t.name.clone(),
+                    partitions: t
+                        .partitions
+                        .iter()
+                        .map(|p| DeleteRecordsPartitionResult {
+                            partition_index: p.partition_index,
+                            low_watermark: -1,
+                            error_code,
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+        .into(),
         RequestBody::CreatePartitions(r) => CreatePartitionsResponse {
             results: r
                 .topics
@@ -784,6 +810,9 @@ mod tests {
     use kafka_wire::frame::encode_response;
     use kafka_wire::messages::create_partitions_request::CreatePartitionsTopic;
     use kafka_wire::messages::create_topics_request::CreatableTopic;
+    use kafka_wire::messages::delete_records_request::{
+        DeleteRecordsPartition, DeleteRecordsTopic,
+    };
     use kafka_wire::messages::delete_topics_request::DeleteTopicState;
     use kafka_wire::messages::describe_configs_request::DescribeConfigsResource;
     use kafka_wire::messages::fetch_request::{FetchPartition, FetchTopic};
@@ -964,6 +993,19 @@ mod tests {
                     ..Default::default()
                 }],
                 topic_names: vec!["t".into()],
+                ..Default::default()
+            }
+            .into(),
+            DeleteRecordsRequest {
+                topics: vec![DeleteRecordsTopic {
+                    name: "t".into(),
+                    partitions: vec![DeleteRecordsPartition {
+                        partition_index: 0,
+                        offset: -1,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
                 ..Default::default()
             }
             .into(),

@@ -29,6 +29,7 @@ mod configs;
 mod create_partitions;
 mod create_topics;
 mod delete_groups;
+mod delete_records;
 mod delete_topics;
 mod describe_cluster;
 mod describe_groups;
@@ -106,6 +107,8 @@ pub fn supported_versions(api: ApiKey) -> Option<VersionRange> {
         ApiKey::ListOffsets => from(1),
         ApiKey::CreateTopics => from(2),
         ApiKey::DeleteTopics => from(1),
+        // KIP-107: every version (v2 flexible).
+        ApiKey::DeleteRecords => from(spec.min),
         ApiKey::DescribeConfigs => from(1),
         _ => None,
     }
@@ -333,6 +336,7 @@ async fn dispatch(
         RequestBody::DescribeCluster(r) => Some(describe_cluster::handle(state, &r).into()),
         RequestBody::CreateTopics(r) => Some(create_topics::handle(state, r, version).await.into()),
         RequestBody::DeleteTopics(r) => Some(delete_topics::handle(state, r, version).await.into()),
+        RequestBody::DeleteRecords(r) => Some(delete_records::handle(state, r).await.into()),
         RequestBody::CreatePartitions(r) => Some(create_partitions::handle(state, r).await.into()),
         RequestBody::DescribeConfigs(r) => Some(configs::describe(state, r, version).into()),
         RequestBody::IncrementalAlterConfigs(r) => {
