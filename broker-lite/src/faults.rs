@@ -22,7 +22,7 @@
 //!
 //! Whole-request errors have a response builder for every API broker-lite serves (Produce,
 //! Fetch, ListOffsets, Metadata, ApiVersions, CreateTopics, DeleteTopics, CreatePartitions,
-//! DescribeConfigs, IncrementalAlterConfigs, DescribeCluster, FindCoordinator,
+//! DescribeConfigs, IncrementalAlterConfigs, AlterConfigs, DescribeCluster, FindCoordinator,
 //! InitProducerId, and the group APIs: JoinGroup, SyncGroup, Heartbeat, LeaveGroup,
 //! OffsetCommit, OffsetFetch, ListGroups, DescribeGroups, DeleteGroups, OffsetDelete, and the
 //! transaction APIs: AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, TxnOffsetCommit,
@@ -508,6 +508,23 @@ pub(crate) fn error_response(
                     resource_type: res.resource_type,
                     resource_name: res.resource_name.clone(),
                     ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+        .into(),
+        RequestBody::AlterConfigs(r) => AlterConfigsResponse {
+            responses: r
+                .resources
+                .iter()
+                .map(|res| {
+                    kafka_wire::messages::alter_configs_response::AlterConfigsResourceResponse {
+                        error_code,
+                        error_message: None,
+                        resource_type: res.resource_type,
+                        resource_name: res.resource_name.clone(),
+                        ..Default::default()
+                    }
                 })
                 .collect(),
             ..Default::default()
@@ -1032,6 +1049,17 @@ mod tests {
                     resource_name: "t".into(),
                     ..Default::default()
                 }],
+                ..Default::default()
+            }
+            .into(),
+            AlterConfigsRequest {
+                resources: vec![
+                    kafka_wire::messages::alter_configs_request::AlterConfigsResource {
+                        resource_type: 2,
+                        resource_name: "t".into(),
+                        ..Default::default()
+                    },
+                ],
                 ..Default::default()
             }
             .into(),

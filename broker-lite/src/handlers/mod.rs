@@ -110,6 +110,8 @@ pub fn supported_versions(api: ApiKey) -> Option<VersionRange> {
         // KIP-107: every version (v2 flexible).
         ApiKey::DeleteRecords => from(spec.min),
         ApiKey::DescribeConfigs => from(1),
+        // The legacy, non-incremental AlterConfigs: every version (topic resources).
+        ApiKey::AlterConfigs => from(spec.min),
         _ => None,
     }
 }
@@ -342,6 +344,7 @@ async fn dispatch(
         RequestBody::IncrementalAlterConfigs(r) => {
             Some(configs::incremental_alter(state, r).await.into())
         }
+        RequestBody::AlterConfigs(r) => Some(configs::alter(state, r).await.into()),
         RequestBody::JoinGroup(r) => Some(
             join_group::handle(state, r, version, client_id, peer)
                 .await
