@@ -406,7 +406,7 @@ impl SecurityProtocol {
     }
 
     /// Parses a trimmed `security.protocol` value (case-insensitive, as in Java).
-    fn parse(key: &str, value: &str) -> Result<Self, Error> {
+    pub(crate) fn parse(key: &str, value: &str) -> Result<Self, Error> {
         let upper = value.to_ascii_uppercase();
         match upper.as_str() {
             "PLAINTEXT" => Ok(SecurityProtocol::Plaintext),
@@ -1895,7 +1895,7 @@ fn check_group_instance_id(key: &str, id: &str) -> Result<(), Error> {
 // ---------------------------------------------------------------------------------------------
 
 /// An [`Error::Config`] for `key`.
-fn config_error(key: &str, reason: impl Into<String>) -> Error {
+pub(crate) fn config_error(key: &str, reason: impl Into<String>) -> Error {
     Error::Config {
         key: key.to_owned(),
         reason: reason.into(),
@@ -1908,7 +1908,10 @@ fn invalid(key: &str, value: &str, why: &str) -> Error {
 }
 
 /// Rejects the first key of `map` that is not in `known`.
-fn check_known_keys(map: &BTreeMap<String, String>, known: &[&str]) -> Result<(), Error> {
+pub(crate) fn check_known_keys(
+    map: &BTreeMap<String, String>,
+    known: &[&str],
+) -> Result<(), Error> {
     match map.keys().find(|k| !known.contains(&k.as_str())) {
         Some(key) => Err(config_error(key, "unknown configuration")),
         None => Ok(()),
@@ -1916,7 +1919,7 @@ fn check_known_keys(map: &BTreeMap<String, String>, known: &[&str]) -> Result<()
 }
 
 /// A Java config integer type: `INT` (`i32`) or `LONG` (`i64`).
-trait JavaInt: FromStr + PartialOrd + Display + Copy + Into<i64> {
+pub(crate) trait JavaInt: FromStr + PartialOrd + Display + Copy + Into<i64> {
     /// The Java type name, for error messages.
     const NAME: &'static str;
     /// The largest value.
@@ -1990,7 +1993,10 @@ fn to_usize(key: &str, n: impl Into<i64>) -> Result<usize, Error> {
 
 /// Parses a `bootstrap.servers` value: comma-separated `host:port` entries, empty entries
 /// skipped (as Java does), at least one required.
-fn parse_bootstrap_servers(key: &str, value: Option<&str>) -> Result<Vec<String>, Error> {
+pub(crate) fn parse_bootstrap_servers(
+    key: &str,
+    value: Option<&str>,
+) -> Result<Vec<String>, Error> {
     let value = value.ok_or_else(|| {
         config_error(
             key,
@@ -2072,7 +2078,7 @@ fn warn_disabled_exponential_backoffs(
 
 /// `CommonClientConfigs.postProcessReconnectBackoffConfigs`: `reconnect.backoff.max.ms` takes
 /// the value of `reconnect.backoff.ms` when only the latter is set explicitly.
-fn effective_reconnect_backoff_max(
+pub(crate) fn effective_reconnect_backoff_max(
     p: &Props<'_>,
     reconnect_backoff: Duration,
     reconnect_backoff_max: Duration,
@@ -2090,16 +2096,16 @@ fn effective_reconnect_backoff_max(
 
 /// Typed, defaulted access to a property map. Values are trimmed; a key is *explicitly set*
 /// when it is in the map.
-struct Props<'a>(&'a BTreeMap<String, String>);
+pub(crate) struct Props<'a>(pub(crate) &'a BTreeMap<String, String>);
 
 impl<'a> Props<'a> {
     /// Whether `key` was set (by a typed setter or as a property).
-    fn explicit(&self, key: &str) -> bool {
+    pub(crate) fn explicit(&self, key: &str) -> bool {
         self.0.contains_key(key)
     }
 
     /// The trimmed value of `key`, if set.
-    fn value(&self, key: &str) -> Option<&'a str> {
+    pub(crate) fn value(&self, key: &str) -> Option<&'a str> {
         self.0.get(key).map(|v| v.trim())
     }
 
@@ -2109,13 +2115,13 @@ impl<'a> Props<'a> {
     }
 
     /// An integer of Java type `T` in `range`, `default` when unset.
-    fn int<T: JavaInt>(&self, key: &str, default: T, range: RangeInclusive<T>) -> Result<T, Error> {
+    pub(crate) fn int<T: JavaInt>(&self, key: &str, default: T, range: RangeInclusive<T>) -> Result<T, Error> {
         self.value(key)
             .map_or(Ok(default), |v| parse_int(key, v, range))
     }
 
     /// A duration in milliseconds of Java type `T`, at least `min_ms`; `default_ms` when unset.
-    fn ms<T: JavaInt>(&self, key: &str, default_ms: T, min_ms: T) -> Result<Duration, Error> {
+    pub(crate) fn ms<T: JavaInt>(&self, key: &str, default_ms: T, min_ms: T) -> Result<Duration, Error> {
         match self.value(key) {
             None => Ok(ms_duration(default_ms.into())),
             Some(v) => parse_ms(key, v, min_ms),

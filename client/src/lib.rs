@@ -2,8 +2,10 @@
 //!
 //! An async Apache Kafka client built on [`kafka_wire`]: a producer with Kafka's pipeline
 //! (interceptors, serializers, partitioner, `RecordAccumulator`, `BufferPool`, `Sender`),
-//! idempotent by default.
+//! idempotent by default; a consumer with groups; and an admin client ([`admin`]: topics,
+//! configs, offsets, records, consumer groups).
 
+pub mod admin;
 pub mod config;
 pub mod consumer;
 pub mod error;
