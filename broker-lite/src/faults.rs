@@ -22,7 +22,8 @@
 //!
 //! Whole-request errors have a response builder for every API broker-lite serves (Produce,
 //! Fetch, ListOffsets, Metadata, ApiVersions, CreateTopics, DeleteTopics, CreatePartitions,
-//! DescribeConfigs, IncrementalAlterConfigs, AlterConfigs, DescribeCluster, FindCoordinator,
+//! DescribeConfigs, IncrementalAlterConfigs, AlterConfigs, DescribeLogDirs, DescribeProducers,
+//! DescribeAcls, CreateAcls, DeleteAcls, DescribeCluster, FindCoordinator,
 //! InitProducerId, and the group APIs: JoinGroup, SyncGroup, Heartbeat, LeaveGroup,
 //! OffsetCommit, OffsetFetch, ListGroups, DescribeGroups, DeleteGroups, OffsetDelete, and the
 //! transaction APIs: AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, TxnOffsetCommit,
@@ -43,8 +44,10 @@ use bytes::Bytes;
 use kafka_wire::messages::add_partitions_to_txn_response::{
     AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult,
 };
+use kafka_wire::messages::create_acls_response::AclCreationResult;
 use kafka_wire::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_wire::messages::create_topics_response::CreatableTopicResult;
+use kafka_wire::messages::delete_acls_response::DeleteAclsFilterResult;
 use kafka_wire::messages::delete_groups_response::DeletableGroupResult;
 use kafka_wire::messages::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
@@ -52,6 +55,9 @@ use kafka_wire::messages::delete_records_response::{
 use kafka_wire::messages::delete_topics_response::DeletableTopicResult;
 use kafka_wire::messages::describe_configs_response::DescribeConfigsResult;
 use kafka_wire::messages::describe_groups_response::DescribedGroup;
+use kafka_wire::messages::describe_producers_response::{
+    PartitionResponse as ProducersPartitionResponse, TopicResponse as ProducersTopicResponse,
+};
 use kafka_wire::messages::describe_transactions_response::TransactionState;
 use kafka_wire::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_wire::messages::find_coordinator_response::Coordinator;
@@ -525,6 +531,72 @@ pub(crate) fn error_response(
                         resource_name: res.resource_name.clone(),
                         ..Default::default()
                     }
+                })
+                .collect(),
+            ..Default::default()
+        }
+        .into(),
+        // As Kafka's `DescribeLogDirsRequest.getErrorResponse`: the top-level code (v3+), no
+        // log directories.
+        RequestBody::DescribeLogDirs(_) => DescribeLogDirsResponse {
+            error_code,
+            results: Vec::new(),
+            ..Default::default()
+        }
+        .into(),
+        // As Kafka's `DescribeProducersRequest.getErrorResponse`: every partition.
+        RequestBody::DescribeProducers(r) => DescribeProducersResponse {
+            topics: r
+                .topics
+                .iter()
+                .map(|t| ProducersTopicResponse {
+                    name: t.name.clone(),
+                    partitions: t
+                        .partition_indexes
+                        .iter()
+                        .map(|&partition_index| ProducersPartitionResponse {
+                            partition_index,
+                            error_code,
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+        .into(),
+        // As Kafka's `getErrorResponse` of the ACL requests: the top-level code for
+        // DescribeAcls, one result per creation or filter for CreateAcls and DeleteAcls.
+        RequestBody::DescribeAcls(_) => DescribeAclsResponse {
+            error_code,
+            error_message: None,
+            resources: Vec::new(),
+            ..Default::default()
+        }
+        .into(),
+        RequestBody::CreateAcls(r) => CreateAclsResponse {
+            results: r
+                .creations
+                .iter()
+                .map(|_| AclCreationResult {
+                    error_code,
+                    error_message: None,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+        .into(),
+        RequestBody::DeleteAcls(r) => DeleteAclsResponse {
+            filter_results: r
+                .filters
+                .iter()
+                .map(|_| DeleteAclsFilterResult {
+                    error_code,
+                    error_message: None,
+                    matching_acls: Vec::new(),
+                    ..Default::default()
                 })
                 .collect(),
             ..Default::default()
@@ -1060,6 +1132,39 @@ mod tests {
                         ..Default::default()
                     },
                 ],
+                ..Default::default()
+            }
+            .into(),
+            DescribeLogDirsRequest {
+                topics: Some(vec![
+                    kafka_wire::messages::describe_log_dirs_request::DescribableLogDirTopic {
+                        topic: "t".into(),
+                        partitions: vec![0],
+                        ..Default::default()
+                    },
+                ]),
+                ..Default::default()
+            }
+            .into(),
+            DescribeProducersRequest {
+                topics: vec![
+                    kafka_wire::messages::describe_producers_request::TopicRequest {
+                        name: "t".into(),
+                        partition_indexes: vec![0, 1],
+                        ..Default::default()
+                    },
+                ],
+                ..Default::default()
+            }
+            .into(),
+            DescribeAclsRequest::default().into(),
+            CreateAclsRequest {
+                creations: vec![Default::default()],
+                ..Default::default()
+            }
+            .into(),
+            DeleteAclsRequest {
+                filters: vec![Default::default()],
                 ..Default::default()
             }
             .into(),

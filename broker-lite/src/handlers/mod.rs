@@ -22,6 +22,7 @@ use tracing::warn;
 use crate::faults::{self, PartitionFaults, RequestFaults};
 use crate::state::BrokerState;
 
+mod acls;
 mod add_offsets_to_txn;
 mod add_partitions_to_txn;
 mod api_versions;
@@ -33,6 +34,8 @@ mod delete_records;
 mod delete_topics;
 mod describe_cluster;
 mod describe_groups;
+mod describe_log_dirs;
+mod describe_producers;
 mod describe_transactions;
 mod end_txn;
 mod fetch;
@@ -112,6 +115,12 @@ pub fn supported_versions(api: ApiKey) -> Option<VersionRange> {
         ApiKey::DescribeConfigs => from(1),
         // The legacy, non-incremental AlterConfigs: every version (topic resources).
         ApiKey::AlterConfigs => from(spec.min),
+        // KIP-113 (v3 top-level error, v4 volume bytes): every version, one log directory.
+        ApiKey::DescribeLogDirs => from(spec.min),
+        // KIP-664: the producers in each partition's producer state.
+        ApiKey::DescribeProducers => from(spec.min),
+        // KIP-140: no authorizer, SECURITY_DISABLED, advertised as Kafka does.
+        ApiKey::DescribeAcls | ApiKey::CreateAcls | ApiKey::DeleteAcls => from(spec.min),
         _ => None,
     }
 }
@@ -345,6 +354,13 @@ async fn dispatch(
             Some(configs::incremental_alter(state, r).await.into())
         }
         RequestBody::AlterConfigs(r) => Some(configs::alter(state, r).await.into()),
+        RequestBody::DescribeLogDirs(r) => Some(describe_log_dirs::handle(state, r).await.into()),
+        RequestBody::DescribeProducers(r) => {
+            Some(describe_producers::handle(state, r).await.into())
+        }
+        RequestBody::DescribeAcls(r) => Some(acls::describe(&r).into()),
+        RequestBody::CreateAcls(r) => Some(acls::create(&r).into()),
+        RequestBody::DeleteAcls(r) => Some(acls::delete(&r).into()),
         RequestBody::JoinGroup(r) => Some(
             join_group::handle(state, r, version, client_id, peer)
                 .await

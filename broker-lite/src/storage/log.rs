@@ -98,6 +98,24 @@ pub struct TxnMarker {
     pub commit: bool,
 }
 
+/// One producer's state in a partition, as DescribeProducers reports it (KIP-664; Kafka's
+/// `UnifiedLog.activeProducers`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ActiveProducer {
+    /// The producer id.
+    pub producer_id: i64,
+    /// Its current epoch.
+    pub producer_epoch: i16,
+    /// The last sequence appended with that epoch, -1 if none is cached.
+    pub last_sequence: i32,
+    /// `maxTimestamp` of its last batch, or the timestamp of its last marker; -1 if none.
+    pub last_timestamp: i64,
+    /// The epoch of the coordinator that wrote its last marker, -1 if none.
+    pub coordinator_epoch: i32,
+    /// The first offset of its open transaction in this partition, if any.
+    pub current_txn_start_offset: Option<i64>,
+}
+
 /// An aborted transaction overlapping a fetch (Fetch's `AbortedTransaction`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AbortedTxn {
@@ -664,6 +682,23 @@ impl PartitionLog {
     /// Number of producer ids with idempotent-producer state in this partition.
     pub fn producer_count(&self) -> usize {
         self.producers.len()
+    }
+
+    /// The producers with state in this partition (idempotent and transactional), by
+    /// producer id: what DescribeProducers reports.
+    pub(crate) fn active_producers(&self) -> Vec<ActiveProducer> {
+        self.producers
+            .producers()
+            .into_iter()
+            .map(|(producer_id, e)| ActiveProducer {
+                producer_id,
+                producer_epoch: e.epoch,
+                last_sequence: e.last_seq(),
+                last_timestamp: e.last_timestamp,
+                coordinator_epoch: e.coordinator_epoch,
+                current_txn_start_offset: e.current_txn_first_offset,
+            })
+            .collect()
     }
 
     /// Rebuilds the producer state (idempotent producers, open transactions, coordinator

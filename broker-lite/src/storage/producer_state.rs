@@ -362,6 +362,15 @@ impl ProducerStateManager {
         self.producers.get(&producer_id)
     }
 
+    /// Every producer id with state and its entry, by producer id (Kafka's
+    /// `ProducerStateManager.activeProducers`, which DescribeProducers reports).
+    pub fn producers(&self) -> Vec<(i64, &ProducerEntry)> {
+        let mut all: Vec<(i64, &ProducerEntry)> =
+            self.producers.iter().map(|(id, e)| (*id, e)).collect();
+        all.sort_unstable_by_key(|(id, _)| *id);
+        all
+    }
+
     /// The last offset of each known producer's last batch (Kafka's
     /// `lastRecordsOfActiveProducers`): the log cleaner keeps that batch, even emptied, so
     /// that the producer's last sequence survives compaction.
