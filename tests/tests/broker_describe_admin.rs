@@ -94,8 +94,19 @@ async fn describe_log_dirs(
     assert_eq!(result.error_code, 0);
     let expected_dir = std::path::absolute(dir).unwrap();
     assert_eq!(Path::new(&result.log_dir), expected_dir, "v{version}");
-    // Unknown below v4 (absent: the default), and unknown from v4 (no statvfs).
-    assert_eq!((result.total_bytes, result.usable_bytes), (-1, -1));
+    if version >= 4 {
+        // The volume's size and free space (statvfs), as Kafka's FileStore reports them.
+        assert!(result.total_bytes > 0, "v{version}: {}", result.total_bytes);
+        assert!(
+            (0..=result.total_bytes).contains(&result.usable_bytes),
+            "v{version}: {} of {}",
+            result.usable_bytes,
+            result.total_bytes
+        );
+    } else {
+        // Not in the format below v4: decoded as the default, -1 (unknown).
+        assert_eq!((result.total_bytes, result.usable_bytes), (-1, -1));
+    }
     let mut out = BTreeMap::new();
     for t in &result.topics {
         assert!(!t.partitions.is_empty(), "no empty topic: {}", t.name);

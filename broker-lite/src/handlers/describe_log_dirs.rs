@@ -13,9 +13,10 @@
 //! always 0 with one replica) and `is_future_key` false (no AlterReplicaLogDirs moves).
 //! Topics are answered in name order, partitions by index (Kafka's order is a hash map's).
 //!
-//! `total_bytes` and `usable_bytes` (v4) are Kafka's `UNKNOWN_VOLUME_BYTES` (-1), the value
-//! clients read as "not known": Kafka asks the JVM's `FileStore`, and the only way to ask the
-//! operating system from here is `statvfs`, which needs `unsafe` or a new dependency. The
+//! `total_bytes` and `usable_bytes` (v4) are the data directory's volume size and the space
+//! available to the broker, from `statvfs` (Java's `FileStore.getTotalSpace` /
+//! `getUsableSpace`: `f_blocks` and `f_bavail` times `f_frsize`), or Kafka's
+//! `UNKNOWN_VOLUME_BYTES` (-1) when the volume cannot be asked. The
 //! top-level error is NONE (with no authorizer Kafka never answers CLUSTER_AUTHORIZATION_FAILED).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -31,6 +32,19 @@ use crate::state::BrokerState;
 
 /// Kafka's `DescribeLogDirsResponse.UNKNOWN_VOLUME_BYTES`.
 const UNKNOWN_VOLUME_BYTES: i64 = -1;
+
+/// `(total, usable)` bytes of the volume holding `dir`, as Java's `FileStore` reports them,
+/// or [`UNKNOWN_VOLUME_BYTES`] for both when `statvfs` fails.
+fn volume_bytes(dir: &std::path::Path) -> (i64, i64) {
+    match rustix::fs::statvfs(dir) {
+        Ok(st) => {
+            let bytes =
+                |blocks: u64| i64::try_from(blocks.saturating_mul(st.f_frsize)).unwrap_or(i64::MAX);
+            (bytes(st.f_blocks), bytes(st.f_bavail))
+        }
+        Err(_) => (UNKNOWN_VOLUME_BYTES, UNKNOWN_VOLUME_BYTES),
+    }
+}
 
 /// The partitions asked for: `None` for every partition, else by topic.
 fn requested(req: &DescribeLogDirsRequest) -> Option<BTreeMap<&str, BTreeSet<i32>>> {
@@ -94,6 +108,7 @@ fn answer(state: &BrokerState, req: &DescribeLogDirsRequest) -> DescribeLogDirsR
             .collect(),
     };
     let log_dir = std::path::absolute(&state.data_dir).unwrap_or_else(|_| state.data_dir.clone());
+    let (total_bytes, usable_bytes) = volume_bytes(&log_dir);
     DescribeLogDirsResponse {
         throttle_time_ms: 0,
         error_code: ErrorCode::None.code(),
@@ -104,8 +119,8 @@ fn answer(state: &BrokerState, req: &DescribeLogDirsRequest) -> DescribeLogDirsR
                 .into_iter()
                 .filter(|t| !t.partitions.is_empty())
                 .collect(),
-            total_bytes: UNKNOWN_VOLUME_BYTES,
-            usable_bytes: UNKNOWN_VOLUME_BYTES,
+            total_bytes,
+            usable_bytes,
             ..Default::default()
         }],
         ..Default::default()
@@ -219,7 +234,13 @@ mod tests {
             result.log_dir,
             std::path::absolute(dir.path()).unwrap().to_string_lossy()
         );
-        assert_eq!((result.total_bytes, result.usable_bytes), (-1, -1));
+        assert!(result.total_bytes > 0, "{}", result.total_bytes);
+        assert!(
+            (0..=result.total_bytes).contains(&result.usable_bytes),
+            "{} of {}",
+            result.usable_bytes,
+            result.total_bytes
+        );
         let sizes = (
             log_bytes(dir.path(), "a", 0),
             log_bytes(dir.path(), "b", 0),
