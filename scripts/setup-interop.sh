@@ -8,11 +8,15 @@
 #   * a Python venv at <repo>/.venv with the exact versions pinned in
 #     scripts/requirements-interop.txt (confluent-kafka, which bundles
 #     librdkafka, and kafka-python plus its compression codecs).
+#   * Node.js (apt `nodejs npm`, only if `node` or `npm` is missing) and kafkajs
+#     from tests/interop/kafkajs/package-lock.json (`npm ci`), only when
+#     node_modules is missing or the lock file changed since the last install.
 #
 # Runs unattended (no stdin) as root on a fresh Debian machine. Safe to re-run:
 # it only does work that is still missing. Environment overrides:
 #   PYTHON=/path/to/python3   interpreter used to create the venv
 #   VENV=/path/to/venv        venv location (default <repo>/.venv)
+#   NODE=/path/to/node        Node.js interpreter checked for kafkajs (default `node`)
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -114,6 +118,37 @@ else
         --no-input -r "$REQS"
 fi
 
+# --- Node.js + kafkajs (tests/interop/kafkajs) --------------------------------
+KAFKAJS_DIR="$REPO_ROOT/tests/interop/kafkajs"
+NODE="${NODE:-node}"
+if command -v "$NODE" >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+    log "ok: node $("$NODE" --version) and npm $(npm --version 2>/dev/null) already installed"
+else
+    apt_install nodejs npm
+    NODE=node
+fi
+node_major="$("$NODE" -p 'process.versions.node.split(".")[0]')"
+if [ "$node_major" -lt 14 ]; then
+    log "ERROR: kafkajs needs Node.js >= 14, $NODE is $("$NODE" --version)" >&2
+    exit 1
+fi
+
+# npm ci only when node_modules is missing, the lock file changed since the last install
+# (a stamp with its checksum, written after a successful `npm ci`), or kafkajs does not load.
+lock_sum="$(sha256sum "$KAFKAJS_DIR/package-lock.json" | cut -d' ' -f1)"
+stamp="$KAFKAJS_DIR/node_modules/.interop-lock.sha256"
+kafkajs_ok() {
+    [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$lock_sum" ] &&
+        (cd "$KAFKAJS_DIR" && "$NODE" -e 'require("kafkajs")' >/dev/null 2>&1)
+}
+if kafkajs_ok; then
+    log "ok: kafkajs already installed in $KAFKAJS_DIR/node_modules"
+else
+    log "npm ci in $KAFKAJS_DIR"
+    (cd "$KAFKAJS_DIR" && npm ci --no-audit --no-fund --loglevel=error </dev/null)
+    printf '%s\n' "$lock_sum" >"$stamp"
+fi
+
 # --- report ------------------------------------------------------------------
 "$VENV/bin/python" - <<'PY'
 import confluent_kafka, kafka
@@ -130,4 +165,5 @@ for bin in kcat tcpdump; do
         log "$bin: $v"
     fi
 done
+log "kafkajs $(cd "$KAFKAJS_DIR" && "$NODE" -p 'require("kafkajs/package.json").version') (node $("$NODE" --version))"
 log "done in $(( $(date +%s) - start_ts ))s (venv: $VENV)"

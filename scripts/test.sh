@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 ./scripts/setup-interop.sh
 export KAFKA_INTEROP_PYTHON="$PWD/.venv/bin/python"
+export KAFKA_INTEROP_NODE="${NODE:-node}"
 
 cargo test --workspace --all-targets
 cargo test --workspace --doc

@@ -4,15 +4,17 @@
 //! parsed from its "broker-lite started" log line; killed on drop, also when the test panics)
 //! and runs a Python script from `tests/interop/` with the interpreter named by
 //! `KAFKA_INTEROP_PYTHON` (default `<workspace>/.venv/bin/python`): confluent-kafka
-//! (librdkafka), kafka-python and kcat. Scripts print one JSON summary line and exit non-zero
+//! (librdkafka), kafka-python and kcat; or a Node.js script (`kafkajs_client.js`) with the
+//! interpreter named by `KAFKA_INTEROP_NODE` (default `node` on PATH) and kafkajs from
+//! `tests/interop/kafkajs/node_modules`. Scripts print one JSON summary line and exit non-zero
 //! with a message on failure; the tests assert on the summary, on the record batches the broker
 //! stored (compression codec) and on the broker log (no warnings, i.e. no connection was closed
 //! for a malformed or unsupported request).
 //!
-//! The Python environment and kcat come from `scripts/setup-interop.sh` (run by
-//! `scripts/test.sh`). A missing interpreter, module or kcat fails the tests: they never pass
-//! silently. `BROKER_LITE_INTEROP_LOG=debug` passes `--log-level debug` to the broker and
-//! prints its log when a test fails.
+//! The Python environment, kcat, Node.js and kafkajs come from `scripts/setup-interop.sh` (run
+//! by `scripts/test.sh`). A missing interpreter, module, package or kcat fails the tests: they
+//! never pass silently. `BROKER_LITE_INTEROP_LOG=debug` passes `--log-level debug` to the
+//! broker and prints its log when a test fails.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
@@ -97,6 +99,46 @@ fn require_kcat() {
     }
 }
 
+/// The Node.js interpreter for `kafkajs_client.js`, checked once: it must run and load kafkajs
+/// from `tests/interop/kafkajs/node_modules` (installed by the setup script). Panics (fails the
+/// test) otherwise.
+fn node() -> &'static Path {
+    static NODE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let checked = NODE.get_or_init(|| {
+        let node = match std::env::var_os("KAFKA_INTEROP_NODE") {
+            Some(p) if !p.is_empty() => PathBuf::from(p),
+            _ => PathBuf::from("node"),
+        };
+        let kafkajs = scripts_dir()
+            .join("kafkajs")
+            .join("node_modules")
+            .join("kafkajs");
+        let probe = Command::new(&node)
+            .arg("-p")
+            .arg("require(process.argv[1] + '/package.json').version + ' ' + process.version")
+            .arg(&kafkajs)
+            .stdin(Stdio::null())
+            .output();
+        match probe {
+            Ok(out) if out.status.success() => Ok(node),
+            Ok(out) => Err(format!(
+                "{} cannot load kafkajs from {}: {}; {SETUP_HINT}",
+                node.display(),
+                kafkajs.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )),
+            Err(e) => Err(format!(
+                "cannot run the Node.js interpreter {} ({e}; KAFKA_INTEROP_NODE unset or wrong); {SETUP_HINT}",
+                node.display()
+            )),
+        }
+    });
+    match checked {
+        Ok(p) => p,
+        Err(msg) => panic!("{msg}"),
+    }
+}
+
 /// A child process killed (and reaped) when dropped, so nothing outlives a panicking test.
 struct KillOnDrop(Child);
 
@@ -136,6 +178,11 @@ fn strip_ansi(line: &str) -> String {
 
 impl BrokerProcess {
     fn start() -> BrokerProcess {
+        BrokerProcess::start_with(&[])
+    }
+
+    /// Starts the binary with extra `--config key=value` broker configs.
+    fn start_with(configs: &[&str]) -> BrokerProcess {
         let data_dir = tempfile::Builder::new()
             .prefix("broker-lite-interop-")
             .tempdir()
@@ -145,6 +192,7 @@ impl BrokerProcess {
             .args(["--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir.path())
             .args(["--log-level", &level])
+            .args(configs.iter().flat_map(|c| ["--config", c]))
             .env("NO_COLOR", "1")
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
@@ -233,11 +281,22 @@ impl BrokerProcess {
         );
     }
 
-    /// Runs `tests/interop/<script>` with `args` (plus `--bootstrap`), returns its JSON
-    /// summary; panics with the script's stderr and the broker log when it fails.
+    /// Runs the Python script `tests/interop/<script>` with `args` (plus `--bootstrap`),
+    /// returns its JSON summary; panics with the script's stderr and the broker log when it
+    /// fails.
     fn run_script(&self, script: &str, args: &[&str]) -> Value {
+        self.run_with(python(), script, args)
+    }
+
+    /// As [`BrokerProcess::run_script`], for a Node.js script (kafkajs).
+    fn run_node_script(&self, script: &str, args: &[&str]) -> Value {
+        self.run_with(node(), script, args)
+    }
+
+    /// Runs `interpreter tests/interop/<script> --bootstrap <addr> <args>` (see `run_script`).
+    fn run_with(&self, interpreter: &Path, script: &str, args: &[&str]) -> Value {
         let started = Instant::now();
-        let child = Command::new(python())
+        let child = Command::new(interpreter)
             .arg(scripts_dir().join(script))
             .args(["--bootstrap", &self.addr])
             .args(args)
@@ -247,7 +306,7 @@ impl BrokerProcess {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}; {SETUP_HINT}", python().display()));
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}; {SETUP_HINT}", interpreter.display()));
         let mut child = KillOnDrop(child);
         let out = drain(child.0.stdout.take().expect("piped stdout"));
         let err = drain(child.0.stderr.take().expect("piped stderr"));
@@ -293,15 +352,33 @@ impl BrokerProcess {
         match script {
             "confluent_client.py" => assert_librdkafka_clean(&summary),
             "kafka_python_client.py" => assert_kafka_python_clean(&summary),
+            "kafkajs_client.js" => assert_kafkajs_clean(&summary),
             _ => {}
         }
         summary
     }
 
-    /// Counts the record batches stored for `topic` by compression codec (attributes & 7),
-    /// reading the partitions' segment files (Kafka's on-disk layout).
+    /// Counts the record batches stored for `topic` by compression codec (attributes & 7).
     fn stored_codecs(&self, topic: &str) -> BTreeMap<&'static str, usize> {
         let mut counts = BTreeMap::new();
+        for batch in self.stored_batches(topic) {
+            let codec = match batch.attributes & 7 {
+                0 => "none",
+                1 => "gzip",
+                2 => "snappy",
+                3 => "lz4",
+                4 => "zstd",
+                _ => "invalid",
+            };
+            *counts.entry(codec).or_insert(0) += 1;
+        }
+        counts
+    }
+
+    /// The header fields of every record batch stored for `topic` (partitions 0..PARTITIONS),
+    /// reading the partitions' segment files (Kafka's on-disk layout).
+    fn stored_batches(&self, topic: &str) -> Vec<StoredBatch> {
+        let mut batches = Vec::new();
         for p in 0..PARTITIONS {
             let dir = self.data_dir.path().join(format!("{topic}-{p}"));
             let entries = std::fs::read_dir(&dir)
@@ -313,27 +390,35 @@ impl BrokerProcess {
                 }
                 let data = std::fs::read(&path).expect("read segment");
                 let mut pos = 0usize;
-                while pos + 23 <= data.len() {
+                // Batch header: base offset (8), length (4), leader epoch (4), magic (1),
+                // crc (4), attributes (2) at 21, last offset delta (4), first and max
+                // timestamps (8 + 8), producer id (8) at 43.
+                while pos + 51 <= data.len() {
                     let len = i32::from_be_bytes(data[pos + 8..pos + 12].try_into().unwrap());
                     if len <= 0 {
                         break;
                     }
-                    let attributes = i16::from_be_bytes([data[pos + 21], data[pos + 22]]);
-                    let codec = match attributes & 7 {
-                        0 => "none",
-                        1 => "gzip",
-                        2 => "snappy",
-                        3 => "lz4",
-                        4 => "zstd",
-                        _ => "invalid",
-                    };
-                    *counts.entry(codec).or_insert(0) += 1;
+                    batches.push(StoredBatch {
+                        attributes: i16::from_be_bytes([data[pos + 21], data[pos + 22]]),
+                        producer_id: i64::from_be_bytes(
+                            data[pos + 43..pos + 51].try_into().unwrap(),
+                        ),
+                    });
                     pos += 12 + len as usize;
                 }
             }
         }
-        counts
+        batches
     }
+}
+
+/// Header fields of one stored record batch.
+#[derive(Debug)]
+struct StoredBatch {
+    /// Codec (bits 0-2), transactional (bit 4), control (bit 5).
+    attributes: i16,
+    /// -1 unless the producer was idempotent or transactional.
+    producer_id: i64,
 }
 
 fn drain(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
@@ -448,6 +533,23 @@ fn assert_librdkafka_clean(summary: &Value) {
             );
         }
     }
+}
+
+/// kafkajs logged no warning or error (every request it sent was answered without an
+/// unexpected error code: kafkajs logs those at error level) and the broker closed none of its
+/// connections. kafkajs picks each request version from the broker's ApiVersions ranges itself.
+fn assert_kafkajs_clean(summary: &Value) {
+    assert_eq!(
+        summary["client_warnings"],
+        serde_json::json!([]),
+        "{summary}"
+    );
+    assert_eq!(summary["disconnects"], serde_json::json!([]), "{summary}");
+    assert_eq!(summary["version"], "2.2.4", "{summary}");
+    assert!(
+        summary["request_versions"].get("ApiVersions").is_some(),
+        "{summary}"
+    );
 }
 
 /// Every stored batch of `topic` uses `codec` or none (clients send a batch uncompressed when
@@ -701,5 +803,439 @@ fn confluent_kafka_consumer_group_splits_a_topic_and_commits() {
         .map(|o| o.as_i64().unwrap())
         .sum();
     assert_eq!(committed, 2000, "committed offsets cover every record: {s}");
+    broker.assert_clean();
+}
+
+/// kafkajs: admin.createTopics, 100,000 keyed messages with acks=-1 in sends of 1,000, read back
+/// by a consumer group from the beginning (kafkajs has no assign) and verified as the Python
+/// clients' runs (common.verify), plus: every message at the partition and offset the producer
+/// was told.
+#[test]
+fn kafkajs_create_produce_consume_100k() {
+    let mut broker = BrokerProcess::start();
+    let n = count_arg(MAIN_COUNT);
+    let s = broker.run_node_script("kafkajs_client.js", &["--topic", "kjs-main", "--count", &n]);
+    assert_created(&s);
+    assert_eq!(s["create"]["controller_id"], 1, "{s}");
+    assert_eq!(
+        s["create"]["brokers"]["1"].as_str(),
+        Some(broker.addr.as_str()),
+        "{s}"
+    );
+    assert_produced(&s, MAIN_COUNT);
+    assert_eq!(s["produce"]["sends"], MAIN_COUNT / 1000, "{s}");
+    assert_consumed(&s, MAIN_COUNT);
+    for api in [
+        "CreateTopics",
+        "Produce",
+        "Fetch",
+        "JoinGroup",
+        "SyncGroup",
+        "OffsetCommit",
+    ] {
+        assert!(
+            s["request_versions"].get(api).is_some(),
+            "kafkajs sent no {api}: {s}"
+        );
+    }
+    assert!(
+        broker
+            .stored_batches("kjs-main")
+            .iter()
+            .all(|b| b.producer_id == -1 && b.attributes == 0),
+        "kafkajs' plain producer: no producer id, no compression"
+    );
+    assert_eq!(
+        broker
+            .stored_codecs("kjs-main")
+            .keys()
+            .copied()
+            .collect::<Vec<_>>(),
+        ["none"]
+    );
+    broker.assert_clean();
+}
+
+/// kafkajs: an idempotent producer with GZIP (kafkajs' only built-in codec), then a
+/// transactional producer committing, aborting and committing a transaction; read_committed
+/// sees exactly the committed records, read_uncommitted all of them; the control batches are
+/// stored; librdkafka's read_committed reader agrees.
+#[test]
+fn kafkajs_gzip_idempotent_and_transactions() {
+    let mut broker = BrokerProcess::start();
+    let n = count_arg(CODEC_COUNT);
+    let s = broker.run_node_script(
+        "kafkajs_client.js",
+        &[
+            "--topic",
+            "kjs-gzip",
+            "--count",
+            &n,
+            "--compression",
+            "gzip",
+            "--idempotent",
+        ],
+    );
+    assert_created(&s);
+    assert_produced(&s, CODEC_COUNT);
+    assert_eq!(s["produce"]["idempotent"], true, "{s}");
+    assert!(s["request_versions"].get("InitProducerId").is_some(), "{s}");
+    assert_consumed(&s, CODEC_COUNT);
+    assert_stored_codec(&broker, "kjs-gzip", "gzip");
+    // Idempotent: every batch carries the one producer id the broker gave kafkajs, and none is
+    // transactional.
+    let batches = broker.stored_batches("kjs-gzip");
+    let ids: std::collections::BTreeSet<i64> = batches.iter().map(|b| b.producer_id).collect();
+    assert_eq!(ids.len(), 1, "{batches:?}");
+    assert!(ids.iter().all(|id| *id >= 0), "{batches:?}");
+    assert!(
+        batches.iter().all(|b| b.attributes & 0x30 == 0),
+        "{batches:?}"
+    );
+
+    let per_txn: u64 = 100;
+    let s = broker.run_node_script(
+        "kafkajs_client.js",
+        &[
+            "--topic",
+            "kjs-txn",
+            "--steps",
+            "create,txn",
+            "--per-txn",
+            &per_txn.to_string(),
+        ],
+    );
+    assert_created(&s);
+    let t = &s["txn"];
+    assert_eq!(t["committed"], 2 * per_txn, "{t}");
+    assert_eq!(t["aborted"], per_txn, "{t}");
+    for api in ["InitProducerId", "AddPartitionsToTxn", "EndTxn"] {
+        assert!(s["request_versions"].get(api).is_some(), "{s}");
+    }
+    let rc = &t["read_committed"];
+    assert_eq!(rc["records"], 2 * per_txn, "{t}");
+    assert_eq!(rc["distinct"], 2 * per_txn, "{t}");
+    assert_eq!(rc["committed_seen"], 2 * per_txn, "{t}");
+    assert_eq!(
+        rc["aborted_seen"], 0,
+        "aborted records read as committed: {t}"
+    );
+    let ru = &t["read_uncommitted"];
+    assert_eq!(ru["records"], 3 * per_txn, "{t}");
+    assert_eq!(
+        ru["aborted_seen"], per_txn,
+        "aborted records not in the log: {t}"
+    );
+    // Every partition holds records of all three transactions and one marker per transaction.
+    let high: u64 = t["high_watermarks"]
+        .as_object()
+        .expect("high_watermarks")
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(high, 3 * per_txn + 3 * PARTITIONS, "{t}");
+    let attrs: Vec<i16> = broker
+        .stored_batches("kjs-txn")
+        .iter()
+        .map(|b| b.attributes)
+        .collect();
+    let control = attrs.iter().filter(|a| *a & 0x20 != 0).count() as u64;
+    let transactional_data = attrs
+        .iter()
+        .filter(|a| *a & 0x10 != 0 && *a & 0x20 == 0)
+        .count() as u64;
+    assert_eq!(
+        control,
+        3 * PARTITIONS,
+        "one marker per partition and transaction: {attrs:?}"
+    );
+    assert!(
+        attrs.iter().all(|a| *a & 0x10 != 0),
+        "every batch is transactional: {attrs:?}"
+    );
+    assert_eq!(transactional_data, 3 * PARTITIONS, "{attrs:?}");
+    // librdkafka reads the same committed records.
+    let r = broker.run_script(
+        "txn_confluent.py",
+        &["read", "--topic", "kjs-txn", "--partitions", "6"],
+    );
+    let values: Vec<&str> = r["values"]
+        .as_array()
+        .expect("values")
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(values.len() as u64, 2 * per_txn, "{r}");
+    assert!(
+        values
+            .iter()
+            .all(|v| v.starts_with("t0-") || v.starts_with("t2-")),
+        "{r}"
+    );
+    broker.assert_clean();
+}
+
+/// kafkajs' admin client and group tooling: describeCluster, describeConfigs,
+/// fetchTopicOffsets(ByTimestamp), listGroups / describeGroups with one and two members,
+/// deleteGroups on a running group (NON_EMPTY_GROUP) and on an empty one, fetchOffsets,
+/// setOffsets and resetOffsets on the stopped group with members resuming from them,
+/// createPartitions, deleteTopics. `group.initial.rebalance.delay.ms=0` (Kafka's test setting):
+/// kafkajs joins the group seven times here.
+#[test]
+fn kafkajs_admin_and_groups() {
+    let mut broker = BrokerProcess::start_with(&["group.initial.rebalance.delay.ms=0"]);
+    let s = broker.run_node_script(
+        "kafkajs_client.js",
+        &[
+            "--topic",
+            "kjs-admin",
+            "--partitions",
+            "3",
+            "--group",
+            "kjs-admin-group",
+            "--steps",
+            "admin",
+            "--timeout",
+            "60",
+        ],
+    );
+    let a = &s["admin"];
+    assert_eq!(a["created"], true, "{a}");
+    // TOPIC_ALREADY_EXISTS: kafkajs answers `false` and logs the error response.
+    assert_eq!(a["created_again"], false, "{a}");
+    let again_log = a["created_again_log"].as_array().expect("log");
+    assert_eq!(again_log.len(), 1, "{a}");
+    assert!(
+        again_log[0].as_str().unwrap().contains("CreateTopics"),
+        "{a}"
+    );
+    // describeCluster
+    assert_eq!(
+        a["cluster"]["brokers"],
+        serde_json::json!([{"node_id": 1, "address": broker.addr}]),
+        "{a}"
+    );
+    assert_eq!(a["cluster"]["controller"], 1, "{a}");
+    assert!(
+        a["cluster"]["cluster_id"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty()),
+        "{a}"
+    );
+    // describeConfigs: the two set at creation, one default (Kafka's 1048588).
+    let c = &a["configs"];
+    assert_eq!(c["error_code"], 0, "{c}");
+    assert_eq!(c["resource_name"], "kjs-admin", "{c}");
+    let entries = &c["entries"];
+    assert_eq!(entries["retention.ms"]["value"], "3600000", "{c}");
+    assert_eq!(entries["retention.ms"]["is_default"], false, "{c}");
+    assert_eq!(entries["cleanup.policy"]["value"], "delete", "{c}");
+    assert_eq!(entries["max.message.bytes"]["value"], "1048588", "{c}");
+    assert_eq!(entries["max.message.bytes"]["is_default"], true, "{c}");
+    assert_eq!(entries.as_object().map(|e| e.len()), Some(3), "{c}");
+    // fetchTopicOffsets / fetchTopicOffsetsByTimestamp: per partition 100 records at t0 and
+    // 100 at t1 = t0 + 60 s.
+    for p in ["0", "1", "2"] {
+        assert_eq!(
+            a["topic_offsets"][p],
+            serde_json::json!({"offset": 200, "high": 200, "low": 0}),
+            "{a}"
+        );
+    }
+    let all = |v: u64| serde_json::json!({"0": v, "1": v, "2": v});
+    let by_ts = &a["offsets_by_timestamp"];
+    assert_eq!(by_ts["before_t0"], all(0), "{by_ts}");
+    assert_eq!(by_ts["at_t0"], all(0), "{by_ts}");
+    assert_eq!(by_ts["between"], all(100), "{by_ts}");
+    assert_eq!(by_ts["at_t1"], all(100), "{by_ts}");
+    // Later than every record: the broker answers -1, kafkajs substitutes the high watermark.
+    assert_eq!(by_ts["after_t1"], all(200), "{by_ts}");
+    // The group while one member runs.
+    assert_eq!(a["first_read"]["records"], 600, "{a}");
+    assert_eq!(a["first_read"]["distinct"], 600, "{a}");
+    let running = &a["running"];
+    assert_eq!(running["error_code"], 0, "{running}");
+    assert_eq!(running["state"], "Stable", "{running}");
+    assert_eq!(running["protocol_type"], "consumer", "{running}");
+    assert_eq!(running["protocol"], "RoundRobinAssigner", "{running}");
+    assert_eq!(
+        running["members"],
+        serde_json::json!([{
+            "client_id": "kafkajs-interop",
+            "has_member_id": true,
+            "assignment": {"kjs-admin": [0, 1, 2]}
+        }]),
+        "{running}"
+    );
+    assert_eq!(
+        a["listed_running"],
+        serde_json::json!([{"groupId": "kjs-admin-group", "protocolType": "consumer"}]),
+        "{a}"
+    );
+    // Two members: Stable again, the partitions split between them.
+    let two = &a["running_two"];
+    assert_eq!(two["state"], "Stable", "{two}");
+    let members = two["members"].as_array().expect("members");
+    assert_eq!(members.len(), 2, "{two}");
+    let mut assigned: Vec<u64> = members
+        .iter()
+        .flat_map(|m| {
+            let parts = m["assignment"]["kjs-admin"].as_array().expect("assignment");
+            assert!(!parts.is_empty(), "a member without partitions: {two}");
+            parts.iter().map(|p| p.as_u64().unwrap())
+        })
+        .collect();
+    assigned.sort();
+    assert_eq!(assigned, [0, 1, 2], "{two}");
+    // The rebalance reached the first member as REBALANCE_IN_PROGRESS on its heartbeat.
+    let rebalance_log = a["rebalance_log"].as_array().expect("rebalance_log");
+    assert!(!rebalance_log.is_empty(), "{a}");
+    for line in rebalance_log {
+        assert!(
+            line.as_str().unwrap().contains("The group is rebalancing"),
+            "unexpected kafkajs log during the rebalance: {line}"
+        );
+    }
+    // DeleteGroups on a group with members: NON_EMPTY_GROUP (68).
+    assert_eq!(
+        a["delete_running"],
+        serde_json::json!({
+            "error": "KafkaJSDeleteGroupsError",
+            "groups": [{"group_id": "kjs-admin-group", "error_code": 68}]
+        }),
+        "{a}"
+    );
+    // Stopped: Empty, no members, offsets committed at the end of every partition.
+    let stopped = &a["stopped"];
+    assert_eq!(stopped["state"], "Empty", "{stopped}");
+    assert_eq!(stopped["members"], serde_json::json!([]), "{stopped}");
+    assert_eq!(a["committed"], all(200), "{a}");
+    // setOffsets, then a member resumes exactly there.
+    let seek = serde_json::json!({"0": 50, "1": 120, "2": 199});
+    assert_eq!(a["after_set"], seek, "{a}");
+    let resumed = &a["resumed"];
+    assert_eq!(resumed["first_offset"], seek, "{resumed}");
+    assert_eq!(
+        resumed["per_partition"],
+        serde_json::json!({"0": 150, "1": 80, "2": 1}),
+        "{resumed}"
+    );
+    assert_eq!(resumed["records"], 231, "{resumed}");
+    assert_eq!(resumed["contiguous"], true, "{resumed}");
+    assert_eq!(a["committed_after_resume"], all(200), "{a}");
+    // resetOffsets(earliest): the logical offset -2 is stored and fetched back as is; a member
+    // then reads everything again from offset 0.
+    assert_eq!(
+        a["after_reset"],
+        serde_json::json!({"0": -2, "1": -2, "2": -2}),
+        "{a}"
+    );
+    let again = &a["after_reset_read"];
+    assert_eq!(again["records"], 600, "{again}");
+    assert_eq!(again["first_offset"], all(0), "{again}");
+    assert_eq!(again["contiguous"], true, "{again}");
+    // createPartitions 3 -> 5: the new partitions are empty.
+    assert_eq!(a["partitions_after"], 5, "{a}");
+    for p in ["3", "4"] {
+        assert_eq!(
+            a["topic_offsets_after"][p],
+            serde_json::json!({"high": 0, "low": 0}),
+            "{a}"
+        );
+    }
+    assert_eq!(
+        a["topic_offsets_after"]["0"],
+        serde_json::json!({"high": 200, "low": 0}),
+        "{a}"
+    );
+    // deleteGroups on the empty group: gone from listGroups, its offsets with it.
+    assert_eq!(
+        a["delete_group"],
+        serde_json::json!([{"group_id": "kjs-admin-group", "error_code": 0}]),
+        "{a}"
+    );
+    assert_eq!(a["listed_after_delete"], serde_json::json!([]), "{a}");
+    assert_eq!(
+        a["offsets_after_delete"],
+        serde_json::json!({"0": -1, "1": -1, "2": -1, "3": -1, "4": -1}),
+        "{a}"
+    );
+    assert_eq!(a["listed_topic_after_delete"], false, "{a}");
+    for api in [
+        "DescribeConfigs",
+        "DescribeGroups",
+        "ListGroups",
+        "DeleteGroups",
+        "CreatePartitions",
+        "DeleteTopics",
+        "OffsetFetch",
+    ] {
+        assert!(
+            s["request_versions"].get(api).is_some(),
+            "kafkajs sent no {api}: {s}"
+        );
+    }
+    broker.assert_clean();
+}
+
+/// kafkajs reads what librdkafka produced (gzip-compressed batches), and librdkafka reads what
+/// kafkajs produced; both with the scripts' deterministic messages and full verification.
+#[test]
+fn cross_client_kafkajs_and_confluent_kafka() {
+    let mut broker = BrokerProcess::start();
+    let n = count_arg(CODEC_COUNT);
+    let s = broker.run_script(
+        "confluent_client.py",
+        &[
+            "--topic",
+            "x-ck-to-kjs",
+            "--count",
+            &n,
+            "--compression",
+            "gzip",
+            "--steps",
+            "create,produce",
+        ],
+    );
+    assert_created(&s);
+    assert_produced(&s, CODEC_COUNT);
+    let s = broker.run_node_script(
+        "kafkajs_client.js",
+        &[
+            "--topic",
+            "x-ck-to-kjs",
+            "--count",
+            &n,
+            "--steps",
+            "consume",
+        ],
+    );
+    assert_consumed(&s, CODEC_COUNT);
+    assert_stored_codec(&broker, "x-ck-to-kjs", "gzip");
+    let s = broker.run_node_script(
+        "kafkajs_client.js",
+        &[
+            "--topic",
+            "x-kjs-to-ck",
+            "--count",
+            &n,
+            "--steps",
+            "create,produce",
+        ],
+    );
+    assert_created(&s);
+    assert_produced(&s, CODEC_COUNT);
+    let s = broker.run_script(
+        "confluent_client.py",
+        &[
+            "--topic",
+            "x-kjs-to-ck",
+            "--count",
+            &n,
+            "--steps",
+            "consume",
+        ],
+    );
+    assert_consumed(&s, CODEC_COUNT);
     broker.assert_clean();
 }
