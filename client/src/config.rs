@@ -2115,13 +2115,23 @@ impl<'a> Props<'a> {
     }
 
     /// An integer of Java type `T` in `range`, `default` when unset.
-    pub(crate) fn int<T: JavaInt>(&self, key: &str, default: T, range: RangeInclusive<T>) -> Result<T, Error> {
+    pub(crate) fn int<T: JavaInt>(
+        &self,
+        key: &str,
+        default: T,
+        range: RangeInclusive<T>,
+    ) -> Result<T, Error> {
         self.value(key)
             .map_or(Ok(default), |v| parse_int(key, v, range))
     }
 
     /// A duration in milliseconds of Java type `T`, at least `min_ms`; `default_ms` when unset.
-    pub(crate) fn ms<T: JavaInt>(&self, key: &str, default_ms: T, min_ms: T) -> Result<Duration, Error> {
+    pub(crate) fn ms<T: JavaInt>(
+        &self,
+        key: &str,
+        default_ms: T,
+        min_ms: T,
+    ) -> Result<Duration, Error> {
         match self.value(key) {
             None => Ok(ms_duration(default_ms.into())),
             Some(v) => parse_ms(key, v, min_ms),
