@@ -18,7 +18,7 @@ pub enum ConfigError {
     #[error("unknown broker config '{0}'")]
     UnknownKey(String),
     /// The value does not parse or is out of range.
-    #[error("invalid value '{value}' for '{key}': {reason}")]
+    #[error("Invalid value {value} for configuration {key}: {reason}")]
     InvalidValue {
         /// The config key.
         key: String,
@@ -66,18 +66,18 @@ impl ConfigType {
         match self {
             ConfigType::Boolean => match value {
                 "true" | "false" => Ok(()),
-                _ => Err(bad("expected true or false")),
+                _ => Err(bad("Expected value to be either true or false")),
             },
             ConfigType::Int => value
                 .trim()
                 .parse::<i32>()
                 .map(|_| ())
-                .map_err(|_| bad("expected a 32-bit integer")),
+                .map_err(|_| bad("Not a number of type INT")),
             ConfigType::Long => value
                 .trim()
                 .parse::<i64>()
                 .map(|_| ())
-                .map_err(|_| bad("expected a 64-bit integer")),
+                .map_err(|_| bad("Not a number of type LONG")),
             ConfigType::String | ConfigType::List => Ok(()),
         }
     }
@@ -224,13 +224,13 @@ impl BrokerConfig {
                 .trim()
                 .parse::<i64>()
                 .is_ok_and(|v| v < 1024)
-                .then_some("must be at least 1024"),
+                .then_some("Value must be at least 1024"),
             // Kafka: atLeast(0).
             "max.incremental.fetch.session.cache.slots" => value
                 .trim()
                 .parse::<i64>()
                 .is_ok_and(|v| v < 0)
-                .then_some("must be at least 0"),
+                .then_some("Value must be at least 0"),
             _ => None,
         };
         if let Some(reason) = problem {

@@ -75,14 +75,14 @@ pub fn validate_topic_config(name: &str, value: &str) -> Result<(), ConfigError>
     };
     match name {
         "message.timestamp.type" if !matches!(value, "CreateTime" | "LogAppendTime") => {
-            Err(bad("expected CreateTime or LogAppendTime"))
+            Err(bad("String must be one of: CreateTime, LogAppendTime"))
         }
         "cleanup.policy"
             if !value
                 .split(',')
                 .all(|p| matches!(p.trim(), "delete" | "compact")) =>
         {
-            Err(bad("expected delete and/or compact"))
+            Err(bad("String must be one of: compact, delete"))
         }
         "compression.type"
             if !matches!(
@@ -91,19 +91,19 @@ pub fn validate_topic_config(name: &str, value: &str) -> Result<(), ConfigError>
             ) =>
         {
             Err(bad(
-                "expected producer, uncompressed, gzip, snappy, lz4 or zstd",
+                "String must be one of (case insensitive): uncompressed, zstd, lz4, snappy, gzip, producer",
             ))
         }
         "segment.bytes" if value.parse::<i64>().is_ok_and(|v| v < 14) => {
-            Err(bad("must be at least 14"))
+            Err(bad("Value must be at least 14"))
         }
         "max.message.bytes" | "index.interval.bytes" | "segment.index.bytes"
             if value.parse::<i64>().is_ok_and(|v| v < 0) =>
         {
-            Err(bad("must not be negative"))
+            Err(bad("Value must be at least 0"))
         }
         "min.insync.replicas" if value.parse::<i64>().is_ok_and(|v| v < 1) => {
-            Err(bad("must be at least 1"))
+            Err(bad("Value must be at least 1"))
         }
         "min.cleanable.dirty.ratio"
             if !value
