@@ -358,6 +358,24 @@ impl BrokerProcess {
         summary
     }
 
+    /// The contents of `path` (relative to the data directory).
+    fn data_file(&self, path: &str) -> String {
+        let path = self.data_dir.path().join(path);
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("data file {}: {e}", path.display()))
+    }
+
+    /// The config overrides persisted for `topic` (the `config.<name>=<value>` lines of
+    /// `broker-lite-topics/<topic>.properties`).
+    fn stored_overrides(&self, topic: &str) -> BTreeMap<String, String> {
+        self.data_file(&format!("broker-lite-topics/{topic}.properties"))
+            .lines()
+            .filter_map(|l| l.strip_prefix("config."))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
     /// Counts the record batches stored for `topic` by compression codec (attributes & 7).
     fn stored_codecs(&self, topic: &str) -> BTreeMap<&'static str, usize> {
         let mut counts = BTreeMap::new();
@@ -806,6 +824,156 @@ fn confluent_kafka_consumer_group_splits_a_topic_and_commits() {
     broker.assert_clean();
 }
 
+/// confluent-kafka `AdminClient.delete_records` (DeleteRecords, KIP-107): the script checks
+/// the low watermarks librdkafka reports (delete before 10 of 20, backwards, OFFSET_END), the
+/// consumer's watermarks and read from the beginning, and the per-partition errors of a mixed
+/// request (OFFSET_OUT_OF_RANGE, _UNKNOWN_PARTITION, POLICY_VIOLATION on a compacted topic).
+/// The new log start offset is checkpointed in the partition directory, as Kafka does.
+#[test]
+fn confluent_kafka_delete_records() {
+    let mut broker = BrokerProcess::start();
+    let s = broker.run_script("delete_records_confluent.py", &["--topic", "ck-delrec"]);
+    assert_eq!(s["client"], "confluent-kafka", "{s}");
+    assert_eq!(s["topic"], "ck-delrec", "{s}");
+    assert_eq!(s["count"], 20, "{s}");
+    // OFFSET_END (-1) moved the low watermark to the high watermark, --count.
+    assert_eq!(s["low_watermark"], 20, "{s}");
+    // broker-lite's per-partition checkpoint: version 0, then the log start offset.
+    assert_eq!(
+        broker.data_file("ck-delrec-0/log-start-offset-checkpoint"),
+        "0\n20\n"
+    );
+    // Partition 1 got a delete before offset 0 (its start already): nothing moved.
+    assert!(
+        !broker
+            .data_dir
+            .path()
+            .join("ck-delrec-1/log-start-offset-checkpoint")
+            .exists()
+            || broker.data_file("ck-delrec-1/log-start-offset-checkpoint") == "0\n0\n",
+        "partition 1's log start offset moved"
+    );
+    broker.assert_clean();
+}
+
+/// The legacy, non-incremental AlterConfigs (key 33, KIP-133) from two clients: kafka-python's
+/// `alter_configs(incremental=False)` (its read-modify-write, then its bare request replacing
+/// every override) and confluent-kafka's deprecated `alter_configs` (sent as given). Both
+/// scripts check DescribeConfigs' values and sources after each step, max.message.bytes
+/// enforced on produce, validate_only and the error codes; here the summaries' errors and the
+/// overrides persisted in the data directory.
+#[test]
+fn legacy_alter_configs_kafka_python_and_confluent_kafka() {
+    let mut broker = BrokerProcess::start();
+    let s = broker.run_script("alter_configs_kafka_python.py", &["--topic", "kp-altcfg"]);
+    assert_eq!(s["client"], "kafka-python", "{s}");
+    assert_eq!(s["topic"], "kp-altcfg", "{s}");
+    let errors = &s["errors"];
+    assert_eq!(errors.as_object().map(|e| e.len()), Some(3), "{s}");
+    let unknown_topic = errors["unknown topic"].as_str().expect("unknown topic");
+    assert!(
+        unknown_topic.starts_with("[Error 3] UnknownTopicOrPartitionError: ")
+            && unknown_topic.contains("'kp-altcfg-ghost'"),
+        "{s}"
+    );
+    // Kafka's message (LogConfig.validateNames).
+    assert_eq!(
+        errors["unknown config"],
+        "[Error 40] InvalidConfigurationError: Unknown topic config name: no.such.config",
+        "{s}"
+    );
+    // Kafka's text (ConfigDef's ConfigException).
+    assert_eq!(
+        errors["invalid value"],
+        "[Error 40] InvalidConfigurationError: Invalid value soon for configuration retention.ms: Not a number of type LONG",
+        "{s}"
+    );
+    // The bare request listed retention.ms only: the creation's cleanup.policy and the
+    // max.message.bytes set by the first alter are gone; validate_only and the failed
+    // requests changed nothing.
+    assert_eq!(
+        broker.stored_overrides("kp-altcfg"),
+        BTreeMap::from([("retention.ms".to_string(), "120000".to_string())])
+    );
+
+    let s = broker.run_script("alter_configs_confluent.py", &["--topic", "ck-altcfg"]);
+    assert_eq!(s["client"], "confluent-kafka", "{s}");
+    assert_eq!(s["topic"], "ck-altcfg", "{s}");
+    assert_eq!(
+        s["errors"],
+        serde_json::json!({
+            "unknown topic": "UNKNOWN_TOPIC_OR_PART",
+            "unknown config": "INVALID_CONFIG",
+            "invalid value": "INVALID_CONFIG",
+        }),
+        "{s}"
+    );
+    // segment.bytes and max.message.bytes replaced the creation's cleanup.policy and
+    // retention.ms.
+    assert_eq!(
+        broker.stored_overrides("ck-altcfg"),
+        BTreeMap::from([
+            ("max.message.bytes".to_string(), "5000".to_string()),
+            ("segment.bytes".to_string(), "8192".to_string()),
+        ])
+    );
+    broker.assert_clean();
+}
+
+/// DescribeLogDirs from kafka-python (the data directory, partition sizes equal to the `.log`
+/// files' bytes, the volume's total and usable bytes) and the ACL APIs without an authorizer:
+/// kafka-python's describe_acls gets SECURITY_DISABLED with Kafka's message, confluent-kafka's
+/// create_acls / delete_acls fail every binding / filter with it.
+#[test]
+fn describe_log_dirs_and_acls_kafka_python_and_confluent_kafka() {
+    let mut broker = BrokerProcess::start();
+    let data_dir = broker
+        .data_dir
+        .path()
+        .to_str()
+        .expect("UTF-8 path")
+        .to_string();
+    let s = broker.run_script(
+        "describe_admin.py",
+        &[
+            "--topic",
+            "logdirs",
+            "--count",
+            "50",
+            "--data-dir",
+            &data_dir,
+        ],
+    );
+    assert_eq!(s["client"], "kafka-python+confluent-kafka", "{s}");
+    assert_eq!(s["topic"], "logdirs", "{s}");
+    // Partition 0's size as DescribeLogDirs reported it (the script compared it with the
+    // segment files): 50 records were stored.
+    let on_disk: u64 = std::fs::read_dir(broker.data_dir.path().join("logdirs-0"))
+        .expect("partition directory")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("log"))
+        .map(|p| std::fs::metadata(p).expect("segment metadata").len())
+        .sum();
+    assert!(on_disk > 50 * 3, "{on_disk} bytes for 50 records");
+    assert_eq!(s["partition0_bytes"], on_disk, "{s}");
+    let total = s["total_bytes"].as_u64().expect("total_bytes");
+    let usable = s["usable_bytes"].as_u64().expect("usable_bytes");
+    assert!(total > 0 && usable <= total, "{s}");
+    assert_eq!(
+        s["kafka_python_describe_acls"],
+        "[Error 54] SecurityDisabledError: No Authorizer is configured on the broker",
+        "{s}"
+    );
+    for api in ["create_acls", "delete_acls"] {
+        assert_eq!(
+            s[api],
+            "KafkaError{code=SECURITY_DISABLED,val=54,str=\"No Authorizer is configured.\"}",
+            "{s}"
+        );
+    }
+    broker.assert_clean();
+}
+
 /// kafkajs: admin.createTopics, 100,000 keyed messages with acks=-1 in sends of 1,000, read back
 /// by a consumer group from the beginning (kafkajs has no assign) and verified as the Python
 /// clients' runs (common.verify), plus: every message at the partition and offset the producer
@@ -979,8 +1147,10 @@ fn kafkajs_gzip_idempotent_and_transactions() {
 /// fetchTopicOffsets(ByTimestamp), listGroups / describeGroups with one and two members,
 /// deleteGroups on a running group (NON_EMPTY_GROUP) and on an empty one, fetchOffsets,
 /// setOffsets and resetOffsets on the stopped group with members resuming from them,
-/// createPartitions, deleteTopics. `group.initial.rebalance.delay.ms=0` (Kafka's test setting):
-/// kafkajs joins the group seven times here.
+/// createPartitions, deleteTopics; on side topics deleteTopicRecords (DeleteRecords) with a
+/// new group reading from the new start, and alterConfigs (the legacy AlterConfigs, replace
+/// semantics). `group.initial.rebalance.delay.ms=0` (Kafka's test setting): kafkajs joins
+/// groups eight times here.
 #[test]
 fn kafkajs_admin_and_groups() {
     let mut broker = BrokerProcess::start_with(&["group.initial.rebalance.delay.ms=0"]);
@@ -1033,6 +1203,113 @@ fn kafkajs_admin_and_groups() {
     assert_eq!(entries["max.message.bytes"]["value"], "1048588", "{c}");
     assert_eq!(entries["max.message.bytes"]["is_default"], true, "{c}");
     assert_eq!(entries.as_object().map(|e| e.len()), Some(3), "{c}");
+    // deleteTopicRecords (DeleteRecords) on kjs-admin-records: 100 records in partition 0,
+    // 50 in partition 1.
+    let d = &a["delete_records"];
+    let low_high = |p0: [u64; 2], p1: [u64; 2]| {
+        serde_json::json!({
+            "0": {"low": p0[0], "high": p0[1]},
+            "1": {"low": p1[0], "high": p1[1]},
+        })
+    };
+    assert_eq!(d["before"], low_high([0, 100], [0, 50]), "{d}");
+    // Before offset 40 of partition 0: the low watermark moves, partition 1 is untouched.
+    assert_eq!(d["after_delete"], low_high([40, 100], [0, 50]), "{d}");
+    // A new group subscribed from the beginning starts partition 0 at offset 40.
+    assert_eq!(
+        d["read"],
+        serde_json::json!({
+            "records": 110,
+            "first_offset": {"0": 40, "1": 0},
+            "per_partition": {"0": 60, "1": 50},
+            "contiguous": true,
+        }),
+        "{d}"
+    );
+    assert_eq!(
+        d["read_first_values"],
+        serde_json::json!({"0": "v-40", "1": "w-0"}),
+        "{d}"
+    );
+    // Before the low watermark: kafkajs warns and sends it anyway; nothing moves back.
+    let backwards = d["backwards_log"].as_array().expect("backwards_log");
+    assert_eq!(backwards.len(), 1, "{d}");
+    assert!(
+        backwards[0]
+            .as_str()
+            .unwrap()
+            .contains("The requested offset is before the earliest offset"),
+        "{d}"
+    );
+    assert_eq!(d["after_backwards"], low_high([40, 100], [0, 50]), "{d}");
+    // Offset -1: up to the high watermark.
+    assert_eq!(d["after_all"], low_high([40, 100], [50, 50]), "{d}");
+    // Beyond the high watermark: OFFSET_OUT_OF_RANGE for the partition (kafkajs' retrier wraps
+    // the non-retriable error), logged once by kafkajs, nothing changed.
+    let oor = &d["out_of_range"];
+    assert_eq!(oor["error"], "KafkaJSNonRetriableError", "{oor}");
+    assert_eq!(
+        oor["cause"],
+        serde_json::json!({
+            "error": "KafkaJSDeleteTopicRecordsError",
+            "partitions": [{"partition": 0, "offset": "500", "error": "OFFSET_OUT_OF_RANGE"}],
+        }),
+        "{oor}"
+    );
+    let oor_log = oor["log"].as_array().expect("log");
+    assert_eq!(oor_log.len(), 1, "{oor}");
+    assert!(
+        oor_log[0].as_str().unwrap().contains("DeleteRecords"),
+        "{oor}"
+    );
+    assert_eq!(
+        d["after_out_of_range"],
+        low_high([40, 100], [50, 50]),
+        "{d}"
+    );
+    // alterConfigs (the legacy AlterConfigs) on kjs-admin-configs, created with three
+    // overrides; source 1 is DYNAMIC_TOPIC_CONFIG, 5 DEFAULT_CONFIG.
+    let ac = &a["alter_configs"];
+    let entry = |value: &str, is_default: bool| {
+        serde_json::json!({
+            "value": value,
+            "is_default": is_default,
+            "source": if is_default { 5 } else { 1 },
+        })
+    };
+    assert_eq!(
+        ac["created"],
+        serde_json::json!({
+            "retention.ms": entry("3600000", false),
+            "max.message.bytes": entry("5000", false),
+            "cleanup.policy": entry("compact", false),
+        }),
+        "{ac}"
+    );
+    assert_eq!(
+        ac["altered"],
+        serde_json::json!([{"error_code": 0, "resource_type": 2, "resource_name": "kjs-admin-configs"}]),
+        "{ac}"
+    );
+    // Replace semantics: retention.ms as listed, the two overrides not listed back at their
+    // defaults (Kafka's 1048588 and delete).
+    let replaced = serde_json::json!({
+        "retention.ms": entry("7200000", false),
+        "max.message.bytes": entry("1048588", true),
+        "cleanup.policy": entry("delete", true),
+    });
+    assert_eq!(ac["after_alter"], replaced, "{ac}");
+    assert_eq!(ac["after_validate_only"], replaced, "{ac}");
+    let invalid = &ac["invalid"];
+    assert_eq!(invalid["error"], "KafkaJSProtocolError", "{invalid}");
+    assert_eq!(invalid["type"], "INVALID_CONFIG", "{invalid}");
+    let invalid_log = invalid["log"].as_array().expect("log");
+    assert_eq!(invalid_log.len(), 1, "{invalid}");
+    assert!(
+        invalid_log[0].as_str().unwrap().contains("AlterConfigs"),
+        "{invalid}"
+    );
+    assert_eq!(ac["after_invalid"], replaced, "{ac}");
     // fetchTopicOffsets / fetchTopicOffsetsByTimestamp: per partition 100 records at t0 and
     // 100 at t1 = t0 + 60 s.
     for p in ["0", "1", "2"] {
@@ -1163,6 +1440,8 @@ fn kafkajs_admin_and_groups() {
     assert_eq!(a["listed_topic_after_delete"], false, "{a}");
     for api in [
         "DescribeConfigs",
+        "AlterConfigs",
+        "DeleteRecords",
         "DescribeGroups",
         "ListGroups",
         "DeleteGroups",

@@ -5,7 +5,8 @@ Creates --topic (2 partitions), produces --count records to partition 0, then:
 * kafka-python `KafkaAdminClient.describe_log_dirs()` (all topics) and
   `describe_log_dirs({topic: [0, 1]})`: one log directory, --data-dir's absolute path, no
   error; partition 0's size equals the bytes of its `.log` files (when --data-dir is given),
-  partition 1's is 0, offset lag 0, not future;
+  partition 1's is 0, offset lag 0, not future; the volume's total and usable bytes
+  (DescribeLogDirs v4, KIP-827) are known: total > 0 and 0 <= usable <= total;
 * kafka-python `describe_acls` raises SecurityDisabledError with Kafka's message "No
   Authorizer is configured on the broker"; confluent-kafka `describe_acls` returns an empty
   list (librdkafka reads the top-level error of DescribeAcls and drops it: it does the same
@@ -50,20 +51,21 @@ def log_bytes(data_dir, topic, partition):
 
 def partitions_of(log_dirs, topic):
     """kafka-python's describe_log_dirs answer (any version) -> ({partition: (size, lag,
-    future)}, [log dir paths], [error codes])."""
-    out, dirs, errors = {}, [], []
+    future)}, [log dir paths], [error codes], [(total bytes, usable bytes)])."""
+    out, dirs, errors, space = {}, [], [], []
     for broker in log_dirs:
         results = broker.get("results") or broker.get("log_dirs") or []
         for r in results:
             dirs.append(r.get("log_dir"))
             errors.append(r.get("error_code"))
+            space.append((r.get("total_bytes"), r.get("usable_bytes")))
             for t in r.get("topics", []):
                 if t.get("name") != topic:
                     continue
                 for p in t.get("partitions", []):
                     out[p["partition_index"]] = (p["partition_size"], p["offset_lag"],
                                                  p["is_future_key"])
-    return out, dirs, errors
+    return out, dirs, errors, space
 
 
 def error_code(exc):
@@ -97,9 +99,15 @@ def main():
                           request_timeout_ms=int(args.timeout * 1000))
     summary = {"client": "kafka-python+confluent-kafka", "topic": topic}
     for what, query in (("all topics", None), ("named", {topic: [0, 1]})):
-        parts, dirs, errors = partitions_of(kp.describe_log_dirs(query), topic)
+        parts, dirs, errors, space = partitions_of(kp.describe_log_dirs(query), topic)
         expect("%s: log dirs" % what, len(dirs), 1)
         expect("%s: log dir error" % what, errors, [0])
+        total, usable = space[0]
+        if not (isinstance(total, int) and isinstance(usable, int)
+                and total > 0 and 0 <= usable <= total):
+            common.fail("%s: total/usable bytes %r (want total > 0, 0 <= usable <= total; "
+                        "kafka-python sends DescribeLogDirs v4)" % (what, space))
+        summary["total_bytes"], summary["usable_bytes"] = total, usable
         if args.data_dir:
             expect("%s: log dir" % what, dirs[0], os.path.abspath(args.data_dir))
             want0 = log_bytes(args.data_dir, topic, 0)

@@ -24,8 +24,10 @@
  *            group and a read_uncommitted group read the topic back;
  *   admin    describeCluster, describeConfigs, fetchTopicOffsets(ByTimestamp), a group's
  *            offsets (fetchOffsets, setOffsets, resetOffsets) and state (listGroups,
- *            describeGroups), createPartitions, deleteGroups, deleteTopics; every value the
- *            broker answered goes to the summary for the Rust test to assert on.
+ *            describeGroups), createPartitions, deleteGroups, deleteTopics; on two side topics
+ *            deleteTopicRecords (DeleteRecords, KIP-107) and alterConfigs (the legacy,
+ *            non-incremental AlterConfigs, KIP-133: replaces the topic's overrides); every
+ *            value the broker answered goes to the summary for the Rust test to assert on.
  *
  * Prints one JSON summary line on stdout; exits non-zero with "INTEROP FAILURE: ..." on stderr
  * on any failure. The summary lists the request versions kafkajs sent (from its debug log),
@@ -548,6 +550,159 @@ async function listGroupIds(admin) {
   return groups
 }
 
+/** fetchTopicOffsets as {partition: {low, high}}. */
+async function lowHigh(admin, topic) {
+  return byPartition(
+    (await admin.fetchTopicOffsets(topic)).map(o => ({ partition: o.partition, low: Number(o.low), high: Number(o.high) }))
+  )
+}
+
+/**
+ * kafkajs' `error`, for the summary: its name, plus its protocol error type (KafkaJSProtocolError),
+ * per-partition error types (KafkaJSDeleteTopicRecordsError) and the error it wraps (`cause`:
+ * kafkajs' retrier wraps a non-retriable error into a KafkaJSNonRetriableError).
+ */
+function describeError(e) {
+  const out = { error: e.name }
+  if (e.type) out.type = e.type
+  if (e.partitions) {
+    out.partitions = e.partitions.map(p => ({
+      partition: p.partition,
+      offset: String(p.offset),
+      error: p.error ? p.error.type || p.error.name : null,
+    }))
+  }
+  if (e.cause && e.cause !== e) out.cause = describeError(e.cause)
+  return out
+}
+
+/**
+ * `action()`'s outcome ({error: null} or describeError) and what kafkajs logged meanwhile (an
+ * error response is logged at error level; moved from client_warnings to the summary).
+ */
+async function expectFailure(action) {
+  const logged = clientWarnings.length
+  let outcome = { error: null }
+  try {
+    await action()
+  } catch (e) {
+    outcome = describeError(e)
+  }
+  outcome.log = clientWarnings.splice(logged)
+  return outcome
+}
+
+/**
+ * admin.deleteTopicRecords (DeleteRecords) on `<topic>-records` (2 partitions, 100 records in
+ * partition 0, 50 in partition 1): records before offset 40 of partition 0 are deleted, then
+ * fetchTopicOffsets shows low 40 and a new group subscribed from the beginning starts reading
+ * partition 0 at offset 40; deleting before an earlier offset keeps the low watermark (kafkajs
+ * warns first); offset -1 deletes partition 1 up to its high watermark; an offset beyond the
+ * high watermark fails with OFFSET_OUT_OF_RANGE.
+ */
+async function deleteRecordsScenario(args, kafka, admin) {
+  const topic = `${args.topic}-records`
+  const out = { topic }
+  await admin.createTopics({ topics: [{ topic, numPartitions: 2 }], waitForLeaders: true })
+  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner })
+  await producer.connect()
+  const messages = []
+  for (let i = 0; i < 100; i++) messages.push({ key: `k-${i}`, value: `v-${i}`, partition: 0 })
+  for (let i = 0; i < 50; i++) messages.push({ key: `k-${i}`, value: `w-${i}`, partition: 1 })
+  await producer.send({ topic, messages, acks: -1 })
+  await producer.disconnect()
+  out.before = await lowHigh(admin, topic)
+
+  await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: '40' }] })
+  out.after_delete = await lowHigh(admin, topic)
+  const read = await consumeGroup(args, kafka, {
+    groupId: `${args.group}-records`,
+    topic,
+    until: { 0: 100, 1: 50 },
+  })
+  await read.consumer.disconnect()
+  out.read = summarizeRead(read.records)
+  out.read_first_values = {}
+  for (const r of read.records) {
+    const p = String(r.partition)
+    if (out.read_first_values[p] === undefined) out.read_first_values[p] = r.value
+  }
+
+  // Before the low watermark: kafkajs logs a warning and sends it; nothing moves back.
+  const logged = clientWarnings.length
+  await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: '10' }] })
+  out.backwards_log = clientWarnings.splice(logged)
+  out.after_backwards = await lowHigh(admin, topic)
+  // -1: up to the high watermark.
+  await admin.deleteTopicRecords({ topic, partitions: [{ partition: 1, offset: '-1' }] })
+  out.after_all = await lowHigh(admin, topic)
+  out.out_of_range = await expectFailure(() =>
+    admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: '500' }] })
+  )
+  out.after_out_of_range = await lowHigh(admin, topic)
+  return out
+}
+
+/**
+ * admin.alterConfigs (the legacy AlterConfigs) on `<topic>-configs`, created with
+ * retention.ms, max.message.bytes and cleanup.policy overrides: altering retention.ms alone
+ * replaces the whole set (the two not listed revert to their defaults); validateOnly changes
+ * nothing; an invalid value fails with INVALID_CONFIG and changes nothing.
+ */
+async function alterConfigsScenario(args, admin) {
+  const topic = `${args.topic}-configs`
+  const out = { topic }
+  await admin.createTopics({
+    topics: [
+      {
+        topic,
+        numPartitions: 1,
+        configEntries: [
+          { name: 'retention.ms', value: '3600000' },
+          { name: 'max.message.bytes', value: '5000' },
+          { name: 'cleanup.policy', value: 'compact' },
+        ],
+      },
+    ],
+    waitForLeaders: true,
+  })
+  const describe = async () => {
+    const { resources } = await admin.describeConfigs({
+      includeSynonyms: false,
+      resources: [
+        {
+          type: ConfigResourceTypes.TOPIC,
+          name: topic,
+          configNames: ['retention.ms', 'max.message.bytes', 'cleanup.policy'],
+        },
+      ],
+    })
+    const entries = {}
+    for (const e of resources[0].configEntries) {
+      entries[e.configName] = { value: e.configValue, is_default: e.isDefault, source: e.configSource }
+    }
+    return entries
+  }
+  const alter = (configEntries, validateOnly) =>
+    admin.alterConfigs({
+      validateOnly: !!validateOnly,
+      resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configEntries }],
+    })
+  out.created = await describe()
+  const altered = await alter([{ name: 'retention.ms', value: '7200000' }])
+  out.altered = altered.resources.map(r => ({
+    error_code: r.errorCode,
+    resource_type: r.resourceType,
+    resource_name: r.resourceName,
+  }))
+  out.after_alter = await describe()
+  await alter([{ name: 'retention.ms', value: '5' }], true)
+  out.after_validate_only = await describe()
+  out.invalid = await expectFailure(() => alter([{ name: 'retention.ms', value: 'soon' }]))
+  out.after_invalid = await describe()
+  return out
+}
+
 async function adminScenario(args, kafka, admin) {
   const topic = args.topic
   const group = args.group
@@ -604,6 +759,11 @@ async function adminScenario(args, kafka, admin) {
       sensitive: e.isSensitive,
     }
   }
+
+  out.delete_records = await deleteRecordsScenario(args, kafka, admin)
+  mark('delete_records')
+  out.alter_configs = await alterConfigsScenario(args, admin)
+  mark('alter_configs')
 
   // Records with explicit partitions and timestamps: per partition, 100 at t0 then 100 at t1.
   const now = Date.now()
@@ -746,7 +906,10 @@ async function adminScenario(args, kafka, admin) {
   out.delete_group = (await admin.deleteGroups([group])).map(g => ({ group_id: g.groupId, error_code: g.errorCode }))
   out.listed_after_delete = (await listGroupIds(admin)).filter(g => g.groupId === group)
   out.offsets_after_delete = await fetchGroupOffsets(admin, group, topic)
-  await admin.deleteTopics({ topics: [topic], timeout: 30000 })
+  await admin.deleteTopics({
+    topics: [topic, out.delete_records.topic, out.alter_configs.topic],
+    timeout: 30000,
+  })
   out.listed_topic_after_delete = (await admin.listTopics()).includes(topic)
   out.produced = total
   mark('done')
