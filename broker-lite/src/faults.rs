@@ -1251,6 +1251,96 @@ mod tests {
         ]
     }
 
+    /// The error responses of DeleteRecords, AlterConfigs, DescribeLogDirs, DescribeProducers
+    /// and the ACL APIs answer every entry of the request as their `getErrorResponse` does.
+    #[test]
+    fn admin_error_responses_answer_every_entry() {
+        let code = ErrorCode::NotController;
+        let c = code.code();
+        let answer = |api: ApiKey| {
+            let request = sample_requests()
+                .into_iter()
+                .find(|r| r.api_key() == api)
+                .unwrap();
+            error_response(&request, 0, code).unwrap()
+        };
+        let ResponseBody::DeleteRecords(r) = answer(ApiKey::DeleteRecords) else {
+            panic!("not DeleteRecords");
+        };
+        let got: Vec<(&str, i32, i64, i16)> = r
+            .topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions.iter().map(|p| {
+                    (
+                        t.name.as_str(),
+                        p.partition_index,
+                        p.low_watermark,
+                        p.error_code,
+                    )
+                })
+            })
+            .collect();
+        assert_eq!(got, vec![("t", 0, -1, c)]);
+
+        let ResponseBody::AlterConfigs(r) = answer(ApiKey::AlterConfigs) else {
+            panic!("not AlterConfigs");
+        };
+        let got: Vec<(i8, &str, i16, Option<&str>)> = r
+            .responses
+            .iter()
+            .map(|x| {
+                let message = x.error_message.as_deref();
+                (
+                    x.resource_type,
+                    x.resource_name.as_str(),
+                    x.error_code,
+                    message,
+                )
+            })
+            .collect();
+        assert_eq!(got, vec![(2, "t", c, None)]);
+
+        let ResponseBody::DescribeLogDirs(r) = answer(ApiKey::DescribeLogDirs) else {
+            panic!("not DescribeLogDirs");
+        };
+        assert_eq!((r.error_code, r.results.len()), (c, 0));
+
+        let ResponseBody::DescribeProducers(r) = answer(ApiKey::DescribeProducers) else {
+            panic!("not DescribeProducers");
+        };
+        let got: Vec<(&str, i32, i16, usize)> = r
+            .topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions.iter().map(|p| {
+                    let producers = p.active_producers.len();
+                    (t.name.as_str(), p.partition_index, p.error_code, producers)
+                })
+            })
+            .collect();
+        assert_eq!(got, vec![("t", 0, c, 0), ("t", 1, c, 0)]);
+
+        let ResponseBody::DescribeAcls(r) = answer(ApiKey::DescribeAcls) else {
+            panic!("not DescribeAcls");
+        };
+        assert_eq!((r.error_code, r.resources.len()), (c, 0));
+        let ResponseBody::CreateAcls(r) = answer(ApiKey::CreateAcls) else {
+            panic!("not CreateAcls");
+        };
+        let got: Vec<i16> = r.results.iter().map(|x| x.error_code).collect();
+        assert_eq!(got, vec![c]);
+        let ResponseBody::DeleteAcls(r) = answer(ApiKey::DeleteAcls) else {
+            panic!("not DeleteAcls");
+        };
+        let got: Vec<(i16, usize)> = r
+            .filter_results
+            .iter()
+            .map(|x| (x.error_code, x.matching_acls.len()))
+            .collect();
+        assert_eq!(got, vec![(c, 0)]);
+    }
+
     #[test]
     fn every_served_api_has_an_encodable_error_response_at_every_version() {
         let requests = sample_requests();
