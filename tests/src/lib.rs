@@ -137,10 +137,18 @@ pub fn batch(records: &[KeyValue<'_>], compression: Compression, ts: i64) -> Byt
 /// (`tests/tests/broker_*.rs`): each sends one request at a fixed, modern version and returns
 /// the part of the response a test usually looks at.
 pub mod broker_api {
+    use std::collections::BTreeMap;
+    use std::ops::RangeInclusive;
+    use std::path::Path;
+
+    use broker_lite::Broker;
     use bytes::{Bytes, BytesMut};
     use kafka_wire::frame::encode_request;
+    use kafka_wire::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
     use kafka_wire::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
     use kafka_wire::messages::create_topics_response::CreatableTopicResult;
+    use kafka_wire::messages::describe_configs_request::DescribeConfigsResource;
+    use kafka_wire::messages::describe_configs_response::DescribeConfigsResult;
     use kafka_wire::messages::fetch_request::{FetchPartition, FetchTopic};
     use kafka_wire::messages::fetch_response::PartitionData;
     use kafka_wire::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
@@ -150,8 +158,10 @@ pub mod broker_api {
     use kafka_wire::messages::produce_request::{PartitionProduceData, TopicProduceData};
     use kafka_wire::messages::produce_response::PartitionProduceResponse;
     use kafka_wire::messages::*;
-    use kafka_wire::records::{decode_all, Compression, Record, RecordBatch};
-    use kafka_wire::{Request, RequestBody};
+    use kafka_wire::records::{
+        decode_all, BatchOptions, Compression, Record, RecordBatch, RecordBatchBuilder,
+    };
+    use kafka_wire::{ApiKey, ErrorCode, Request, RequestBody};
 
     use super::{RawClient, TestError};
 
@@ -165,6 +175,189 @@ pub mod broker_api {
     pub const CREATE_TOPICS_VERSION: i16 = 7;
     /// Metadata version used by [`metadata`].
     pub const METADATA_VERSION: i16 = 12;
+
+    /// InitProducerId version used by [`init_producer`].
+    pub const INIT_PRODUCER_ID_VERSION: i16 = 4;
+    /// ConfigResource type of a topic (DescribeConfigs, AlterConfigs).
+    pub const RESOURCE_TOPIC: i8 = 2;
+
+    /// Starts a broker on the data directory `dir` (another start on the same `dir` is a
+    /// restart), panicking on failure.
+    pub async fn start_in(dir: &Path) -> Broker {
+        Broker::builder()
+            .data_dir(dir)
+            .start()
+            .await
+            .expect("broker starts on the data dir")
+    }
+
+    /// The versions ApiVersions (v3) advertises for `api`, asserted to be the spec's whole
+    /// range.
+    pub async fn advertised_versions(c: &mut RawClient, api: ApiKey) -> RangeInclusive<i16> {
+        let req = ApiVersionsRequest {
+            client_software_name: "kafka-rs-tests".into(),
+            client_software_version: "1.0.0".into(),
+            ..Default::default()
+        };
+        let r = c.send(req, 3).await.expect("ApiVersions");
+        assert_eq!(r.error_code, 0, "ApiVersions");
+        let k = r
+            .api_keys
+            .iter()
+            .find(|k| k.api_key == api.key())
+            .unwrap_or_else(|| panic!("{} advertised", api.name()));
+        let spec = api.valid_versions();
+        assert_eq!(
+            (k.min_version, k.max_version),
+            (spec.min, spec.max),
+            "{} advertises the spec's versions",
+            api.name()
+        );
+        k.min_version..=k.max_version
+    }
+
+    /// InitProducerId (v4) of an idempotent producer (`txn` None) or a transactional one,
+    /// asserting success; returns `(producer id, epoch)`.
+    pub async fn init_producer(c: &mut RawClient, txn: Option<&str>) -> (i64, i16) {
+        let req = InitProducerIdRequest {
+            transactional_id: txn.map(Into::into),
+            transaction_timeout_ms: 60_000,
+            producer_id: -1,
+            producer_epoch: -1,
+            ..Default::default()
+        };
+        let r = c
+            .send(req, INIT_PRODUCER_ID_VERSION)
+            .await
+            .expect("InitProducerId");
+        assert_eq!(r.error_code, 0, "InitProducerId {txn:?}");
+        (r.producer_id, r.producer_epoch)
+    }
+
+    /// AddPartitionsToTxn (v0-3 layout) of `parts` for producer `(pid, epoch)` of `txn`: the
+    /// code of every partition, in response order.
+    pub async fn add_partitions_to_txn(
+        c: &mut RawClient,
+        txn: &str,
+        (pid, epoch): (i64, i16),
+        parts: &[(&str, i32)],
+        version: i16,
+    ) -> Vec<ErrorCode> {
+        let mut topics: Vec<AddPartitionsToTxnTopic> = Vec::new();
+        for (t, p) in parts {
+            match topics.iter_mut().find(|x| x.name == *t) {
+                Some(x) => x.partitions.push(*p),
+                None => topics.push(AddPartitionsToTxnTopic {
+                    name: t.to_string(),
+                    partitions: vec![*p],
+                    ..Default::default()
+                }),
+            }
+        }
+        let r = c
+            .send(
+                AddPartitionsToTxnRequest {
+                    v3_and_below_transactional_id: txn.into(),
+                    v3_and_below_producer_id: pid,
+                    v3_and_below_producer_epoch: epoch,
+                    v3_and_below_topics: topics,
+                    ..Default::default()
+                },
+                version,
+            )
+            .await
+            .expect("AddPartitionsToTxn");
+        r.results_by_topic_v3_and_below
+            .iter()
+            .flat_map(|t| {
+                t.results_by_partition
+                    .iter()
+                    .map(|p| ErrorCode::from_code(p.partition_error_code))
+            })
+            .collect()
+    }
+
+    /// [`add_partitions_to_txn`] (v3), asserting every partition was added.
+    pub async fn add_partitions_to_txn_ok(
+        c: &mut RawClient,
+        txn: &str,
+        pe: (i64, i16),
+        parts: &[(&str, i32)],
+    ) {
+        let codes = add_partitions_to_txn(c, txn, pe, parts, 3).await;
+        assert_eq!(codes.len(), parts.len(), "{codes:?}");
+        assert!(codes.iter().all(|c| *c == ErrorCode::None), "{codes:?}");
+    }
+
+    /// A transactional batch of producer `(pid, epoch)`: `n` records ("<prefix>-<i>") from
+    /// `base_sequence`, timestamped now (an old timestamp would roll the segment at the
+    /// marker, `segment.ms`, or let time retention delete it).
+    pub fn txn_batch(
+        (pid, epoch): (i64, i16),
+        base_sequence: i32,
+        prefix: &str,
+        n: usize,
+    ) -> Bytes {
+        let mut b = RecordBatchBuilder::new(BatchOptions {
+            producer_id: pid,
+            producer_epoch: epoch,
+            base_sequence,
+            is_transactional: true,
+            ..BatchOptions::default()
+        });
+        for i in 0..n {
+            let v = format!("{prefix}-{i}");
+            b.append(broker_lite::state::now_ms(), None, Some(v.as_bytes()), &[])
+                .expect("record fits");
+        }
+        b.finish().expect("batch encodes")
+    }
+
+    /// DescribeConfigs of `resources` at `version`; returns the results (errors unchecked).
+    pub async fn describe_configs(
+        c: &mut RawClient,
+        resources: Vec<DescribeConfigsResource>,
+        synonyms: bool,
+        docs: bool,
+        version: i16,
+    ) -> Vec<DescribeConfigsResult> {
+        let req = DescribeConfigsRequest {
+            resources,
+            include_synonyms: synonyms,
+            include_documentation: docs,
+            ..Default::default()
+        };
+        c.send(req, version).await.expect("DescribeConfigs").results
+    }
+
+    /// DescribeConfigs of one topic's `keys` (`None`: every config), no synonyms or
+    /// documentation; returns its result (errors unchecked).
+    pub async fn describe_topic_configs(
+        c: &mut RawClient,
+        name: &str,
+        keys: Option<&[&str]>,
+        version: i16,
+    ) -> DescribeConfigsResult {
+        let res = DescribeConfigsResource {
+            resource_type: RESOURCE_TOPIC,
+            resource_name: name.into(),
+            configuration_keys: keys.map(|k| k.iter().map(|s| s.to_string()).collect()),
+            ..Default::default()
+        };
+        let mut r = describe_configs(c, vec![res], false, false, version).await;
+        assert_eq!(r.len(), 1, "one result per resource");
+        r.remove(0)
+    }
+
+    /// A topic's config overrides as the broker holds them (`Broker::state`), to check the
+    /// alter APIs independently of DescribeConfigs.
+    pub fn topic_overrides(broker: &Broker, topic: &str) -> BTreeMap<String, String> {
+        broker
+            .state()
+            .topic(topic)
+            .expect("topic exists")
+            .overrides()
+    }
 
     /// Connects to a broker at `addr`, panicking on failure (tests only).
     pub async fn connect(addr: &str) -> RawClient {

@@ -504,7 +504,7 @@ async fn deleted_topic_can_be_recreated_empty_with_a_new_id() {
     );
     assert!(fetch_all(&mut c, "again", 0, 0).await.is_empty());
     // The old overrides are gone too.
-    assert!(overrides(&broker, "again").is_empty());
+    assert!(topic_overrides(&broker, "again").is_empty());
     assert_eq!(
         produce_ok(
             &mut c,
@@ -621,52 +621,11 @@ async fn create_partitions_grows_and_refuses_to_shrink() {
 // DescribeConfigs and IncrementalAlterConfigs
 // ---------------------------------------------------------------------------------------------
 
-async fn describe(
-    c: &mut RawClient,
-    resources: Vec<DescribeConfigsResource>,
-    synonyms: bool,
-    docs: bool,
-    v: i16,
-) -> Vec<DescribeConfigsResult> {
-    let req = DescribeConfigsRequest {
-        resources,
-        include_synonyms: synonyms,
-        include_documentation: docs,
-        ..Default::default()
-    };
-    c.send(req, v).await.unwrap().results
-}
-
-async fn describe_topic(
-    c: &mut RawClient,
-    name: &str,
-    keys: Option<&[&str]>,
-    v: i16,
-) -> DescribeConfigsResult {
-    let res = DescribeConfigsResource {
-        resource_type: TOPIC,
-        resource_name: name.into(),
-        configuration_keys: keys.map(|k| k.iter().map(|s| s.to_string()).collect()),
-        ..Default::default()
-    };
-    describe(c, vec![res], false, false, v).await.remove(0)
-}
-
 fn entry<'a>(r: &'a DescribeConfigsResult, name: &str) -> &'a DescribeConfigsResourceResult {
     r.configs
         .iter()
         .find(|c| c.name == name)
         .unwrap_or_else(|| panic!("{name} not described"))
-}
-
-/// The topic's config overrides as the broker holds them (`Broker::state`), to check
-/// IncrementalAlterConfigs independently of DescribeConfigs.
-fn overrides(broker: &Broker, topic: &str) -> BTreeMap<String, String> {
-    broker
-        .state()
-        .topic(topic)
-        .expect("topic exists")
-        .overrides()
 }
 
 /// DescribeConfigs v1+ of configs that are set on the topic or the broker (never at their
@@ -692,7 +651,7 @@ async fn describe_configs_of_overridden_configs() {
     let keys = ["max.message.bytes", "cleanup.policy", "retention.ms"];
 
     for v in 1..=4 {
-        let r = describe_topic(&mut c, "dc", Some(&keys), v).await;
+        let r = describe_topic_configs(&mut c, "dc", Some(&keys), v).await;
         assert_eq!(r.error_code, 0, "v{v}: {:?}", r.error_message);
         assert_eq!((r.resource_type, r.resource_name.as_str()), (TOPIC, "dc"));
         let mut names: Vec<&str> = r.configs.iter().map(|c| c.name.as_str()).collect();
@@ -736,7 +695,7 @@ async fn describe_configs_of_overridden_configs() {
         configuration_keys: Some(keys.iter().map(|k| k.to_string()).collect()),
         ..Default::default()
     };
-    let r = describe(&mut c, vec![res.clone()], true, false, 1)
+    let r = describe_configs(&mut c, vec![res.clone()], true, false, 1)
         .await
         .remove(0);
     let mm = entry(&r, "max.message.bytes");
@@ -754,7 +713,9 @@ async fn describe_configs_of_overridden_configs() {
     );
 
     // Documentation and types (v3+).
-    let r = describe(&mut c, vec![res], false, true, 3).await.remove(0);
+    let r = describe_configs(&mut c, vec![res], false, true, 3)
+        .await
+        .remove(0);
     for e in &r.configs {
         assert!(
             e.documentation.as_deref().is_some_and(|d| !d.is_empty()),
@@ -787,7 +748,7 @@ async fn describe_configs_of_overridden_configs() {
             ..Default::default()
         },
     ];
-    let r = describe(&mut c, resources, false, false, 4).await;
+    let r = describe_configs(&mut c, resources, false, false, 4).await;
     assert_eq!(r.len(), 3);
     assert_eq!(r[0].error_code, ErrorCode::UnknownTopicOrPartition.code());
     assert!(r[0].configs.is_empty());
@@ -833,7 +794,7 @@ async fn describe_configs_topic_defaults_and_sources() {
     .await;
 
     for v in 1..=4 {
-        let r = describe_topic(&mut c, "dc", None, v).await;
+        let r = describe_topic_configs(&mut c, "dc", None, v).await;
         assert_eq!(r.error_code, 0, "v{v}");
         assert!(r.configs.len() >= 20, "every topic config is described");
         // A topic override beats the broker's static config.
@@ -871,7 +832,9 @@ async fn describe_configs_topic_defaults_and_sources() {
         configuration_keys: None,
         ..Default::default()
     };
-    let r = describe(&mut c, vec![res], true, true, 4).await.remove(0);
+    let r = describe_configs(&mut c, vec![res], true, true, 4)
+        .await
+        .remove(0);
     let cp = entry(&r, "cleanup.policy");
     assert!(!cp.synonyms.is_empty() && cp.synonyms.iter().all(|s| s.source == SOURCE_DEFAULT));
     assert!(cp.documentation.is_some());
@@ -882,7 +845,9 @@ async fn describe_configs_topic_defaults_and_sources() {
         configuration_keys: None,
         ..Default::default()
     };
-    let r = describe(&mut c, vec![res], false, false, 4).await.remove(0);
+    let r = describe_configs(&mut c, vec![res], false, false, 4)
+        .await
+        .remove(0);
     assert_eq!(r.error_code, 0);
     let ac = entry(&r, "auto.create.topics.enable");
     assert_eq!(
@@ -931,7 +896,7 @@ async fn alter(
 
 /// cleanup.policy as DescribeConfigs reports it when it is set on the topic.
 async fn described_policy(c: &mut RawClient) -> (Option<String>, i8) {
-    let r = describe_topic(c, "alt", Some(&["cleanup.policy"]), 4).await;
+    let r = describe_topic_configs(c, "alt", Some(&["cleanup.policy"]), 4).await;
     (r.configs[0].value.clone(), r.configs[0].config_source)
 }
 
@@ -945,7 +910,7 @@ async fn incremental_alter_configs_set_append_subtract_delete() {
     let broker = Broker::start_ephemeral().await.unwrap();
     let mut c = connect(&broker.bootstrap_servers()).await;
     create_topic(&mut c, "alt", 1, &[]).await;
-    let policy = |b: &Broker| overrides(b, "alt").get("cleanup.policy").cloned();
+    let policy = |b: &Broker| topic_overrides(b, "alt").get("cleanup.policy").cloned();
     assert_eq!(policy(&broker), None);
 
     assert_eq!(
@@ -1041,10 +1006,10 @@ async fn incremental_alter_configs_set_append_subtract_delete() {
         op("cleanup.policy", DELETE, None),
     ];
     assert_eq!(alter(&mut c, "alt", ops, false, 1).await.0, 0);
-    let o = overrides(&broker, "alt");
+    let o = topic_overrides(&broker, "alt");
     assert_eq!(o.get("retention.ms").map(String::as_str), Some("60000"));
     assert!(!o.contains_key("cleanup.policy"));
-    let r = describe_topic(&mut c, "alt", Some(&["retention.ms"]), 4).await;
+    let r = describe_topic_configs(&mut c, "alt", Some(&["retention.ms"]), 4).await;
     assert_eq!(
         (
             entry(&r, "retention.ms").value.as_deref(),
@@ -1106,7 +1071,7 @@ async fn incremental_alter_configs_errors_and_validate_only() {
     let broker = Broker::start_ephemeral().await.unwrap();
     let mut c = connect(&broker.bootstrap_servers()).await;
     create_topic(&mut c, "alt", 1, &[("retention.ms", "1000")]).await;
-    let retention = |b: &Broker| overrides(b, "alt").get("retention.ms").cloned();
+    let retention = |b: &Broker| topic_overrides(b, "alt").get("retention.ms").cloned();
 
     // Unknown config: INVALID_CONFIG, and the whole resource is left unchanged.
     let ops = vec![
@@ -1172,7 +1137,7 @@ async fn incremental_alter_configs_errors_and_validate_only() {
         0
     );
     assert_eq!(retention(&broker).as_deref(), Some("1000"));
-    let r = describe_topic(&mut c, "alt", Some(&["retention.ms"]), 4).await;
+    let r = describe_topic_configs(&mut c, "alt", Some(&["retention.ms"]), 4).await;
     assert_eq!(entry(&r, "retention.ms").value.as_deref(), Some("1000"));
     assert_eq!(
         alter(
@@ -1213,7 +1178,7 @@ async fn incremental_alter_configs_errors_and_validate_only() {
         0
     );
     assert_eq!(retention(&broker).as_deref(), Some("99"));
-    let r = describe_topic(&mut c, "alt", Some(&["retention.ms"]), 4).await;
+    let r = describe_topic_configs(&mut c, "alt", Some(&["retention.ms"]), 4).await;
     assert_eq!(entry(&r, "retention.ms").value.as_deref(), Some("99"));
     broker.shutdown().await;
 }

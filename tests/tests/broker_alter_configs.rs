@@ -6,16 +6,13 @@
 //! repeated resources or keys, unsupported resource types).
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use broker_lite::Broker;
 use kafka_integration_tests::broker_api::*;
 use kafka_integration_tests::RawClient;
 use kafka_wire::messages::alter_configs_request::{AlterConfigsResource, AlterableConfig};
-use kafka_wire::messages::describe_configs_request::DescribeConfigsResource;
-use kafka_wire::messages::describe_configs_response::DescribeConfigsResult;
 use kafka_wire::messages::*;
-use kafka_wire::ErrorCode;
+use kafka_wire::{ApiKey, ErrorCode};
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
@@ -106,30 +103,14 @@ async fn alter_topic_ok(c: &mut RawClient, name: &str, configs: &[(&str, &str)],
     assert_eq!(code, 0, "AlterConfigs v{version} of {name}: {msg:?}");
 }
 
-/// DescribeConfigs (v4) of `keys` of a topic.
-async fn describe(c: &mut RawClient, name: &str, keys: &[&str]) -> DescribeConfigsResult {
-    let req = DescribeConfigsRequest {
-        resources: vec![DescribeConfigsResource {
-            resource_type: TOPIC,
-            resource_name: name.into(),
-            configuration_keys: Some(keys.iter().map(|k| k.to_string()).collect()),
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
-    let mut r = c.send(req, 4).await.expect("DescribeConfigs").results;
-    let r = r.remove(0);
+/// (value, source) of each of `keys`, as DescribeConfigs (v4) reports them.
+async fn described(c: &mut RawClient, name: &str, keys: &[&str]) -> BTreeMap<String, (String, i8)> {
+    let r = describe_topic_configs(c, name, Some(keys), 4).await;
     assert_eq!(
         r.error_code, 0,
         "DescribeConfigs {name}: {:?}",
         r.error_message
     );
-    r
-}
-
-/// (value, source) of each of `keys`, as DescribeConfigs reports them.
-async fn described(c: &mut RawClient, name: &str, keys: &[&str]) -> BTreeMap<String, (String, i8)> {
-    let r = describe(c, name, keys).await;
     let got: BTreeMap<String, (String, i8)> = r
         .configs
         .into_iter()
@@ -141,15 +122,6 @@ async fn described(c: &mut RawClient, name: &str, keys: &[&str]) -> BTreeMap<Str
 
 fn entry(value: &str, source: i8) -> (String, i8) {
     (value.to_string(), source)
-}
-
-/// The topic's overrides as the broker holds them, independently of DescribeConfigs.
-fn overrides(broker: &Broker, topic: &str) -> BTreeMap<String, String> {
-    broker
-        .state()
-        .topic(topic)
-        .expect("topic exists")
-        .overrides()
 }
 
 fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -165,25 +137,11 @@ const KEYS: [&str; 3] = ["retention.ms", "cleanup.policy", "segment.bytes"];
 async fn api_versions_advertises_every_alter_configs_version() {
     let broker = Broker::start_ephemeral().await.unwrap();
     let mut c = connect(&broker.bootstrap_servers()).await;
-    let r = c
-        .send(
-            ApiVersionsRequest {
-                client_software_name: "kafka-rs-tests".into(),
-                client_software_version: "1.0.0".into(),
-                ..Default::default()
-            },
-            3,
-        )
-        .await
-        .unwrap();
-    let k = r
-        .api_keys
-        .iter()
-        .find(|k| k.api_key == 33)
-        .expect("AlterConfigs advertised");
-    let spec = kafka_wire::ApiKey::AlterConfigs.valid_versions();
-    assert_eq!((k.min_version, k.max_version), (spec.min, spec.max));
-    assert_eq!((k.min_version, k.max_version), (0, 2));
+    assert_eq!(ApiKey::AlterConfigs.key(), 33);
+    assert_eq!(
+        advertised_versions(&mut c, ApiKey::AlterConfigs).await,
+        VERSIONS
+    );
     broker.shutdown().await;
 }
 
@@ -207,7 +165,7 @@ async fn alter_configs_replaces_the_whole_set_at_every_version() {
         )
         .await;
         assert_eq!(
-            overrides(&broker, &t),
+            topic_overrides(&broker, &t),
             map(&[("retention.ms", "60000"), ("cleanup.policy", "compact")]),
             "v{v}: the creation override segment.bytes is gone"
         );
@@ -222,14 +180,17 @@ async fn alter_configs_replaces_the_whole_set_at_every_version() {
 
         // Only retention.ms this time: cleanup.policy reverts to its default.
         alter_topic_ok(&mut c, &t, &[("retention.ms", "120000")], v).await;
-        assert_eq!(overrides(&broker, &t), map(&[("retention.ms", "120000")]));
+        assert_eq!(
+            topic_overrides(&broker, &t),
+            map(&[("retention.ms", "120000")])
+        );
         let d = described(&mut c, &t, &KEYS).await;
         assert_eq!(d["retention.ms"], entry("120000", SOURCE_TOPIC), "v{v}");
         assert_eq!(d["cleanup.policy"], entry("delete", SOURCE_DEFAULT), "v{v}");
 
         // Nothing listed: every override goes.
         alter_topic_ok(&mut c, &t, &[], v).await;
-        assert!(overrides(&broker, &t).is_empty(), "v{v}");
+        assert!(topic_overrides(&broker, &t).is_empty(), "v{v}");
         let d = described(&mut c, &t, &KEYS).await;
         assert_eq!(
             d["retention.ms"],
@@ -265,9 +226,12 @@ async fn alter_configs_of_several_topics_in_one_request() {
     .await;
     let codes: Vec<(&str, i16)> = r.iter().map(|x| (x.1.as_str(), x.2)).collect();
     assert_eq!(codes, vec![("a", 0), ("b", 0)]);
-    assert_eq!(overrides(&broker, "a"), map(&[("segment.bytes", "8192")]));
     assert_eq!(
-        overrides(&broker, "b"),
+        topic_overrides(&broker, "a"),
+        map(&[("segment.bytes", "8192")])
+    );
+    assert_eq!(
+        topic_overrides(&broker, "b"),
         map(&[("cleanup.policy", "compact,delete")])
     );
     broker.shutdown().await;
@@ -283,7 +247,10 @@ async fn validate_only_changes_nothing() {
         let (code, msg) =
             alter_topic(&mut c, "vo", &[("cleanup.policy", "compact")], true, v).await;
         assert_eq!(code, 0, "v{v}: {msg:?}");
-        assert_eq!(overrides(&broker, "vo"), map(&[("retention.ms", "1000")]));
+        assert_eq!(
+            topic_overrides(&broker, "vo"),
+            map(&[("retention.ms", "1000")])
+        );
         let d = described(&mut c, "vo", &["retention.ms", "cleanup.policy"]).await;
         assert_eq!(d["retention.ms"], entry("1000", SOURCE_TOPIC));
         assert_eq!(d["cleanup.policy"], entry("delete", SOURCE_DEFAULT));
@@ -303,7 +270,8 @@ async fn alter_configs_errors() {
     let broker = Broker::start_ephemeral().await.unwrap();
     let mut c = connect(&broker.bootstrap_servers()).await;
     create_topic(&mut c, "err", 1, &[("retention.ms", "1000")]).await;
-    let unchanged = |b: &Broker| assert_eq!(overrides(b, "err"), map(&[("retention.ms", "1000")]));
+    let unchanged =
+        |b: &Broker| assert_eq!(topic_overrides(b, "err"), map(&[("retention.ms", "1000")]));
     for v in VERSIONS {
         // Unknown topic.
         let (code, msg) = alter_topic(&mut c, "ghost", &[("retention.ms", "1")], false, v).await;
@@ -430,10 +398,13 @@ async fn repeated_and_unsupported_resources() {
             Some("Each resource must appear at most once.")
         );
         assert_eq!(r[5].3.as_deref(), Some("Unknown resource type 99"));
-        assert_eq!(overrides(&broker, "dup"), map(&[("retention.ms", "1000")]));
+        assert_eq!(
+            topic_overrides(&broker, "dup"),
+            map(&[("retention.ms", "1000")])
+        );
         let expected = format!("{}", 7 + v);
         assert_eq!(
-            overrides(&broker, "other"),
+            topic_overrides(&broker, "other"),
             map(&[("retention.ms", expected.as_str())])
         );
     }
@@ -463,20 +434,12 @@ async fn max_message_bytes_takes_effect_and_reverts() {
     broker.shutdown().await;
 }
 
-async fn start(dir: &Path) -> Broker {
-    Broker::builder()
-        .data_dir(dir)
-        .start()
-        .await
-        .expect("broker starts on the data dir")
-}
-
 /// The replaced set is persisted: after a restart the removed overrides are still gone and
 /// the new one still applies.
 #[tokio::test]
 async fn replaced_configs_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = start(dir.path()).await;
+    let broker = start_in(dir.path()).await;
     let mut c = connect(&broker.bootstrap_servers()).await;
     create_topic(
         &mut c,
@@ -494,10 +457,10 @@ async fn replaced_configs_survive_a_restart() {
     .await;
     broker.shutdown().await;
 
-    let broker = start(dir.path()).await;
+    let broker = start_in(dir.path()).await;
     let mut c = connect(&broker.bootstrap_servers()).await;
     assert_eq!(
-        overrides(&broker, "persist"),
+        topic_overrides(&broker, "persist"),
         map(&[("max.message.bytes", "3000"), ("retention.ms", "-1")])
     );
     let d = described(

@@ -7,17 +7,12 @@
 use std::path::Path;
 
 use broker_lite::Broker;
-use bytes::Bytes;
 use kafka_integration_tests::broker_api::*;
 use kafka_integration_tests::RawClient;
-use kafka_wire::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use kafka_wire::messages::delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
 use kafka_wire::messages::*;
-use kafka_wire::records::{BatchOptions, Compression, RecordBatchBuilder};
+use kafka_wire::records::{Compression, Record};
 use kafka_wire::{ApiKey, ErrorCode};
-
-/// Versions the spec offers: v0-1, and v2 (flexible).
-const VERSIONS: [i16; 3] = [0, 1, 2];
 
 /// Current timestamps: old ones would let time retention delete the segments.
 fn now() -> i64 {
@@ -26,14 +21,6 @@ fn now() -> i64 {
 
 fn code(c: i16) -> ErrorCode {
     ErrorCode::from_code(c)
-}
-
-async fn start(dir: &Path) -> Broker {
-    Broker::builder()
-        .data_dir(dir)
-        .start()
-        .await
-        .expect("broker starts on the data dir")
 }
 
 /// DeleteRecords of `(topic, partition, offset)` entries at `version`; returns every
@@ -122,8 +109,9 @@ async fn produce_singles(c: &mut RawClient, topic: &str, prefix: &str, n: usize)
     first.unwrap_or(-1)
 }
 
-fn values(p: &fetch_response::PartitionData) -> Vec<(i64, String)> {
-    records_of(&batches_of(p))
+/// `(offset, value)` of each record.
+fn offset_values(records: Vec<Record>) -> Vec<(i64, String)> {
+    records
         .into_iter()
         .map(|r| {
             let v = String::from_utf8(r.value.expect("value").to_vec()).expect("utf-8");
@@ -132,17 +120,16 @@ fn values(p: &fetch_response::PartitionData) -> Vec<(i64, String)> {
         .collect()
 }
 
+fn values(p: &fetch_response::PartitionData) -> Vec<(i64, String)> {
+    offset_values(records_of(&batches_of(p)))
+}
+
 /// Every record of partition 0 from `from` to the high watermark (fetched segment by
 /// segment), as `(offset, value)`.
 async fn all_values(c: &mut RawClient, topic: &str, from: i64) -> Vec<(i64, String)> {
-    records_of(&fetch_all(c, topic, 0, from).await)
-        .into_iter()
-        .filter(|r| r.offset >= from)
-        .map(|r| {
-            let v = String::from_utf8(r.value.expect("value").to_vec()).expect("utf-8");
-            (r.offset, v)
-        })
-        .collect()
+    let mut records = records_of(&fetch_all(c, topic, 0, from).await);
+    records.retain(|r| r.offset >= from);
+    offset_values(records)
 }
 
 /// The `.log` segments of `<dir>/<topic>-0`, by base offset.
@@ -161,7 +148,7 @@ fn segment_bases(dir: &Path, topic: &str) -> Vec<i64> {
 #[tokio::test]
 async fn delete_before_a_mid_offset_moves_the_log_start() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = start(dir.path()).await;
+    let broker = start_in(dir.path()).await;
     let mut c = connect(&broker.bootstrap_servers()).await;
     // Small segments (a few batches each) and no delay before the files are removed.
     create_topic(
@@ -419,23 +406,6 @@ async fn internal_topics_are_refused() {
     broker.shutdown().await;
 }
 
-/// A transactional batch of `n` records from `base_sequence`.
-fn txn_batch((pid, epoch): (i64, i16), n: usize) -> Bytes {
-    let mut b = RecordBatchBuilder::new(BatchOptions {
-        producer_id: pid,
-        producer_epoch: epoch,
-        base_sequence: 0,
-        is_transactional: true,
-        ..BatchOptions::default()
-    });
-    for i in 0..n {
-        let v = format!("txn-{i}");
-        b.append(broker_lite::state::now_ms(), None, Some(v.as_bytes()), &[])
-            .unwrap();
-    }
-    b.finish().unwrap()
-}
-
 /// ListOffsets latest with read_committed (v7): the last stable offset.
 async fn last_stable_offset(c: &mut RawClient, topic: &str) -> i64 {
     let mut req = ListOffsetsRequest {
@@ -472,43 +442,9 @@ async fn an_open_transaction_does_not_hold_deletion_back() {
     let mut c = connect(&broker.bootstrap_servers()).await;
     create_topic(&mut c, "tx", 1, &[]).await;
     produce_singles(&mut c, "tx", "v", 2).await;
-    let r = c
-        .send(
-            InitProducerIdRequest {
-                transactional_id: Some("dr-txn".into()),
-                transaction_timeout_ms: 60_000,
-                producer_id: -1,
-                producer_epoch: -1,
-                ..Default::default()
-            },
-            4,
-        )
-        .await
-        .unwrap();
-    assert_eq!(code(r.error_code), ErrorCode::None);
-    let pe = (r.producer_id, r.producer_epoch);
-    let r = c
-        .send(
-            AddPartitionsToTxnRequest {
-                v3_and_below_transactional_id: "dr-txn".into(),
-                v3_and_below_producer_id: pe.0,
-                v3_and_below_producer_epoch: pe.1,
-                v3_and_below_topics: vec![AddPartitionsToTxnTopic {
-                    name: "tx".into(),
-                    partitions: vec![0],
-                    ..Default::default()
-                }],
-                ..Default::default()
-            },
-            3,
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        code(r.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code),
-        ErrorCode::None
-    );
-    let mut req = produce_request("tx", 0, txn_batch(pe, 2), -1);
+    let pe = init_producer(&mut c, Some("dr-txn")).await;
+    add_partitions_to_txn_ok(&mut c, "dr-txn", pe, &[("tx", 0)]).await;
+    let mut req = produce_request("tx", 0, txn_batch(pe, 0, "txn", 2), -1);
     req.transactional_id = Some("dr-txn".into());
     let r = c.send(req, PRODUCE_VERSION).await.unwrap();
     let p = &r.responses[0].partition_responses[0];
@@ -525,7 +461,7 @@ async fn an_open_transaction_does_not_hold_deletion_back() {
 #[tokio::test]
 async fn the_log_start_offset_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = start(dir.path()).await;
+    let broker = start_in(dir.path()).await;
     let mut c = connect(&broker.bootstrap_servers()).await;
     create_topic(&mut c, "keep", 1, &[("segment.bytes", "300")]).await;
     produce_singles(&mut c, "keep", "v", 10).await;
@@ -536,7 +472,7 @@ async fn the_log_start_offset_survives_a_restart() {
         .expect("checkpoint written");
     assert_eq!(checkpoint, "0\n7\n");
 
-    let broker = start(dir.path()).await;
+    let broker = start_in(dir.path()).await;
     let mut c = connect(&broker.bootstrap_servers()).await;
     assert_eq!(offset_for(&mut c, "keep", 0, -2).await, 7);
     assert_eq!(offset_for(&mut c, "keep", 0, -1).await, 10);
@@ -557,23 +493,14 @@ async fn the_log_start_offset_survives_a_restart() {
 async fn every_advertised_version_is_served() {
     let broker = Broker::start_ephemeral().await.unwrap();
     let mut c = connect(&broker.bootstrap_servers()).await;
-    let r = c.send(ApiVersionsRequest::default(), 3).await.unwrap();
-    let advertised = r
-        .api_keys
-        .iter()
-        .find(|k| k.api_key == ApiKey::DeleteRecords.key())
-        .expect("DeleteRecords advertised");
-    let spec = ApiKey::DeleteRecords.valid_versions();
-    assert_eq!(
-        (advertised.min_version, advertised.max_version),
-        (spec.min, spec.max)
-    );
-    assert_eq!((spec.min, spec.max), (0, 2));
+    // v0-1, and v2 (flexible).
+    let versions = advertised_versions(&mut c, ApiKey::DeleteRecords).await;
+    assert_eq!(versions, 0..=2);
 
     create_topic(&mut c, "ver", 1, &[]).await;
     produce_singles(&mut c, "ver", "v", 6).await;
-    for (i, version) in VERSIONS.into_iter().enumerate() {
-        let offset = i as i64 + 1;
+    for version in versions {
+        let offset = i64::from(version) + 1;
         let r = delete_records(&mut c, &[("ver", 0, offset), ("gone", 0, 0)], version).await;
         assert_eq!(
             r,

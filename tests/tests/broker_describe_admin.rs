@@ -12,7 +12,6 @@ use broker_lite::Broker;
 use bytes::Bytes;
 use kafka_integration_tests::broker_api::*;
 use kafka_integration_tests::RawClient;
-use kafka_wire::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use kafka_wire::messages::create_acls_request::AclCreation;
 use kafka_wire::messages::delete_acls_request::DeleteAclsFilter;
 use kafka_wire::messages::describe_log_dirs_request::DescribableLogDirTopic;
@@ -34,27 +33,6 @@ async fn start(dir: &Path) -> Broker {
         .start()
         .await
         .expect("broker starts on the data dir")
-}
-
-fn api_versions_v3() -> ApiVersionsRequest {
-    ApiVersionsRequest {
-        client_software_name: "kafka-rs-tests".into(),
-        client_software_version: "1.0.0".into(),
-        ..Default::default()
-    }
-}
-
-/// The versions ApiVersions v3 advertises for `api`, checked to be the spec's whole range.
-async fn advertised(c: &mut RawClient, api: ApiKey) -> std::ops::RangeInclusive<i16> {
-    let r = c.send(api_versions_v3(), 3).await.unwrap();
-    let k = r
-        .api_keys
-        .iter()
-        .find(|k| k.api_key == api.key())
-        .unwrap_or_else(|| panic!("{} advertised", api.name()));
-    let spec = api.valid_versions();
-    assert_eq!((k.min_version, k.max_version), (spec.min, spec.max));
-    k.min_version..=k.max_version
 }
 
 /// Bytes of the `.log` segment files of `<dir>/<topic>-<partition>`.
@@ -134,7 +112,7 @@ async fn describe_log_dirs_reports_every_partition_with_its_size_on_disk() {
     let dir = tempfile::tempdir().unwrap();
     let broker = start(dir.path()).await;
     let mut c = connect(&broker.bootstrap_servers()).await;
-    let versions = advertised(&mut c, ApiKey::DescribeLogDirs).await;
+    let versions = advertised_versions(&mut c, ApiKey::DescribeLogDirs).await;
     assert_eq!(versions, 0..=4);
 
     create_topic(&mut c, "a", 2, &[]).await;
@@ -225,26 +203,6 @@ async fn describe_log_dirs_reports_every_partition_with_its_size_on_disk() {
     broker.shutdown().await;
 }
 
-/// InitProducerId (v4): `(producer id, epoch)` of an idempotent producer (`txn` None) or a
-/// transactional one.
-async fn init_producer(c: &mut RawClient, txn: Option<&str>) -> (i64, i16) {
-    let r = c
-        .send(
-            InitProducerIdRequest {
-                transactional_id: txn.map(Into::into),
-                transaction_timeout_ms: 60_000,
-                producer_id: -1,
-                producer_epoch: -1,
-                ..Default::default()
-            },
-            4,
-        )
-        .await
-        .expect("InitProducerId");
-    assert_eq!(r.error_code, 0, "InitProducerId");
-    (r.producer_id, r.producer_epoch)
-}
-
 /// A batch of producer `(pid, epoch)`: `timestamps.len()` records from sequence `seq`.
 fn producer_batch((pid, epoch): (i64, i16), seq: i32, txn: bool, timestamps: &[i64]) -> Bytes {
     let mut b = RecordBatchBuilder::new(BatchOptions {
@@ -323,7 +281,10 @@ async fn describe_producers_reports_idempotent_and_transactional_producer_state(
     let dir = tempfile::tempdir().unwrap();
     let broker = start(dir.path()).await;
     let mut c = connect(&broker.bootstrap_servers()).await;
-    assert_eq!(advertised(&mut c, ApiKey::DescribeProducers).await, 0..=0);
+    assert_eq!(
+        advertised_versions(&mut c, ApiKey::DescribeProducers).await,
+        0..=0
+    );
     create_topic(&mut c, "t", 2, &[]).await;
 
     // An idempotent producer: sequences 0-2, then 3-4, at known timestamps.
@@ -339,26 +300,7 @@ async fn describe_producers_reports_idempotent_and_transactional_producer_state(
     // A transactional producer: one batch (sequences 0-1) in t-0 at offset 5, t-1 added to
     // the transaction but never written to.
     let txn = init_producer(&mut c, Some("tx")).await;
-    let r = c
-        .send(
-            AddPartitionsToTxnRequest {
-                v3_and_below_transactional_id: "tx".into(),
-                v3_and_below_producer_id: txn.0,
-                v3_and_below_producer_epoch: txn.1,
-                v3_and_below_topics: vec![AddPartitionsToTxnTopic {
-                    name: "t".into(),
-                    partitions: vec![0, 1],
-                    ..Default::default()
-                }],
-                ..Default::default()
-            },
-            3,
-        )
-        .await
-        .expect("AddPartitionsToTxn");
-    for p in &r.results_by_topic_v3_and_below[0].results_by_partition {
-        assert_eq!(p.partition_error_code, 0);
-    }
+    add_partitions_to_txn_ok(&mut c, "tx", txn, &[("t", 0), ("t", 1)]).await;
     let mut req = produce_request(
         "t",
         0,
@@ -496,7 +438,7 @@ async fn acl_apis_answer_security_disabled_at_every_version() {
     let security_disabled = ErrorCode::SecurityDisabled.code();
     assert_eq!(security_disabled, 54);
 
-    for version in advertised(&mut c, ApiKey::DescribeAcls).await {
+    for version in advertised_versions(&mut c, ApiKey::DescribeAcls).await {
         let r = c
             .send(
                 DescribeAclsRequest {
@@ -533,7 +475,7 @@ async fn acl_apis_answer_security_disabled_at_every_version() {
         permission_type: 3, // ALLOW
         ..Default::default()
     };
-    for version in advertised(&mut c, ApiKey::CreateAcls).await {
+    for version in advertised_versions(&mut c, ApiKey::CreateAcls).await {
         let r = c
             .send(
                 CreateAclsRequest {
@@ -562,7 +504,7 @@ async fn acl_apis_answer_security_disabled_at_every_version() {
         assert!(empty.results.is_empty());
     }
 
-    for version in advertised(&mut c, ApiKey::DeleteAcls).await {
+    for version in advertised_versions(&mut c, ApiKey::DeleteAcls).await {
         let filter = DeleteAclsFilter {
             resource_type_filter: 2,
             resource_name_filter: Some("t1".into()),
@@ -595,7 +537,9 @@ async fn acl_apis_answer_security_disabled_at_every_version() {
         }
     }
     // The connection is still served.
-    let r = c.send(api_versions_v3(), 3).await.unwrap();
-    assert_eq!(r.error_code, 0);
+    assert_eq!(
+        advertised_versions(&mut c, ApiKey::DescribeAcls).await,
+        0..=3
+    );
     broker.shutdown().await;
 }

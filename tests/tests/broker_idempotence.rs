@@ -3,7 +3,6 @@
 //! sequence gaps and stale epochs, accepts epoch bumps starting at sequence 0, and keeps all of
 //! it across a restart (clean or crash) on the same data directory.
 
-use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use broker_lite::Broker;
@@ -58,14 +57,6 @@ async fn new_producer(c: &mut RawClient) -> i64 {
     let r = init_producer_id(c, 5).await;
     assert_eq!((r.error_code, r.producer_epoch), (0, 0));
     r.producer_id
-}
-
-async fn start(dir: &Path) -> Broker {
-    Broker::builder()
-        .data_dir(dir)
-        .start()
-        .await
-        .expect("broker starts on the data dir")
 }
 
 /// Every stored batch of `topic`-0: `(base offset, producer id, epoch, base sequence,
@@ -200,14 +191,14 @@ async fn init_producer_id_bumps_transactional_epochs_and_refuses_half_given_ids(
 async fn producer_ids_are_never_reused_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let mut before = Vec::new();
-    let broker = start(dir.path()).await;
+    let broker = start_in(dir.path()).await;
     let mut c = connect(&broker.bootstrap_servers()).await;
     for _ in 0..5 {
         before.push(new_producer(&mut c).await);
     }
     broker.shutdown().await;
 
-    let broker = start(dir.path()).await;
+    let broker = start_in(dir.path()).await;
     let mut c = connect(&broker.bootstrap_servers()).await;
     for _ in 0..5 {
         let id = new_producer(&mut c).await;
@@ -442,12 +433,12 @@ async fn check_after_restart(c: &mut RawClient, pid: i64) {
 #[tokio::test]
 async fn producer_state_survives_a_clean_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = start(dir.path()).await;
+    let broker = start_in(dir.path()).await;
     let mut c = connect(&broker.bootstrap_servers()).await;
     let pid = populate(&mut c).await;
     broker.shutdown().await;
 
-    let broker = start(dir.path()).await;
+    let broker = start_in(dir.path()).await;
     let mut c = connect(&broker.bootstrap_servers()).await;
     check_after_restart(&mut c, pid).await;
     broker.shutdown().await;
@@ -467,7 +458,7 @@ async fn producer_state_survives_a_crash() {
                 .build()
                 .unwrap();
             let pid = rt.block_on(async {
-                let broker = start(&path).await;
+                let broker = start_in(&path).await;
                 let mut c = connect(&broker.bootstrap_servers()).await;
                 let pid = populate(&mut c).await;
                 drop(c);
@@ -484,7 +475,7 @@ async fn producer_state_survives_a_crash() {
     .unwrap();
     assert!(!dir.path().join("t-0/.kafka_cleanshutdown").exists());
 
-    let broker = start(dir.path()).await;
+    let broker = start_in(dir.path()).await;
     let mut c = connect(&broker.bootstrap_servers()).await;
     check_after_restart(&mut c, pid).await;
     broker.shutdown().await;

@@ -23,14 +23,6 @@ const CONFIGS: &[(&str, &str)] = &[
     ("max.message.bytes", "3000"),
 ];
 
-async fn start(dir: &Path) -> Broker {
-    Broker::builder()
-        .data_dir(dir)
-        .start()
-        .await
-        .expect("broker starts on the data dir")
-}
-
 /// Everything a client can observe about the topics, for before/after comparisons.
 #[derive(Debug, PartialEq)]
 struct Snapshot {
@@ -169,7 +161,7 @@ fn log_files(dir: &Path) -> Vec<PathBuf> {
 #[tokio::test]
 async fn clean_restart_keeps_topics_configs_offsets_and_data() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = start(dir.path()).await;
+    let broker = start_in(dir.path()).await;
     let mut c = connect(&broker.bootstrap_servers()).await;
     populate(&mut c).await;
     let before = snapshot(&mut c).await;
@@ -183,7 +175,7 @@ async fn clean_restart_keeps_topics_configs_offsets_and_data() {
     );
     broker.shutdown().await;
 
-    let broker = start(dir.path()).await;
+    let broker = start_in(dir.path()).await;
     let mut c = connect(&broker.bootstrap_servers()).await;
     let after = snapshot(&mut c).await;
     assert_same(&before, &after);
@@ -218,7 +210,7 @@ async fn clean_restart_keeps_topics_configs_offsets_and_data() {
     broker.shutdown().await;
 
     // A second restart sees the appends too.
-    let broker = start(dir.path()).await;
+    let broker = start_in(dir.path()).await;
     let mut c = connect(&broker.bootstrap_servers()).await;
     assert_eq!(offset_for(&mut c, "persist", 0, -1).await, 42);
     assert_eq!(offset_for(&mut c, "persist", 2, -1).await, 1);
@@ -234,7 +226,7 @@ async fn clean_restart_keeps_topics_configs_offsets_and_data() {
 #[tokio::test]
 async fn topic_ids_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = start(dir.path()).await;
+    let broker = start_in(dir.path()).await;
     let mut c = connect(&broker.bootstrap_servers()).await;
     let mut ids = Vec::new();
     for i in 0..8 {
@@ -245,7 +237,7 @@ async fn topic_ids_survive_a_restart() {
         );
     }
     broker.shutdown().await;
-    let broker = start(dir.path()).await;
+    let broker = start_in(dir.path()).await;
     let mut c = connect(&broker.bootstrap_servers()).await;
     for (i, id) in ids.iter().enumerate() {
         let name = format!("id{i}");
@@ -277,7 +269,7 @@ async fn crash_without_shutdown_then_restart_serves_the_same_data() {
                 .build()
                 .unwrap();
             let snap = rt.block_on(async {
-                let broker = start(&path).await;
+                let broker = start_in(&path).await;
                 let mut c = connect(&broker.bootstrap_servers()).await;
                 populate(&mut c).await;
                 let snap = snapshot(&mut c).await;
@@ -302,7 +294,7 @@ async fn crash_without_shutdown_then_restart_serves_the_same_data() {
             "no clean shutdown"
         );
     }
-    let broker = start(dir.path()).await;
+    let broker = start_in(dir.path()).await;
     let mut c = connect(&broker.bootstrap_servers()).await;
     let after = snapshot(&mut c).await;
     assert_same(&before, &after);
@@ -325,7 +317,7 @@ async fn crash_without_shutdown_then_restart_serves_the_same_data() {
 #[tokio::test]
 async fn torn_last_batch_is_truncated_on_recovery() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = start(dir.path()).await;
+    let broker = start_in(dir.path()).await;
     let mut c = connect(&broker.bootstrap_servers()).await;
     create_topic(
         &mut c,
@@ -363,7 +355,7 @@ async fn torn_last_batch_is_truncated_on_recovery() {
     // Only a crash can leave a torn tail: the clean-shutdown marker would not be there.
     let _ = std::fs::remove_file(pdir.join(".kafka_cleanshutdown"));
 
-    let broker = start(dir.path()).await;
+    let broker = start_in(dir.path()).await;
     let mut c = connect(&broker.bootstrap_servers()).await;
     assert!(leo > last_base);
     assert_eq!(
@@ -400,7 +392,7 @@ async fn torn_last_batch_is_truncated_on_recovery() {
 #[tokio::test]
 async fn deleted_index_files_are_rebuilt() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = start(dir.path()).await;
+    let broker = start_in(dir.path()).await;
     let mut c = connect(&broker.bootstrap_servers()).await;
     create_topic(
         &mut c,
@@ -433,7 +425,7 @@ async fn deleted_index_files_are_rebuilt() {
     }
     assert!(removed >= 4, "several segments' indexes removed");
 
-    let broker = start(dir.path()).await;
+    let broker = start_in(dir.path()).await;
     let mut c = connect(&broker.bootstrap_servers()).await;
     assert_same(&before, &snapshot(&mut c).await);
     for i in [0i64, 1, 17, 25, 39] {
@@ -474,7 +466,7 @@ async fn deleted_index_files_are_rebuilt() {
 #[tokio::test]
 async fn log_file_holds_the_produced_batches_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = start(dir.path()).await;
+    let broker = start_in(dir.path()).await;
     let mut c = connect(&broker.bootstrap_servers()).await;
     let created = create_topic(&mut c, "disk", 2, &[]).await;
     let epoch = topic_metadata(&mut c, "disk").await.partitions[0].leader_epoch;
@@ -555,7 +547,7 @@ async fn log_file_holds_the_produced_batches_byte_for_byte() {
 #[tokio::test]
 async fn data_dir_of_another_node_id_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    start(dir.path()).await.shutdown().await;
+    start_in(dir.path()).await.shutdown().await;
     let other = Broker::builder()
         .data_dir(dir.path())
         .node_id(2)
@@ -563,12 +555,12 @@ async fn data_dir_of_another_node_id_is_refused() {
         .await;
     assert!(other.is_err());
     // The right node id still starts, with the same cluster id.
-    let b1 = start(dir.path()).await;
+    let b1 = start_in(dir.path()).await;
     let id1 = metadata(&mut connect(&b1.bootstrap_servers()).await, None)
         .await
         .cluster_id;
     b1.shutdown().await;
-    let b2 = start(dir.path()).await;
+    let b2 = start_in(dir.path()).await;
     let id2 = metadata(&mut connect(&b2.bootstrap_servers()).await, None)
         .await
         .cluster_id;

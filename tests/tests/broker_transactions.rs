@@ -13,7 +13,6 @@ use broker_lite::Broker;
 use bytes::Bytes;
 use kafka_integration_tests::broker_api::*;
 use kafka_integration_tests::RawClient;
-use kafka_wire::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use kafka_wire::messages::offset_fetch_request::{
     OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
 };
@@ -21,7 +20,6 @@ use kafka_wire::messages::txn_offset_commit_request::{
     TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
 };
 use kafka_wire::messages::*;
-use kafka_wire::records::{BatchOptions, RecordBatchBuilder};
 use kafka_wire::{ApiKey, ErrorCode};
 
 fn code(c: i16) -> ErrorCode {
@@ -95,53 +93,6 @@ async fn init_retrying(c: &mut RawClient, txn: &str, timeout_ms: i32) -> (i64, i
         }
     }
     panic!("InitProducerId kept answering CONCURRENT_TRANSACTIONS")
-}
-
-/// AddPartitionsToTxn: the code of every partition, in request order.
-async fn add_partitions(
-    c: &mut RawClient,
-    txn: &str,
-    (pid, epoch): (i64, i16),
-    parts: &[(&str, i32)],
-    version: i16,
-) -> Vec<ErrorCode> {
-    let mut topics: Vec<AddPartitionsToTxnTopic> = Vec::new();
-    for (t, p) in parts {
-        match topics.iter_mut().find(|x| x.name == *t) {
-            Some(x) => x.partitions.push(*p),
-            None => topics.push(AddPartitionsToTxnTopic {
-                name: t.to_string(),
-                partitions: vec![*p],
-                ..Default::default()
-            }),
-        }
-    }
-    let r = c
-        .send(
-            AddPartitionsToTxnRequest {
-                v3_and_below_transactional_id: txn.into(),
-                v3_and_below_producer_id: pid,
-                v3_and_below_producer_epoch: epoch,
-                v3_and_below_topics: topics,
-                ..Default::default()
-            },
-            version,
-        )
-        .await
-        .expect("AddPartitionsToTxn");
-    r.results_by_topic_v3_and_below
-        .iter()
-        .flat_map(|t| {
-            t.results_by_partition
-                .iter()
-                .map(|p| code(p.partition_error_code))
-        })
-        .collect()
-}
-
-async fn add_partitions_ok(c: &mut RawClient, txn: &str, pe: (i64, i16), parts: &[(&str, i32)]) {
-    let codes = add_partitions(c, txn, pe, parts, 3).await;
-    assert!(codes.iter().all(|c| *c == ErrorCode::None), "{codes:?}");
 }
 
 async fn end_txn(
@@ -292,24 +243,6 @@ async fn fetch_offset_v7(
         .expect("OffsetFetch");
     let p = &r.topics[0].partitions[0];
     (p.committed_offset, code(p.error_code))
-}
-
-/// A transactional batch of `n` records ("<prefix>-<i>") from `base_sequence`.
-fn txn_batch((pid, epoch): (i64, i16), base_sequence: i32, prefix: &str, n: usize) -> Bytes {
-    let mut b = RecordBatchBuilder::new(BatchOptions {
-        producer_id: pid,
-        producer_epoch: epoch,
-        base_sequence,
-        is_transactional: true,
-        ..BatchOptions::default()
-    });
-    for i in 0..n {
-        let v = format!("{prefix}-{i}");
-        // Current timestamps: an old one would roll the segment at the marker (segment.ms).
-        b.append(broker_lite::state::now_ms(), None, Some(v.as_bytes()), &[])
-            .unwrap();
-    }
-    b.finish().unwrap()
 }
 
 /// Produces a transactional batch (Produce v9 with the transactional id).
@@ -535,7 +468,8 @@ async fn commit_and_abort_write_markers_and_read_committed_filters() {
     create_topic(&mut c, "t", 1, &[]).await;
     let pe = init_pid(&mut c, "tx", 60_000, None, 4).await.unwrap();
     // Unknown partitions: nothing is added.
-    let codes = add_partitions(&mut c, "tx", pe, &[("t", 0), ("nope", 0), ("t", 7)], 3).await;
+    let codes =
+        add_partitions_to_txn(&mut c, "tx", pe, &[("t", 0), ("nope", 0), ("t", 7)], 3).await;
     assert_eq!(
         codes,
         vec![
@@ -551,8 +485,8 @@ async fn commit_and_abort_write_markers_and_read_committed_filters() {
         ErrorCode::InvalidTxnState
     );
     // Transaction 1: committed.
-    add_partitions_ok(&mut c, "tx", pe, &[("t", 0)]).await;
-    add_partitions_ok(&mut c, "tx", pe, &[("t", 0)]).await; // again: fine
+    add_partitions_to_txn_ok(&mut c, "tx", pe, &[("t", 0)]).await;
+    add_partitions_to_txn_ok(&mut c, "tx", pe, &[("t", 0)]).await; // again: fine
     assert_eq!(txn_state(&mut c, "tx").await, "Ongoing");
     let first = produce_txn_ok(&mut c, "tx", "t", 0, txn_batch(pe, 0, "c", 3)).await;
     assert_eq!(first, 0);
@@ -577,13 +511,13 @@ async fn commit_and_abort_write_markers_and_read_committed_filters() {
         ErrorCode::InvalidProducerEpoch
     );
     // Transaction 2: aborted.
-    add_partitions_ok(&mut c, "tx", pe, &[("t", 0)]).await;
+    add_partitions_to_txn_ok(&mut c, "tx", pe, &[("t", 0)]).await;
     let aborted_first = produce_txn_ok(&mut c, "tx", "t", 0, txn_batch(pe, 3, "a", 2)).await;
     assert_eq!(aborted_first, 4, "after 3 records and the commit marker");
     assert_eq!(end_txn(&mut c, "tx", pe, false, 3).await, ErrorCode::None);
     assert_eq!(txn_state(&mut c, "tx").await, "CompleteAbort");
     // Transaction 3: committed after the abort.
-    add_partitions_ok(&mut c, "tx", pe, &[("t", 0)]).await;
+    add_partitions_to_txn_ok(&mut c, "tx", pe, &[("t", 0)]).await;
     produce_txn_ok(&mut c, "tx", "t", 0, txn_batch(pe, 5, "d", 1)).await;
     assert_eq!(end_txn(&mut c, "tx", pe, true, 3).await, ErrorCode::None);
 
@@ -614,7 +548,7 @@ async fn commit_and_abort_write_markers_and_read_committed_filters() {
     assert_eq!(visible_values(&committed), ["c-0", "c-1", "c-2", "d-0"]);
 
     // An open transaction holds the last stable offset at its first offset.
-    add_partitions_ok(&mut c, "tx", pe, &[("t", 0)]).await;
+    add_partitions_to_txn_ok(&mut c, "tx", pe, &[("t", 0)]).await;
     let open = produce_txn_ok(&mut c, "tx", "t", 0, txn_batch(pe, 6, "o", 1)).await;
     let p = fetch_iso(&mut c, "t", 0, 0, 1).await;
     assert_eq!(p.high_watermark, 10);
@@ -640,7 +574,7 @@ async fn a_new_instance_fences_the_old_one_and_aborts_its_transaction() {
     let mut c = connect(&broker).await;
     create_topic(&mut c, "t", 1, &[]).await;
     let old = init_pid(&mut c, "tx", 60_000, None, 4).await.unwrap();
-    add_partitions_ok(&mut c, "tx", old, &[("t", 0)]).await;
+    add_partitions_to_txn_ok(&mut c, "tx", old, &[("t", 0)]).await;
     produce_txn_ok(&mut c, "tx", "t", 0, txn_batch(old, 0, "old", 2)).await;
     // The new instance: the open transaction is aborted first (retry), then it gets old+2.
     assert_eq!(
@@ -656,11 +590,11 @@ async fn a_new_instance_fences_the_old_one_and_aborts_its_transaction() {
         ErrorCode::ProducerFenced
     );
     assert_eq!(
-        add_partitions(&mut c, "tx", old, &[("t", 0)], 3).await,
+        add_partitions_to_txn(&mut c, "tx", old, &[("t", 0)], 3).await,
         vec![ErrorCode::ProducerFenced]
     );
     assert_eq!(
-        add_partitions(&mut c, "tx", old, &[("t", 0)], 1).await,
+        add_partitions_to_txn(&mut c, "tx", old, &[("t", 0)], 1).await,
         vec![ErrorCode::InvalidProducerEpoch]
     );
     let r = produce_txn(&mut c, "tx", "t", 0, txn_batch(old, 2, "late", 1)).await;
@@ -673,7 +607,7 @@ async fn a_new_instance_fences_the_old_one_and_aborts_its_transaction() {
         code(r.error_code)
     );
     // The new instance works; the old records were aborted.
-    add_partitions_ok(&mut c, "tx", new, &[("t", 0)]).await;
+    add_partitions_to_txn_ok(&mut c, "tx", new, &[("t", 0)]).await;
     produce_txn_ok(&mut c, "tx", "t", 0, txn_batch(new, 0, "new", 1)).await;
     assert_eq!(end_txn(&mut c, "tx", new, true, 3).await, ErrorCode::None);
     let p = fetch_iso(&mut c, "t", 0, 0, 1).await;
@@ -689,7 +623,7 @@ async fn a_transaction_left_open_past_its_timeout_is_aborted() {
     let mut c = connect(&broker).await;
     create_topic(&mut c, "t", 1, &[]).await;
     let pe = init_pid(&mut c, "slow", 300, None, 4).await.unwrap();
-    add_partitions_ok(&mut c, "slow", pe, &[("t", 0)]).await;
+    add_partitions_to_txn_ok(&mut c, "slow", pe, &[("t", 0)]).await;
     produce_txn_ok(&mut c, "slow", "t", 0, txn_batch(pe, 0, "x", 2)).await;
     wait_for_state(&mut c, "slow", "CompleteAbort", Duration::from_secs(10)).await;
     let d = describe_txns(&mut c, &["slow"]).await.remove(0);
@@ -828,7 +762,7 @@ async fn a_restart_in_the_middle_of_a_commit_completes_it() {
     create_topic(&mut c, "t", 2, &[]).await;
     create_topic(&mut c, "in", 1, &[]).await;
     let pe = init_pid(&mut c, "tx", 60_000, None, 4).await.unwrap();
-    add_partitions_ok(&mut c, "tx", pe, &[("t", 0), ("t", 1)]).await;
+    add_partitions_to_txn_ok(&mut c, "tx", pe, &[("t", 0), ("t", 1)]).await;
     assert_eq!(add_offsets(&mut c, "tx", pe, "g").await, ErrorCode::None);
     produce_txn_ok(&mut c, "tx", "t", 0, txn_batch(pe, 0, "p0", 3)).await;
     produce_txn_ok(&mut c, "tx", "t", 1, txn_batch(pe, 0, "p1", 2)).await;
@@ -898,7 +832,7 @@ async fn held_markers_are_written_once_released() {
     let mut c = connect(&broker).await;
     create_topic(&mut c, "t", 1, &[]).await;
     let pe = init_pid(&mut c, "tx", 60_000, None, 4).await.unwrap();
-    add_partitions_ok(&mut c, "tx", pe, &[("t", 0)]).await;
+    add_partitions_to_txn_ok(&mut c, "tx", pe, &[("t", 0)]).await;
     produce_txn_ok(&mut c, "tx", "t", 0, txn_batch(pe, 0, "v", 1)).await;
     broker.faults().hold_txn_markers(true);
     assert_eq!(end_txn(&mut c, "tx", pe, false, 3).await, ErrorCode::None);
@@ -911,7 +845,7 @@ async fn held_markers_are_written_once_released() {
         ErrorCode::InvalidTxnState
     );
     assert_eq!(
-        add_partitions(&mut c, "tx", pe, &[("t", 0)], 3).await,
+        add_partitions_to_txn(&mut c, "tx", pe, &[("t", 0)], 3).await,
         vec![ErrorCode::ConcurrentTransactions]
     );
     broker.faults().hold_txn_markers(false);
@@ -928,7 +862,7 @@ async fn describe_and_list_transactions() {
     create_topic(&mut c, "t", 1, &[]).await;
     let a = init_pid(&mut c, "a", 60_000, None, 4).await.unwrap();
     let b = init_pid(&mut c, "b", 45_000, None, 4).await.unwrap();
-    add_partitions_ok(&mut c, "a", a, &[("t", 0)]).await;
+    add_partitions_to_txn_ok(&mut c, "a", a, &[("t", 0)]).await;
     let d = describe_txns(&mut c, &["a", "b", "nope", ""]).await;
     assert_eq!(d[0].transaction_state, "Ongoing");
     assert_eq!(
@@ -1011,7 +945,7 @@ async fn a_deleted_topic_does_not_wedge_the_commit() {
     create_topic(&mut c, "t", 1, &[]).await;
     create_topic(&mut c, "gone", 1, &[]).await;
     let pe = init_pid(&mut c, "tx", 60_000, None, 4).await.unwrap();
-    add_partitions_ok(&mut c, "tx", pe, &[("t", 0), ("gone", 0)]).await;
+    add_partitions_to_txn_ok(&mut c, "tx", pe, &[("t", 0), ("gone", 0)]).await;
     produce_txn_ok(&mut c, "tx", "t", 0, txn_batch(pe, 0, "kept", 1)).await;
     produce_txn_ok(&mut c, "tx", "gone", 0, txn_batch(pe, 0, "lost", 1)).await;
     let r = c
@@ -1048,7 +982,7 @@ async fn idle_transactional_ids_expire() {
     create_topic(&mut c, "t", 1, &[]).await;
     init_pid(&mut c, "idle", 60_000, None, 4).await.unwrap();
     let busy = init_pid(&mut c, "busy", 60_000, None, 4).await.unwrap();
-    add_partitions_ok(&mut c, "busy", busy, &[("t", 0)]).await;
+    add_partitions_to_txn_ok(&mut c, "busy", busy, &[("t", 0)]).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let d = describe_txns(&mut c, &["idle"]).await.remove(0);
