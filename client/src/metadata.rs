@@ -158,6 +158,17 @@ impl Cluster {
                 .enumerate()
                 .all(|(i, p)| p.partition == i as i32);
             if !dense {
+                // Untrusted input: pad at most to twice the partitions actually received
+                // (a broker naming partition i32::MAX must not make us allocate 2^31
+                // entries); indices beyond that, or negative, are dropped.
+                let limit =
+                    i32::try_from(partitions.len().saturating_mul(2).max(16)).unwrap_or(i32::MAX);
+                let before = partitions.len();
+                partitions.retain(|p| (0..limit).contains(&p.partition));
+                if partitions.len() != before {
+                    tracing::warn!(topic = %name, dropped = before - partitions.len(),
+                        "metadata names partitions far beyond the topic's partition count; ignored");
+                }
                 let max = partitions.last().map_or(-1, |p| p.partition);
                 let mut filled: Vec<PartitionInfo> = (0..=max.max(-1))
                     .map(|i| PartitionInfo {
@@ -194,5 +205,57 @@ impl Cluster {
             );
         }
         cluster
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kafka_wire::messages::metadata_response::{
+        MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+    };
+
+    use super::*;
+
+    fn response(partitions: &[i32]) -> MetadataResponse {
+        MetadataResponse {
+            brokers: vec![MetadataResponseBroker {
+                node_id: 1,
+                host: "h".into(),
+                port: 9092,
+                ..Default::default()
+            }],
+            topics: vec![MetadataResponseTopic {
+                name: Some("t".into()),
+                partitions: partitions
+                    .iter()
+                    .map(|&partition_index| MetadataResponsePartition {
+                        partition_index,
+                        leader_id: 1,
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn holes_are_padded_with_leaderless_partitions() {
+        let c = Cluster::from_response(&Cluster::default(), &response(&[2, 0]));
+        let t = c.topic("t").unwrap();
+        assert_eq!(t.partition_count(), 3);
+        assert_eq!(t.leader(0), Some(1));
+        assert_eq!(t.leader(1), None);
+        assert_eq!(t.partitions[1].error, ErrorCode::LeaderNotAvailable);
+        assert_eq!(t.available_partitions, [0, 2]);
+    }
+
+    #[test]
+    fn absurd_partition_indexes_do_not_allocate_and_are_dropped() {
+        let c = Cluster::from_response(&Cluster::default(), &response(&[0, i32::MAX, -5, 1]));
+        let t = c.topic("t").unwrap();
+        assert_eq!(t.partition_count(), 2);
+        assert_eq!(t.available_partitions, [0, 1]);
     }
 }
