@@ -410,16 +410,21 @@ async fn list_offsets_after_producing() {
     ]
     .into_iter()
     .collect();
-    let r = admin
-        .list_offsets(specs, &ListOffsetsOptions::default())
+    // As Java: a topic that does not exist is answered at once; a partition the metadata
+    // does not list is retried (it may be one being created) until the call's timeout.
+    let short = ListOffsetsOptions {
+        timeout: Some(Duration::from_millis(800)),
+        ..Default::default()
+    };
+    let r = promptly("listOffsets", admin.list_offsets(specs, &short))
         .await
         .unwrap();
     assert_eq!(r[&tp("o", 0)].as_ref().unwrap().offset, 4);
     assert_eq!(r[&tp("o", 1)].as_ref().unwrap().offset, 0);
-    assert_eq!(
-        code(&r[&tp("o", 5)]),
-        Some(ErrorCode::UnknownTopicOrPartition)
-    );
+    match &r[&tp("o", 5)] {
+        Err(Error::Timeout(m)) => assert!(m.contains("UNKNOWN_TOPIC_OR_PARTITION"), "{m}"),
+        other => panic!("expected a timeout, got {other:?}"),
+    }
     assert_eq!(
         code(&r[&tp("missing", 0)]),
         Some(ErrorCode::UnknownTopicOrPartition)
@@ -460,14 +465,17 @@ async fn delete_records_moves_the_log_start() {
     let before: BTreeMap<TopicPartition, i64> = [(tp("r", 0), 2), (tp("missing", 0), 1)]
         .into_iter()
         .collect();
-    let r = admin
-        .delete_records(before, &DeleteRecordsOptions::default())
+    // As Java's deleteRecords, a topic that does not exist is retried until the timeout.
+    let short = DeleteRecordsOptions {
+        timeout: Some(Duration::from_millis(800)),
+    };
+    let r = promptly("deleteRecords", admin.delete_records(before, &short))
         .await
         .unwrap();
-    assert_eq!(
-        code(&r[&tp("missing", 0)]),
-        Some(ErrorCode::UnknownTopicOrPartition)
-    );
+    match &r[&tp("missing", 0)] {
+        Err(Error::Timeout(m)) => assert!(m.contains("UNKNOWN_TOPIC_OR_PARTITION"), "{m}"),
+        other => panic!("expected a timeout, got {other:?}"),
+    }
     if broker_lite::supported_versions(ApiKey::DeleteRecords).is_none() {
         // The broker does not serve DeleteRecords yet: the version error, per partition.
         assert!(
@@ -548,6 +556,26 @@ async fn consumer_group_life_through_the_admin_client() {
         .await
         .unwrap();
     assert!(empty_only.groups.iter().all(|g| g.group_id != "grp"));
+    // broker-lite's groups are classic ones (ListGroups v5 types filter).
+    let by_type = |types: Vec<GroupType>| {
+        let admin = admin.clone();
+        async move {
+            admin
+                .list_consumer_groups(&ListConsumerGroupsOptions {
+                    types,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+        }
+    };
+    let classic = by_type(vec![GroupType::Classic]).await;
+    assert!(classic.errors.is_empty(), "{:?}", classic.errors);
+    let g = classic.groups.iter().find(|g| g.group_id == "grp").unwrap();
+    assert_eq!(g.group_type, Some(GroupType::Classic));
+    let kip848 = by_type(vec![GroupType::Consumer]).await;
+    assert!(kip848.errors.is_empty(), "{:?}", kip848.errors);
+    assert!(kip848.groups.is_empty(), "{:?}", kip848.groups);
 
     let described = admin
         .describe_consumer_groups(["grp", "nobody"], &DescribeConsumerGroupsOptions::default())
@@ -765,5 +793,95 @@ async fn routing_errors_and_dropped_connections_are_retried() {
         other => panic!("expected a timeout, got {other:?}"),
     }
     faults.clear();
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn leader_calls_retry_unknown_topic_or_partition_as_java() {
+    let broker = group_broker().await;
+    let bootstrap = broker.bootstrap_servers();
+    let faults = broker.faults();
+    let admin = admin(&bootstrap);
+    let created = admin
+        .create_topics([NewTopic::new("u", 1, 1)], &CreateTopicsOptions::default())
+        .await
+        .unwrap();
+    assert!(created["u"].is_ok(), "{:?}", created["u"]);
+    produce_at(&bootstrap, "u", &[now_ms(), now_ms()]).await;
+
+    // The leader does not know the partition yet, twice: ListOffsets asks again.
+    for _ in 0..2 {
+        faults.push_partition_error(
+            ApiKey::ListOffsets,
+            "u",
+            0,
+            ErrorCode::UnknownTopicOrPartition,
+        );
+    }
+    let offsets = promptly(
+        "listOffsets through UNKNOWN_TOPIC_OR_PARTITION",
+        admin.list_offsets(
+            [(tp("u", 0), OffsetSpec::Latest)].into_iter().collect(),
+            &ListOffsetsOptions::default(),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(offsets[&tp("u", 0)].as_ref().unwrap().offset, 2);
+
+    if broker_lite::supported_versions(ApiKey::DeleteRecords).is_none() {
+        broker.shutdown().await;
+        return;
+    }
+    // The same for DeleteRecords...
+    faults.push_error(ApiKey::DeleteRecords, ErrorCode::UnknownTopicOrPartition);
+    let deleted = promptly(
+        "deleteRecords through UNKNOWN_TOPIC_OR_PARTITION",
+        admin.delete_records(
+            [(tp("u", 0), 1)].into_iter().collect(),
+            &DeleteRecordsOptions::default(),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        deleted[&tp("u", 0)],
+        Ok(DeletedRecords { low_watermark: 1 })
+    );
+    faults.clear();
+
+    // ...which also waits for a topic that is being created.
+    let waiting = tokio::spawn({
+        let admin = admin.clone();
+        async move {
+            admin
+                .delete_records(
+                    [(tp("late", 0), -1)].into_iter().collect(),
+                    &DeleteRecordsOptions::default(),
+                )
+                .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !waiting.is_finished(),
+        "deleteRecords gave up on a missing topic"
+    );
+    let created = admin
+        .create_topics(
+            [NewTopic::new("late", 1, 1)],
+            &CreateTopicsOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert!(created["late"].is_ok(), "{:?}", created["late"]);
+    let deleted = promptly("deleteRecords on a new topic", waiting)
+        .await
+        .expect("task")
+        .unwrap();
+    assert_eq!(
+        deleted[&tp("late", 0)],
+        Ok(DeletedRecords { low_watermark: 0 })
+    );
     broker.shutdown().await;
 }

@@ -5,7 +5,8 @@
 //! topic resources and the cluster-wide broker default (`""`) go to any broker.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::future::Future;
+use std::time::{Duration, Instant};
 
 use kafka_wire::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_wire::messages::incremental_alter_configs_request::{
@@ -16,8 +17,10 @@ use kafka_wire::messages::{
     IncrementalAlterConfigsResponse,
 };
 
-use super::{check, fail_all, AdminClient};
+use super::retry::ItemResults;
+use super::{check, fan_out, AdminClient};
 use crate::error::Error;
+use crate::network::connection::BrokerConnection;
 
 /// The kind of a [`ConfigResource`] (Java's `ConfigResource.Type`), with its wire code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -416,49 +419,33 @@ impl AdminClient {
         resources: impl IntoIterator<Item = ConfigResource>,
         options: &DescribeConfigsOptions,
     ) -> Result<BTreeMap<ConfigResource, Result<Config, Error>>, Error> {
-        self.check_open()?;
-        let pending = self.pending("describeConfigs", resources, options.timeout);
-        Ok(self
-            .drive(pending, |resources, deadline| async move {
-                let routed = route_resources(&resources);
-                let calls = routed.iter().map(|(target, group)| async move {
-                    let conn = match target {
-                        Some(id) => {
-                            let cluster = self.cluster(Some(&[]), deadline).await?;
-                            self.broker(&cluster, *id).await?
-                        }
-                        None => self.any_broker().await?,
-                    };
-                    let response = self
-                        .send(&conn, deadline, |_| {
-                            Ok(DescribeConfigsRequest {
-                                resources: group
-                                    .iter()
-                                    .map(|r| DescribeConfigsResource {
-                                        resource_type: r.resource_type.code(),
-                                        resource_name: r.name.clone(),
-                                        configuration_keys: None,
-                                        ..Default::default()
-                                    })
-                                    .collect(),
-                                include_synonyms: options.include_synonyms,
-                                include_documentation: options.include_documentation,
-                                ..Default::default()
-                            })
+        self.drive_resources(
+            "describeConfigs",
+            resources,
+            options.timeout,
+            |conn, group, deadline| async move {
+                let response = self
+                    .send(&conn, deadline, |_| {
+                        Ok(DescribeConfigsRequest {
+                            resources: group
+                                .iter()
+                                .map(|r| DescribeConfigsResource {
+                                    resource_type: r.resource_type.code(),
+                                    resource_name: r.name.clone(),
+                                    configuration_keys: None,
+                                    ..Default::default()
+                                })
+                                .collect(),
+                            include_synonyms: options.include_synonyms,
+                            include_documentation: options.include_documentation,
+                            ..Default::default()
                         })
-                        .await?;
-                    Ok::<_, Error>(describe_configs_results(&response))
-                });
-                let mut out = Vec::new();
-                for ((_, group), r) in routed.iter().zip(futures::future::join_all(calls).await) {
-                    match r {
-                        Ok(rs) => out.extend(rs),
-                        Err(e) => out.extend(fail_all(group, &e)),
-                    }
-                }
-                Ok(out)
-            })
-            .await)
+                    })
+                    .await?;
+                Ok(describe_configs_results(&response))
+            },
+        )
+        .await
     }
 
     /// Changes configs incrementally (IncrementalAlterConfigs): each resource's changes
@@ -472,64 +459,83 @@ impl AdminClient {
         changes: BTreeMap<ConfigResource, Vec<AlterConfigOp>>,
         options: &AlterConfigsOptions,
     ) -> Result<BTreeMap<ConfigResource, Result<(), Error>>, Error> {
-        self.check_open()?;
-        let pending = self.pending(
+        let changes = &changes;
+        self.drive_resources(
             "incrementalAlterConfigs",
             changes.keys().cloned(),
             options.timeout,
-        );
-        Ok(self
-            .drive(pending, |resources, deadline| {
-                let changes = &changes;
-                async move {
-                    let routed = route_resources(&resources);
-                    let calls = routed.iter().map(|(target, group)| async move {
-                        let conn = match target {
-                            Some(id) => {
-                                let cluster = self.cluster(Some(&[]), deadline).await?;
-                                self.broker(&cluster, *id).await?
-                            }
-                            None => self.any_broker().await?,
-                        };
-                        let response = self
-                            .send(&conn, deadline, |_| {
-                                Ok(IncrementalAlterConfigsRequest {
-                                    resources: group
-                                        .iter()
-                                        .map(|r| AlterConfigsResource {
-                                            resource_type: r.resource_type.code(),
-                                            resource_name: r.name.clone(),
-                                            configs: changes
-                                                .get(r)
-                                                .into_iter()
-                                                .flatten()
-                                                .map(|op| AlterableConfig {
-                                                    name: op.name.clone(),
-                                                    config_operation: op.op.code(),
-                                                    value: op.value.clone(),
-                                                    ..Default::default()
-                                                })
-                                                .collect(),
+            |conn, group, deadline| async move {
+                let response = self
+                    .send(&conn, deadline, |_| {
+                        Ok(IncrementalAlterConfigsRequest {
+                            resources: group
+                                .iter()
+                                .map(|r| AlterConfigsResource {
+                                    resource_type: r.resource_type.code(),
+                                    resource_name: r.name.clone(),
+                                    configs: changes
+                                        .get(r)
+                                        .into_iter()
+                                        .flatten()
+                                        .map(|op| AlterableConfig {
+                                            name: op.name.clone(),
+                                            config_operation: op.op.code(),
+                                            value: op.value.clone(),
                                             ..Default::default()
                                         })
                                         .collect(),
-                                    validate_only: options.validate_only,
                                     ..Default::default()
                                 })
+                                .collect(),
+                            validate_only: options.validate_only,
+                            ..Default::default()
+                        })
+                    })
+                    .await?;
+                Ok(alter_configs_results(&response))
+            },
+        )
+        .await
+    }
+
+    /// Runs a call on config `resources` routed with [`route_resources`]: every attempt
+    /// sends one request per target (a broker resource to its broker, found in a fresh
+    /// Metadata; the rest to any broker) with `call(connection, resources, deadline)`,
+    /// which answers each of its resources.
+    async fn drive_resources<V, F, Fut>(
+        &self,
+        op: &'static str,
+        resources: impl IntoIterator<Item = ConfigResource>,
+        timeout: Option<Duration>,
+        call: F,
+    ) -> Result<BTreeMap<ConfigResource, Result<V, Error>>, Error>
+    where
+        F: Fn(BrokerConnection, Vec<ConfigResource>, Instant) -> Fut,
+        Fut: Future<Output = Result<ItemResults<ConfigResource, V>, Error>>,
+    {
+        self.check_open()?;
+        let pending = self.pending(op, resources, timeout);
+        let call = &call;
+        Ok(self
+            .drive(pending, |resources, deadline| async move {
+                Ok(fan_out(
+                    route_resources(&resources)
+                        .into_iter()
+                        .map(|(target, group)| {
+                            let sent = group.clone();
+                            (group, async move {
+                                let conn = match target {
+                                    Some(id) => {
+                                        let cluster = self.cluster(Some(&[]), deadline).await?;
+                                        self.broker(&cluster, id).await?
+                                    }
+                                    None => self.any_broker().await?,
+                                };
+                                call(conn, sent, deadline).await
                             })
-                            .await?;
-                        Ok::<_, Error>(alter_configs_results(&response))
-                    });
-                    let mut out = Vec::new();
-                    for ((_, group), r) in routed.iter().zip(futures::future::join_all(calls).await)
-                    {
-                        match r {
-                            Ok(rs) => out.extend(rs),
-                            Err(e) => out.extend(fail_all(group, &e)),
-                        }
-                    }
-                    Ok(out)
-                }
+                        }),
+                )
+                .await)
             })
             .await)
     }

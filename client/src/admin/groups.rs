@@ -4,7 +4,7 @@
 //! member: only accepted while the group is empty), and OffsetDelete (KIP-496).
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::future::join_all;
 use kafka_wire::consumer_protocol::decode_assignment;
@@ -24,70 +24,97 @@ use kafka_wire::messages::{
 };
 use kafka_wire::ErrorCode;
 
-use super::{by_topic, check, fail_all, tp, AdminClient, Node};
+use super::{by_topic, check, tp, AdminClient, Node};
 use crate::consumer::OffsetAndMetadata;
 use crate::error::Error;
 use crate::producer::TopicPartition;
 
-/// A group's state (Java's `ConsumerGroupState` / `GroupState`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum GroupState {
-    /// A state this client does not know.
-    Unknown,
-    /// Members are (re)joining.
-    PreparingRebalance,
-    /// Waiting for the leader's assignment.
-    CompletingRebalance,
-    /// Members have their assignment.
-    Stable,
-    /// The group is gone (or never existed).
-    Dead,
-    /// No members; may hold offsets.
-    Empty,
-    /// KIP-848: assigning.
-    Assigning,
-    /// KIP-848: reconciling.
-    Reconciling,
+/// An enum of the names Kafka sends in a string field, with `parse` (case-insensitive, the
+/// first variant for a name it does not know) and `name` (as Kafka spells it).
+macro_rules! kafka_names {
+    (
+        $(#[$meta:meta])*
+        pub enum $enum:ident {
+            $(#[doc = $udoc:literal])* $unknown:ident = $uname:literal,
+            $($(#[doc = $doc:literal])* $variant:ident = $name:literal,)+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum $enum {
+            $(#[doc = $udoc])* $unknown,
+            $($(#[doc = $doc])* $variant,)+
+        }
+
+        impl $enum {
+            /// The value named `name` as the broker spells it (case-insensitive).
+            pub fn parse(name: &str) -> Self {
+                [$($enum::$variant),+]
+                    .into_iter()
+                    .find(|v| v.name().eq_ignore_ascii_case(name))
+                    .unwrap_or($enum::$unknown)
+            }
+
+            /// The name as Kafka spells it.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $enum::$unknown => $uname,
+                    $($enum::$variant => $name,)+
+                }
+            }
+        }
+    };
 }
 
-impl GroupState {
-    /// The state named `name` as the broker spells it (case-insensitive).
-    pub fn parse(name: &str) -> Self {
-        [
-            GroupState::PreparingRebalance,
-            GroupState::CompletingRebalance,
-            GroupState::Stable,
-            GroupState::Dead,
-            GroupState::Empty,
-            GroupState::Assigning,
-            GroupState::Reconciling,
-        ]
-        .into_iter()
-        .find(|s| s.name().eq_ignore_ascii_case(name))
-        .unwrap_or(GroupState::Unknown)
+kafka_names! {
+    /// A group's state (Java's `ConsumerGroupState` / `GroupState`).
+    pub enum GroupState {
+        /// A state this client does not know.
+        Unknown = "Unknown",
+        /// Members are (re)joining.
+        PreparingRebalance = "PreparingRebalance",
+        /// Waiting for the leader's assignment.
+        CompletingRebalance = "CompletingRebalance",
+        /// Members have their assignment.
+        Stable = "Stable",
+        /// The group is gone (or never existed).
+        Dead = "Dead",
+        /// No members; may hold offsets.
+        Empty = "Empty",
+        /// KIP-848: assigning.
+        Assigning = "Assigning",
+        /// KIP-848: reconciling.
+        Reconciling = "Reconciling",
     }
+}
 
-    /// The name as Kafka spells it.
-    pub fn name(self) -> &'static str {
-        match self {
-            GroupState::Unknown => "Unknown",
-            GroupState::PreparingRebalance => "PreparingRebalance",
-            GroupState::CompletingRebalance => "CompletingRebalance",
-            GroupState::Stable => "Stable",
-            GroupState::Dead => "Dead",
-            GroupState::Empty => "Empty",
-            GroupState::Assigning => "Assigning",
-            GroupState::Reconciling => "Reconciling",
-        }
+kafka_names! {
+    /// A group's type (Java's `GroupType`, KIP-848), as ListGroups v5+ reports it.
+    pub enum GroupType {
+        /// A type this client does not know.
+        Unknown = "unknown",
+        /// A KIP-848 consumer group (ConsumerGroupHeartbeat).
+        Consumer = "consumer",
+        /// A classic group (JoinGroup / SyncGroup).
+        Classic = "classic",
+        /// A KIP-932 share group.
+        Share = "share",
+        /// A KIP-1071 streams group.
+        Streams = "streams",
     }
 }
 
 /// Options of [`AdminClient::list_consumer_groups`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListConsumerGroupsOptions {
-    /// Only groups in these states (empty: all).
+    /// Only groups in these states (empty: all). Sent as ListGroups v4's states filter; a
+    /// broker before v4 is asked for every group and the states are checked on its answer.
     pub states: Vec<GroupState>,
+    /// Only groups of these types (empty: all). Sent as ListGroups v5's types filter; a
+    /// broker before v5 cannot filter on types, and its answer is
+    /// [`Error::UnsupportedVersion`] (in [`ConsumerGroupListings::errors`]), as Java's.
+    pub types: Vec<GroupType>,
     /// The call's timeout (default `default.api.timeout.ms`).
     pub timeout: Option<Duration>,
 }
@@ -101,8 +128,8 @@ pub struct ConsumerGroupListing {
     pub is_simple_consumer_group: bool,
     /// The state (ListGroups v4+).
     pub state: Option<GroupState>,
-    /// The group type (`classic`, `consumer`; ListGroups v5+).
-    pub group_type: Option<String>,
+    /// The group type (ListGroups v5+).
+    pub group_type: Option<GroupType>,
 }
 
 /// What [`AdminClient::list_consumer_groups`] found: the groups of every broker that
@@ -197,11 +224,40 @@ fn coordinator_error(code: ErrorCode) -> bool {
     )
 }
 
+/// A ListGroups request at `version` (pure), as Java's `listConsumerGroups` sends it: the
+/// states filter (v4+; before, every group is asked for and [`list_groups_results`] checks
+/// the states) and the types filter (v5+; before, [`Error::UnsupportedVersion`], as Java's
+/// `ListGroupsRequest.Builder`).
+pub(crate) fn list_groups_request(
+    states: &[GroupState],
+    types: &[GroupType],
+    version: i16,
+) -> Result<ListGroupsRequest, Error> {
+    if !types.is_empty() && version < 5 {
+        return Err(Error::UnsupportedVersion(format!(
+            "the broker only supports ListGroups v{version}, but v5 or newer is needed to \
+             request groups by type"
+        )));
+    }
+    let states_filter = if version >= 4 {
+        states.iter().map(|s| s.name().to_owned()).collect()
+    } else {
+        Vec::new()
+    };
+    Ok(ListGroupsRequest {
+        states_filter,
+        types_filter: types.iter().map(|t| t.name().to_owned()).collect(),
+        ..Default::default()
+    })
+}
+
 /// The consumer groups of a ListGroups response (pure): protocol type `consumer` or empty,
-/// in the wanted `states` (checked here too, for brokers before v4).
+/// in the wanted `states` and of the wanted `types` (checked here too: brokers before v4
+/// do not filter on states).
 pub(crate) fn list_groups_results(
     response: &ListGroupsResponse,
     states: &[GroupState],
+    types: &[GroupType],
 ) -> Result<Vec<ConsumerGroupListing>, Error> {
     check(response.error_code, None)?;
     Ok(response
@@ -212,9 +268,10 @@ pub(crate) fn list_groups_results(
             group_id: g.group_id.clone(),
             is_simple_consumer_group: g.protocol_type.is_empty(),
             state: (!g.group_state.is_empty()).then(|| GroupState::parse(&g.group_state)),
-            group_type: (!g.group_type.is_empty()).then(|| g.group_type.clone()),
+            group_type: (!g.group_type.is_empty()).then(|| GroupType::parse(&g.group_type)),
         })
         .filter(|g| states.is_empty() || g.state.is_some_and(|s| states.contains(&s)))
+        .filter(|g| types.is_empty() || g.group_type.is_some_and(|t| types.contains(&t)))
         .collect())
 }
 
@@ -474,7 +531,8 @@ pub(crate) fn offset_delete_results(
 
 impl AdminClient {
     /// Lists the consumer groups of every broker (ListGroups): groups with the `consumer`
-    /// protocol type or none (offsets only), optionally only in some states.
+    /// protocol type or none (offsets only), optionally only in some states or of some types
+    /// (filtered by the broker where its ListGroups version allows).
     ///
     /// # Errors
     /// [`Error::Closed`], or the error of the Metadata lookup that finds the brokers. A
@@ -493,27 +551,18 @@ impl AdminClient {
             cluster.brokers.keys().copied(),
             options.timeout,
         );
-        let states: Vec<String> = options.states.iter().map(|s| s.name().to_owned()).collect();
         let results = self
             .drive(pending, |brokers, deadline| {
                 let cluster = &cluster;
-                let states = &states;
                 async move {
                     let calls = brokers.iter().map(|id| async move {
                         let conn = self.broker(cluster, *id).await?;
                         let response = self
                             .send(&conn, deadline, |version| {
-                                Ok(ListGroupsRequest {
-                                    states_filter: if version >= 4 {
-                                        states.clone()
-                                    } else {
-                                        Vec::new()
-                                    },
-                                    ..Default::default()
-                                })
+                                list_groups_request(&options.states, &options.types, version)
                             })
                             .await?;
-                        list_groups_results(&response, &options.states)
+                        list_groups_results(&response, &options.states, &options.types)
                     });
                     Ok(brokers.iter().copied().zip(join_all(calls).await).collect())
                 }
@@ -546,28 +595,23 @@ impl AdminClient {
         groups: impl IntoIterator<Item = impl Into<String>>,
         options: &DescribeConsumerGroupsOptions,
     ) -> Result<BTreeMap<String, Result<ConsumerGroupDescription, Error>>, Error> {
-        self.check_open()?;
-        let pending = self.pending(
+        self.drive_coordinators(
             "describeConsumerGroups",
             groups.into_iter().map(Into::into),
             options.timeout,
-        );
-        Ok(self
-            .drive(pending, |groups, deadline| async move {
-                self.per_coordinator(&groups, deadline, |c, deadline| async move {
-                    let response = self
-                        .send(&c.conn, deadline, |_| {
-                            Ok(DescribeGroupsRequest {
-                                groups: c.groups.clone(),
-                                ..Default::default()
-                            })
+            |c, deadline| async move {
+                let response = self
+                    .send(&c.conn, deadline, |_| {
+                        Ok(DescribeGroupsRequest {
+                            groups: c.groups.clone(),
+                            ..Default::default()
                         })
-                        .await?;
-                    Ok(describe_groups_results(&response, &c.node))
-                })
-                .await
-            })
-            .await)
+                    })
+                    .await?;
+                Ok(describe_groups_results(&response, &c.node))
+            },
+        )
+        .await
     }
 
     /// Deletes empty consumer groups and their offsets (DeleteGroups, to each group's
@@ -581,28 +625,23 @@ impl AdminClient {
         groups: impl IntoIterator<Item = impl Into<String>>,
         options: &DeleteConsumerGroupsOptions,
     ) -> Result<BTreeMap<String, Result<(), Error>>, Error> {
-        self.check_open()?;
-        let pending = self.pending(
+        self.drive_coordinators(
             "deleteConsumerGroups",
             groups.into_iter().map(Into::into),
             options.timeout,
-        );
-        Ok(self
-            .drive(pending, |groups, deadline| async move {
-                self.per_coordinator(&groups, deadline, |c, deadline| async move {
-                    let response = self
-                        .send(&c.conn, deadline, |_| {
-                            Ok(DeleteGroupsRequest {
-                                groups_names: c.groups.clone(),
-                                ..Default::default()
-                            })
+            |c, deadline| async move {
+                let response = self
+                    .send(&c.conn, deadline, |_| {
+                        Ok(DeleteGroupsRequest {
+                            groups_names: c.groups.clone(),
+                            ..Default::default()
                         })
-                        .await?;
-                    Ok(delete_groups_results(&response))
-                })
-                .await
-            })
-            .await)
+                    })
+                    .await?;
+                Ok(delete_groups_results(&response))
+            },
+        )
+        .await
     }
 
     /// A group's committed offsets (OffsetFetch, to its coordinator), per partition: `None`
@@ -710,32 +749,6 @@ impl AdminClient {
         )
         .await
     }
-
-    /// Sends one request per coordinator of `groups` with `call` and merges the per-group
-    /// answers; a failed lookup or request answers its groups with its error.
-    async fn per_coordinator<V, F, Fut>(
-        &self,
-        groups: &[String],
-        deadline: Instant,
-        call: F,
-    ) -> Result<Vec<(String, Result<V, Error>)>, Error>
-    where
-        F: Fn(super::Coordinated, Instant) -> Fut,
-        Fut: std::future::Future<Output = Result<Vec<(String, Result<V, Error>)>, Error>>,
-    {
-        let (coordinated, failed) = self.coordinators(groups, deadline).await;
-        let mut out: Vec<(String, Result<V, Error>)> =
-            failed.into_iter().map(|(g, e)| (g, Err(e))).collect();
-        let names: Vec<Vec<String>> = coordinated.iter().map(|c| c.groups.clone()).collect();
-        let results = join_all(coordinated.into_iter().map(|c| call(c, deadline))).await;
-        for (gs, r) in names.iter().zip(results) {
-            match r {
-                Ok(rs) => out.extend(rs),
-                Err(e) => out.extend(fail_all(gs, &e)),
-            }
-        }
-        Ok(out)
-    }
 }
 
 #[cfg(test)]
@@ -798,15 +811,15 @@ mod tests {
             ],
             ..Default::default()
         };
-        let all = list_groups_results(&response, &[]).unwrap();
+        let all = list_groups_results(&response, &[], &[]).unwrap();
         assert_eq!(
             all.iter().map(|g| g.group_id.as_str()).collect::<Vec<_>>(),
             ["a", "b", "d"]
         );
         assert!(all[1].is_simple_consumer_group);
         assert_eq!(all[0].state, Some(GroupState::Stable));
-        assert_eq!(all[0].group_type.as_deref(), Some("classic"));
-        let empty = list_groups_results(&response, &[GroupState::Empty]).unwrap();
+        assert_eq!(all[0].group_type, Some(GroupType::Classic));
+        let empty = list_groups_results(&response, &[GroupState::Empty], &[]).unwrap();
         assert_eq!(
             empty
                 .iter()
@@ -818,10 +831,44 @@ mod tests {
             error_code: ErrorCode::CoordinatorLoadInProgress.code(),
             ..Default::default()
         };
+        // Types are checked on the answer too.
         assert_eq!(
-            list_groups_results(&failed, &[]).unwrap_err().code(),
+            list_groups_results(&response, &[], &[GroupType::Classic])
+                .unwrap()
+                .len(),
+            3
+        );
+        assert!(list_groups_results(&response, &[], &[GroupType::Consumer])
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            list_groups_results(&failed, &[], &[]).unwrap_err().code(),
             Some(ErrorCode::CoordinatorLoadInProgress)
         );
+    }
+
+    #[test]
+    fn list_groups_requests_filter_where_the_version_allows() {
+        let states = [GroupState::Stable, GroupState::Empty];
+        let types = [GroupType::Consumer, GroupType::Classic];
+        let r = list_groups_request(&states, &types, 5).unwrap();
+        assert_eq!(r.states_filter, ["Stable", "Empty"]);
+        assert_eq!(r.types_filter, ["consumer", "classic"]);
+        // v4: states only; without a types filter, v4 is enough.
+        let r = list_groups_request(&states, &[], 4).unwrap();
+        assert_eq!(r.states_filter, ["Stable", "Empty"]);
+        assert!(r.types_filter.is_empty());
+        // Before v4 the states are checked on the answer.
+        let r = list_groups_request(&states, &[], 3).unwrap();
+        assert!(r.states_filter.is_empty());
+        // A types filter needs v5, as Java's ListGroupsRequest.Builder.
+        assert!(matches!(
+            list_groups_request(&[], &types, 4),
+            Err(Error::UnsupportedVersion(_))
+        ));
+        assert_eq!(GroupType::parse("CONSUMER"), GroupType::Consumer);
+        assert_eq!(GroupType::parse("weird"), GroupType::Unknown);
+        assert_eq!(GroupType::Streams.name(), "streams");
     }
 
     #[test]

@@ -17,7 +17,9 @@
 //! `retry.backoff.max.ms`) until the call's timeout (`default.api.timeout.ms` unless its
 //! options give one) when they fail with a routing error (NOT_CONTROLLER, NOT_COORDINATOR,
 //! COORDINATOR_NOT_AVAILABLE, COORDINATOR_LOAD_IN_PROGRESS, LEADER_NOT_AVAILABLE,
-//! NOT_LEADER_OR_FOLLOWER), REQUEST_TIMED_OUT or a connection failure; a fresh Metadata or
+//! NOT_LEADER_OR_FOLLOWER), REQUEST_TIMED_OUT or a connection failure; ListOffsets and
+//! DeleteRecords, as Java's `PartitionLeaderStrategy`, retry every retriable error
+//! (UNKNOWN_TOPIC_OR_PARTITION included: a partition being created). A fresh Metadata or
 //! FindCoordinator lookup precedes every attempt. Where Kafka answers per item (topic,
 //! partition, resource, group), the result is a map of per-item [`Result`]s, and an item's
 //! error keeps its Kafka code ([`Error::code`]); items with a final answer are not resent.
@@ -73,7 +75,7 @@ pub use self::configs::{
 pub use self::groups::{
     AlterConsumerGroupOffsetsOptions, ConsumerGroupDescription, ConsumerGroupListing,
     ConsumerGroupListings, DeleteConsumerGroupOffsetsOptions, DeleteConsumerGroupsOptions,
-    DescribeConsumerGroupsOptions, GroupState, ListConsumerGroupOffsetsOptions,
+    DescribeConsumerGroupsOptions, GroupState, GroupType, ListConsumerGroupOffsetsOptions,
     ListConsumerGroupsOptions, MemberDescription,
 };
 pub use self::offsets::{ListOffsetsOptions, ListOffsetsResultInfo, OffsetSpec};
@@ -84,7 +86,7 @@ pub use self::topics::{
     NewPartitions, NewTopic, TopicDescription, TopicListing, TopicPartitionInfo,
 };
 
-use self::retry::{Pending, Retrier, Step};
+use self::retry::{ItemResults, Pending, Retrier, Step};
 
 /// A broker, as the admin results name it (Java's `Node`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -100,9 +102,9 @@ pub struct Node {
 }
 
 impl Node {
-    /// `host:port`.
+    /// `host:port` (`[host]:port` for an IPv6 host).
     pub fn address(&self) -> String {
-        format!("{}:{}", self.host, self.port)
+        address(&self.host, self.port)
     }
 
     /// The broker `id` of `cluster`, or a node with only the id when the metadata does not
@@ -320,7 +322,7 @@ impl AdminClient {
                 Some(format!("broker {id} is not in the metadata")),
             )
         })?;
-        self.inner.pool.get(id, &b.address()).await
+        self.inner.pool.get(id, &address(&b.host, b.port)).await
     }
 
     /// A Metadata request for `topics` (`None`: every topic), without creating topics.
@@ -425,6 +427,99 @@ impl AdminClient {
         }
         (by_node.into_values().collect(), failed)
     }
+
+    /// Runs a call on `groups` sent to their coordinators (DescribeGroups, DeleteGroups):
+    /// every attempt looks up the pending groups' coordinators and sends one request per
+    /// coordinator with `call(coordinated, deadline)`, which answers each of its groups; a
+    /// failed lookup or request answers its groups with its error (retried when
+    /// [`retry::is_retriable`]).
+    async fn drive_coordinators<V, F, Fut>(
+        &self,
+        op: &'static str,
+        groups: impl IntoIterator<Item = String>,
+        timeout: Option<Duration>,
+        call: F,
+    ) -> Result<BTreeMap<String, Result<V, Error>>, Error>
+    where
+        F: Fn(Coordinated, Instant) -> Fut,
+        Fut: Future<Output = Result<ItemResults<String, V>, Error>>,
+    {
+        self.check_open()?;
+        let pending = self.pending(op, groups, timeout);
+        let call = &call;
+        Ok(self
+            .drive(pending, |groups, deadline| async move {
+                let (coordinated, failed) = self.coordinators(&groups, deadline).await;
+                let mut out: ItemResults<String, V> =
+                    failed.into_iter().map(|(g, e)| (g, Err(e))).collect();
+                out.extend(
+                    fan_out(
+                        coordinated
+                            .into_iter()
+                            .map(|c| (c.groups.clone(), call(c, deadline))),
+                    )
+                    .await,
+                );
+                Ok(out)
+            })
+            .await)
+    }
+
+    /// Runs a call on `partitions` routed to their leaders (ListOffsets, DeleteRecords), as
+    /// Java's `PartitionLeaderStrategy` with the call's handler: every attempt looks up the
+    /// pending partitions' metadata, splits them with [`group_by_leader`] and sends one
+    /// request per leader with `call(connection, partitions, deadline)`, which answers each
+    /// partition. A partition that failed with any retriable error (Java's
+    /// `RetriableException`: NOT_LEADER_OR_FOLLOWER, UNKNOWN_TOPIC_OR_PARTITION,
+    /// OFFSET_NOT_AVAILABLE, a broken connection, ...) is sent again until the deadline.
+    async fn drive_leaders<V, F, Fut>(
+        &self,
+        op: &'static str,
+        partitions: impl IntoIterator<Item = TopicPartition>,
+        timeout: Option<Duration>,
+        tolerate_unknown_topics: bool,
+        call: F,
+    ) -> Result<BTreeMap<TopicPartition, Result<V, Error>>, Error>
+    where
+        F: Fn(BrokerConnection, Vec<TopicPartition>, Instant) -> Fut,
+        Fut: Future<Output = Result<ItemResults<TopicPartition, V>, Error>>,
+    {
+        self.check_open()?;
+        // An item's answer is `Ok(Ok(v))`, `Ok(Err(e))` for a final error whatever its code
+        // (an unknown topic for ListOffsets), or `Err(e)`, retried when retriable.
+        let pending: Pending<TopicPartition, Result<V, Error>> = self
+            .pending(op, partitions, timeout)
+            .retrying(Error::is_retriable);
+        let call = &call;
+        let results = self
+            .drive(pending, |partitions, deadline| async move {
+                let topics: Vec<String> = by_topic(&partitions).into_keys().collect();
+                let cluster = self.cluster(Some(&topics), deadline).await?;
+                let routed = group_by_leader(&cluster, &partitions, tolerate_unknown_topics);
+                let cluster = &cluster;
+                let answers = fan_out(routed.by_leader.into_iter().map(|(leader, ps)| {
+                    let sent = ps.clone();
+                    (ps, async move {
+                        let conn = self.broker(cluster, leader).await?;
+                        call(conn, sent, deadline).await
+                    })
+                }))
+                .await;
+                let mut out: ItemResults<TopicPartition, Result<V, Error>> = routed
+                    .failed
+                    .into_iter()
+                    .map(|(k, e)| (k, Ok(Err(e))))
+                    .collect();
+                out.extend(routed.retry.into_iter().map(|(k, e)| (k, Err(e))));
+                out.extend(answers.into_iter().map(|(k, r)| (k, r.map(Ok))));
+                Ok(out)
+            })
+            .await;
+        Ok(results
+            .into_iter()
+            .map(|(k, r)| (k, r.and_then(|r| r)))
+            .collect())
+    }
 }
 
 /// Groups that share a coordinator.
@@ -434,19 +529,50 @@ struct Coordinated {
     groups: Vec<String>,
 }
 
-/// Partitions by leader, and the partitions that cannot be routed with their error.
-pub(crate) type Routed = (
-    BTreeMap<i32, Vec<TopicPartition>>,
-    Vec<(TopicPartition, Error)>,
-);
+/// Awaits one request per broker, each for its `keys`, and merges their per-item answers;
+/// a failed request answers each of its keys with its error.
+async fn fan_out<K: Clone, V, Fut>(
+    calls: impl IntoIterator<Item = (Vec<K>, Fut)>,
+) -> ItemResults<K, V>
+where
+    Fut: Future<Output = Result<ItemResults<K, V>, Error>>,
+{
+    let (keys, futures): (Vec<Vec<K>>, Vec<Fut>) = calls.into_iter().unzip();
+    let mut out = Vec::new();
+    for (keys, answer) in keys.iter().zip(join_all(futures).await) {
+        match answer {
+            Ok(rs) => out.extend(rs),
+            Err(e) => out.extend(fail_all(keys, &e)),
+        }
+    }
+    out
+}
 
-/// Splits `partitions` by the leader `cluster` names (pure): the partitions of each leader,
-/// and the partitions that cannot be routed with their error (UNKNOWN_TOPIC_OR_PARTITION for
-/// a topic or partition the metadata does not have, the topic's own metadata error, or
-/// LEADER_NOT_AVAILABLE, retriable, for a partition without a known leader).
-pub(crate) fn group_by_leader(cluster: &Cluster, partitions: &[TopicPartition]) -> Routed {
-    let mut by_leader: BTreeMap<i32, Vec<TopicPartition>> = BTreeMap::new();
-    let mut failed = Vec::new();
+/// Partitions split by leader ([`group_by_leader`]).
+#[derive(Debug, Default)]
+pub(crate) struct Routed {
+    /// The partitions of each leader.
+    pub(crate) by_leader: BTreeMap<i32, Vec<TopicPartition>>,
+    /// Partitions a later Metadata lookup may route, with the reason (retried).
+    pub(crate) retry: Vec<(TopicPartition, Error)>,
+    /// Partitions answered with a final error.
+    pub(crate) failed: Vec<(TopicPartition, Error)>,
+}
+
+/// Splits `partitions` by the leader `cluster` names (pure), as Java's
+/// `PartitionLeaderStrategy`: a topic that does not exist is retried when
+/// `tolerate_unknown_topics` (DeleteRecords) and final otherwise (ListOffsets); a topic
+/// LEADER_NOT_AVAILABLE, a partition the metadata does not list yet
+/// (UNKNOWN_TOPIC_OR_PARTITION), a partition error Java retries (NOT_LEADER_OR_FOLLOWER,
+/// REPLICA_NOT_AVAILABLE, LEADER_NOT_AVAILABLE, BROKER_NOT_AVAILABLE, KAFKA_STORAGE_ERROR,
+/// UNKNOWN_TOPIC_OR_PARTITION) and a partition without a known leader (LEADER_NOT_AVAILABLE)
+/// are retried; any other topic or partition error is final.
+pub(crate) fn group_by_leader(
+    cluster: &Cluster,
+    partitions: &[TopicPartition],
+    tolerate_unknown_topics: bool,
+) -> Routed {
+    let mut routed = Routed::default();
     for tp in partitions {
         let topic = &*tp.topic;
         let Some(info) = cluster.topic(topic) else {
@@ -455,22 +581,66 @@ pub(crate) fn group_by_leader(cluster: &Cluster, partitions: &[TopicPartition]) 
                 .get(topic)
                 .copied()
                 .unwrap_or(ErrorCode::UnknownTopicOrPartition);
-            failed.push((tp.clone(), Error::kafka(code)));
+            let retry = match code {
+                ErrorCode::UnknownTopicOrPartition => tolerate_unknown_topics,
+                ErrorCode::LeaderNotAvailable | ErrorCode::BrokerNotAvailable => true,
+                _ => false,
+            };
+            if retry {
+                routed
+                    .retry
+                    .push((tp.clone(), retriable_metadata_error(code)));
+            } else {
+                routed.failed.push((tp.clone(), Error::kafka(code)));
+            }
             continue;
         };
-        if tp.partition < 0 || tp.partition as usize >= info.partition_count() {
-            failed.push((tp.clone(), Error::kafka(ErrorCode::UnknownTopicOrPartition)));
+        let Some(p) = usize::try_from(tp.partition)
+            .ok()
+            .and_then(|i| info.partitions.get(i))
+        else {
+            routed
+                .retry
+                .push((tp.clone(), Error::kafka(ErrorCode::UnknownTopicOrPartition)));
             continue;
+        };
+        match p.error {
+            ErrorCode::None => {}
+            ErrorCode::NotLeaderOrFollower
+            | ErrorCode::ReplicaNotAvailable
+            | ErrorCode::LeaderNotAvailable
+            | ErrorCode::BrokerNotAvailable
+            | ErrorCode::KafkaStorageError
+            | ErrorCode::UnknownTopicOrPartition => {
+                routed
+                    .retry
+                    .push((tp.clone(), retriable_metadata_error(p.error)));
+                continue;
+            }
+            code => {
+                routed.failed.push((tp.clone(), Error::kafka(code)));
+                continue;
+            }
         }
-        match info
-            .leader(tp.partition)
-            .filter(|l| cluster.broker(*l).is_some())
-        {
-            Some(leader) => by_leader.entry(leader).or_default().push(tp.clone()),
-            None => failed.push((tp.clone(), Error::kafka(ErrorCode::LeaderNotAvailable))),
+        match p.leader.filter(|l| cluster.broker(*l).is_some()) {
+            Some(leader) => routed.by_leader.entry(leader).or_default().push(tp.clone()),
+            None => routed
+                .retry
+                .push((tp.clone(), Error::kafka(ErrorCode::LeaderNotAvailable))),
         }
     }
-    (by_leader, failed)
+    routed
+}
+
+/// The error a retried metadata answer leaves as the last one: its own code when the client
+/// counts it retriable, else (BROKER_NOT_AVAILABLE, which Java's lookup also retries)
+/// LEADER_NOT_AVAILABLE naming it.
+fn retriable_metadata_error(code: ErrorCode) -> Error {
+    if code.is_retriable() {
+        Error::kafka(code)
+    } else {
+        Error::kafka_with_message(ErrorCode::LeaderNotAvailable, Some(code.name().to_owned()))
+    }
 }
 
 /// The partitions of `tps` grouped by topic, topics and partitions in order.
@@ -488,6 +658,25 @@ pub(crate) fn by_topic<'a>(
         ps.dedup();
     }
     m
+}
+
+/// The timeout field of a request the broker may wait on (CreateTopics, DeleteRecords,
+/// ...): what is left before `deadline`, at most `request_timeout`, within `i32`
+/// milliseconds.
+pub(crate) fn timeout_ms(deadline: Instant, request_timeout: Duration) -> i32 {
+    let left = deadline
+        .saturating_duration_since(Instant::now())
+        .min(request_timeout);
+    i32::try_from(left.as_millis()).unwrap_or(i32::MAX)
+}
+
+/// `host:port`, with an IPv6 host in brackets (Java's `Utils.formatAddress`).
+pub(crate) fn address(host: &str, port: i32) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
 }
 
 /// A topic partition.
@@ -571,14 +760,44 @@ mod tests {
                     ..Default::default()
                 },
                 MetadataResponseTopic {
+                    name: Some("u".into()),
+                    partitions: vec![
+                        MetadataResponsePartition {
+                            error_code: ErrorCode::KafkaStorageError.code(),
+                            ..partition(0, 1)
+                        },
+                        MetadataResponsePartition {
+                            error_code: ErrorCode::BrokerNotAvailable.code(),
+                            ..partition(1, 1)
+                        },
+                        MetadataResponsePartition {
+                            error_code: ErrorCode::InvalidRequest.code(),
+                            ..partition(2, 1)
+                        },
+                    ],
+                    ..Default::default()
+                },
+                MetadataResponseTopic {
                     name: Some("denied".into()),
                     error_code: ErrorCode::TopicAuthorizationFailed.code(),
+                    ..Default::default()
+                },
+                MetadataResponseTopic {
+                    name: Some("moving".into()),
+                    error_code: ErrorCode::LeaderNotAvailable.code(),
                     ..Default::default()
                 },
             ],
             ..Default::default()
         };
         Cluster::from_response(&Cluster::default(), &response)
+    }
+
+    fn codes(errors: &[(TopicPartition, Error)]) -> Vec<(TopicPartition, Option<ErrorCode>)> {
+        errors
+            .iter()
+            .map(|(tp, e)| (tp.clone(), e.code()))
+            .collect()
     }
 
     #[test]
@@ -590,27 +809,56 @@ mod tests {
             tp("t", 2),
             tp("t", 3),
             tp("t", 4),
+            tp("t", -1),
             tp("t", 1),
+            tp("u", 0),
+            tp("u", 1),
+            tp("u", 2),
             tp("missing", 0),
             tp("denied", 0),
+            tp("moving", 0),
         ];
-        let (by_leader, failed) = group_by_leader(&c, &asked);
-        assert_eq!(by_leader[&1], [tp("t", 0)]);
-        assert_eq!(by_leader[&2], [tp("t", 1), tp("t", 1)]);
-        let codes: Vec<(TopicPartition, Option<ErrorCode>)> = failed
-            .iter()
-            .map(|(tp, e)| (tp.clone(), e.code()))
-            .collect();
-        assert_eq!(
-            codes,
-            [
+        for tolerate_unknown_topics in [false, true] {
+            let r = group_by_leader(&c, &asked, tolerate_unknown_topics);
+            assert_eq!(r.by_leader.len(), 2);
+            assert_eq!(r.by_leader[&1], [tp("t", 0)]);
+            assert_eq!(r.by_leader[&2], [tp("t", 1), tp("t", 1)]);
+            let mut retry = vec![
                 (tp("t", 2), Some(ErrorCode::LeaderNotAvailable)),
                 // Leader 9 is not a known broker.
                 (tp("t", 3), Some(ErrorCode::LeaderNotAvailable)),
+                // Partitions the metadata does not list (yet): retried, as Java.
                 (tp("t", 4), Some(ErrorCode::UnknownTopicOrPartition)),
-                (tp("missing", 0), Some(ErrorCode::UnknownTopicOrPartition)),
-                (tp("denied", 0), Some(ErrorCode::TopicAuthorizationFailed)),
-            ]
+                (tp("t", -1), Some(ErrorCode::UnknownTopicOrPartition)),
+                // Partition errors Java's lookup retries; BROKER_NOT_AVAILABLE, not
+                // retriable by its code, is kept as LEADER_NOT_AVAILABLE naming it.
+                (tp("u", 0), Some(ErrorCode::KafkaStorageError)),
+                (tp("u", 1), Some(ErrorCode::LeaderNotAvailable)),
+            ];
+            let missing = (tp("missing", 0), Some(ErrorCode::UnknownTopicOrPartition));
+            // Any other partition or topic error is final.
+            let mut failed = vec![(tp("u", 2), Some(ErrorCode::InvalidRequest))];
+            if tolerate_unknown_topics {
+                // DeleteRecords: a topic that does not exist (yet) is retried...
+                retry.push(missing);
+            } else {
+                // ...ListOffsets reports it at once.
+                failed.push(missing);
+            }
+            failed.push((tp("denied", 0), Some(ErrorCode::TopicAuthorizationFailed)));
+            retry.push((tp("moving", 0), Some(ErrorCode::LeaderNotAvailable)));
+            assert_eq!(codes(&r.retry), retry, "tolerate {tolerate_unknown_topics}");
+            assert_eq!(
+                codes(&r.failed),
+                failed,
+                "tolerate {tolerate_unknown_topics}"
+            );
+        }
+        let r = group_by_leader(&c, &[tp("u", 1)], false);
+        assert!(
+            r.retry[0].1.to_string().contains("BROKER_NOT_AVAILABLE"),
+            "{}",
+            r.retry[0].1
         );
     }
 
@@ -627,6 +875,8 @@ mod tests {
             }
         );
         assert_eq!(Node::of(&c, 2).address(), "b:2");
+        assert_eq!(address("::1", 9092), "[::1]:9092");
+        assert_eq!(address("[::1]", 9092), "[::1]:9092");
         assert_eq!(Node::of(&c, 7).port, -1);
     }
 
@@ -645,6 +895,16 @@ mod tests {
         assert_eq!(all.len(), 2);
         let u = random_unit();
         assert!((0.0..1.0).contains(&u));
+    }
+
+    #[test]
+    fn request_timeout_field_is_bounded() {
+        let now = Instant::now();
+        assert_eq!(timeout_ms(now, Duration::from_secs(30)), 0);
+        let t = timeout_ms(now + Duration::from_secs(60), Duration::from_secs(30));
+        assert_eq!(t, 30_000);
+        let t = timeout_ms(now + Duration::from_secs(5), Duration::from_secs(30));
+        assert!((4_000..=5_000).contains(&t), "{t}");
     }
 
     #[test]

@@ -5,12 +5,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use futures::future::join_all;
 use kafka_wire::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_wire::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use super::retry::ItemResults;
-use super::{by_topic, check, fail_all, group_by_leader, tp, AdminClient};
+use super::{by_topic, check, tp, AdminClient};
 use crate::config::IsolationLevel;
 use crate::error::Error;
 use crate::producer::TopicPartition;
@@ -152,9 +151,12 @@ pub(crate) fn list_offsets_results(
 
 impl AdminClient {
     /// Looks up offsets of partitions (ListOffsets, to each partition's leader), one answer
-    /// per partition: UNKNOWN_TOPIC_OR_PARTITION for a partition that does not exist,
+    /// per partition: UNKNOWN_TOPIC_OR_PARTITION at once for a topic that does not exist,
     /// [`Error::UnsupportedVersion`] for [`OffsetSpec::MaxTimestamp`] on a broker before
-    /// ListOffsets v7. Leader changes are retried.
+    /// ListOffsets v7. As Java's `listOffsets`, retriable errors (leader changes, a partition
+    /// the metadata or its leader does not know yet: UNKNOWN_TOPIC_OR_PARTITION,
+    /// OFFSET_NOT_AVAILABLE, ...) are retried until the timeout, which then names the last
+    /// one.
     ///
     /// # Errors
     /// [`Error::Closed`] when the client is closed; everything else is per partition.
@@ -163,48 +165,31 @@ impl AdminClient {
         specs: BTreeMap<TopicPartition, OffsetSpec>,
         options: &ListOffsetsOptions,
     ) -> Result<BTreeMap<TopicPartition, Result<ListOffsetsResultInfo, Error>>, Error> {
-        self.check_open()?;
-        let pending = self.pending("listOffsets", specs.keys().cloned(), options.timeout);
-        Ok(self
-            .drive(pending, |partitions, deadline| {
-                let specs = &specs;
-                async move {
-                    let topics: Vec<String> = by_topic(&partitions).into_keys().collect();
-                    let cluster = self.cluster(Some(&topics), deadline).await?;
-                    let (by_leader, mut out) = group_by_leader(&cluster, &partitions);
-                    let out_failed: Vec<_> = out.drain(..).map(|(k, e)| (k, Err(e))).collect();
-                    let calls = by_leader.iter().map(|(leader, ps)| {
-                        let cluster = &cluster;
-                        async move {
-                            let conn = self.broker(cluster, *leader).await?;
-                            let mut local = Vec::new();
-                            let response = self
-                                .send(&conn, deadline, |version| {
-                                    let (request, unsupported) = list_offsets_request(
-                                        ps,
-                                        specs,
-                                        options.isolation_level,
-                                        version,
-                                    );
-                                    local = unsupported;
-                                    Ok(request)
-                                })
-                                .await?;
-                            local.extend(list_offsets_results(&response));
-                            Ok::<_, Error>(local)
-                        }
-                    });
-                    let mut results = out_failed;
-                    for ((_, ps), r) in by_leader.iter().zip(join_all(calls).await) {
-                        match r {
-                            Ok(rs) => results.extend(rs),
-                            Err(e) => results.extend(fail_all(ps, &e)),
-                        }
-                    }
-                    Ok(results)
-                }
-            })
-            .await)
+        let specs = &specs;
+        self.drive_leaders(
+            "listOffsets",
+            specs.keys().cloned(),
+            options.timeout,
+            false,
+            |conn, partitions, deadline| async move {
+                let mut unsupported = Vec::new();
+                let response = self
+                    .send(&conn, deadline, |version| {
+                        let (request, local) = list_offsets_request(
+                            &partitions,
+                            specs,
+                            options.isolation_level,
+                            version,
+                        );
+                        unsupported = local;
+                        Ok(request)
+                    })
+                    .await?;
+                unsupported.extend(list_offsets_results(&response));
+                Ok(unsupported)
+            },
+        )
+        .await
     }
 }
 

@@ -2,13 +2,12 @@
 //! each partition's leader with one request per leader.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use futures::future::join_all;
 use kafka_wire::messages::delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
 use kafka_wire::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
-use super::{by_topic, check, fail_all, group_by_leader, tp, AdminClient};
+use super::{by_topic, check, timeout_ms, tp, AdminClient};
 use crate::error::Error;
 use crate::producer::TopicPartition;
 
@@ -77,9 +76,11 @@ pub(crate) fn delete_records_results(
 impl AdminClient {
     /// Deletes the records of each partition before an offset (DeleteRecords, to each
     /// partition's leader; -1 deletes up to the high watermark), one answer per partition
-    /// (OFFSET_OUT_OF_RANGE beyond the high watermark, UNKNOWN_TOPIC_OR_PARTITION, ...).
-    /// A broker without DeleteRecords answers every partition it leads with
-    /// [`Error::UnsupportedVersion`].
+    /// (OFFSET_OUT_OF_RANGE beyond the high watermark, TOPIC_AUTHORIZATION_FAILED, ...).
+    /// As Java's `deleteRecords`, retriable errors are retried until the timeout, which then
+    /// names the last one: leader changes, and a topic or partition that does not exist
+    /// (UNKNOWN_TOPIC_OR_PARTITION), which may be one just created. A broker without
+    /// DeleteRecords answers every partition it leads with [`Error::UnsupportedVersion`].
     ///
     /// # Errors
     /// [`Error::Closed`] when the client is closed; everything else is per partition.
@@ -88,44 +89,27 @@ impl AdminClient {
         before: BTreeMap<TopicPartition, i64>,
         options: &DeleteRecordsOptions,
     ) -> Result<BTreeMap<TopicPartition, Result<DeletedRecords, Error>>, Error> {
-        self.check_open()?;
-        let pending = self.pending("deleteRecords", before.keys().cloned(), options.timeout);
+        let before = &before;
         let request_timeout = self.inner.config.request_timeout;
-        Ok(self
-            .drive(pending, |partitions, deadline| {
-                let before = &before;
-                async move {
-                    let topics: Vec<String> = by_topic(&partitions).into_keys().collect();
-                    let cluster = self.cluster(Some(&topics), deadline).await?;
-                    let (by_leader, failed) = group_by_leader(&cluster, &partitions);
-                    let left = deadline
-                        .saturating_duration_since(Instant::now())
-                        .min(request_timeout);
-                    let timeout_ms = i32::try_from(left.as_millis()).unwrap_or(i32::MAX);
-                    let calls = by_leader.iter().map(|(leader, ps)| {
-                        let cluster = &cluster;
-                        async move {
-                            let conn = self.broker(cluster, *leader).await?;
-                            let response = self
-                                .send(&conn, deadline, |_| {
-                                    Ok(delete_records_request(ps, before, timeout_ms))
-                                })
-                                .await?;
-                            Ok::<_, Error>(delete_records_results(&response))
-                        }
-                    });
-                    let mut results: Vec<_> =
-                        failed.into_iter().map(|(k, e)| (k, Err(e))).collect();
-                    for ((_, ps), r) in by_leader.iter().zip(join_all(calls).await) {
-                        match r {
-                            Ok(rs) => results.extend(rs),
-                            Err(e) => results.extend(fail_all(ps, &e)),
-                        }
-                    }
-                    Ok(results)
-                }
-            })
-            .await)
+        self.drive_leaders(
+            "deleteRecords",
+            before.keys().cloned(),
+            options.timeout,
+            true,
+            |conn, partitions, deadline| async move {
+                let response = self
+                    .send(&conn, deadline, |_| {
+                        Ok(delete_records_request(
+                            &partitions,
+                            before,
+                            timeout_ms(deadline, request_timeout),
+                        ))
+                    })
+                    .await?;
+                Ok(delete_records_results(&response))
+            },
+        )
+        .await
     }
 }
 

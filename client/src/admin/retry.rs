@@ -6,7 +6,7 @@
 //! (`default.api.timeout.ms` unless the call's options give a timeout). Items of a call that
 //! got a final answer keep it; only the others are sent again. Time comes in as `now`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::time::{Duration, Instant};
 
@@ -23,7 +23,10 @@ use crate::network::pool::ExponentialBackoff;
 /// out and broken connections.
 ///
 /// UNKNOWN_TOPIC_OR_PARTITION, retriable for the producer, is final here: an admin call on a
-/// topic that does not exist reports it at once, as Java's topic calls do.
+/// topic that does not exist reports it at once, as Java's topic calls do. The calls routed
+/// to partition leaders (ListOffsets, DeleteRecords) retry every retriable error instead,
+/// UNKNOWN_TOPIC_OR_PARTITION included ([`Error::is_retriable`]), as Java's
+/// `PartitionLeaderStrategy` and its handlers.
 pub fn is_retriable(error: &Error) -> bool {
     match error {
         Error::Kafka { code, .. } => matches!(
@@ -99,10 +102,12 @@ pub(crate) struct Pending<K, V> {
     pending: BTreeMap<K, Option<Error>>,
     done: BTreeMap<K, Result<V, Error>>,
     retrier: Retrier,
+    retriable: fn(&Error) -> bool,
 }
 
 impl<K: Ord + Clone + Debug, V> Pending<K, V> {
-    /// A call `op` (for error messages) on `keys` (duplicates merged).
+    /// A call `op` (for error messages) on `keys` (duplicates merged), retrying the errors
+    /// [`is_retriable`] accepts.
     pub(crate) fn new(
         op: &'static str,
         keys: impl IntoIterator<Item = K>,
@@ -113,7 +118,15 @@ impl<K: Ord + Clone + Debug, V> Pending<K, V> {
             pending: keys.into_iter().map(|k| (k, None)).collect(),
             done: BTreeMap::new(),
             retrier,
+            retriable: is_retriable,
         }
+    }
+
+    /// The same call, retrying the errors `retriable` accepts instead (the calls routed to
+    /// partition leaders retry every retriable error, as Java's `PartitionLeaderStrategy`).
+    pub(crate) fn retrying(mut self, retriable: fn(&Error) -> bool) -> Self {
+        self.retriable = retriable;
+        self
     }
 
     /// The items to send next, in order.
@@ -135,8 +148,9 @@ impl<K: Ord + Clone + Debug, V> Pending<K, V> {
 
     /// Records the outcome of an attempt made with the pending items at `now`, drawing the
     /// backoff's jitter from `unit`: a failure of the whole attempt applies to every item;
-    /// per-item answers are final unless [`is_retriable`]; a pending item the outcome does
-    /// not mention is a protocol error (the broker must answer every item it was asked).
+    /// per-item answers are final unless retriable (by [`is_retriable`], or the policy given
+    /// to [`retrying`](Self::retrying)); a pending item the outcome does not mention is a
+    /// protocol error (the broker must answer every item it was asked).
     pub(crate) fn record(
         &mut self,
         outcome: Result<ItemResults<K, V>, Error>,
@@ -145,7 +159,7 @@ impl<K: Ord + Clone + Debug, V> Pending<K, V> {
     ) -> Step {
         match outcome {
             Err(e) => {
-                let retriable = is_retriable(&e);
+                let retriable = (self.retriable)(&e);
                 let keys = self.keys();
                 for k in keys {
                     if retriable {
@@ -157,14 +171,14 @@ impl<K: Ord + Clone + Debug, V> Pending<K, V> {
                 }
             }
             Ok(results) => {
-                let mut seen = Vec::with_capacity(results.len());
+                let mut seen = BTreeSet::new();
                 for (k, r) in results {
                     if !self.pending.contains_key(&k) {
                         continue;
                     }
-                    seen.push(k.clone());
+                    seen.insert(k.clone());
                     match r {
-                        Err(e) if is_retriable(&e) => {
+                        Err(e) if (self.retriable)(&e) => {
                             self.pending.insert(k, Some(e));
                         }
                         r => {
@@ -368,6 +382,36 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_call_can_retry_other_errors() {
+        let now = Instant::now();
+        let mut p: Pending<i32, ()> = Pending::new("listOffsets", [1, 2, 3], retrier(now, 5_000))
+            .retrying(Error::is_retriable);
+        let step = p.record(
+            Ok(vec![
+                (1, Err(kafka(ErrorCode::UnknownTopicOrPartition))),
+                (2, Err(kafka(ErrorCode::OffsetNotAvailable))),
+                (3, Err(kafka(ErrorCode::TopicAuthorizationFailed))),
+            ]),
+            now,
+            0.5,
+        );
+        assert!(matches!(step, Step::RetryAfter(_)));
+        assert_eq!(p.keys(), [1, 2]);
+        // The policy also decides for a failure of the whole attempt.
+        assert!(matches!(
+            p.record(Err(kafka(ErrorCode::UnknownTopicOrPartition)), now, 0.5),
+            Step::RetryAfter(_)
+        ));
+        assert_eq!(p.record(Err(Error::Closed), now, 0.5), Step::Done);
+        let done = p.finish();
+        assert_eq!(done[&1], Err(Error::Closed));
+        assert_eq!(
+            done[&3].as_ref().unwrap_err().code(),
+            Some(ErrorCode::TopicAuthorizationFailed)
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! (CreatePartitions), KIP-516 (topic ids).
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kafka_wire::messages::create_partitions_request::{
     CreatePartitionsAssignment, CreatePartitionsTopic,
@@ -20,7 +20,7 @@ use kafka_wire::messages::{
 use kafka_wire::{ErrorCode, Uuid};
 
 use super::configs::{ConfigEntry, ConfigSource};
-use super::{check, AdminClient, Node};
+use super::{check, timeout_ms, AdminClient, Node};
 use crate::error::Error;
 use crate::metadata::Cluster;
 
@@ -370,15 +370,6 @@ pub(crate) fn cluster_from_metadata(cluster: &Cluster) -> ClusterDescription {
         controller: cluster.controller.map(|c| Node::of(cluster, c)),
         nodes: ids.into_iter().map(|id| Node::of(cluster, id)).collect(),
     }
-}
-
-/// The request timeout field of a controller request: what is left before `deadline`,
-/// within `i32` milliseconds.
-fn timeout_ms(deadline: Instant, request_timeout: Duration) -> i32 {
-    let left = deadline
-        .saturating_duration_since(Instant::now())
-        .min(request_timeout);
-    i32::try_from(left.as_millis()).unwrap_or(i32::MAX)
 }
 
 impl AdminClient {
@@ -811,15 +802,5 @@ mod tests {
         assert_eq!(c.cluster_id.as_deref(), Some("c"));
         assert_eq!(c.controller.map(|n| n.id), Some(1));
         assert_eq!(c.nodes.len(), 1);
-    }
-
-    #[test]
-    fn controller_timeout_field_is_bounded() {
-        let now = Instant::now();
-        assert_eq!(timeout_ms(now, Duration::from_secs(30)), 0);
-        let t = timeout_ms(now + Duration::from_secs(60), Duration::from_secs(30));
-        assert_eq!(t, 30_000);
-        let t = timeout_ms(now + Duration::from_secs(5), Duration::from_secs(30));
-        assert!((4_000..=5_000).contains(&t), "{t}");
     }
 }
