@@ -21,9 +21,19 @@ pub struct BrokerInfo {
 }
 
 impl BrokerInfo {
-    /// `host:port`.
+    /// `host:port`, an IPv6 host in brackets ([`format_address`]).
     pub fn address(&self) -> String {
-        format!("{}:{}", self.host, self.port)
+        format_address(&self.host, self.port)
+    }
+}
+
+/// `host:port`, with an IPv6 host in brackets (`[::1]:9092`), as Java's
+/// `Utils.formatAddress`: the form every connection in this crate is opened with.
+pub fn format_address(host: &str, port: i32) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
     }
 }
 

@@ -670,14 +670,7 @@ pub(crate) fn timeout_ms(deadline: Instant, request_timeout: Duration) -> i32 {
     i32::try_from(left.as_millis()).unwrap_or(i32::MAX)
 }
 
-/// `host:port`, with an IPv6 host in brackets (Java's `Utils.formatAddress`).
-pub(crate) fn address(host: &str, port: i32) -> String {
-    if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
-}
+pub(crate) use crate::metadata::format_address as address;
 
 /// A topic partition.
 pub(crate) fn tp(topic: &str, partition: i32) -> TopicPartition {

@@ -1649,11 +1649,7 @@ fn consumed_offsets(
 }
 
 fn node_address(node: &CoordinatorNode) -> String {
-    if node.host.contains(':') && !node.host.starts_with('[') {
-        format!("[{}]:{}", node.host, node.port)
-    } else {
-        format!("{}:{}", node.host, node.port)
-    }
+    crate::metadata::format_address(&node.host, node.port)
 }
 
 /// Sends a request built for the negotiated version to the group coordinator, over the
