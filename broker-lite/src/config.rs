@@ -40,6 +40,8 @@ pub enum ConfigType {
     Int,
     /// 64-bit integer.
     Long,
+    /// 64-bit floating point number.
+    Double,
     /// Comma-separated list.
     List,
 }
@@ -52,6 +54,7 @@ impl ConfigType {
             ConfigType::String => 2,
             ConfigType::Int => 3,
             ConfigType::Long => 5,
+            ConfigType::Double => 6,
             ConfigType::List => 7,
         }
     }
@@ -78,6 +81,11 @@ impl ConfigType {
                 .parse::<i64>()
                 .map(|_| ())
                 .map_err(|_| bad("Not a number of type LONG")),
+            ConfigType::Double => value
+                .trim()
+                .parse::<f64>()
+                .map(|_| ())
+                .map_err(|_| bad("Not a number of type DOUBLE")),
             ConfigType::String | ConfigType::List => Ok(()),
         }
     }
@@ -133,6 +141,7 @@ broker_configs! {
     "log.cleaner.enable", Boolean, "true", None, "Run the log cleaner (compaction of cleanup.policy=compact topics) with each retention check.";
     "log.cleaner.dedupe.buffer.size", Long, "134217728", None, "Memory of the cleaner's offset map (24 bytes per key; more than 1 MiB); a pass cleans only as far as its keys fit.";
     "log.cleaner.io.buffer.load.factor", String, "0.9", None, "Share of the offset map's slots a cleaning pass may fill (above 0, at most 1).";
+    "log.cleaner.io.max.bytes.per.second", Double, "1.7976931348623157E308", None, "The log cleaner is throttled so that the sum of its read and write I/O is below this many bytes per second on average (above 0; the default is unthrottled).";
     "log.cleaner.delete.retention.ms", Long, "86400000", Some("delete.retention.ms"), "How long tombstones are kept after the cleaning that first retained them.";
     "log.cleaner.min.cleanable.ratio", String, "0.5", Some("min.cleanable.dirty.ratio"), "Dirty ratio above which a compacted log is cleaned.";
     "log.cleaner.min.compaction.lag.ms", Long, "0", Some("min.compaction.lag.ms"), "Minimum time a record stays uncompacted.";
@@ -219,6 +228,12 @@ impl BrokerConfig {
                 .parse::<f64>()
                 .is_ok_and(|f| f > 0.0 && f <= 1.0))
             .then_some("expected a number above 0 and at most 1"),
+            // Kafka accepts any double; 0 would make its cleaner sleep forever, a negative
+            // rate or NaN never throttle: only rates above 0 are accepted here.
+            "log.cleaner.io.max.bytes.per.second" => {
+                (!value.trim().parse::<f64>().is_ok_and(|r| r > 0.0))
+                    .then_some("expected a number above 0")
+            }
             // Kafka: atLeast(1024).
             "fetch.max.bytes" => value
                 .trim()
@@ -278,8 +293,9 @@ impl BrokerConfig {
         self.get_i64("socket.request.max.bytes").max(1024) as usize
     }
 
-    /// The log cleaner's settings: `log.cleaner.dedupe.buffer.size` and
-    /// `log.cleaner.io.buffer.load.factor` (validated by [`set`](Self::set)).
+    /// The log cleaner's settings: `log.cleaner.dedupe.buffer.size`,
+    /// `log.cleaner.io.buffer.load.factor` and `log.cleaner.io.max.bytes.per.second`
+    /// (validated by [`set`](Self::set)).
     pub fn cleaner_config(&self) -> crate::storage::CleanerConfig {
         let defaults = crate::storage::CleanerConfig::default();
         crate::storage::CleanerConfig {
@@ -289,6 +305,10 @@ impl BrokerConfig {
                 .get("log.cleaner.io.buffer.load.factor")
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(defaults.load_factor),
+            io_max_bytes_per_second: self
+                .get("log.cleaner.io.max.bytes.per.second")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(defaults.io_max_bytes_per_second),
         }
     }
 
@@ -379,6 +399,43 @@ mod tests {
             (1_048_577, 0.75)
         );
         assert!(cleaner.validate().is_ok());
+    }
+
+    #[test]
+    fn the_cleaner_io_rate_is_a_positive_double_unthrottled_by_default() {
+        let mut c = BrokerConfig::default();
+        let def = broker_config_def("log.cleaner.io.max.bytes.per.second").unwrap();
+        // Kafka: DOUBLE, default Double.MaxValue.
+        assert_eq!((def.ty, def.ty.describe_id()), (ConfigType::Double, 6));
+        assert_eq!(c.cleaner_config().io_max_bytes_per_second, f64::MAX);
+        let now = std::time::Instant::now();
+        assert!(c.cleaner_config().io_throttler(now).is_none());
+        for bad in ["x", "", "1,5", "0", "-1", "-0.0", "NaN"] {
+            let err = c
+                .set("log.cleaner.io.max.bytes.per.second", bad)
+                .unwrap_err();
+            assert!(
+                matches!(&err, ConfigError::InvalidValue { key, .. } if key == "log.cleaner.io.max.bytes.per.second"),
+                "{bad}: {err}"
+            );
+        }
+        assert_eq!(c.cleaner_config().io_max_bytes_per_second, f64::MAX);
+        c.set("log.cleaner.io.max.bytes.per.second", " 1048576.5 ")
+            .unwrap();
+        let cleaner = c.cleaner_config();
+        assert_eq!(cleaner.io_max_bytes_per_second, 1_048_576.5);
+        assert!(cleaner.validate().is_ok());
+        let throttler = cleaner.io_throttler(now).unwrap();
+        assert_eq!(
+            throttler.lock().unwrap().desired_rate_per_sec(),
+            1_048_576.5
+        );
+        c.set("log.cleaner.io.max.bytes.per.second", "1e3").unwrap();
+        assert_eq!(c.cleaner_config().io_max_bytes_per_second, 1000.0);
+        // Infinity, like the default, is unthrottled.
+        c.set("log.cleaner.io.max.bytes.per.second", "Infinity")
+            .unwrap();
+        assert!(c.cleaner_config().io_throttler(now).is_none());
     }
 
     #[test]

@@ -803,6 +803,8 @@ impl BrokerState {
     pub fn apply_retention(&self, now: i64) {
         let clean = self.config.get_bool("log.cleaner.enable");
         let cleaner = self.config.cleaner_config();
+        // `log.cleaner.io.max.bytes.per.second`: one throttle for the round's passes.
+        let throttle = cleaner.io_throttler(std::time::Instant::now());
         for topic in self.all_topics() {
             for p in topic.all_partitions() {
                 if let Err(e) = p.log().apply_retention(now) {
@@ -810,9 +812,13 @@ impl BrokerState {
                 }
                 // The partition's lock is held only to snapshot the pass and to swap in.
                 if clean {
-                    if let Err(e) =
-                        crate::storage::compact_unlocked(|| p.log(), now, false, &cleaner)
-                    {
+                    if let Err(e) = crate::storage::compact_unlocked(
+                        || p.log(),
+                        now,
+                        false,
+                        &cleaner,
+                        throttle.as_ref(),
+                    ) {
                         warn!(topic = %topic.name, partition = p.index, error = %e, "compaction failed");
                     }
                 }
@@ -829,9 +835,17 @@ impl BrokerState {
     pub fn compact_now(&self, now: i64) -> usize {
         let mut compacted = 0;
         let cleaner = self.config.cleaner_config();
+        let throttle = cleaner.io_throttler(std::time::Instant::now());
         for topic in self.all_topics() {
             for p in topic.all_partitions() {
-                match crate::storage::compact_unlocked(|| p.log(), now, true, &cleaner) {
+                let compacted_now = crate::storage::compact_unlocked(
+                    || p.log(),
+                    now,
+                    true,
+                    &cleaner,
+                    throttle.as_ref(),
+                );
+                match compacted_now {
                     Ok(Some(outcome)) if outcome.segments_written > 0 => compacted += 1,
                     Ok(_) => {}
                     Err(e) => {
@@ -888,9 +902,16 @@ impl BrokerState {
     pub fn close_all(&self) {
         for topic in self.all_topics() {
             for p in topic.all_partitions() {
-                if let Err(e) = p.log().close() {
-                    warn!(topic = %topic.name, partition = p.index, error = %e, "close failed");
-                }
+                let dir = {
+                    let mut log = p.log();
+                    if let Err(e) = log.close() {
+                        warn!(topic = %topic.name, partition = p.index, error = %e, "close failed");
+                    }
+                    log.dir().to_path_buf()
+                };
+                // A cleaning pass (maybe sleeping in its I/O throttle) stops at its next
+                // batch instead of holding up shutdown.
+                crate::storage::abort_cleaning(&dir);
             }
         }
     }

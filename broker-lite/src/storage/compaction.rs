@@ -106,7 +106,25 @@
 //!
 //! Deleting a topic closes each partition's log, then stops its pass ([`abort_cleaning`],
 //! Kafka's `abortCleaning`) and waits for it to end before the directory is removed: the pass
-//! checks between segments, removes the `.cleaned` files it wrote and swaps nothing.
+//! checks before every batch it reads (Kafka's `checkDone` per read buffer) and between the
+//! slices of a throttle sleep, removes the `.cleaned` files it wrote and swaps nothing.
+//!
+//! # I/O throttle
+//!
+//! `log.cleaner.io.max.bytes.per.second` ([`CleanerConfig::io_max_bytes_per_second`],
+//! default `f64::MAX`: unthrottled) limits the cleaner's reads and writes through Kafka's
+//! `Throttler` (`throttler.rs`: once per 300 ms check interval, a sleep bringing the period's
+//! average rate down to the desired one). As in Kafka's `Cleaner`, it is told the bytes of
+//! every batch read while building the offset map (`buildOffsetMapForSegment`), and of every
+//! batch read plus the bytes it wrote while copying segments (`cleanInto`). The broker
+//! shares one throttler between the passes of a cleaning round (Kafka shares one between
+//! its cleaner threads). Sleeps happen in phase (b) only, so no lock is held while
+//! sleeping: not the partition's, not the throttler's. They are taken in slices of at most
+//! 50 ms, between which the pass checks whether it was aborted. Unthrottled, the cost per
+//! batch is one comparison (no throttler) and the abort check (an atomic load). Passes run
+//! under a `&mut` borrow of the log ([`PartitionLog::maybe_compact`],
+//! [`PartitionLog::compact_now`]) are never throttled. Measuring elapsed time for the
+//! throttle is the only clock this module reads (`Instant`, monotonic).
 //!
 //! # Crash safety
 //!
@@ -125,7 +143,8 @@
 //! * One cleaner: passes run one partition after another in the retention task (on a
 //!   blocking-safe thread), not on `log.cleaner.threads` dedicated threads, and the offset
 //!   map is allocated per pass, never larger than the pass can fill, instead of once per
-//!   thread. There is no `log.cleaner.io.max.bytes.per.second` throttling.
+//!   thread. A throttled pass therefore also delays the retention checks and passes of the
+//!   partitions after it in that round.
 //! * The earliest delete horizon that triggers a pass is kept in memory only; after a
 //!   restart, tombstones are removed by the next pass the dirty ratio triggers.
 
@@ -134,12 +153,14 @@ use std::fs::{self, File};
 use std::ops::{DerefMut, Range};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Condvar, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_wire::codec::{write_varint, write_varlong};
 use kafka_wire::records::{compress, Compression, RecordBatch, RecordIter};
-use tracing::{debug, info, warn};
+use tracing::{debug, info, trace, warn};
 
 use super::batch::{
     compute_crc, BatchHeader, BATCH_HEADER_SIZE, LOG_OVERHEAD, MAGIC_V2, NO_TIMESTAMP,
@@ -155,6 +176,7 @@ use super::segment::{
     file_name, visit_batches_of, BatchPosition, LogSegment, INDEX_SUFFIX, LOG_SUFFIX,
     TIME_INDEX_SUFFIX,
 };
+use super::throttler::Throttler;
 use super::txn_index::{TxnIndexEntry, TXN_INDEX_SUFFIX};
 
 /// Suffix of the log cleaner's output while it is written.
@@ -170,6 +192,11 @@ const MAX_DECOMPRESSED: usize = 128 * 1024 * 1024;
 const DELETE_HORIZON_FLAG: i16 = 0x40;
 const COMPRESSION_MASK: i16 = 0x07;
 const TIMESTAMP_TYPE_FLAG: i16 = 0x08;
+/// The longest single sleep of a throttled pass: between slices, it checks whether it was
+/// aborted.
+const THROTTLE_SLICE: Duration = Duration::from_millis(50);
+/// `log.cleaner.io.max.bytes.per.second`.
+const IO_MAX_BYTES_PER_SECOND: &str = "log.cleaner.io.max.bytes.per.second";
 
 /// What one compaction pass did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -262,9 +289,10 @@ impl AbortedRanges {
     }
 }
 
-/// The log cleaner's settings: Kafka's broker configs `log.cleaner.dedupe.buffer.size` and
+/// The log cleaner's settings: Kafka's broker configs `log.cleaner.dedupe.buffer.size`,
 /// `log.cleaner.io.buffer.load.factor` (broker-lite has one cleaner, so the whole buffer
-/// serves it; Kafka divides it among `log.cleaner.threads`).
+/// serves it; Kafka divides it among `log.cleaner.threads`) and
+/// `log.cleaner.io.max.bytes.per.second`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CleanerConfig {
     /// `log.cleaner.dedupe.buffer.size`: memory for the offset map, 24 bytes per key (a
@@ -273,6 +301,10 @@ pub struct CleanerConfig {
     /// `log.cleaner.io.buffer.load.factor`: the share of the map's slots a pass may fill
     /// before it stops indexing. Default 0.9.
     pub load_factor: f64,
+    /// `log.cleaner.io.max.bytes.per.second`: the cleaner's reads plus writes, in bytes per
+    /// second, averaged over 300 ms check intervals (Kafka's `Throttler`). Default
+    /// `f64::MAX` (Kafka's `Double.MaxValue`): unthrottled.
+    pub io_max_bytes_per_second: f64,
 }
 
 impl Default for CleanerConfig {
@@ -280,6 +312,7 @@ impl Default for CleanerConfig {
         CleanerConfig {
             dedupe_buffer_size: 128 * 1024 * 1024,
             load_factor: 0.9,
+            io_max_bytes_per_second: f64::MAX,
         }
     }
 }
@@ -294,12 +327,30 @@ impl CleanerConfig {
         )
     }
 
+    /// The I/O throttle of a cleaning round, its first period starting at `now`, to share
+    /// between the round's passes (`compact_unlocked`); `None` when unthrottled (the rate
+    /// is `f64::MAX` or more, as by default, or not a number), so that passes skip it.
+    pub fn io_throttler(&self, now: Instant) -> Option<Mutex<Throttler>> {
+        (self.io_max_bytes_per_second < f64::MAX)
+            .then(|| Mutex::new(Throttler::new(self.io_max_bytes_per_second, now)))
+    }
+
     /// Kafka's requirement on a cleaner: `slots × load factor > 1` ("offset map is too small
-    /// to fit in even a single message, so log cleaning will never make progress").
+    /// to fit in even a single message, so log cleaning will never make progress"); and a
+    /// positive I/O rate (Kafka accepts any double, but a rate of 0 makes its cleaner sleep
+    /// forever, and a negative one or NaN never throttles).
     ///
     /// # Errors
-    /// [`ConfigError::Invalid`] naming `log.cleaner.dedupe.buffer.size`.
+    /// [`ConfigError::Invalid`] naming `log.cleaner.dedupe.buffer.size` or
+    /// `log.cleaner.io.max.bytes.per.second`.
     pub fn validate(&self) -> std::result::Result<(), ConfigError> {
+        if self.io_max_bytes_per_second.is_nan() || self.io_max_bytes_per_second <= 0.0 {
+            return Err(ConfigError::Invalid {
+                name: IO_MAX_BYTES_PER_SECOND.to_string(),
+                value: self.io_max_bytes_per_second.to_string(),
+                reason: "the log cleaner's I/O rate must be above 0".to_string(),
+            });
+        }
         let slots = offset_map::slots_for(self.dedupe_buffer_size) as f64;
         if self.load_factor > 0.0 && slots * self.load_factor > 1.0 {
             return Ok(());
@@ -317,15 +368,16 @@ impl CleanerConfig {
 }
 
 /// The partition directories with a cleaning pass under way in this process (Kafka's
-/// `LogCleanerManager.inProgress`), each with whether it was asked to stop: one pass per log
-/// at a time, since two passes would write the same `.cleaned` files.
-static IN_PROGRESS: Mutex<Vec<(PathBuf, bool)>> = Mutex::new(Vec::new());
+/// `LogCleanerManager.inProgress`), each with its flag asking it to stop: one pass per log at
+/// a time, since two passes would write the same `.cleaned` files.
+static IN_PROGRESS: Mutex<Vec<(PathBuf, Arc<AtomicBool>)>> = Mutex::new(Vec::new());
 /// Signalled whenever a pass ends (for [`abort_cleaning`]).
 static PASS_ENDED: Condvar = Condvar::new();
 
-/// Marks a log's cleaning as under way until dropped.
+/// Marks a log's cleaning as under way until dropped; holds the flag [`abort_cleaning`]
+/// sets, which the pass reads before every batch (an atomic load, no lock).
 #[derive(Debug)]
-struct InProgress(PathBuf);
+struct InProgress(PathBuf, Arc<AtomicBool>);
 
 impl InProgress {
     fn acquire(dir: &Path) -> Option<InProgress> {
@@ -333,14 +385,14 @@ impl InProgress {
         if dirs.iter().any(|(d, _)| d == dir) {
             return None;
         }
-        dirs.push((dir.to_path_buf(), false));
-        Some(InProgress(dir.to_path_buf()))
+        let stop = Arc::new(AtomicBool::new(false));
+        dirs.push((dir.to_path_buf(), stop.clone()));
+        Some(InProgress(dir.to_path_buf(), stop))
     }
 
     /// Whether [`abort_cleaning`] asked this pass to stop.
     fn aborted(&self) -> bool {
-        let dirs = IN_PROGRESS.lock().unwrap_or_else(|p| p.into_inner());
-        dirs.iter().any(|(d, stop)| *d == self.0 && *stop)
+        self.1.load(Ordering::Acquire)
     }
 
     /// [`StorageError::LogClosed`] when the pass was asked to stop.
@@ -349,6 +401,62 @@ impl InProgress {
             return Err(StorageError::LogClosed(self.0.clone()));
         }
         Ok(())
+    }
+
+    /// Sleeps for `duration` (a throttle's), in slices of at most [`THROTTLE_SLICE`],
+    /// checking before each whether the pass was asked to stop.
+    ///
+    /// # Errors
+    /// [`StorageError::LogClosed`] as soon as the pass was asked to stop.
+    fn sleep(&self, duration: Duration) -> Result<()> {
+        let until = Instant::now().checked_add(duration);
+        loop {
+            self.check()?;
+            let left = until.map_or(THROTTLE_SLICE, |u| {
+                u.saturating_duration_since(Instant::now())
+            });
+            if left.is_zero() {
+                return Ok(());
+            }
+            std::thread::sleep(left.min(THROTTLE_SLICE));
+        }
+    }
+}
+
+/// What a pass does beside its work for each batch, without any lock: notice an abort, and
+/// tell the I/O throttle (if any) what it read and wrote, sleeping as long as it asks.
+struct PassIo<'a> {
+    pass: &'a InProgress,
+    throttle: Option<&'a Mutex<Throttler>>,
+}
+
+impl PassIo<'_> {
+    /// [`StorageError::LogClosed`] when the pass was asked to stop.
+    fn check(&self) -> Result<()> {
+        self.pass.check()
+    }
+
+    /// Kafka's `throttler.maybeThrottle(bytes)`: the throttler's lock is held only while it
+    /// decides, never while sleeping.
+    ///
+    /// # Errors
+    /// [`StorageError::LogClosed`] when the pass was asked to stop during the sleep.
+    fn throttle(&self, bytes: u64) -> Result<()> {
+        let Some(throttle) = self.throttle else {
+            return Ok(());
+        };
+        let sleep = throttle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .maybe_throttle(bytes, Instant::now());
+        match sleep {
+            Some(duration) => {
+                trace!(dir = %self.pass.0.display(), sleep_ms = duration.as_millis(),
+                    "throttling the log cleaner (log.cleaner.io.max.bytes.per.second)");
+                self.pass.sleep(duration)
+            }
+            None => Ok(()),
+        }
     }
 }
 
@@ -364,14 +472,15 @@ impl Drop for InProgress {
 
 /// Stops the cleaning pass of the log in `dir`, if one is under way, and waits until it has
 /// ended (Kafka's `LogCleanerManager.abortCleaning`, used before a log is deleted). The pass
-/// notices between segments, removes the `.cleaned` files it wrote and ends without
-/// swapping anything; the log must already be closed so that no new pass starts.
+/// notices before its next batch (or within a slice of a throttle sleep), removes the
+/// `.cleaned` files it wrote and ends without swapping anything; the log must already be
+/// closed so that no new pass starts.
 pub(crate) fn abort_cleaning(dir: &Path) {
     let mut dirs = IN_PROGRESS.lock().unwrap_or_else(|p| p.into_inner());
     let mut asked = false;
     while let Some(entry) = dirs.iter_mut().find(|(d, _)| d == dir) {
         if !asked {
-            entry.1 = true;
+            entry.1.store(true, Ordering::Release);
             asked = true;
             debug!(dir = %dir.display(), "waiting for the log cleaner to stop its pass");
         }
@@ -532,6 +641,9 @@ struct PassContext<'a> {
 /// not compacted, cleaning is not due, another pass is under way, or the log changed in a way
 /// that conflicts with the pass (which is then given up; the next one retries).
 ///
+/// `throttle` ([`CleanerConfig::io_throttler`], shared by the passes of a cleaning round) is
+/// told the bytes the pass reads and writes; its sleeps happen without the lock.
+///
 /// # Errors
 /// As [`PartitionLog::maybe_compact`], and [`StorageError::InvalidConfig`] for a
 /// `cleaner` config that cannot make progress.
@@ -540,12 +652,13 @@ pub(crate) fn compact_unlocked<G: DerefMut<Target = PartitionLog>>(
     now_ms: i64,
     force: bool,
     cleaner: &CleanerConfig,
+    throttle: Option<&Mutex<Throttler>>,
 ) -> Result<Option<CompactionOutcome>> {
     let pass = lock().prepare_cleaning(now_ms, force)?;
     let Some(pass) = pass else {
         return Ok(None);
     };
-    let cleaned = match pass.clean(cleaner) {
+    let cleaned = match pass.clean(cleaner, throttle) {
         Ok(cleaned) => cleaned,
         // Stopped by `abort_cleaning`: the log is being deleted.
         Err(StorageError::LogClosed(dir)) => {
@@ -681,7 +794,8 @@ impl PartitionLog {
         let Some(pass) = self.prepare_cleaning(now_ms, force)? else {
             return Ok(None);
         };
-        let cleaned = pass.clean(cleaner)?;
+        // The caller's borrow of the log is held throughout: never throttled.
+        let cleaned = pass.clean(cleaner, None)?;
         self.finish_cleaning(cleaned, crash)
     }
 
@@ -887,17 +1001,28 @@ impl CleaningPass {
     /// batch indexed whole, Kafka's `offsetMap.latestOffset + 1`), then writes each group of
     /// segments below that end into a `.cleaned` segment (fsynced). Groups in which nothing
     /// changes are not kept. On error, the `.cleaned` files written so far are removed.
+    /// Every batch read and written is reported to `throttle`, which may make the pass sleep
+    /// (see the module documentation); the pass checks before every batch, and during
+    /// sleeps, whether [`abort_cleaning`] stopped it.
     ///
     /// # Errors
-    /// [`StorageError::InvalidConfig`] when `cleaner` cannot index a single key;
-    /// [`StorageError::CorruptLog`] for a batch that cannot be decoded; [`StorageError::Io`].
-    pub(crate) fn clean(self, cleaner: &CleanerConfig) -> Result<CleanedPass> {
+    /// [`StorageError::InvalidConfig`] when `cleaner` cannot index a single key or has no
+    /// positive I/O rate; [`StorageError::CorruptLog`] for a batch that cannot be decoded;
+    /// [`StorageError::Io`]; [`StorageError::LogClosed`] when stopped by [`abort_cleaning`].
+    pub(crate) fn clean(
+        self,
+        cleaner: &CleanerConfig,
+        throttle: Option<&Mutex<Throttler>>,
+    ) -> Result<CleanedPass> {
         cleaner.validate()?;
         let start = self.range.first_dirty_offset;
         let end = self.range.first_uncleanable_offset;
         let mut map = new_offset_map(cleaner, end.saturating_sub(start));
-        let stop = &self._in_progress;
-        let full = build_offset_map(&self.segments, start, end, &self.aborted, &mut map, stop)?;
+        let io = PassIo {
+            pass: &self._in_progress,
+            throttle,
+        };
+        let full = build_offset_map(&self.segments, start, end, &self.aborted, &mut map, &io)?;
         let end_offset = if full {
             let indexed_to = map.latest_offset().saturating_add(1);
             if indexed_to <= start {
@@ -933,11 +1058,11 @@ impl CleaningPass {
         };
         let mut groups = Vec::new();
         for range in group_segments(&self.segments[..count], &self.config) {
-            if let Err(e) = self._in_progress.check() {
+            if let Err(e) = io.check() {
                 discard_groups(groups);
                 return Err(e);
             }
-            match self.write_group(range.clone(), &mut ctx) {
+            match self.write_group(range.clone(), &mut ctx, &io) {
                 Ok(Some(cleaned)) => groups.push(CleanedGroup {
                     segments: range,
                     cleaned,
@@ -965,6 +1090,7 @@ impl CleaningPass {
         &self,
         group: Range<usize>,
         ctx: &mut PassContext<'_>,
+        io: &PassIo<'_>,
     ) -> Result<Option<LogSegment>> {
         let base = self.segments[group.start].base_offset;
         let mut cleaned = LogSegment::create_with_suffix(
@@ -974,7 +1100,7 @@ impl CleaningPass {
             self.now_ms,
             CLEANED_SUFFIX,
         )?;
-        match self.write_cleaned(&group, &mut cleaned, ctx) {
+        match self.write_cleaned(&group, &mut cleaned, ctx, io) {
             Ok(true) => Ok(Some(cleaned)),
             Ok(false) => cleaned.remove_files().map(|()| None),
             Err(e) => {
@@ -987,12 +1113,15 @@ impl CleaningPass {
     }
 
     /// Writes the retained batches of `group` into `cleaned` and fsyncs it. Returns whether
-    /// any batch differs from the originals.
+    /// any batch differs from the originals. Each batch's bytes read plus the bytes written
+    /// for it go to the throttle (Kafka's `cleanInto` reports the read buffer, then the
+    /// output buffer).
     fn write_cleaned(
         &self,
         group: &Range<usize>,
         cleaned: &mut LogSegment,
         ctx: &mut PassContext<'_>,
+        io: &PassIo<'_>,
     ) -> Result<bool> {
         let interval = self.config.index_interval();
         let mut changed = false;
@@ -1000,16 +1129,24 @@ impl CleaningPass {
         for segment in &self.segments[group.clone()] {
             aborted_txns.extend_from_slice(&segment.aborted);
             segment.visit(|at| {
+                io.check()?;
                 let bytes = Bytes::from(segment.read_batch(at)?);
-                match filter_batch(&segment.path, at, &bytes, ctx)? {
-                    Filtered::Keep => cleaned.append_stored(&bytes, interval)?,
+                let written = match filter_batch(&segment.path, at, &bytes, ctx)? {
+                    Filtered::Keep => {
+                        cleaned.append_stored(&bytes, interval)?;
+                        bytes.len()
+                    }
                     Filtered::Rewrite(new) => {
                         changed = true;
                         cleaned.append_stored(&new, interval)?;
+                        new.len()
                     }
-                    Filtered::Drop => changed = true,
-                }
-                Ok(())
+                    Filtered::Drop => {
+                        changed = true;
+                        0
+                    }
+                };
+                io.throttle(at.size.saturating_add(written as u64))
             })?;
         }
         cleaned.set_aborted_txns(aborted_txns)?;
@@ -1050,20 +1187,23 @@ fn new_offset_map(cleaner: &CleanerConfig, span: i64) -> OffsetMap {
 /// (control batches and aborted transactions excluded). The map's latest offset follows each
 /// batch read whole and, after a segment read whole, the next segment's base offset minus
 /// one. Returns whether the map became full (indexing stopped inside a batch, which is then
-/// not counted as indexed).
+/// not counted as indexed). Every batch from the first dirty offset on is reported to the
+/// throttle, whole, before it is indexed (Kafka's `buildOffsetMapForSegment` reports each
+/// read buffer), up to and including the one that filled the map; the pass checks for an
+/// abort before each.
 fn build_offset_map(
     segments: &[SourceSegment],
     start: i64,
     end: i64,
     aborted: &AbortedRanges,
     map: &mut OffsetMap,
-    pass: &InProgress,
+    io: &PassIo<'_>,
 ) -> Result<bool> {
     for segment in segments {
         if segment.next_base <= start {
             continue;
         }
-        pass.check()?;
+        io.check()?;
         if segment.base_offset >= end {
             break;
         }
@@ -1073,6 +1213,8 @@ fn build_offset_map(
             if full || h.last_offset() < start {
                 return Ok(());
             }
+            io.check()?;
+            io.throttle(at.size)?;
             if !h.is_control() && !aborted.contains(h) {
                 let batch = segment.decode(at)?;
                 let mut records = batch

@@ -545,6 +545,7 @@ fn small_map() -> CleanerConfig {
     CleanerConfig {
         dedupe_buffer_size: 112 * 24,
         load_factor: 0.9,
+        ..CleanerConfig::default()
     }
 }
 
@@ -675,6 +676,7 @@ fn a_map_too_small_for_one_key_is_a_config_error() {
     let tiny = CleanerConfig {
         dedupe_buffer_size: 24,
         load_factor: 0.9,
+        ..CleanerConfig::default()
     };
     assert!(tiny.validate().is_err());
     assert!(matches!(
@@ -735,7 +737,7 @@ fn appends_during_a_pass_are_kept() {
     log.append(&mut kbatch(&[("k2", Some("b3"))]), NOW).unwrap();
     log.roll(NOW).unwrap();
     log.append(&mut kbatch(&[("k1", Some("a4"))]), NOW).unwrap();
-    let cleaned = pass.clean(&CleanerConfig::default()).unwrap();
+    let cleaned = pass.clean(&CleanerConfig::default(), None).unwrap();
     assert_eq!(cleaned.end_offset(), 5);
     assert_eq!(
         leftovers(&dir),
@@ -767,7 +769,9 @@ fn appends_during_a_pass_are_kept() {
     assert!(leftovers(&dir).is_empty());
     // The pass is over: the next one may start; a pass discarded changes nothing.
     let pass = log.prepare_cleaning(NOW, true).unwrap().unwrap();
-    pass.clean(&CleanerConfig::default()).unwrap().discard();
+    pass.clean(&CleanerConfig::default(), None)
+        .unwrap()
+        .discard();
     assert!(leftovers(&dir).is_empty());
     assert_eq!(log.cleaner_checkpoint(), Some(5));
     assert_eq!(contents(&log, 0), expected);
@@ -804,7 +808,7 @@ fn a_pass_gives_up_when_retention_changed_its_segments() {
     assert!(!dir.path().join(file_name(0, LOG_SUFFIX)).exists());
     assert_eq!(log.segment_base_offsets(), vec![3, 5]);
     // ...yet the pass still reads it through its handle.
-    let cleaned = pass.clean(&CleanerConfig::default()).unwrap();
+    let cleaned = pass.clean(&CleanerConfig::default(), None).unwrap();
     assert!(!leftovers(&dir).is_empty());
     log.append(&mut kbatch(&[("k2", Some("b3"))]), NOW).unwrap();
     assert_eq!(log.complete_cleaning(cleaned).unwrap(), None);
@@ -831,7 +835,7 @@ fn a_pass_gives_up_when_retention_changed_its_segments() {
     // A log closed meanwhile (a deleted topic) gives the pass up too.
     log.roll(NOW).unwrap();
     let pass = log.prepare_cleaning(NOW, true).unwrap().unwrap();
-    let cleaned = pass.clean(&CleanerConfig::default()).unwrap();
+    let cleaned = pass.clean(&CleanerConfig::default(), None).unwrap();
     assert!(!leftovers(&dir).is_empty());
     log.close().unwrap();
     assert_eq!(log.complete_cleaning(cleaned).unwrap(), None);
@@ -852,14 +856,14 @@ fn compact_unlocked_takes_the_lock_only_around_the_pass() {
         log.try_lock()
             .expect("the lock is free whenever the pass takes it")
     };
-    let outcome = compact_unlocked(lock, NOW, false, &CleanerConfig::default())
+    let outcome = compact_unlocked(lock, NOW, false, &CleanerConfig::default(), None)
         .unwrap()
         .unwrap();
     assert_eq!(locks.get(), 2);
     assert_eq!(outcome.first_dirty_offset, 5);
     assert_eq!(contents(&log.lock().unwrap(), 0), compacted_sample());
     // Not due any more: one lock, nothing done.
-    let outcome = compact_unlocked(lock, NOW, false, &CleanerConfig::default()).unwrap();
+    let outcome = compact_unlocked(lock, NOW, false, &CleanerConfig::default(), None).unwrap();
     assert_eq!((outcome, locks.get()), (None, 3));
 }
 
@@ -885,7 +889,7 @@ fn abort_cleaning_stops_a_pass_and_waits_for_it() {
     }
     assert!(!aborter.is_finished());
     assert!(matches!(
-        pass.clean(&CleanerConfig::default()),
+        pass.clean(&CleanerConfig::default(), None),
         Err(StorageError::LogClosed(_))
     ));
     aborter.join().unwrap();
@@ -895,4 +899,151 @@ fn abort_cleaning_stops_a_pass_and_waits_for_it() {
     let mut log = PartitionLog::open(dir.path(), compacted(), NOW).unwrap();
     let outcome = log.compact_now(NOW).unwrap().unwrap();
     assert!(outcome.segments_written > 0);
+}
+
+/// A cleaner config with `log.cleaner.io.max.bytes.per.second` at `rate`.
+fn throttled(rate: f64) -> CleanerConfig {
+    CleanerConfig {
+        io_max_bytes_per_second: rate,
+        ..CleanerConfig::default()
+    }
+}
+
+/// `log.cleaner.io.max.bytes.per.second`: unthrottled by default (no throttler at all, so
+/// passes pay nothing for it); a rate must be above 0.
+#[test]
+fn the_io_rate_must_be_positive_and_the_default_is_unthrottled() {
+    let now = Instant::now();
+    assert_eq!(CleanerConfig::default().io_max_bytes_per_second, f64::MAX);
+    assert!(CleanerConfig::default().io_throttler(now).is_none());
+    assert!(throttled(f64::INFINITY).io_throttler(now).is_none());
+    let throttler = throttled(1e6).io_throttler(now).unwrap();
+    assert_eq!(throttler.lock().unwrap().desired_rate_per_sec(), 1e6);
+
+    let dir = TempDir::new();
+    let mut log = sample_log(&dir, compacted());
+    for bad in [0.0, -1.0, f64::NAN] {
+        let err = throttled(bad).validate().unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("log.cleaner.io.max.bytes.per.second"),
+            "{err}"
+        );
+        assert!(matches!(
+            log.compact_now_with(NOW, &throttled(bad)),
+            Err(StorageError::InvalidConfig(_))
+        ));
+    }
+    assert!(leftovers(&dir).is_empty());
+    assert_eq!(log.cleaner_checkpoint(), None);
+}
+
+/// The throttle is told what Kafka's `Cleaner` tells it: every batch read while building
+/// the offset map (the dirty segments), then every batch read and the bytes written while
+/// copying (every segment below the pass's end), across the passes sharing it.
+#[test]
+fn the_throttle_is_told_every_byte_read_and_written() {
+    let dir = TempDir::new();
+    let log = Mutex::new(sample_log(&dir, compacted()));
+    // A rate no pass can reach: the throttler counts but never sleeps.
+    let cleaner = throttled(1e18);
+    let throttle = cleaner.io_throttler(Instant::now()).unwrap();
+    let observed = || throttle.lock().unwrap().observed_total();
+
+    let range = log.lock().unwrap().cleanable_range(NOW);
+    assert_eq!((range.first_dirty_offset, range.clean_bytes), (0, 0));
+    let lock = || log.try_lock().unwrap();
+    let first = compact_unlocked(lock, NOW, true, &cleaner, Some(&throttle))
+        .unwrap()
+        .unwrap();
+    // Segments 0 and 3, one group: the map read them, the copy read and rewrote them.
+    assert_eq!((first.segments_replaced, first.segments_written), (2, 1));
+    assert_eq!(first.bytes_before, range.dirty_bytes);
+    assert!(first.bytes_after > 0 && first.bytes_after < first.bytes_before);
+    assert_eq!(
+        observed(),
+        range.dirty_bytes + first.bytes_before + first.bytes_after
+    );
+    assert_eq!(contents(&log.lock().unwrap(), 0), compacted_sample());
+
+    // Second pass, same throttle: only segment 5 is dirty (the map reads it alone), while
+    // the copy reads the clean segment too.
+    log.lock().unwrap().roll(NOW).unwrap();
+    let range = log.lock().unwrap().cleanable_range(NOW);
+    assert_eq!(range.first_dirty_offset, 5);
+    assert!(range.clean_bytes > 0 && range.dirty_bytes > 0);
+    let before = observed();
+    let second = compact_unlocked(lock, NOW, true, &cleaner, Some(&throttle))
+        .unwrap()
+        .unwrap();
+    assert_eq!((second.segments_replaced, second.segments_written), (2, 1));
+    assert_eq!(second.bytes_before, range.clean_bytes + range.dirty_bytes);
+    assert_eq!(
+        observed() - before,
+        range.dirty_bytes + second.bytes_before + second.bytes_after
+    );
+    assert_eq!(throttle.lock().unwrap().slept_total(), Duration::ZERO);
+    assert_eq!(
+        contents(&log.lock().unwrap(), 0),
+        vec![
+            entry(3, "k3", Some("c1")),
+            entry(4, "k2", Some("b2")),
+            entry(5, "k1", Some("a3")),
+        ]
+    );
+}
+
+/// A throttled pass sleeps without the partition's lock or the throttler's, and deleting
+/// the topic (`abort_cleaning`) does not wait for its sleep: the sleep is taken in slices
+/// between which the pass notices the abort. (The deadlines only guard against a hang.)
+#[test]
+fn abort_cleaning_stops_a_throttled_pass_during_its_sleep() {
+    let dir = TempDir::new();
+    let log = Arc::new(Mutex::new(sample_log(&dir, compacted())));
+    // 1 byte per second, checked at every batch: the first batch read asks for minutes.
+    let throttle = Arc::new(Mutex::new(Throttler::with_check_interval(
+        1.0,
+        Duration::ZERO,
+        Instant::now(),
+    )));
+    let pass = {
+        let (log, throttle) = (log.clone(), throttle.clone());
+        std::thread::spawn(move || {
+            compact_unlocked(
+                || log.lock().unwrap(),
+                NOW,
+                true,
+                &throttled(1.0),
+                Some(&throttle),
+            )
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while throttle.lock().unwrap().slept_total() < Duration::from_secs(60) {
+        assert!(Instant::now() < deadline, "the pass never asked to sleep");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // The pass is in phase (b), sleeping: nothing is locked, appends go on.
+    assert!(throttle.try_lock().is_ok());
+    log.try_lock()
+        .expect("the partition's lock is free while the pass sleeps")
+        .append(&mut kbatch(&[("k4", Some("d1"))]), NOW)
+        .unwrap();
+    assert!(!pass.is_finished());
+
+    let (done, aborted) = std::sync::mpsc::channel();
+    let log_dir = log.lock().unwrap().dir().to_path_buf();
+    std::thread::spawn(move || {
+        abort_cleaning(&log_dir);
+        let _ = done.send(());
+    });
+    aborted
+        .recv_timeout(Duration::from_secs(30))
+        .expect("abort_cleaning waited for the throttled sleep");
+    // Stopped: nothing swapped, no `.cleaned` files, the checkpoint unchanged.
+    assert_eq!(pass.join().unwrap().unwrap(), None);
+    assert!(leftovers(&dir).is_empty());
+    let log = log.lock().unwrap();
+    assert_eq!(log.cleaner_checkpoint(), None);
+    assert_eq!(contents(&log, 0).len(), 7);
 }

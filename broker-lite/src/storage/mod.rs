@@ -6,7 +6,8 @@
 //! (`compaction.rs`), transactions (KIP-98) hold back the last stable offset and record their
 //! aborts in `.txnindex` files, and opening a log recovers it after a crash.
 //! This layer does plain blocking `std::fs` I/O and never reads the clock: every
-//! time-dependent operation takes `now_ms`. The network layer runs it on a blocking-safe
+//! time-dependent operation takes `now_ms` (except the log cleaner's I/O throttle, which
+//! measures elapsed time with `Instant`; its decisions are pure, see `throttler.rs`). The network layer runs it on a blocking-safe
 //! path, typically behind a `Mutex`/`RwLock` (`PartitionLog` is `Send + Sync`), and maps
 //! [`StorageError`]s to Kafka error codes with [`StorageError::error_code`].
 //!
@@ -123,6 +124,7 @@ mod producer_state;
 mod recovery;
 mod retention;
 mod segment;
+pub mod throttler;
 mod time_index;
 mod txn_index;
 
