@@ -702,6 +702,29 @@ async fn broker_fetch_max_bytes_caps_the_request_max_bytes() {
     assert!(Broker::builder().config("fetch.max.bytes", "1023").is_err());
 }
 
+/// A Fetch naming no partitions (a session close, epoch -1) has nothing to wait for: Kafka's
+/// `ReplicaManager.fetchMessages` answers it at once whatever `max_wait_ms` says.
+#[tokio::test]
+async fn fetch_without_partitions_is_answered_at_once() {
+    let (broker, mut c) = setup(1, &[]).await;
+    let req = FetchRequest {
+        replica_id: -1,
+        max_wait_ms: 60_000,
+        min_bytes: 1,
+        max_bytes: 1 << 20,
+        session_id: 0,
+        session_epoch: -1,
+        ..Default::default()
+    };
+    let r = tokio::time::timeout(HANG_GUARD, c.send(req, 12))
+        .await
+        .expect("answered before max_wait_ms (60 s)")
+        .unwrap();
+    assert_eq!((r.error_code, r.session_id), (0, 0));
+    assert!(r.responses.is_empty());
+    broker.shutdown().await;
+}
+
 /// A long poll on an empty partition completes once another connection produces.
 #[tokio::test]
 async fn fetch_long_poll_wakes_up_on_produce() {

@@ -254,6 +254,9 @@ async fn long_poll(
 ) -> FetchResponse {
     let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let min_bytes = req.min_bytes.max(0) as usize;
+    // Kafka's ReplicaManager.fetchMessages answers at once when there is nothing to fetch
+    // (`fetchInfos.isEmpty`), e.g. a session close (epoch -1, no partitions).
+    let nothing_to_fetch = req.topics.iter().all(|t| t.partitions.is_empty());
     loop {
         // Register for wake-ups before reading, so an append between the read and the wait
         // is not missed.
@@ -263,6 +266,7 @@ async fn long_poll(
         let (s, r, f) = (state.clone(), req.clone(), faults.clone());
         let g = super::blocking(move || gather(&s, &r, version, &f)).await;
         if g.bytes >= min_bytes.max(1)
+            || nothing_to_fetch
             || g.any_error
             || Instant::now() >= deadline
             || state
