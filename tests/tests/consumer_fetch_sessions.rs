@@ -10,6 +10,12 @@
 //! the broker serves sessions, the tests also check that they are used: incremental requests,
 //! partitions forgotten on pause and unassignment. Against a broker that declines sessions
 //! (session id 0 in every answer) they check that the consumer stays sessionless.
+//!
+//! Closing the consumer closes its session as Java's fetcher does (`maybeCloseFetchSessions`):
+//! one last Fetch naming the session with epoch -1 (FINAL_EPOCH) and no partitions, after
+//! every regular fetch, answered before `close` returns; the broker forgets the session (a
+//! raw incremental fetch naming it then gets FETCH_SESSION_ID_NOT_FOUND). No close is sent
+//! without a session, nor by a close with a zero timeout, which returns at once.
 
 mod consumer_common;
 mod producer_common;
@@ -28,6 +34,7 @@ use kafka_client::producer::Producer;
 use kafka_client::ProducerRecord;
 use kafka_integration_tests::broker_api;
 use kafka_wire::frame::{decode_request, decode_response};
+use kafka_wire::messages::FetchRequest;
 use kafka_wire::{ApiKey, ErrorCode, RequestBody, ResponseBody};
 use producer_common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -82,11 +89,17 @@ impl FetchSeen {
     fn is_full(&self) -> bool {
         self.epoch == 0 || self.epoch == -1
     }
+
+    /// A request closing a session (KIP-227's FINAL_EPOCH naming a session id).
+    fn is_session_close(&self) -> bool {
+        self.epoch == -1 && self.session_id != 0
+    }
 }
 
 #[derive(Debug, Default)]
 struct TapLog {
     fetches: Vec<FetchSeen>,
+    /// Regular fetches (not session closes, which go behind one) in flight per connection.
     in_flight: HashMap<usize, usize>,
     max_in_flight: usize,
 }
@@ -146,6 +159,8 @@ impl Tap {
                 let (mut sr, mut sw) = server.into_split();
                 // Fetch requests waiting for their answer: correlation id → (index, version).
                 let pending: Arc<Mutex<HashMap<i32, (usize, i16)>>> = Arc::default();
+                // Counted in `in_flight`: regular fetches, not session closes.
+                let regular = |f: &FetchSeen| !f.is_session_close();
                 let (done_tx, _) = watch::channel(false);
                 let (log1, names1, pending1) = (log.clone(), names.clone(), pending.clone());
                 let (mut cut1, done1) = (cut.subscribe(), done_tx.clone());
@@ -192,12 +207,15 @@ impl Tap {
                                     answer: None,
                                 };
                                 let mut log = log1.lock().unwrap();
+                                let counted = regular(&seen);
                                 log.fetches.push(seen);
                                 let index = log.fetches.len() - 1;
-                                let n = log.in_flight.entry(conn).or_default();
-                                *n += 1;
-                                let n = *n;
-                                log.max_in_flight = log.max_in_flight.max(n);
+                                if counted {
+                                    let n = log.in_flight.entry(conn).or_default();
+                                    *n += 1;
+                                    let n = *n;
+                                    log.max_in_flight = log.max_in_flight.max(n);
+                                }
                                 pending1.lock().unwrap().insert(
                                     req.header.correlation_id,
                                     (index, req.header.request_api_version),
@@ -229,8 +247,10 @@ impl Tap {
                                 let decoded =
                                     decode_response(frame.clone(), ApiKey::Fetch, version);
                                 let mut log = log2.lock().unwrap();
-                                if let Some(n) = log.in_flight.get_mut(&conn) {
-                                    *n = n.saturating_sub(1);
+                                if regular(&log.fetches[index]) {
+                                    if let Some(n) = log.in_flight.get_mut(&conn) {
+                                        *n = n.saturating_sub(1);
+                                    }
                                 }
                                 if let Ok((_, ResponseBody::Fetch(r))) = decoded {
                                     log.fetches[index].answer = Some(FetchAnswer {
@@ -269,6 +289,7 @@ impl Tap {
         self.log.lock().unwrap().fetches.clone()
     }
 
+    /// The most regular fetches in flight at once on a connection.
     fn max_in_flight(&self) -> usize {
         self.log.lock().unwrap().max_in_flight
     }
@@ -287,10 +308,31 @@ impl Tap {
 
 /// Checks the consumer's session protocol over the fetches seen (one broker): the first
 /// request is full (epoch 0); then each request's metadata follows from the previous
-/// request and its answer as KIP-227 (and Java's `FetchSessionHandler`) say.
+/// request and its answer as KIP-227 (and Java's `FetchSessionHandler`) say. A session close
+/// (epoch -1, no partitions) can only come last, naming the session of the request before it
+/// (when that one was still in flight) or the one its answer set up.
 fn check_session_protocol(fetches: &[FetchSeen]) {
     let mut expected: (i32, i32) = (0, 0);
     for (i, f) in fetches.iter().enumerate() {
+        if f.is_session_close() {
+            assert_eq!(
+                i,
+                fetches.len() - 1,
+                "fetch #{i}: a fetch after the session close"
+            );
+            assert!(
+                f.partitions.is_empty() && f.forgotten.is_empty(),
+                "fetch #{i}: a session close lists partitions: {f:?}"
+            );
+            let previous = i.checked_sub(1).map(|p| fetches[p].session_id);
+            assert!(
+                f.session_id == expected.0 || Some(f.session_id) == previous,
+                "fetch #{i} closes session {}, not the consumer's ({expected:?}, previous \
+                 request's {previous:?})",
+                f.session_id
+            );
+            continue;
+        }
         assert_eq!(
             (f.session_id, f.epoch),
             expected,
@@ -457,6 +499,89 @@ impl Tracker {
     }
 }
 
+/// Waits until the consumer has a fetch in flight (caught up, it long-polls).
+async fn wait_for_long_poll(tap: &Tap) {
+    let deadline = Instant::now() + PROMPTLY;
+    while tap.in_flight() == 0 {
+        assert!(Instant::now() < deadline, "no fetch in flight");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// The last session the broker granted the consumer (0: none).
+fn granted_session(fetches: &[FetchSeen]) -> i32 {
+    fetches
+        .iter()
+        .rev()
+        .filter_map(|f| f.answer.as_ref())
+        .map(|a| a.session_id)
+        .find(|id| *id != 0)
+        .unwrap_or(0)
+}
+
+/// Checks that the consumer closed its session with the broker when it closed: exactly one
+/// session close, the last Fetch, naming the last session the broker granted, answered
+/// without error. Returns the session closed.
+fn check_session_closed(fetches: &[FetchSeen]) -> i32 {
+    let closes: Vec<&FetchSeen> = fetches.iter().filter(|f| f.is_session_close()).collect();
+    assert_eq!(closes.len(), 1, "session closes: {closes:?}");
+    let close = closes[0];
+    assert!(
+        fetches.last().is_some_and(|f| f.is_session_close()),
+        "the session close is not the last fetch"
+    );
+    assert_eq!(close.session_id, granted_session(fetches));
+    assert!(close.partitions.is_empty() && close.forgotten.is_empty());
+    let answer = close
+        .answer
+        .as_ref()
+        .expect("the session close was answered");
+    assert_eq!(answer.error_code, 0, "{close:?}");
+    close.session_id
+}
+
+/// What the broker says of session `id` to a raw incremental fetch at an epoch the consumer
+/// never reached: INVALID_FETCH_SESSION_EPOCH while the session exists (left unchanged),
+/// FETCH_SESSION_ID_NOT_FOUND once it is gone.
+async fn probe_session(broker: &Broker, id: i32) -> ErrorCode {
+    let mut c = broker_api::connect(&broker.local_addr().to_string()).await;
+    let req = FetchRequest {
+        replica_id: -1,
+        max_wait_ms: 0,
+        min_bytes: 1,
+        max_bytes: i32::MAX,
+        session_id: id,
+        session_epoch: 1_000_000,
+        ..Default::default()
+    };
+    let r = c
+        .send(req, broker_api::FETCH_VERSION)
+        .await
+        .expect("raw Fetch");
+    ErrorCode::from(r.error_code)
+}
+
+/// A consumer of every test partition holding a session with the broker, caught up on
+/// `records` records per partition, with a long poll of `max_wait` in flight.
+async fn caught_up_consumer(tap: &Tap, records: i64, max_wait: Duration) -> Consumer {
+    let p = small_batch_producer(tap);
+    produce(&p, 0..records).await;
+    close(&p).await;
+    let c = consumer(consumer_config(&tap.bootstrap()).fetch_max_wait(max_wait));
+    c.assign(all_partitions()).expect("assign");
+    let mut t = Tracker::default();
+    t.poll_until(&c, "every record", |t| {
+        all_partitions().iter().all(|x| t.next(x) == records)
+    })
+    .await;
+    wait_for_long_poll(tap).await;
+    assert!(
+        tap.sessions_served(),
+        "broker-lite did not grant a fetch session"
+    );
+    c
+}
+
 fn mode(tap: &Tap) -> &'static str {
     if tap.sessions_served() {
         "incremental fetch sessions"
@@ -576,6 +701,7 @@ async fn every_record_once_through_seek_pause_and_reassignment() {
         assert!(fetches[last_a2 + 1..]
             .iter()
             .all(|f| !f.partitions.contains(&a2)));
+        check_session_closed(&fetches);
     } else {
         assert!(fetches.iter().all(|f| (f.session_id, f.epoch) == (0, 0)));
     }
@@ -595,11 +721,7 @@ async fn lost_connection_restarts_the_session_without_loss() {
     })
     .await;
     // Caught up, the consumer long-polls: cut the connection under a fetch in flight.
-    let deadline = Instant::now() + PROMPTLY;
-    while tap.in_flight() == 0 {
-        assert!(Instant::now() < deadline, "no fetch in flight");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    wait_for_long_poll(&tap).await;
     tap.cut_connections();
     produce(&p, HALF..2 * HALF).await;
     t.poll_until(&c, "second half", |t| {
@@ -634,6 +756,9 @@ async fn lost_connection_restarts_the_session_without_loss() {
         let after = &fetches[cut + 1];
         assert!(after.is_full() && after.session_id != 0, "{after:?}");
         assert!(fetches[cut + 1..].iter().any(|f| !f.is_full()));
+        // The session closed is the one on the new connection.
+        check_session_closed(&fetches);
+        assert_eq!(fetches.last().unwrap().conn, fetches[cut + 1].conn);
     }
 }
 
@@ -670,9 +795,84 @@ async fn a_broker_without_sessions_gets_full_requests() {
     );
     check_session_protocol(&fetches);
     assert!(fetches.len() >= 2);
+    // Full requests only, and no session close at close: there was no session.
     assert!(fetches.iter().all(|f| (f.session_id, f.epoch) == (0, 0)));
     // Every request lists every fetchable partition without buffered data (never more).
     assert!(fetches
         .iter()
         .all(|f| f.partitions.len() <= 6 && !f.partitions.is_empty()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_ends_the_session_on_the_broker() {
+    let (broker, tap, _) = setup(&[]).await;
+    let c = caught_up_consumer(&tap, 50, Duration::from_millis(100)).await;
+    let session = granted_session(&tap.fetches());
+    assert_eq!(
+        probe_session(&broker, session).await,
+        ErrorCode::InvalidFetchSessionEpoch,
+        "the consumer's session {session} is not in the broker's cache"
+    );
+    // The close goes behind the long poll in flight: answered after it.
+    let start = Instant::now();
+    promptly("close", c.close()).await.expect("close");
+    let took = start.elapsed();
+    let fetches = tap.fetches();
+    eprintln!("close took {took:?}; {} fetches", fetches.len());
+    assert_eq!(tap.max_in_flight(), 1);
+    check_session_protocol(&fetches);
+    assert_eq!(check_session_closed(&fetches), session);
+    assert_eq!(
+        probe_session(&broker, session).await,
+        ErrorCode::FetchSessionIdNotFound,
+        "session {session} outlived the consumer"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_with_zero_timeout_leaves_the_session_at_once() {
+    let (broker, tap, _) = setup(&[]).await;
+    // A long poll far longer than the close may take.
+    let c = caught_up_consumer(&tap, 20, Duration::from_secs(5)).await;
+    let session = granted_session(&tap.fetches());
+    let start = Instant::now();
+    c.close_with_timeout(Duration::ZERO).await.expect("close");
+    let took = start.elapsed();
+    assert!(took < Duration::from_millis(500), "close took {took:?}");
+    // Nothing more goes out (the connection is closed).
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let fetches = tap.fetches();
+    check_session_protocol(&fetches);
+    assert!(
+        !fetches.iter().any(|f| f.is_session_close()),
+        "a session close was sent: {:?}",
+        fetches.last()
+    );
+    assert_eq!(
+        probe_session(&broker, session).await,
+        ErrorCode::InvalidFetchSessionEpoch,
+        "session {session} should be left to the broker's eviction"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_waits_for_the_session_close_only_until_its_timeout() {
+    let (_broker, tap, _) = setup(&[]).await;
+    // The session close waits behind a 5 s long poll; the close timeout is 300 ms.
+    let c = caught_up_consumer(&tap, 20, Duration::from_secs(5)).await;
+    let start = Instant::now();
+    c.close_with_timeout(Duration::from_millis(300))
+        .await
+        .expect("close");
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(2),
+        "close took {took:?}"
+    );
+    let fetches = tap.fetches();
+    check_session_protocol(&fetches);
+    let close = fetches.last().expect("fetches");
+    assert!(close.is_session_close(), "no session close sent: {close:?}");
+    assert_eq!(close.session_id, granted_session(&fetches));
+    assert_eq!(fetches.iter().filter(|f| f.is_session_close()).count(), 1);
 }

@@ -202,6 +202,11 @@ struct Shared {
     /// A poll drained some partition: the I/O task has a fetch to send. The next poll yields
     /// to the scheduler first (see [`Consumer::poll`]).
     drained: AtomicBool,
+    /// [`Consumer::close_with_timeout`] started: no new fetches are sent.
+    closing: AtomicBool,
+    /// Until when the I/O task may close the fetch sessions once `closed` (set by
+    /// [`Consumer::close_with_timeout`] after the group cleanup; `None`: none are closed).
+    close_deadline: Mutex<Option<Instant>>,
     closed: AtomicBool,
     stopped: watch::Sender<bool>,
 }
@@ -343,6 +348,8 @@ impl<K: 'static, V: 'static> ConsumerBuilder<K, V> {
             changed: watch::Sender::new(0),
             wakeup: AtomicBool::new(false),
             drained: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
+            close_deadline: Mutex::new(None),
             closed: AtomicBool::new(false),
             stopped: watch::Sender::new(false),
             config,
@@ -1539,11 +1546,17 @@ impl<K: Send + 'static, V: Send + 'static> Consumer<K, V> {
     /// `enable.auto.commit`, the consumed offsets are committed first; pending asynchronous
     /// commits are waited for; a subscribed member's partitions are revoked (listener) and a
     /// dynamic member leaves the group (LeaveGroup; a static member stays until its session
-    /// times out). All of this must finish within `timeout`: what is still running then
-    /// (a commit, a listener callback, the LeaveGroup) is abandoned, and failures of the
-    /// commits and the LeaveGroup are only logged. `Duration::ZERO` skips the cleanup. Then
-    /// the I/O task ends and later calls fail with [`Error::Closed`] (a blocked poll returns
-    /// it). Closing twice is harmless.
+    /// times out). Then the incremental fetch sessions (KIP-227) are closed, as Java's
+    /// fetcher does: one Fetch with epoch -1 per broker that granted a session and is still
+    /// connected (no connection is opened for it), answered after any fetch in flight to it
+    /// (so this can take up to `fetch.max.wait.ms`), waited for at most `request.timeout.ms`.
+    /// No fetch is sent once closing starts. All of this must finish within `timeout`: what
+    /// is still running then (a commit, a listener callback, the LeaveGroup, a session
+    /// close) is abandoned, and failures of the commits, the LeaveGroup and the session
+    /// closes are only logged (the broker evicts a session left open later).
+    /// `Duration::ZERO` skips the cleanup and the session closes. Then the I/O task ends and
+    /// later calls fail with [`Error::Closed`] (a blocked poll returns it). Closing twice is
+    /// harmless.
     ///
     /// # Errors
     /// The first error a [`ConsumerRebalanceListener`] callback returned while the
@@ -1551,6 +1564,7 @@ impl<K: Send + 'static, V: Send + 'static> Consumer<K, V> {
     /// the same.
     pub async fn close_with_timeout(&self, timeout: Duration) -> Result<(), Error> {
         let mut result = Ok(());
+        self.shared.closing.store(true, Ordering::Release);
         if !self.shared.closed.load(Ordering::Acquire) && !timeout.is_zero() {
             let deadline = Instant::now() + timeout;
             let cleanup = async {
@@ -1572,6 +1586,8 @@ impl<K: Send + 'static, V: Send + 'static> Consumer<K, V> {
                     "closing the consumer: cleanup did not finish in time, abandoned"
                 ),
             }
+            // The I/O task closes the fetch sessions with what is left.
+            *lock(&self.shared.close_deadline) = Some(deadline);
         }
         self.shared.close();
         let mut stopped = self.shared.stopped.subscribe();
@@ -2083,6 +2099,10 @@ impl IoTask {
                 _ = &mut sleep => {}
             }
         }
+        let close_deadline = lock(&self.shared.close_deadline).take();
+        if let Some(deadline) = close_deadline {
+            self.close_fetch_sessions(deadline).await;
+        }
         self.shared.connections.close_all();
         self.shared.group_connections.close_all();
         // Asynchronous commits that never ran.
@@ -2172,7 +2192,10 @@ impl IoTask {
             }));
         }
 
-        // Fetches.
+        // Fetches (none once the consumer is closing: Java's close sends none either).
+        if self.shared.closing.load(Ordering::Acquire) {
+            return timeout;
+        }
         let (plan, draining) = {
             let state = lock(&self.shared.state);
             let buffered = state.buffer.buffered_partitions();
@@ -2259,12 +2282,15 @@ impl IoTask {
             &cluster,
             conn.version_for(ApiKey::Fetch),
         );
+        // Queued on the connection now, so that nothing written later (a session close)
+        // overtakes it.
+        let sending = built.map(|(request, sent)| {
+            let answer = fetcher::send_fetch(&conn, request, &sent);
+            (answer, sent)
+        });
         self.fetches.push(Box::pin(async move {
-            let (sent, result) = match built {
-                Ok((request, sent)) => {
-                    let result = fetcher::send_fetch(&conn, request, &sent).await;
-                    (Some(sent), result)
-                }
+            let (sent, result) = match sending {
+                Ok((answer, sent)) => (Some(sent), answer.await),
                 Err(e) => (None, Err(e)),
             };
             FetchDone {
@@ -2274,6 +2300,74 @@ impl IoTask {
                 result,
             }
         }));
+    }
+
+    /// Closes the fetch sessions while the consumer closes (Java's `maybeCloseFetchSessions`,
+    /// after the group cleanup): one close request per broker that granted a session and is
+    /// still connected, behind any fetch in flight there, then waits for the answers until
+    /// [`fetcher::close_sessions_deadline`]. Failures and timeouts are only logged: the
+    /// broker evicts a session left open later.
+    async fn close_fetch_sessions(&mut self, close_deadline: Instant) {
+        let now = Instant::now();
+        let Some(deadline) = fetcher::close_sessions_deadline(
+            close_deadline,
+            now,
+            self.shared.config.request_timeout,
+        ) else {
+            tracing::debug!("no time left to close the fetch sessions");
+            return;
+        };
+        let pool = &self.shared.connections;
+        let mut conns: HashMap<i32, BrokerConnection> = HashMap::new();
+        let requests = self
+            .sessions
+            .close_requests(&self.shared.fetch_config, |node| {
+                let conn = pool.connected(node)?;
+                let version = conn.version_for(ApiKey::Fetch);
+                conns.insert(node, conn);
+                version
+            });
+        if requests.is_empty() {
+            return;
+        }
+        let answers: Vec<_> = requests
+            .into_iter()
+            .filter_map(|(request, sent)| {
+                let conn = conns.get(&sent.node)?;
+                let answer = fetcher::send_fetch(conn, request, &sent);
+                let session_id = sent.data.metadata.session_id;
+                Some(async move { (sent.node, session_id, answer.await) })
+            })
+            .collect();
+        let count = answers.len();
+        match tokio::time::timeout_at(deadline.into(), futures::future::join_all(answers)).await {
+            Ok(results) => {
+                for (node, session_id, result) in results {
+                    match result.map(|r| ErrorCode::from(r.error_code)) {
+                        Ok(ErrorCode::None) => {
+                            tracing::debug!(node, session_id, "closed the fetch session")
+                        }
+                        Ok(code) => tracing::debug!(
+                            node,
+                            session_id,
+                            error = %code,
+                            "the broker answered the fetch session close with an error"
+                        ),
+                        Err(e) => tracing::debug!(
+                            node,
+                            session_id,
+                            error = %e,
+                            "could not close the fetch session; the broker evicts it later"
+                        ),
+                    }
+                }
+            }
+            Err(_) => tracing::debug!(
+                sessions = count,
+                "the fetch session closes were not all answered before the close timeout; the \
+                 broker evicts the sessions left later"
+            ),
+        }
     }
 
     fn handle_fetch(&mut self, done: FetchDone) {

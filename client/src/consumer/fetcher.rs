@@ -6,8 +6,8 @@
 //! broker, [`FetchSessions::build`] writes the request within the broker's fetch session,
 //! [`FetchSessions::handle_response`] checks the answer against the session and splits it
 //! into per-partition [`CompletedFetch`]es ([`completed_fetches`]), and
-//! [`FetchBuffer::collect`] returns records from them. The async functions at the end
-//! ([`send_fetch`], [`list_offsets`]) are the thin I/O layer the consumer's background task
+//! [`FetchBuffer::collect`] returns records from them. The I/O functions at the end
+//! ([`send_fetch`], [`list_offsets`]) are the thin layer the consumer's background task
 //! calls.
 //!
 //! # Behaviour
@@ -28,7 +28,10 @@
 //!   decides the next request's epoch. A failed request, a session error or an answer that
 //!   does not match the session makes the next request full again; a broker that declines
 //!   sessions (session id 0) gets full requests every time. Requests below Fetch v7 carry no
-//!   session.
+//!   session. Closing the consumer closes the sessions (Java's `maybeCloseFetchSessions`):
+//!   [`FetchSessions::close_requests`] writes one request per session (the session id, epoch
+//!   -1, no partitions) for the brokers still connected, sent after any fetch in flight
+//!   (answered in order) and waited for until [`close_sessions_deadline`].
 //! * **Records** come out in offset order per partition, at most `max.poll.records` per
 //!   collect. Batches are decompressed one at a time (any codec, bounded by
 //!   [`FetchConfig::max_decompressed_batch`]); the CRC is checked when `check.crcs` is on;
@@ -51,7 +54,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kafka_wire::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
 use kafka_wire::messages::fetch_response::PartitionData;
@@ -69,7 +72,7 @@ use super::fetch_session::{
 use super::subscription_state::{FetchPosition, SubscriptionState};
 use crate::error::Error;
 use crate::metadata::Cluster;
-use crate::network::connection::BrokerConnection;
+use crate::network::connection::{BrokerConnection, ResponseFuture};
 use crate::producer::TopicPartition;
 use crate::record::Header;
 
@@ -406,13 +409,15 @@ impl FetchSessions {
         }
     }
 
-    /// Requests closing every session (epoch -1, no partitions), for the brokers `max`
-    /// gives a Fetch v7+ version for (Java's `prepareCloseFetchSessionRequests`). Brokers
-    /// without a session are skipped.
+    /// Requests closing every session (epoch -1, no partitions; Java's
+    /// `prepareCloseFetchSessionRequests`), in broker order, for the brokers `max` gives a
+    /// Fetch v7+ version for (the caller answers `None` for a broker it cannot reach without
+    /// connecting: Java skips unreachable ones too). Brokers that never granted a session are
+    /// skipped, and so are the others `max` refuses: their sessions are left as they were.
     pub fn close_requests(
         &mut self,
         config: &FetchConfig,
-        max: impl Fn(i32) -> Option<i16>,
+        mut max: impl FnMut(i32) -> Option<i16>,
     ) -> Vec<(FetchRequest, SentFetch)> {
         let mut out = Vec::new();
         let mut nodes: Vec<i32> = self.handlers.keys().copied().collect();
@@ -421,12 +426,12 @@ impl FetchSessions {
             let Some(handler) = self.handlers.get_mut(&node) else {
                 continue;
             };
-            let Some(version) = max(node).filter(|v| *v >= 7) else {
-                continue;
-            };
             if handler.session_id() == INVALID_SESSION_ID {
                 continue;
             }
+            let Some(version) = max(node).filter(|v| *v >= 7) else {
+                continue;
+            };
             handler.notify_close();
             let data = handler.new_builder().build();
             let request = write_fetch_request(&data, config, version);
@@ -988,17 +993,34 @@ fn initialize(
     }
 }
 
-/// Sends a request [`FetchSessions::build`] wrote over `conn` (the answer goes back to
-/// [`FetchSessions::handle_response`], a failure to [`FetchSessions::handle_error`]).
+/// Sends a request [`FetchSessions::build`] or [`FetchSessions::close_requests`] wrote over
+/// `conn` (the answer goes back to [`FetchSessions::handle_response`], a failure to
+/// [`FetchSessions::handle_error`]). The request is queued on the connection before this
+/// returns, so requests to a broker go out in the order they were written, whenever their
+/// futures are polled.
 ///
-/// # Errors
-/// The connection's errors.
-pub async fn send_fetch(
+/// The future fails with the connection's errors.
+pub fn send_fetch(
     conn: &BrokerConnection,
     request: FetchRequest,
     sent: &SentFetch,
-) -> Result<FetchResponse, Error> {
-    conn.send_with_version(request, sent.version).await
+) -> ResponseFuture<FetchResponse> {
+    conn.send_with_version(request, sent.version)
+}
+
+/// The instant a closing consumer stops waiting for the answers to its close-session requests
+/// ([`FetchSessions::close_requests`]), or `None` when none should be sent: Java's
+/// `KafkaConsumer.close` gives the fetcher what is left of the close timeout at `now`, at most
+/// `request.timeout.ms`; with nothing left the requests are never sent.
+pub fn close_sessions_deadline(
+    close_deadline: Instant,
+    now: Instant,
+    request_timeout: Duration,
+) -> Option<Instant> {
+    if close_deadline <= now {
+        return None;
+    }
+    Some(close_deadline.min(now + request_timeout))
 }
 
 /// One partition's answer to a ListOffsets lookup.
@@ -1605,13 +1627,45 @@ mod tests {
         sessions
             .handle_response(&sent, answer(0, id, &[(1, Bytes::new())]))
             .unwrap();
+        // Only brokers with a session are asked about (broker 2 is not).
+        let mut asked = Vec::new();
+        // Not connected (`None`) or too old: nothing, and the session stays as it was.
+        assert!(sessions
+            .close_requests(&config, |n| {
+                asked.push(n);
+                None
+            })
+            .is_empty());
+        assert_eq!(asked, [1]);
+        assert!(sessions.close_requests(&config, |_| Some(6)).is_empty());
+        assert_eq!(
+            (
+                sessions.handler(1).unwrap().next_metadata().session_id,
+                sessions.handler(1).unwrap().next_metadata().epoch
+            ),
+            (9, 1)
+        );
         let close = sessions.close_requests(&config, |_| Some(17));
         assert_eq!(close.len(), 1);
         let (req, sent) = &close[0];
-        assert_eq!(sent.node, 1);
+        assert_eq!((sent.node, sent.version), (1, 17));
         assert_eq!((req.session_id, req.session_epoch), (9, -1));
+        assert_eq!(req.max_wait_ms, 500);
         assert!(req.topics.is_empty() && req.forgotten_topics_data.is_empty());
-        assert!(sessions.close_requests(&config, |_| Some(6)).is_empty());
+    }
+
+    #[test]
+    fn session_closes_get_the_time_left_at_most_the_request_timeout() {
+        let now = Instant::now();
+        let rt = Duration::from_secs(30);
+        let s = Duration::from_secs(1);
+        assert_eq!(close_sessions_deadline(now + s, now, rt), Some(now + s));
+        assert_eq!(
+            close_sessions_deadline(now + 60 * s, now, rt),
+            Some(now + rt)
+        );
+        assert_eq!(close_sessions_deadline(now, now, rt), None);
+        assert_eq!(close_sessions_deadline(now, now + s, rt), None);
     }
 
     #[test]
