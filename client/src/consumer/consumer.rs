@@ -44,7 +44,7 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -80,7 +80,7 @@ use super::subscription_state::{FetchPosition, ResetStrategy, SubscriptionState}
 use crate::config::{AutoOffsetReset, ConsumerConfig, IsolationLevel};
 use crate::error::Error;
 use crate::metadata::Cluster;
-use crate::network::connection::{BrokerConnection, ConnectionConfig};
+use crate::network::connection::{saturating_add, BrokerConnection, ConnectionConfig};
 use crate::network::pool::ConnectionPool;
 use crate::producer::TopicPartition;
 use crate::record::Header;
@@ -202,11 +202,9 @@ struct Shared {
     /// A poll drained some partition: the I/O task has a fetch to send. The next poll yields
     /// to the scheduler first (see [`Consumer::poll`]).
     drained: AtomicBool,
-    /// [`Consumer::close_with_timeout`] started: no new fetches are sent.
-    closing: AtomicBool,
-    /// Until when the I/O task may close the fetch sessions once `closed` (set by
-    /// [`Consumer::close_with_timeout`] after the group cleanup; `None`: none are closed).
-    close_deadline: Mutex<Option<Instant>>,
+    /// The deadline of [`Consumer::close_with_timeout`], set when it starts: from then on no
+    /// fetch is sent, and once `closed` the I/O task closes the fetch sessions until then.
+    close_deadline: OnceLock<Instant>,
     closed: AtomicBool,
     stopped: watch::Sender<bool>,
 }
@@ -348,8 +346,7 @@ impl<K: 'static, V: 'static> ConsumerBuilder<K, V> {
             changed: watch::Sender::new(0),
             wakeup: AtomicBool::new(false),
             drained: AtomicBool::new(false),
-            closing: AtomicBool::new(false),
-            close_deadline: Mutex::new(None),
+            close_deadline: OnceLock::new(),
             closed: AtomicBool::new(false),
             stopped: watch::Sender::new(false),
             config,
@@ -1564,9 +1561,11 @@ impl<K: Send + 'static, V: Send + 'static> Consumer<K, V> {
     /// the same.
     pub async fn close_with_timeout(&self, timeout: Duration) -> Result<(), Error> {
         let mut result = Ok(());
-        self.shared.closing.store(true, Ordering::Release);
+        let deadline = saturating_add(Instant::now(), timeout);
+        // Stops the fetches; once closed, the I/O task closes the sessions with what is left
+        // (nothing with a zero timeout). A second close keeps the first deadline.
+        let _ = self.shared.close_deadline.set(deadline);
         if !self.shared.closed.load(Ordering::Acquire) && !timeout.is_zero() {
-            let deadline = Instant::now() + timeout;
             let cleanup = async {
                 let cfg = &self.shared.config;
                 let mode = self.state().group.mode;
@@ -1586,8 +1585,6 @@ impl<K: Send + 'static, V: Send + 'static> Consumer<K, V> {
                     "closing the consumer: cleanup did not finish in time, abandoned"
                 ),
             }
-            // The I/O task closes the fetch sessions with what is left.
-            *lock(&self.shared.close_deadline) = Some(deadline);
         }
         self.shared.close();
         let mut stopped = self.shared.stopped.subscribe();
@@ -2099,8 +2096,7 @@ impl IoTask {
                 _ = &mut sleep => {}
             }
         }
-        let close_deadline = lock(&self.shared.close_deadline).take();
-        if let Some(deadline) = close_deadline {
+        if let Some(&deadline) = self.shared.close_deadline.get() {
             self.close_fetch_sessions(deadline).await;
         }
         self.shared.connections.close_all();
@@ -2193,7 +2189,7 @@ impl IoTask {
         }
 
         // Fetches (none once the consumer is closing: Java's close sends none either).
-        if self.shared.closing.load(Ordering::Acquire) {
+        if self.shared.close_deadline.get().is_some() {
             return timeout;
         }
         let (plan, draining) = {
