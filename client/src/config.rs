@@ -163,8 +163,8 @@ use crate::error::Error;
 // Keys
 // ---------------------------------------------------------------------------------------------
 
-const BOOTSTRAP_SERVERS: &str = "bootstrap.servers";
-const CLIENT_ID: &str = "client.id";
+pub(crate) const BOOTSTRAP_SERVERS: &str = "bootstrap.servers";
+pub(crate) const CLIENT_ID: &str = "client.id";
 const ACKS: &str = "acks";
 const LINGER_MS: &str = "linger.ms";
 const BATCH_SIZE: &str = "batch.size";
@@ -176,9 +176,9 @@ const COMPRESSION_LZ4_LEVEL: &str = "compression.lz4.level";
 const COMPRESSION_ZSTD_LEVEL: &str = "compression.zstd.level";
 const MAX_REQUEST_SIZE: &str = "max.request.size";
 const RETRIES: &str = "retries";
-const RETRY_BACKOFF_MS: &str = "retry.backoff.ms";
-const RETRY_BACKOFF_MAX_MS: &str = "retry.backoff.max.ms";
-const REQUEST_TIMEOUT_MS: &str = "request.timeout.ms";
+pub(crate) const RETRY_BACKOFF_MS: &str = "retry.backoff.ms";
+pub(crate) const RETRY_BACKOFF_MAX_MS: &str = "retry.backoff.max.ms";
+pub(crate) const REQUEST_TIMEOUT_MS: &str = "request.timeout.ms";
 const DELIVERY_TIMEOUT_MS: &str = "delivery.timeout.ms";
 const MAX_IN_FLIGHT: &str = "max.in.flight.requests.per.connection";
 const ENABLE_IDEMPOTENCE: &str = "enable.idempotence";
@@ -187,17 +187,17 @@ const PARTITIONER_ADAPTIVE: &str = "partitioner.adaptive.partitioning.enable";
 const PARTITIONER_AVAILABILITY_TIMEOUT_MS: &str = "partitioner.availability.timeout.ms";
 const METADATA_MAX_AGE_MS: &str = "metadata.max.age.ms";
 const METADATA_MAX_IDLE_MS: &str = "metadata.max.idle.ms";
-const RECONNECT_BACKOFF_MS: &str = "reconnect.backoff.ms";
-const RECONNECT_BACKOFF_MAX_MS: &str = "reconnect.backoff.max.ms";
-const CONNECTIONS_MAX_IDLE_MS: &str = "connections.max.idle.ms";
-const SOCKET_SETUP_TIMEOUT_MS: &str = "socket.connection.setup.timeout.ms";
+pub(crate) const RECONNECT_BACKOFF_MS: &str = "reconnect.backoff.ms";
+pub(crate) const RECONNECT_BACKOFF_MAX_MS: &str = "reconnect.backoff.max.ms";
+pub(crate) const CONNECTIONS_MAX_IDLE_MS: &str = "connections.max.idle.ms";
+pub(crate) const SOCKET_SETUP_TIMEOUT_MS: &str = "socket.connection.setup.timeout.ms";
 const SOCKET_SETUP_TIMEOUT_MAX_MS: &str = "socket.connection.setup.timeout.max.ms";
-const SEND_BUFFER_BYTES: &str = "send.buffer.bytes";
-const RECEIVE_BUFFER_BYTES: &str = "receive.buffer.bytes";
+pub(crate) const SEND_BUFFER_BYTES: &str = "send.buffer.bytes";
+pub(crate) const RECEIVE_BUFFER_BYTES: &str = "receive.buffer.bytes";
 const TRANSACTIONAL_ID: &str = "transactional.id";
 const TRANSACTION_TIMEOUT_MS: &str = "transaction.timeout.ms";
 const ALLOW_AUTO_CREATE_TOPICS: &str = "allow.auto.create.topics";
-const SECURITY_PROTOCOL: &str = "security.protocol";
+pub(crate) const SECURITY_PROTOCOL: &str = "security.protocol";
 
 /// Every key [`ProducerConfig`] accepts.
 const PRODUCER_KEYS: &[&str] = &[
@@ -275,7 +275,7 @@ const PARTITION_ASSIGNMENT_STRATEGY: &str = "partition.assignment.strategy";
 const CLIENT_RACK: &str = "client.rack";
 const CHECK_CRCS: &str = "check.crcs";
 const EXCLUDE_INTERNAL_TOPICS: &str = "exclude.internal.topics";
-const DEFAULT_API_TIMEOUT_MS: &str = "default.api.timeout.ms";
+pub(crate) const DEFAULT_API_TIMEOUT_MS: &str = "default.api.timeout.ms";
 
 /// Every key [`ConsumerConfig`] accepts.
 const CONSUMER_KEYS: &[&str] = &[
@@ -406,7 +406,7 @@ impl SecurityProtocol {
     }
 
     /// Parses a trimmed `security.protocol` value (case-insensitive, as in Java).
-    pub(crate) fn parse(key: &str, value: &str) -> Result<Self, Error> {
+    fn parse(key: &str, value: &str) -> Result<Self, Error> {
         let upper = value.to_ascii_uppercase();
         match upper.as_str() {
             "PLAINTEXT" => Ok(SecurityProtocol::Plaintext),
@@ -738,11 +738,7 @@ impl ProducerConfig {
         };
         let transaction_timeout = p.ms::<i32>(TRANSACTION_TIMEOUT_MS, 60_000, 0)?;
         let allow_auto_create_topics = p.bool(ALLOW_AUTO_CREATE_TOPICS, true)?;
-        let security_protocol = p
-            .value(SECURITY_PROTOCOL)
-            .map_or(Ok(SecurityProtocol::Plaintext), |v| {
-                SecurityProtocol::parse(SECURITY_PROTOCOL, v)
-            })?;
+        let security_protocol = p.security_protocol()?;
 
         warn_disabled_exponential_backoffs(
             retry_backoff,
@@ -1501,11 +1497,7 @@ impl ConsumerConfig {
             p.ms::<i64>(SOCKET_SETUP_TIMEOUT_MAX_MS, 30_000, 0)?;
         let send_buffer_bytes = p.int::<i32>(SEND_BUFFER_BYTES, 128 * 1024, -1..=i32::MAX)?;
         let receive_buffer_bytes = p.int::<i32>(RECEIVE_BUFFER_BYTES, 64 * 1024, -1..=i32::MAX)?;
-        let security_protocol = p
-            .value(SECURITY_PROTOCOL)
-            .map_or(Ok(SecurityProtocol::Plaintext), |v| {
-                SecurityProtocol::parse(SECURITY_PROTOCOL, v)
-            })?;
+        let security_protocol = p.security_protocol()?;
 
         warn_disabled_exponential_backoffs(
             retry_backoff,
@@ -1981,7 +1973,7 @@ fn millis_i64(d: Duration) -> i64 {
 }
 
 /// A duration as a config value: whole milliseconds.
-fn millis(d: Duration) -> String {
+pub(crate) fn millis(d: Duration) -> String {
     d.as_millis().to_string()
 }
 
@@ -2099,6 +2091,14 @@ pub(crate) fn effective_reconnect_backoff_max(
 pub(crate) struct Props<'a>(pub(crate) &'a BTreeMap<String, String>);
 
 impl<'a> Props<'a> {
+    /// `security.protocol`, [`SecurityProtocol::Plaintext`] when unset.
+    pub(crate) fn security_protocol(&self) -> Result<SecurityProtocol, Error> {
+        self.value(SECURITY_PROTOCOL)
+            .map_or(Ok(SecurityProtocol::Plaintext), |v| {
+                SecurityProtocol::parse(SECURITY_PROTOCOL, v)
+            })
+    }
+
     /// Whether `key` was set (by a typed setter or as a property).
     pub(crate) fn explicit(&self, key: &str) -> bool {
         self.0.contains_key(key)

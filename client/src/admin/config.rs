@@ -36,25 +36,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::config::{
-    check_known_keys, effective_reconnect_backoff_max, parse_bootstrap_servers, Props,
-    SecurityProtocol,
+    check_known_keys, effective_reconnect_backoff_max, millis as ms, parse_bootstrap_servers,
+    Props, SecurityProtocol, BOOTSTRAP_SERVERS, CLIENT_ID, CONNECTIONS_MAX_IDLE_MS,
+    DEFAULT_API_TIMEOUT_MS, RECEIVE_BUFFER_BYTES, RECONNECT_BACKOFF_MAX_MS, RECONNECT_BACKOFF_MS,
+    REQUEST_TIMEOUT_MS, RETRY_BACKOFF_MAX_MS, RETRY_BACKOFF_MS, SECURITY_PROTOCOL,
+    SEND_BUFFER_BYTES, SOCKET_SETUP_TIMEOUT_MS,
 };
 use crate::error::Error;
 use crate::network::connection::ConnectionConfig;
-
-const BOOTSTRAP_SERVERS: &str = "bootstrap.servers";
-const CLIENT_ID: &str = "client.id";
-const REQUEST_TIMEOUT_MS: &str = "request.timeout.ms";
-const DEFAULT_API_TIMEOUT_MS: &str = "default.api.timeout.ms";
-const RETRY_BACKOFF_MS: &str = "retry.backoff.ms";
-const RETRY_BACKOFF_MAX_MS: &str = "retry.backoff.max.ms";
-const RECONNECT_BACKOFF_MS: &str = "reconnect.backoff.ms";
-const RECONNECT_BACKOFF_MAX_MS: &str = "reconnect.backoff.max.ms";
-const CONNECTIONS_MAX_IDLE_MS: &str = "connections.max.idle.ms";
-const SOCKET_SETUP_TIMEOUT_MS: &str = "socket.connection.setup.timeout.ms";
-const SEND_BUFFER_BYTES: &str = "send.buffer.bytes";
-const RECEIVE_BUFFER_BYTES: &str = "receive.buffer.bytes";
-const SECURITY_PROTOCOL: &str = "security.protocol";
 
 /// Every key [`AdminConfig`] accepts.
 const ADMIN_KEYS: &[&str] = &[
@@ -151,7 +140,6 @@ impl AdminConfig {
     /// Every key with its effective value, in the form [`AdminConfig::from_properties`]
     /// accepts; feeding it back gives an equal configuration.
     pub fn to_properties(&self) -> BTreeMap<String, String> {
-        let ms = |d: Duration| d.as_millis().to_string();
         [
             (BOOTSTRAP_SERVERS, self.bootstrap_servers.join(",")),
             (CLIENT_ID, self.client_id.clone()),
@@ -208,11 +196,7 @@ impl AdminConfig {
         let socket_connection_setup_timeout = p.ms::<i64>(SOCKET_SETUP_TIMEOUT_MS, 10_000, 0)?;
         let send_buffer_bytes = p.int::<i32>(SEND_BUFFER_BYTES, 128 * 1024, -1..=i32::MAX)?;
         let receive_buffer_bytes = p.int::<i32>(RECEIVE_BUFFER_BYTES, 64 * 1024, -1..=i32::MAX)?;
-        let security_protocol = p
-            .value(SECURITY_PROTOCOL)
-            .map_or(Ok(SecurityProtocol::Plaintext), |v| {
-                SecurityProtocol::parse(SECURITY_PROTOCOL, v)
-            })?;
+        let security_protocol = p.security_protocol()?;
         // KafkaAdminClient.generateClientId, last so that a failed build uses no number.
         let client_id = match p.value(CLIENT_ID) {
             Some(id) if !id.is_empty() => id.to_owned(),

@@ -64,7 +64,7 @@ use crate::consumer::coordinator::{find_coordinator_answer, find_coordinator_req
 use crate::error::Error;
 use crate::metadata::Cluster;
 use crate::network::connection::BrokerConnection;
-use crate::network::pool::ConnectionPool;
+use crate::network::pool::{random_unit, ConnectionPool};
 use crate::producer::TopicPartition;
 
 pub use self::config::{AdminConfig, AdminConfigBuilder};
@@ -695,19 +695,6 @@ pub(crate) fn fail_all<K: Clone, V>(keys: &[K], error: &Error) -> Vec<(K, Result
     keys.iter()
         .map(|k| (k.clone(), Err(error.clone())))
         .collect()
-}
-
-/// A uniform number in `[0, 1)` for the backoff jitter.
-fn random_unit() -> f64 {
-    use std::collections::hash_map::RandomState;
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = RandomState::new().build_hasher();
-    h.write_u64(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64),
-    );
-    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
 
 #[cfg(test)]

@@ -90,7 +90,7 @@ impl ExponentialBackoff {
 }
 
 /// A uniform random number in `[0, 1)`, from std's randomly keyed hasher.
-fn random_unit() -> f64 {
+pub(crate) fn random_unit() -> f64 {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut h = RandomState::new().build_hasher();
     h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
