@@ -161,6 +161,52 @@ impl TopicIdPartition {
     }
 }
 
+/// A session's partitions in session order with what each is fetched with, indexed by
+/// partition. Immutable once built: the handler and the requests written from it share one
+/// (an answer is read against the session its request was written for, without a copy).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct SessionPartitions {
+    partitions: Vec<(TopicPartition, PartitionFetchData)>,
+    index: HashMap<TopicPartition, usize>,
+}
+
+impl SessionPartitions {
+    /// `partitions` (each listed once), in order.
+    fn new(partitions: Vec<(TopicPartition, PartitionFetchData)>) -> Self {
+        let index = partitions
+            .iter()
+            .enumerate()
+            .map(|(i, (tp, _))| (tp.clone(), i))
+            .collect();
+        SessionPartitions { partitions, index }
+    }
+
+    /// The partitions, in session order.
+    pub fn as_slice(&self) -> &[(TopicPartition, PartitionFetchData)] {
+        &self.partitions
+    }
+
+    /// What `tp` is fetched with, when it is in the session.
+    pub fn get(&self, tp: &TopicPartition) -> Option<&PartitionFetchData> {
+        self.index.get(tp).map(|&i| &self.partitions[i].1)
+    }
+
+    /// Whether `tp` is in the session.
+    pub fn contains(&self, tp: &TopicPartition) -> bool {
+        self.index.contains_key(tp)
+    }
+
+    /// How many partitions the session has.
+    pub fn len(&self) -> usize {
+        self.partitions.len()
+    }
+
+    /// Whether the session has no partitions.
+    pub fn is_empty(&self) -> bool {
+        self.partitions.is_empty()
+    }
+}
+
 /// What one Fetch request carries (Java's `FetchSessionHandler.FetchRequestData`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchRequestData {
@@ -173,8 +219,8 @@ pub struct FetchRequestData {
     /// (before v13 the forget list names topics, which would drop the new partition).
     pub to_replace: Vec<TopicIdPartition>,
     /// Every partition of the session after this request, in session order (what an answer
-    /// may name, with the offset each is fetched from).
-    pub session_partitions: Vec<(TopicPartition, PartitionFetchData)>,
+    /// may name, with the offset each is fetched from); shared with the handler.
+    pub session_partitions: Arc<SessionPartitions>,
     /// The session id and epoch to send.
     pub metadata: FetchMetadata,
     /// Whether every topic involved has an id (the request may use v13+).
@@ -184,10 +230,7 @@ pub struct FetchRequestData {
 impl FetchRequestData {
     /// The fetch parameters `tp` has in the session after this request.
     pub fn session_partition(&self, tp: &TopicPartition) -> Option<&PartitionFetchData> {
-        self.session_partitions
-            .iter()
-            .find(|(t, _)| t == tp)
-            .map(|(_, d)| d)
+        self.session_partitions.get(tp)
     }
 }
 
@@ -197,7 +240,7 @@ pub struct FetchSessionHandler {
     node: i32,
     next_metadata: FetchMetadata,
     /// The session's partitions, in session order.
-    session_partitions: Vec<(TopicPartition, PartitionFetchData)>,
+    session_partitions: Arc<SessionPartitions>,
     /// Topic ids of the session's topics (empty when the session does not use ids).
     session_topic_names: HashMap<Uuid, Arc<str>>,
 }
@@ -208,7 +251,7 @@ impl FetchSessionHandler {
         FetchSessionHandler {
             node,
             next_metadata: FetchMetadata::INITIAL,
-            session_partitions: Vec::new(),
+            session_partitions: Arc::default(),
             session_topic_names: HashMap::new(),
         }
     }
@@ -230,7 +273,7 @@ impl FetchSessionHandler {
 
     /// The session's partitions, in session order.
     pub fn session_partitions(&self) -> impl Iterator<Item = &TopicPartition> {
-        self.session_partitions.iter().map(|(tp, _)| tp)
+        self.session_partitions.as_slice().iter().map(|(tp, _)| tp)
     }
 
     /// The names of the session's topics by id (used to read v13+ answers).
@@ -402,10 +445,6 @@ impl FetchSessionHandler {
         extra
     }
 
-    fn in_session(&self) -> HashSet<&TopicPartition> {
-        self.session_partitions.iter().map(|(tp, _)| tp).collect()
-    }
-
     /// Java's `verifyFullFetchResponsePartitions`: `None` when the answer names exactly the
     /// session's partitions (and only known topic ids from v13), else the problem.
     pub fn verify_full_response(
@@ -414,11 +453,10 @@ impl FetchSessionHandler {
         ids: &HashSet<Uuid>,
         version: i16,
     ) -> Option<String> {
-        let session = self.in_session();
         let answered: HashSet<&TopicPartition> = partitions.iter().collect();
         let extra: Vec<&TopicPartition> = partitions
             .iter()
-            .filter(|tp| !session.contains(tp))
+            .filter(|tp| !self.session_partitions.contains(tp))
             .collect();
         let omitted: Vec<&TopicPartition> = self
             .session_partitions()
@@ -436,10 +474,9 @@ impl FetchSessionHandler {
         ids: &HashSet<Uuid>,
         version: i16,
     ) -> Option<String> {
-        let session = self.in_session();
         let extra: Vec<&TopicPartition> = partitions
             .iter()
-            .filter(|tp| !session.contains(tp))
+            .filter(|tp| !self.session_partitions.contains(tp))
             .collect();
         let extra_ids = self.unknown_ids(ids, version);
         describe_problem(&[], &extra, &extra_ids, partitions)
@@ -531,9 +568,13 @@ impl FetchRequestBuilder<'_> {
             } else {
                 HashMap::new()
             };
-            handler.session_partitions = next.clone();
+            // The builder's index is the new session's.
+            handler.session_partitions = Arc::new(SessionPartitions {
+                partitions: next.clone(),
+                index,
+            });
             return FetchRequestData {
-                session_partitions: next.clone(),
+                session_partitions: Arc::clone(&handler.session_partitions),
                 to_send: next,
                 to_forget: Vec::new(),
                 to_replace: Vec::new(),
@@ -549,7 +590,8 @@ impl FetchRequestBuilder<'_> {
         let mut moved: Vec<(TopicPartition, PartitionFetchData)> = Vec::new();
         let old = std::mem::take(&mut handler.session_partitions);
         let mut session = Vec::with_capacity(next.len());
-        for (tp, prev) in old {
+        for (tp, prev) in old.as_slice() {
+            let (tp, prev) = (tp.clone(), *prev);
             match index.remove(&tp) {
                 Some(i) => {
                     let data = next[i].1;
@@ -579,7 +621,7 @@ impl FetchRequestBuilder<'_> {
             .filter(|(tp, _)| index.contains_key(tp))
             .collect();
         session.extend(added.iter().cloned());
-        handler.session_partitions = session;
+        handler.session_partitions = Arc::new(SessionPartitions::new(session));
         handler.session_topic_names = if can_use_topic_ids {
             topic_names
         } else {
@@ -600,7 +642,7 @@ impl FetchRequestBuilder<'_> {
             to_send: added,
             to_forget: removed,
             to_replace: replaced,
-            session_partitions: handler.session_partitions.clone(),
+            session_partitions: Arc::clone(&handler.session_partitions),
             metadata,
             can_use_topic_ids,
         }
@@ -762,7 +804,10 @@ mod tests {
         );
         assert!(d.to_send.is_empty());
         assert!(d.to_forget.is_empty());
-        assert_eq!(names(&d.session_partitions), ["a-0", "a-1", "b-0"]);
+        assert_eq!(
+            names(d.session_partitions.as_slice()),
+            ["a-0", "a-1", "b-0"]
+        );
         // The answer only names what changed: valid, the others are implied.
         assert!(h.handle_response(&response(123, &[(tp("b", 0), b)], 17), 17));
         assert_eq!(h.next_metadata().epoch, 2);
@@ -797,8 +842,18 @@ mod tests {
         assert_eq!(forgotten(&d.to_forget), ["a-2"]);
         assert_eq!(d.to_forget[0].topic_id, a);
         // Session order: kept partitions in place, added ones at the end.
-        assert_eq!(names(&d.session_partitions), ["a-0", "a-1", "a-3"]);
+        assert_eq!(
+            names(d.session_partitions.as_slice()),
+            ["a-0", "a-1", "a-3"]
+        );
         assert_eq!(h.session_partitions().count(), 3);
+        // The request shares the session it was written for (no copy per fetch).
+        assert!(Arc::ptr_eq(&d.session_partitions, &h.session_partitions));
+        assert_eq!(d.session_partitions.len(), 3);
+        assert!(
+            d.session_partitions.contains(&tp("a", 3))
+                && !d.session_partitions.contains(&tp("a", 2))
+        );
         // A different max bytes or leader epoch alters a partition too.
         assert!(h.handle_response(&response(9, &[], 13), 13));
         let mut b = h.new_builder();

@@ -184,26 +184,22 @@ pub fn fetch_version(can_use_topic_ids: bool, max: i16) -> Option<i16> {
 
 /// What `prepared` fetches for each partition (Java's `FetchRequest.PartitionData`: no log
 /// start offset, no last fetched epoch for consumers).
-pub fn partition_fetch_data(
-    prepared: &PreparedFetch,
-    config: &FetchConfig,
-    cluster: &Cluster,
-) -> Vec<(TopicPartition, PartitionFetchData)> {
-    prepared
-        .partitions
-        .iter()
-        .map(|(tp, position)| {
-            let data = PartitionFetchData {
-                topic_id: cluster.topic(&tp.topic).map_or(Uuid::ZERO, |t| t.topic_id),
-                fetch_offset: position.offset,
-                log_start_offset: -1,
-                max_bytes: config.partition_max_bytes,
-                current_leader_epoch: position.leader_epoch,
-                last_fetched_epoch: None,
-            };
-            (tp.clone(), data)
-        })
-        .collect()
+pub fn partition_fetch_data<'a>(
+    prepared: &'a PreparedFetch,
+    config: &'a FetchConfig,
+    cluster: &'a Cluster,
+) -> impl Iterator<Item = (TopicPartition, PartitionFetchData)> + 'a {
+    prepared.partitions.iter().map(|(tp, position)| {
+        let data = PartitionFetchData {
+            topic_id: cluster.topic(&tp.topic).map_or(Uuid::ZERO, |t| t.topic_id),
+            fetch_offset: position.offset,
+            log_start_offset: -1,
+            max_bytes: config.partition_max_bytes,
+            current_leader_epoch: position.leader_epoch,
+            last_fetched_epoch: None,
+        };
+        (tp.clone(), data)
+    })
 }
 
 /// Writes the Fetch request for `data` at `version` (Java's `FetchRequest.Builder`): the
@@ -744,15 +740,11 @@ pub fn completed_fetches(
     if !top.is_ok() {
         return data
             .session_partitions
+            .as_slice()
             .iter()
             .map(|(tp, p)| CompletedFetch::failed(tp.clone(), p.fetch_offset, top))
             .collect();
     }
-    let offsets: HashMap<&TopicPartition, i64> = data
-        .session_partitions
-        .iter()
-        .map(|(tp, p)| (tp, p.fetch_offset))
-        .collect();
     let mut out = Vec::new();
     for topic in response.responses {
         let name: Arc<str> = if topic.topic.is_empty() {
@@ -768,7 +760,7 @@ pub fn completed_fetches(
                 topic: name.clone(),
                 partition: p.partition_index,
             };
-            let Some(&offset) = offsets.get(&tp) else {
+            let Some(offset) = data.session_partition(&tp).map(|d| d.fetch_offset) else {
                 continue;
             };
             out.push(CompletedFetch::new(tp, offset, p));
@@ -1594,7 +1586,7 @@ mod tests {
                 topic_id: old,
                 tp: tp("a", 0),
             }],
-            session_partitions: vec![],
+            session_partitions: Default::default(),
             metadata: super::super::fetch_session::FetchMetadata {
                 session_id: 3,
                 epoch: 4,
