@@ -168,7 +168,7 @@ use super::batch::{
 use super::checkpoint;
 use super::config::{ConfigError, LogConfig};
 use super::error::{Result, StorageError};
-use super::file::{read_at, BatchScanner};
+use super::file::BatchScanner;
 use super::log::PartitionLog;
 use super::offset_map::{self, OffsetMap};
 use super::recovery::parse_base_offset;
@@ -537,8 +537,12 @@ impl SourceSegment {
     }
 
     /// Calls `f` with every batch's position, header and size, in log order, checking each
-    /// header as `LogSegment` does (magic 2, increasing offsets inside the segment).
-    fn visit(&self, f: impl FnMut(&BatchPosition) -> Result<()>) -> Result<()> {
+    /// header as `LogSegment` does (magic 2, increasing offsets inside the segment), and the
+    /// scanner that found it, for [`read_batch`].
+    fn visit(
+        &self,
+        f: impl FnMut(&BatchPosition, &mut BatchScanner<'_>) -> Result<()>,
+    ) -> Result<()> {
         visit_batches_of(
             &self.file,
             &self.path,
@@ -548,14 +552,29 @@ impl SourceSegment {
         )
     }
 
-    fn read_batch(&self, at: &BatchPosition) -> Result<Vec<u8>> {
-        read_at(&self.file, &self.path, at.position, at.size as usize)
+    fn decode(
+        &self,
+        scanner: &mut BatchScanner<'_>,
+        at: &BatchPosition,
+        buf: &mut BytesMut,
+    ) -> Result<RecordBatch> {
+        let bytes = read_batch(scanner, at, buf)?;
+        RecordBatch::from_bytes(bytes).map_err(|e| corrupt(&self.path, at.position, e))
     }
+}
 
-    fn decode(&self, at: &BatchPosition) -> Result<RecordBatch> {
-        let bytes = self.read_batch(at)?;
-        RecordBatch::from_bytes(Bytes::from(bytes)).map_err(|e| corrupt(&self.path, at.position, e))
-    }
+/// The bytes of the batch at `at`, which `scanner` (a segment visit's) has just found: copied
+/// from the scanner's read window (one read per window of batches rather than one per batch)
+/// into `buf`, whose memory is reused from batch to batch once the previous batch's bytes are
+/// dropped (no allocation per batch).
+fn read_batch(
+    scanner: &mut BatchScanner<'_>,
+    at: &BatchPosition,
+    buf: &mut BytesMut,
+) -> Result<Bytes> {
+    buf.clear();
+    scanner.read_into(at.position, at.size as usize, buf)?;
+    Ok(buf.split().freeze())
 }
 
 /// Phase (a) of a cleaning pass, taken under the log's lock by
@@ -632,6 +651,9 @@ struct PassContext<'a> {
     removed: u64,
     /// Earliest delete horizon of a batch still holding tombstones.
     min_horizon: Option<i64>,
+    /// [`filter_batch`]'s decision for each record of the batch it filters (reused from
+    /// batch to batch).
+    keep: Vec<bool>,
 }
 
 /// Runs one cleaning pass of the log `lock` gives access to (if cleaning is due, or always
@@ -1048,6 +1070,7 @@ impl CleaningPass {
             delete_retention_ms: self.config.delete_retention_ms,
             removed: 0,
             min_horizon: None,
+            keep: Vec::new(),
         };
         // A pass that indexed nothing rewrites nothing: the map would keep every record.
         let count = if end_offset > start || !full {
@@ -1126,11 +1149,12 @@ impl CleaningPass {
         let interval = self.config.index_interval();
         let mut changed = false;
         let mut aborted_txns = Vec::new();
+        let mut buf = BytesMut::new();
         for segment in &self.segments[group.clone()] {
             aborted_txns.extend_from_slice(&segment.aborted);
-            segment.visit(|at| {
+            segment.visit(|at, scanner| {
                 io.check()?;
-                let bytes = Bytes::from(segment.read_batch(at)?);
+                let bytes = read_batch(scanner, at, &mut buf)?;
                 let written = match filter_batch(&segment.path, at, &bytes, ctx)? {
                     Filtered::Keep => {
                         cleaned.append_stored(&bytes, interval)?;
@@ -1199,6 +1223,7 @@ fn build_offset_map(
     map: &mut OffsetMap,
     io: &PassIo<'_>,
 ) -> Result<bool> {
+    let mut buf = BytesMut::new();
     for segment in segments {
         if segment.next_base <= start {
             continue;
@@ -1208,7 +1233,7 @@ fn build_offset_map(
             break;
         }
         let mut full = false;
-        let visited = segment.visit(|at| {
+        let visited = segment.visit(|at, scanner| {
             let h = &at.header;
             if full || h.last_offset() < start {
                 return Ok(());
@@ -1216,7 +1241,7 @@ fn build_offset_map(
             io.check()?;
             io.throttle(at.size)?;
             if !h.is_control() && !aborted.contains(h) {
-                let batch = segment.decode(at)?;
+                let batch = segment.decode(scanner, at, &mut buf)?;
                 let mut records = batch
                     .records(MAX_DECOMPRESSED)
                     .map_err(|e| corrupt(&segment.path, at.position, e))?;
@@ -1321,7 +1346,7 @@ fn filter_batch(
     let latest_indexed = ctx.map.latest_offset();
     let records = batch.records(MAX_DECOMPRESSED).map_err(|e| corrupt(&e))?;
     let mut scan = records.clone();
-    let mut keep = Vec::with_capacity(records.remaining_records());
+    ctx.keep.clear();
     let mut kept = 0u64;
     let mut has_tombstones = false;
     while let Some(record) = scan.next_borrowed() {
@@ -1337,9 +1362,9 @@ fn filter_batch(
             kept += 1;
             has_tombstones |= record.value.is_none();
         }
-        keep.push(retained);
+        ctx.keep.push(retained);
     }
-    let total = keep.len() as u64;
+    let total = ctx.keep.len() as u64;
     ctx.removed += total - kept;
     let needs_horizon = has_tombstones && horizon.is_none();
     let horizon = if needs_horizon {
@@ -1362,7 +1387,7 @@ fn filter_batch(
             Filtered::Drop
         });
     }
-    encode_retained(h, records, &keep, horizon)
+    encode_retained(h, records, &ctx.keep, horizon)
         .map(Filtered::Rewrite)
         .map_err(|e| corrupt(&e))
 }

@@ -43,6 +43,46 @@ fn kbatch(records: &[(&str, Option<&str>)]) -> BytesMut {
     kbatch_with(BatchOptions::default(), records, NOW)
 }
 
+#[test]
+fn batches_are_read_through_the_scanner_window_into_one_reused_buffer() {
+    let dir = TempDir::new();
+    let path = dir.path().join("batches");
+    // Two batches of the same size (different keys and values).
+    let (a, b) = (kbatch(&[("k", Some("v"))]), kbatch(&[("j", Some("w"))]));
+    assert_eq!(a.len(), b.len());
+    fs::write(&path, [&a[..], &b[..]].concat()).unwrap();
+    let file = File::open(&path).unwrap();
+    let mut scanner = BatchScanner::new(&file, &path, (a.len() + b.len()) as u64);
+    let mut buf = BytesMut::new();
+    let next = |scanner: &mut BatchScanner<'_>, position: u64, buf: &mut BytesMut| {
+        let (header, size) = scanner.header_at(position).unwrap().unwrap();
+        let at = BatchPosition {
+            position,
+            header,
+            size,
+        };
+        (read_batch(scanner, &at, buf).unwrap(), size)
+    };
+    let (first, size) = next(&mut scanner, 0, &mut buf);
+    assert_eq!(first, a);
+    let memory = first.as_ptr();
+    drop(first);
+    // An allocation of the same size meanwhile would take the first batch's memory if it had
+    // been freed.
+    let other = vec![1u8; a.len()];
+    let (second, _) = next(&mut scanner, size, &mut buf);
+    assert_eq!(second, b);
+    assert_eq!(
+        second.as_ptr(),
+        memory,
+        "the first batch's memory is reused"
+    );
+    drop(other);
+    // While a batch's bytes are held, the next one goes elsewhere.
+    let (third, _) = next(&mut scanner, 0, &mut buf);
+    assert_eq!((&third[..], &second[..]), (&a[..], &b[..]));
+}
+
 /// `(offset, key, value)` of every record readable from `from`, batch by batch.
 fn contents(log: &PartitionLog, from: i64) -> Vec<(i64, String, Option<String>)> {
     let mut out = Vec::new();

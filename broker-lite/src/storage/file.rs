@@ -7,7 +7,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Mutex;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use super::batch::{BatchHeader, BATCH_HEADER_SIZE};
 use super::error::{Result, StorageError};
@@ -26,22 +26,45 @@ pub(crate) fn read_at(file: &File, path: &Path, pos: u64, len: usize) -> Result<
 /// Read buffers returned by [`recycle`], kept so that fetches reuse memory that is already
 /// mapped and initialised instead of zero-filling (and page-faulting in) a fresh buffer of
 /// up to `partition_max_bytes` per partition per Fetch.
-static POOL: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+static POOL: BufferPool = BufferPool(Mutex::new(Vec::new()));
 /// At most this many buffers are kept (so at most 64 MiB stays pooled)...
 const POOL_BUFFERS: usize = 32;
 /// ...each of at most this capacity.
 const POOL_BUFFER_MAX: usize = 2 * 1024 * 1024;
 
+/// Buffers kept for reuse: at most [`POOL_BUFFERS`], each of at most [`POOL_BUFFER_MAX`]
+/// capacity.
+struct BufferPool(Mutex<Vec<Vec<u8>>>);
+
+impl BufferPool {
+    /// The smallest kept buffer with room for `len` bytes, so that small reads leave the
+    /// large buffers to large ones.
+    fn take(&self, len: usize) -> Option<Vec<u8>> {
+        let mut pool = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let (i, _) = pool
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.capacity() >= len)
+            .min_by_key(|(_, b)| b.capacity())?;
+        Some(pool.swap_remove(i))
+    }
+
+    /// Keeps `buf` unless it is too large or the pool is full.
+    fn put(&self, buf: Vec<u8>) {
+        if buf.capacity() > POOL_BUFFER_MAX {
+            return;
+        }
+        let mut pool = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < POOL_BUFFERS {
+            pool.push(buf);
+        }
+    }
+}
+
 /// Reads `len` bytes at `pos` into a buffer taken from the pool when one is large enough
 /// (only the part not initialised by its previous use is zero-filled).
 pub(crate) fn read_at_pooled(file: &File, path: &Path, pos: u64, len: usize) -> Result<Vec<u8>> {
-    let reused = {
-        let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
-        pool.iter()
-            .position(|b| b.capacity() >= len)
-            .map(|i| pool.swap_remove(i))
-    };
-    let Some(mut buf) = reused else {
+    let Some(mut buf) = POOL.take(len) else {
         return read_at(file, path, pos, len);
     };
     if buf.len() >= len {
@@ -60,16 +83,8 @@ pub(crate) fn recycle(bytes: Bytes) {
     if bytes.is_empty() || bytes.len() > POOL_BUFFER_MAX {
         return;
     }
-    let Ok(bytes) = bytes.try_into_mut() else {
-        return;
-    };
-    let buf: Vec<u8> = bytes.into();
-    if buf.capacity() > POOL_BUFFER_MAX {
-        return;
-    }
-    let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
-    if pool.len() < POOL_BUFFERS {
-        pool.push(buf);
+    if let Ok(bytes) = bytes.try_into_mut() {
+        POOL.put(bytes.into());
     }
 }
 
@@ -153,6 +168,26 @@ impl<'a> BatchScanner<'a> {
         Ok(Some((header, size)))
     }
 
+    /// Appends the `len` bytes at `pos` (`pos + len <= end`, such as a batch that
+    /// [`header_at`](Self::header_at) returned) to `out`: copied from the window when they
+    /// fit in it (refilling it from `pos` if needed, so that the batches after it are read
+    /// with it), else read directly.
+    pub fn read_into(&mut self, pos: u64, len: usize, out: &mut BytesMut) -> Result<()> {
+        let path = self.path;
+        if len <= WINDOW {
+            let bytes = self
+                .slice(pos, len)
+                .map_err(StorageError::io("read", path))?;
+            out.extend_from_slice(bytes);
+            return Ok(());
+        }
+        let start = out.len();
+        out.resize(start + len, 0);
+        self.file
+            .read_exact_at(&mut out[start..], pos)
+            .map_err(StorageError::io("read", path))
+    }
+
     /// Streams the CRC-covered bytes of the batch at `pos` (of `size` bytes) through
     /// CRC-32C without allocating more than the window.
     pub fn crc_of(&mut self, pos: u64, size: u64) -> Result<u32> {
@@ -168,5 +203,59 @@ impl<'a> BatchScanner<'a> {
             at += n as u64;
         }
         Ok(crc)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::test_util::TempDir;
+
+    #[test]
+    fn the_pool_hands_out_the_smallest_fitting_buffer_and_stays_bounded() {
+        let pool = BufferPool(Mutex::new(Vec::new()));
+        for capacity in [POOL_BUFFER_MAX, 1024, 64 * 1024] {
+            pool.put(Vec::with_capacity(capacity));
+        }
+        // Too large to keep.
+        pool.put(Vec::with_capacity(POOL_BUFFER_MAX + 1));
+        assert_eq!(pool.take(100).map(|b| b.capacity()), Some(1024));
+        assert_eq!(pool.take(100).map(|b| b.capacity()), Some(64 * 1024));
+        assert!(pool.take(POOL_BUFFER_MAX + 1).is_none());
+        assert_eq!(pool.take(100).map(|b| b.capacity()), Some(POOL_BUFFER_MAX));
+        assert!(pool.take(0).is_none());
+        for _ in 0..POOL_BUFFERS + 5 {
+            pool.put(Vec::with_capacity(16));
+        }
+        assert_eq!(pool.0.lock().unwrap().len(), POOL_BUFFERS);
+    }
+
+    #[test]
+    fn read_into_serves_the_window_and_reads_large_ranges_directly() {
+        let dir = TempDir::new();
+        let path = dir.path().join("data");
+        let data: Vec<u8> = (0..3 * WINDOW as u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let file = File::open(&path).unwrap();
+        let end = data.len() as u64;
+        let mut scanner = BatchScanner::new(&file, &path, end);
+        let mut out = BytesMut::from(&b"kept"[..]);
+        // Small ranges (within and across window refills) and a range larger than the
+        // window are appended after what `out` holds.
+        let ranges = [
+            (10, 100),
+            (WINDOW - 50, 100),
+            (200, 2 * WINDOW + 1),
+            (0, WINDOW),
+        ];
+        let mut expected = b"kept".to_vec();
+        for (pos, len) in ranges {
+            scanner.read_into(pos as u64, len, &mut out).unwrap();
+            expected.extend_from_slice(&data[pos..pos + len]);
+        }
+        assert_eq!(&out[..], &expected[..]);
+        // A range past the end is an error, not a short read.
+        let mut short = BatchScanner::new(&file, &path, end - 10);
+        assert!(short.read_into(end - 20, 20, &mut out).is_err());
     }
 }

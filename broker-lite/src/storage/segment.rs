@@ -1032,13 +1032,13 @@ impl LogSegment {
     /// Calls `f` with the position, header and size of every batch, in log order. Stops at
     /// the first error of `f`, or with [`StorageError::CorruptLog`] at a batch inconsistent
     /// with the segment (the batches before it have been visited).
-    pub fn visit_batches(&self, f: impl FnMut(&BatchPosition) -> Result<()>) -> Result<()> {
+    pub fn visit_batches(&self, mut f: impl FnMut(&BatchPosition) -> Result<()>) -> Result<()> {
         visit_batches_of(
             &self.log,
             &self.log_path,
             self.size,
             (self.base_offset, self.next_offset),
-            f,
+            |at, _| f(at),
         )
     }
 
@@ -1186,13 +1186,15 @@ fn check_batch_header(
 
 /// [`LogSegment::visit_batches`] over the first `size` bytes of a segment's `.log` file
 /// `file` (at `path`), whose offsets lie in `offsets` (base offset, next offset): also used
-/// by the log cleaner on a duplicated handle of an inactive segment.
+/// by the log cleaner on a duplicated handle of an inactive segment. `f` also gets the
+/// scanner that read the header, to read the batch through its window
+/// ([`BatchScanner::read_into`]).
 pub(crate) fn visit_batches_of(
     file: &File,
     path: &Path,
     size: u64,
     offsets: (i64, i64),
-    mut f: impl FnMut(&BatchPosition) -> Result<()>,
+    mut f: impl FnMut(&BatchPosition, &mut BatchScanner<'_>) -> Result<()>,
 ) -> Result<()> {
     let (base_offset, next_offset) = offsets;
     let mut scanner = BatchScanner::new(file, path, size);
@@ -1200,11 +1202,12 @@ pub(crate) fn visit_batches_of(
     let mut min_base = base_offset;
     while let Some((header, size)) = scanner.header_at(position)? {
         check_batch_header(path, &header, position, min_base, next_offset)?;
-        f(&BatchPosition {
+        let at = BatchPosition {
             position,
             header,
             size,
-        })?;
+        };
+        f(&at, &mut scanner)?;
         min_base = header.next_offset();
         position += size;
     }
