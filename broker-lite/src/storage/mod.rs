@@ -7,9 +7,10 @@
 //! aborts in `.txnindex` files, and opening a log recovers it after a crash.
 //! This layer does plain blocking `std::fs` I/O and never reads the clock: every
 //! time-dependent operation takes `now_ms` (except the log cleaner's I/O throttle, which
-//! measures elapsed time with `Instant`; its decisions are pure, see `throttler.rs`). The network layer runs it on a blocking-safe
-//! path, typically behind a `Mutex`/`RwLock` (`PartitionLog` is `Send + Sync`), and maps
-//! [`StorageError`]s to Kafka error codes with [`StorageError::error_code`].
+//! measures elapsed time with `Instant`; its decisions are pure, see `throttler.rs`). The
+//! network layer runs it on a blocking-safe path, typically behind a `Mutex`/`RwLock`
+//! (`PartitionLog` is `Send + Sync`), and maps [`StorageError`]s to Kafka error codes with
+//! [`StorageError::error_code`].
 //!
 //! # On-disk layout
 //!

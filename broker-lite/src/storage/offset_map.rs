@@ -121,7 +121,8 @@ impl OffsetMap {
 
     /// Records `offset` as the latest offset of `key` (overwriting the key's earlier one) and
     /// as the map's latest offset. Returns `false`, changing nothing, when the map
-    /// [`is_full`](Self::is_full) or `offset` is negative.
+    /// [`is_full`](Self::is_full) or `offset` is negative or `i64::MAX` (stored as
+    /// `offset + 1`).
     pub fn put(&mut self, key: &[u8], offset: i64) -> bool {
         if self.is_full() || offset < 0 || offset == i64::MAX {
             return false;
@@ -210,6 +211,7 @@ mod tests {
         assert_eq!(map.latest_offset(), 9);
         assert_eq!(map.get(b"c"), None);
         assert!(!map.put(b"c", -1), "negative offsets are refused");
+        assert!(!map.put(b"c", i64::MAX), "i64::MAX cannot be stored");
         assert_eq!(map.get(b"c"), None);
     }
 
