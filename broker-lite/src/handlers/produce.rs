@@ -34,14 +34,14 @@
 
 use std::sync::Arc;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use kafka_wire::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_wire::messages::{ProduceRequest, ProduceResponse};
 use kafka_wire::ErrorCode;
 
 use crate::faults::PartitionFaults;
-use crate::state::{now_ms, BrokerState};
-use crate::storage::StorageError;
+use crate::state::{now_ms, BrokerState, Partition};
+use crate::storage::{PartitionLog, StorageError};
 
 fn partition_error(
     index: i32,
@@ -70,6 +70,14 @@ pub(super) enum ProduceOutcome {
 }
 
 /// Appends everything and decides what to answer.
+///
+/// Requests of at most [`INLINE_APPEND_MAX_BYTES`] of records are appended right on the
+/// connection's task, partition by partition, when the append only copies into the page cache
+/// (as Kafka's request handler threads do): the partition's lock is taken once, and under it
+/// [`PartitionLog::append_may_block`] says whether the append would fsync or roll; those
+/// partitions are appended afterwards on the blocking pool. This saves two thread hand-offs
+/// per request, which dominated broker-lite's CPU time under a stream of small produce
+/// requests (see docs/PERFORMANCE.md). Larger requests go to the blocking pool whole.
 pub(super) async fn handle(
     state: &Arc<BrokerState>,
     req: ProduceRequest,
@@ -77,12 +85,30 @@ pub(super) async fn handle(
     faults: &PartitionFaults,
 ) -> ProduceOutcome {
     let acks = req.acks;
-    let response = if appends_in_page_cache(state, &req) {
-        append_all(state, req, version, faults)
+    let now = now_ms();
+    let response = if records_bytes(&req) <= INLINE_APPEND_MAX_BYTES {
+        let (mut response, deferred) = append_all(state, req, version, faults, now, true);
+        if !deferred.is_empty() {
+            let answers = super::blocking(move || {
+                deferred
+                    .into_iter()
+                    .map(|d| {
+                        let mut log = d.partition.log();
+                        let answer = append_partition(&mut log, &d.topic, d.index, &d.records, now);
+                        (d.at, answer)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await;
+            for ((t, p), answer) in answers {
+                response.responses[t].partition_responses[p] = answer;
+            }
+        }
+        response
     } else {
         let s = state.clone();
         let faults = faults.clone();
-        super::blocking(move || append_all(&s, req, version, &faults)).await
+        super::blocking(move || append_all(&s, req, version, &faults, now, false).0).await
     };
     state.data_arrived.notify_waiters();
     if acks != 0 {
@@ -101,37 +127,26 @@ pub(super) async fn handle(
 }
 
 /// Requests with at most this many bytes of records may be appended on the connection's own
-/// task (see [`appends_in_page_cache`]).
+/// task (see [`handle`]).
 const INLINE_APPEND_MAX_BYTES: usize = 1024 * 1024;
 
-/// Whether `req` can be appended right on the connection's task instead of the blocking pool:
-/// at most [`INLINE_APPEND_MAX_BYTES`] of records, and no partition that would fsync or roll
-/// ([`PartitionLog::append_may_block`](crate::storage::PartitionLog::append_may_block)), so
-/// the append only copies into the page cache (as Kafka's request handler threads do). This
-/// saves two thread hand-offs per request, which dominated broker-lite's CPU time under a
-/// stream of small produce requests (see docs/PERFORMANCE.md).
-fn appends_in_page_cache(state: &BrokerState, req: &ProduceRequest) -> bool {
-    let bytes: usize = req
-        .topic_data
+/// The bytes of records in `req`.
+fn records_bytes(req: &ProduceRequest) -> usize {
+    req.topic_data
         .iter()
         .flat_map(|t| &t.partition_data)
         .map(|p| p.records.as_ref().map_or(0, |r| r.len()))
-        .sum();
-    if bytes > INLINE_APPEND_MAX_BYTES {
-        return false;
-    }
-    let now = now_ms();
-    req.topic_data.iter().all(|t| {
-        let Some(topic) = state.topic(&t.name) else {
-            return true;
-        };
-        t.partition_data.iter().all(|p| {
-            let size = p.records.as_ref().map_or(0, |r| r.len());
-            topic
-                .partition(p.index)
-                .is_none_or(|part| !part.log().append_may_block(size, now))
-        })
-    })
+        .sum()
+}
+
+/// A validated partition whose append may wait on the disk, left for the blocking pool.
+struct Deferred {
+    /// Its place in the response: (topic, partition) positions.
+    at: (usize, usize),
+    topic: String,
+    index: i32,
+    partition: Arc<Partition>,
+    records: Bytes,
 }
 
 /// Kafka's `ProduceRequest.validateRecords` (v3+: exactly one magic-2 batch per partition, no
@@ -205,13 +220,18 @@ fn is_transactional(records: &[u8]) -> bool {
     records.len() >= 23 && i16::from_be_bytes([records[21], records[22]]) & 0x10 != 0
 }
 
+/// Checks and appends every partition of `req` at `now`. With `inline` (on the connection's
+/// task), a partition whose append may block ([`PartitionLog::append_may_block`], checked
+/// under the same lock as the append) is not appended: it is returned, and its place in the
+/// response is to be filled with [`append_partition`]'s answer.
 fn append_all(
     state: &BrokerState,
     req: ProduceRequest,
     version: i16,
     faults: &PartitionFaults,
-) -> ProduceResponse {
-    let now = now_ms();
+    now: i64,
+    inline: bool,
+) -> (ProduceResponse, Vec<Deferred>) {
     // KafkaApis: transactional records need a transactional id (else the whole request is
     // TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
     let transactional_without_id = req.transactional_id.is_none()
@@ -221,6 +241,7 @@ fn append_all(
             .flat_map(|t| &t.partition_data)
             .any(|p| p.records.as_deref().is_some_and(is_transactional));
     let mut responses = Vec::with_capacity(req.topic_data.len());
+    let mut deferred = Vec::new();
     for topic_data in req.topic_data {
         let topic = state.topic(&topic_data.name);
         let mut partition_responses = Vec::with_capacity(topic_data.partition_data.len());
@@ -265,38 +286,27 @@ fn append_all(
                 partition_responses.push(partition_error(pd.index, code, Some(message)));
                 continue;
             }
-            // The request buffer is shared by every partition of the request; the storage layer
-            // patches base offsets in place, so it gets its own copy of this partition's bytes.
-            let mut bytes = BytesMut::from(&records[..]);
-            let result = partition.log().append(&mut bytes, now);
-            partition_responses.push(match result {
-                Ok(info) => {
-                    if info.duplicate {
-                        tracing::debug!(topic = %topic_data.name, partition = pd.index, base_offset = info.base_offset, "duplicate batch answered with its original offset");
-                    }
-                    PartitionProduceResponse {
-                        index: pd.index,
-                        error_code: 0,
-                        base_offset: info.base_offset,
-                        // -1 for CreateTime; for a duplicate, the original append time.
-                        log_append_time_ms: info.log_append_time,
-                        log_start_offset: info.log_start_offset,
-                        ..Default::default()
-                    }
-                }
-                Err(e) => {
-                    tracing::debug!(topic = %topic_data.name, partition = pd.index, error = %e, "produce rejected");
-                    // Kafka gives no message for producer-state errors (only
-                    // RecordValidationExceptions carry one).
-                    let message = match e {
-                        StorageError::OutOfOrderSequence(_)
-                        | StorageError::InvalidProducerEpoch(_)
-                        | StorageError::InvalidTxnState(_) => None,
-                        ref other => Some(other.to_string()),
-                    };
-                    partition_error(pd.index, e.error_code(), message)
-                }
-            });
+            let mut log = partition.log();
+            if inline && log.append_may_block(records.len(), now) {
+                drop(log);
+                deferred.push(Deferred {
+                    at: (responses.len(), partition_responses.len()),
+                    topic: topic_data.name.clone(),
+                    index: pd.index,
+                    partition,
+                    records,
+                });
+                // Replaced by the deferred append's answer.
+                partition_responses.push(PartitionProduceResponse::default());
+                continue;
+            }
+            partition_responses.push(append_partition(
+                &mut log,
+                &topic_data.name,
+                pd.index,
+                &records,
+                now,
+            ));
         }
         responses.push(TopicProduceResponse {
             name: topic_data.name,
@@ -304,8 +314,153 @@ fn append_all(
             ..Default::default()
         });
     }
-    ProduceResponse {
+    let response = ProduceResponse {
         responses,
         ..Default::default()
+    };
+    (response, deferred)
+}
+
+/// Appends one partition's validated batch and answers for it.
+fn append_partition(
+    log: &mut PartitionLog,
+    topic: &str,
+    index: i32,
+    records: &[u8],
+    now: i64,
+) -> PartitionProduceResponse {
+    // The request buffer is shared by every partition of the request; the storage layer
+    // patches base offsets in place, so it gets its own copy of this partition's bytes.
+    let mut bytes = BytesMut::from(records);
+    match log.append(&mut bytes, now) {
+        Ok(info) => {
+            if info.duplicate {
+                tracing::debug!(
+                    topic,
+                    partition = index,
+                    base_offset = info.base_offset,
+                    "duplicate batch answered with its original offset"
+                );
+            }
+            PartitionProduceResponse {
+                index,
+                error_code: 0,
+                base_offset: info.base_offset,
+                // -1 for CreateTime; for a duplicate, the original append time.
+                log_append_time_ms: info.log_append_time,
+                log_start_offset: info.log_start_offset,
+                ..Default::default()
+            }
+        }
+        Err(e) => {
+            tracing::debug!(topic, partition = index, error = %e, "produce rejected");
+            // Kafka gives no message for producer-state errors (only RecordValidationExceptions
+            // carry one).
+            let message = match e {
+                StorageError::OutOfOrderSequence(_)
+                | StorageError::InvalidProducerEpoch(_)
+                | StorageError::InvalidTxnState(_) => None,
+                ref other => Some(other.to_string()),
+            };
+            partition_error(index, e.error_code(), message)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use kafka_wire::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_wire::records::{BatchOptions, RecordBatchBuilder};
+
+    use super::*;
+    use crate::handlers::test_support::{create_topic, open_state};
+
+    fn batch(value: &str) -> Bytes {
+        let mut b = RecordBatchBuilder::new(BatchOptions::default());
+        b.append(now_ms(), Some(b"k"), Some(value.as_bytes()), &[])
+            .unwrap();
+        b.finish().unwrap()
+    }
+
+    fn topic(name: &str, partitions: &[(i32, &str)]) -> TopicProduceData {
+        TopicProduceData {
+            name: name.into(),
+            partition_data: partitions
+                .iter()
+                .map(|&(index, value)| PartitionProduceData {
+                    index,
+                    records: Some(batch(value)),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    fn log_end(state: &BrokerState, topic: &str, partition: i32) -> i64 {
+        let p = state.topic(topic).unwrap().partition(partition).unwrap();
+        let end = p.log().log_end_offset();
+        end
+    }
+
+    /// One request over a topic whose appends fsync (`flush.messages=1`: appended on the
+    /// blocking pool) and one whose appends only copy into the page cache (appended on the
+    /// connection's task): every partition is appended and answered in its place.
+    #[tokio::test]
+    async fn appends_that_may_block_are_finished_on_the_blocking_pool_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = open_state(dir.path());
+        create_topic(&state, "synced", 2, &[("flush.messages", "1")]);
+        create_topic(&state, "cached", 1, &[]);
+        let may_block = |topic: &str| {
+            let p = state.topic(topic).unwrap().partition(0).unwrap();
+            let may = p.log().append_may_block(100, now_ms());
+            may
+        };
+        assert!(may_block("synced"));
+        assert!(!may_block("cached"));
+
+        let req = ProduceRequest {
+            acks: -1,
+            topic_data: vec![
+                topic("cached", &[(0, "a")]),
+                topic("synced", &[(1, "b"), (0, "c"), (7, "d")]),
+                topic("cached", &[(0, "e")]),
+            ],
+            ..Default::default()
+        };
+        let ProduceOutcome::Respond(r) = handle(&state, req, 9, &PartitionFaults::default()).await
+        else {
+            panic!("acks=-1 is answered");
+        };
+        let answers: Vec<(&str, i32, i16, i64)> = r
+            .responses
+            .iter()
+            .flat_map(|t| {
+                t.partition_responses
+                    .iter()
+                    .map(|p| (t.name.as_str(), p.index, p.error_code, p.base_offset))
+            })
+            .collect();
+        let unknown = ErrorCode::UnknownTopicOrPartition.code();
+        assert_eq!(
+            answers,
+            vec![
+                ("cached", 0, 0, 0),
+                ("synced", 1, 0, 0),
+                ("synced", 0, 0, 0),
+                ("synced", 7, unknown, -1),
+                ("cached", 0, 0, 1),
+            ]
+        );
+        assert_eq!(
+            (
+                log_end(&state, "cached", 0),
+                log_end(&state, "synced", 0),
+                log_end(&state, "synced", 1)
+            ),
+            (2, 1, 1)
+        );
     }
 }
