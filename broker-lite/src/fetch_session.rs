@@ -405,10 +405,8 @@ impl FetchSessionCache {
                 });
             }
             if let Some(t) = topics.last_mut() {
-                t.partitions.push(FetchPartition {
-                    partition: key.partition,
-                    ..cached.request.clone()
-                });
+                // The cached request names the partition `key` does.
+                t.partitions.push(cached.request.clone());
             }
             snapshot.push(cached.reported);
         }
@@ -722,19 +720,22 @@ mod tests {
         }
     }
 
+    /// The `n` of a topic [`request`] named `t<n>` (before v13) or `id(n)` (from v13).
+    fn topic_number(version: i16, name: &str, topic_id: Uuid) -> u64 {
+        if version >= 13 {
+            topic_id.as_bytes()[15] as u64
+        } else {
+            name[1..].parse().unwrap()
+        }
+    }
+
     /// (topic, partition) of every partition in a response, in order.
     fn listed(version: i16, resp: &FetchResponse) -> Vec<(u64, i32)> {
         resp.responses
             .iter()
             .flat_map(|t| {
-                t.partitions.iter().map(move |p| {
-                    let n = if version >= 13 {
-                        t.topic_id.as_bytes()[15] as u64
-                    } else {
-                        t.topic[1..].parse().unwrap()
-                    };
-                    (n, p.partition_index)
-                })
+                let n = topic_number(version, &t.topic, t.topic_id);
+                t.partitions.iter().map(move |p| (n, p.partition_index))
             })
             .collect()
     }
@@ -744,14 +745,10 @@ mod tests {
         ctx.topics
             .iter()
             .flat_map(|t| {
-                t.partitions.iter().map(move |p| {
-                    let n = if version >= 13 {
-                        t.topic_id.as_bytes()[15] as u64
-                    } else {
-                        t.topic[1..].parse().unwrap()
-                    };
-                    (n, p.partition, p.fetch_offset)
-                })
+                let n = topic_number(version, &t.topic, t.topic_id);
+                t.partitions
+                    .iter()
+                    .map(move |p| (n, p.partition, p.fetch_offset))
             })
             .collect()
     }
@@ -982,13 +979,7 @@ mod tests {
         for version in [12, 13] {
             let mut cache = FetchSessionCache::new(10, 1);
             let sid = open(&mut cache, version, SIX, 0);
-            let t = |ft: &FetchTopic| {
-                if version >= 13 {
-                    ft.topic_id.as_bytes()[15] as u64
-                } else {
-                    ft.topic[1..].parse().unwrap()
-                }
-            };
+            let t = |ft: &FetchTopic| topic_number(version, &ft.topic, ft.topic_id);
             // Nothing changed: an empty response (topics without partitions dropped).
             let ctx = incremental(&mut cache, version, &request(version, sid, 1, &[]), 1);
             let mut resp = respond(&ctx.topics, |_, _| QUIET);
@@ -1036,28 +1027,23 @@ mod tests {
                     .collect::<Vec<_>>(),
                 vec![(1, 1), (1, 2), (2, 0), (2, 1), (2, 2), (1, 0)]
             );
-            let mut resp = respond(&ctx.topics, |ft, p| match (t(ft), p) {
+            // 1-2 keeps its new high watermark and 2-0 its new log start offset; the rest quiet.
+            let steady = |ft: &FetchTopic, p: i32| match (t(ft), p) {
                 (1, 2) => Answer { hw: 11, ..QUIET },
                 (2, 0) => Answer {
                     log_start: 3,
                     ..QUIET
                 },
                 _ => QUIET,
-            });
+            };
+            let mut resp = respond(&ctx.topics, steady);
             cache.finish_incremental(ctx, version, &mut resp);
             // 1-0 is back at hw 10 (was 12): reported; 2-1's error cleared: reported.
             assert_eq!(listed(version, &resp), vec![(2, 1), (1, 0)], "v{version}");
 
             // Now everything is as last reported.
             let ctx = incremental(&mut cache, version, &request(version, sid, 4, &[]), 4);
-            let mut resp = respond(&ctx.topics, |ft, p| match (t(ft), p) {
-                (1, 2) => Answer { hw: 11, ..QUIET },
-                (2, 0) => Answer {
-                    log_start: 3,
-                    ..QUIET
-                },
-                _ => QUIET,
-            });
+            let mut resp = respond(&ctx.topics, steady);
             cache.finish_incremental(ctx, version, &mut resp);
             assert!(resp.responses.is_empty(), "v{version}");
         }

@@ -27,9 +27,9 @@ use kafka_wire::messages::{
 use kafka_wire::ErrorCode;
 
 /// DescribeAcls' message without an authorizer (`AclApis.handleDescribeAcls`).
-pub(crate) const DESCRIBE_NO_AUTHORIZER: &str = "No Authorizer is configured on the broker";
+const DESCRIBE_NO_AUTHORIZER: &str = "No Authorizer is configured on the broker";
 /// CreateAcls' and DeleteAcls' message: their `SecurityDisabledException`'s.
-pub(crate) const ALTER_NO_AUTHORIZER: &str = "No Authorizer is configured.";
+const ALTER_NO_AUTHORIZER: &str = "No Authorizer is configured.";
 
 pub(super) fn describe(_req: &DescribeAclsRequest) -> DescribeAclsResponse {
     DescribeAclsResponse {

@@ -132,16 +132,13 @@ pub(super) async fn handle(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
-    use bytes::BytesMut;
     use kafka_wire::messages::delete_records_request::{
         DeleteRecordsPartition, DeleteRecordsTopic,
     };
-    use kafka_wire::records::{BatchOptions, RecordBatchBuilder};
+    use kafka_wire::records::BatchOptions;
 
     use super::*;
-    use crate::config::BrokerConfig;
+    use crate::handlers::test_support::{append, create_topic, open_state};
 
     const NOW: i64 = 1_700_000_000_000;
 
@@ -185,30 +182,19 @@ mod tests {
     }
 
     fn state_with(dir: &std::path::Path, topics: &[(&str, &[(&str, &str)])]) -> Arc<BrokerState> {
-        let state = BrokerState::open(
-            BrokerConfig::default(),
-            dir.to_path_buf(),
-            "localhost".into(),
-            9092,
-        )
-        .unwrap();
+        let state = open_state(dir);
         for (name, configs) in topics {
-            let overrides: BTreeMap<String, String> = configs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
-            let topic = state.create_topic(name, 2, 1, overrides).unwrap();
+            create_topic(&state, name, 2, configs);
             // Five one-record batches in partition 0: offsets 0-4.
             for i in 0..5 {
-                let mut b = RecordBatchBuilder::new(BatchOptions::default());
-                b.append(NOW + i, Some(b"k"), Some(b"v"), &[]).unwrap();
-                let mut bytes = BytesMut::from(&b.finish().unwrap()[..]);
-                topic
-                    .partition(0)
-                    .unwrap()
-                    .log()
-                    .append(&mut bytes, NOW)
-                    .unwrap();
+                append(
+                    &state,
+                    name,
+                    0,
+                    BatchOptions::default(),
+                    &[(NOW + i, "v")],
+                    NOW,
+                );
             }
         }
         state

@@ -137,41 +137,34 @@ pub(super) async fn handle(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
-    use bytes::BytesMut;
     use kafka_wire::messages::describe_log_dirs_request::DescribableLogDirTopic;
-    use kafka_wire::records::{BatchOptions, RecordBatchBuilder};
+    use kafka_wire::records::BatchOptions;
 
     use super::*;
-    use crate::config::BrokerConfig;
+    use crate::handlers::test_support::{self, create_topic, open_state};
 
     const NOW: i64 = 1_700_000_000_000;
 
     fn state_with(dir: &std::path::Path, topics: &[(&str, i32)]) -> Arc<BrokerState> {
-        let state = BrokerState::open(
-            BrokerConfig::default(),
-            dir.to_path_buf(),
-            "localhost".into(),
-            9092,
-        )
-        .unwrap();
+        let state = open_state(dir);
         for (name, partitions) in topics {
-            state
-                .create_topic(name, *partitions, 1, BTreeMap::new())
-                .unwrap();
+            create_topic(&state, name, *partitions, &[]);
         }
         state
     }
 
+    /// Appends `n` one-record batches.
     fn append(state: &BrokerState, topic: &str, partition: i32, n: usize) {
-        let p = state.topic(topic).unwrap().partition(partition).unwrap();
         for i in 0..n {
-            let mut b = RecordBatchBuilder::new(BatchOptions::default());
-            b.append(NOW + i as i64, Some(b"k"), Some(b"value"), &[])
-                .unwrap();
-            let mut bytes = BytesMut::from(&b.finish().unwrap()[..]);
-            p.log().append(&mut bytes, NOW).unwrap();
+            let record = (NOW + i as i64, "value");
+            test_support::append(
+                state,
+                topic,
+                partition,
+                BatchOptions::default(),
+                &[record],
+                NOW,
+            );
         }
     }
 

@@ -235,13 +235,19 @@ pub(super) async fn handle(
         }
         FetchContext::Incremental(ctx) => {
             let dropped = sessions(state).finish_incremental(ctx, version, &mut response);
-            for records in dropped.into_iter().filter_map(|p| p.records) {
-                crate::storage::recycle_read_buffer(records);
-            }
+            recycle(dropped);
         }
         FetchContext::Sessionless | FetchContext::Error(_) => {}
     }
     response
+}
+
+/// Gives the read buffers of `partitions`' records back to the storage's pool (a buffer
+/// still shared, e.g. spliced into a connection's write buffer, is only dropped).
+pub(super) fn recycle(partitions: impl IntoIterator<Item = PartitionData>) {
+    for records in partitions.into_iter().filter_map(|p| p.records) {
+        crate::storage::recycle_read_buffer(records);
+    }
 }
 
 /// Gathers `req` until `min_bytes` are available, an error, `max_wait_ms` or shutdown; the
@@ -275,6 +281,8 @@ async fn long_poll(
         {
             return g.response;
         }
+        // Not enough yet: this gather is read again later, its buffers can be reused.
+        recycle(g.response.responses.into_iter().flat_map(|t| t.partitions));
         tokio::select! {
             _ = &mut notified => {}
             _ = tokio::time::sleep_until(deadline) => {
@@ -287,23 +295,12 @@ async fn long_poll(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
-    use bytes::BytesMut;
     use kafka_wire::messages::fetch_request::{FetchPartition, FetchTopic};
-    use kafka_wire::records::{BatchOptions, RecordBatchBuilder};
+    use kafka_wire::records::BatchOptions;
 
     use super::*;
-    use crate::config::BrokerConfig;
+    use crate::handlers::test_support::{append, create_topic, open_state};
     use crate::storage::TxnMarker;
-
-    fn batch(opts: BatchOptions, values: &[&str]) -> BytesMut {
-        let mut b = RecordBatchBuilder::new(opts);
-        for v in values {
-            b.append(1_000, None, Some(v.as_bytes()), &[]).unwrap();
-        }
-        BytesMut::from(&b.finish().unwrap()[..])
-    }
 
     fn request(isolation_level: i8) -> FetchRequest {
         FetchRequest {
@@ -350,14 +347,8 @@ mod tests {
     #[test]
     fn read_committed_stops_at_the_lso_and_lists_aborted_transactions() {
         let dir = tempfile::tempdir().unwrap();
-        let state = BrokerState::open(
-            BrokerConfig::default(),
-            dir.path().to_path_buf(),
-            "localhost".into(),
-            9092,
-        )
-        .unwrap();
-        let topic = state.create_topic("t", 1, 1, BTreeMap::new()).unwrap();
+        let state = open_state(dir.path());
+        let topic = create_topic(&state, "t", 1, &[]);
         let partition = topic.partition(0).unwrap();
         let txn = BatchOptions {
             producer_id: 5,
@@ -367,14 +358,15 @@ mod tests {
             ..BatchOptions::default()
         };
         let now = crate::state::now_ms();
-        partition
-            .log()
-            .append(&mut batch(txn, &["t1", "t2"]), now)
-            .unwrap();
-        partition
-            .log()
-            .append(&mut batch(BatchOptions::default(), &["plain"]), now)
-            .unwrap();
+        append(&state, "t", 0, txn, &[(1_000, "t1"), (1_000, "t2")], now);
+        append(
+            &state,
+            "t",
+            0,
+            BatchOptions::default(),
+            &[(1_000, "plain")],
+            now,
+        );
 
         // read_committed: nothing before the open transaction's first offset.
         let (bytes, hw, lso, aborted) = fetch(&state, READ_COMMITTED);

@@ -138,43 +138,27 @@ pub(super) async fn handle(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
-    use bytes::BytesMut;
     use kafka_wire::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-    use kafka_wire::records::{BatchOptions, RecordBatchBuilder};
+    use kafka_wire::records::BatchOptions;
 
     use super::*;
-    use crate::config::BrokerConfig;
+    use crate::handlers::test_support::{append, create_topic, open_state};
 
     #[test]
     fn read_committed_latest_is_the_last_stable_offset() {
         let dir = tempfile::tempdir().unwrap();
-        let state = BrokerState::open(
-            BrokerConfig::default(),
-            dir.path().to_path_buf(),
-            "localhost".into(),
-            9092,
-        )
-        .unwrap();
-        let topic = state.create_topic("t", 1, 1, BTreeMap::new()).unwrap();
+        let state = open_state(dir.path());
+        create_topic(&state, "t", 1, &[]);
         let now = crate::state::now_ms();
         for (transactional, ts) in [(false, 1_000), (true, 2_000)] {
-            let mut b = RecordBatchBuilder::new(BatchOptions {
+            let opts = BatchOptions {
                 producer_id: if transactional { 3 } else { -1 },
                 producer_epoch: if transactional { 0 } else { -1 },
                 base_sequence: if transactional { 0 } else { -1 },
                 is_transactional: transactional,
                 ..BatchOptions::default()
-            });
-            b.append(ts, None, Some(b"v"), &[]).unwrap();
-            let mut bytes = BytesMut::from(&b.finish().unwrap()[..]);
-            topic
-                .partition(0)
-                .unwrap()
-                .log()
-                .append(&mut bytes, now)
-                .unwrap();
+            };
+            append(&state, "t", 0, opts, &[(ts, "v")], now);
         }
         let ask = |isolation_level: i8, timestamp: i64| {
             let req = ListOffsetsRequest {

@@ -53,6 +53,8 @@ mod offset_delete;
 mod offset_fetch;
 mod produce;
 mod sync_group;
+#[cfg(test)]
+mod test_support;
 mod txn_offset_commit;
 
 /// What the connection does after a request.
@@ -387,13 +389,7 @@ async fn dispatch(
                 // Records below MIN_SPLICE were copied into `out`: their read buffers can be
                 // reused now (the spliced ones are still shared with `out`, so they are left
                 // alone here and recycled by the connection once written).
-                for topic in fetch.responses {
-                    for partition in topic.partitions {
-                        if let Some(records) = partition.records {
-                            crate::storage::recycle_read_buffer(records);
-                        }
-                    }
-                }
+                fetch::recycle(fetch.responses.into_iter().flat_map(|t| t.partitions));
             }
             outcome
         }
