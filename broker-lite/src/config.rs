@@ -17,6 +17,9 @@ pub enum ConfigError {
     /// The key is not a broker config broker-lite knows.
     #[error("unknown broker config '{0}'")]
     UnknownKey(String),
+    /// The name is not a topic config (Kafka's message, from `LogConfig.validateNames`).
+    #[error("Unknown topic config name: {0}")]
+    UnknownTopicConfig(String),
     /// The value does not parse or is out of range.
     #[error("Invalid value {value} for configuration {key}: {reason}")]
     InvalidValue {
@@ -169,6 +172,13 @@ broker_configs! {
     "node.id", Int, "1", None, "This broker's id (use --node-id).";
 }
 
+/// The broker configs [`BrokerConfig::cleaner_config`] reads.
+const CLEANER_KEYS: [&str; 3] = [
+    "log.cleaner.dedupe.buffer.size",
+    "log.cleaner.io.buffer.load.factor",
+    "log.cleaner.io.max.bytes.per.second",
+];
+
 /// Looks up a broker config definition by name.
 pub fn broker_config_def(name: &str) -> Option<&'static BrokerConfigDef> {
     BROKER_CONFIGS.iter().find(|d| d.name == name)
@@ -211,7 +221,8 @@ impl BrokerConfig {
         def.ty.validate(key, value)?;
         // Kafka: "log.cleaner.dedupe.buffer.size must be at least 1MB per cleaner thread"
         // (strictly more; broker-lite has one cleaner). Kafka leaves the load factor
-        // unchecked; above 1 its offset map would overflow, so it must be in (0, 1] here.
+        // unchecked; above 1 its offset map would overflow, so it must be in (0, 1] here. The
+        // cleaner's settings must also hold together: see `CLEANER_KEYS` below.
         let problem = match key {
             "log.cleaner.min.cleanable.ratio" => (!value
                 .trim()
@@ -228,12 +239,6 @@ impl BrokerConfig {
                 .parse::<f64>()
                 .is_ok_and(|f| f > 0.0 && f <= 1.0))
             .then_some("expected a number above 0 and at most 1"),
-            // Kafka accepts any double; 0 would make its cleaner sleep forever, a negative
-            // rate or NaN never throttle: only rates above 0 are accepted here.
-            "log.cleaner.io.max.bytes.per.second" => {
-                (!value.trim().parse::<f64>().is_ok_and(|r| r > 0.0))
-                    .then_some("expected a number above 0")
-            }
             // Kafka: atLeast(1024).
             "fetch.max.bytes" => value
                 .trim()
@@ -248,19 +253,35 @@ impl BrokerConfig {
                 .then_some("Value must be at least 0"),
             _ => None,
         };
+        let invalid = |reason: &str| ConfigError::InvalidValue {
+            key: key.to_string(),
+            value: value.to_string(),
+            reason: reason.to_string(),
+        };
         if let Some(reason) = problem {
-            return Err(ConfigError::InvalidValue {
-                key: key.to_string(),
-                value: value.to_string(),
-                reason: reason.to_string(),
-            });
+            return Err(invalid(reason));
+        }
+        let previous = self.props.insert(key.to_string(), value.trim().to_string());
+        // The cleaner's settings together, as every cleaning pass checks them
+        // (`CleanerConfig::validate`: an I/O rate above 0 — Kafka accepts any double, but 0
+        // makes its cleaner sleep forever and a negative rate or NaN never throttles — and an
+        // offset map that fits at least one key), so that a broker never starts with settings
+        // on which every pass fails.
+        if CLEANER_KEYS.contains(&key) {
+            if let Err(e) = self.cleaner_config().validate() {
+                match previous {
+                    Some(v) => self.props.insert(key.to_string(), v),
+                    None => self.props.remove(key),
+                };
+                let crate::storage::ConfigError::Invalid { reason, .. } = e;
+                return Err(invalid(&reason));
+            }
         }
         match key {
             "node.id" => self.node_id = value.trim().parse().unwrap_or(self.node_id),
             "log.dirs" => self.data_dir = Some(PathBuf::from(value)),
             _ => {}
         }
-        self.props.insert(key.to_string(), value.trim().to_string());
         Ok(())
     }
 
@@ -397,6 +418,29 @@ mod tests {
         assert_eq!(
             (cleaner.dedupe_buffer_size, cleaner.load_factor),
             (1_048_577, 0.75)
+        );
+        assert!(cleaner.validate().is_ok());
+        // Each value in range, but together an offset map without room for one key (43,690
+        // slots): refused, whichever is set last, and the previous value is kept.
+        let err = c
+            .set("log.cleaner.io.buffer.load.factor", "0.00002")
+            .unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::InvalidValue { key, value, reason }
+                if key == "log.cleaner.io.buffer.load.factor" && value == "0.00002"
+                    && reason.contains("too small to fit even a single key")),
+            "{err}"
+        );
+        assert_eq!(c.cleaner_config().load_factor, 0.75);
+        c.set("log.cleaner.dedupe.buffer.size", "134217728")
+            .unwrap();
+        c.set("log.cleaner.io.buffer.load.factor", "0.00002")
+            .unwrap();
+        assert!(c.set("log.cleaner.dedupe.buffer.size", "1048577").is_err());
+        let cleaner = c.cleaner_config();
+        assert_eq!(
+            (cleaner.dedupe_buffer_size, cleaner.load_factor),
+            (134_217_728, 0.00002)
         );
         assert!(cleaner.validate().is_ok());
     }

@@ -36,7 +36,7 @@ use crate::producer_ids::{ProducerIdAllocator, ProducerIdError};
 use crate::storage::{
     read_cleaner_checkpoints, write_cleaner_checkpoints, LogConfig, PartitionLog, StorageError,
 };
-use crate::topic_config::{effective_topic_config_map, validate_topic_config};
+use crate::topic_config::{effective_topic_config_map, validate_topic_configs};
 use crate::txn::TransactionCoordinator;
 
 /// Milliseconds since the Unix epoch.
@@ -77,12 +77,12 @@ pub enum AdminError {
     /// The topic does not exist.
     #[error("topic '{0}' does not exist")]
     UnknownTopic(String),
-    /// The name is not a legal topic name.
-    #[error("invalid topic name '{name}': {reason}")]
+    /// The name is not a legal topic name, or collides with an existing one.
+    #[error("{reason}")]
     InvalidTopic {
         /// The name.
         name: String,
-        /// Why.
+        /// Kafka's message (`InvalidTopicException`), which names the topic when Kafka's does.
         reason: String,
     },
     /// A partition count is invalid.
@@ -121,31 +121,40 @@ impl AdminError {
     }
 }
 
-/// Kafka's topic name rules (`org.apache.kafka.common.internals.Topic.validate`).
+/// Kafka's `Topic.MAX_NAME_LENGTH`.
+const MAX_TOPIC_NAME_LENGTH: usize = 249;
+
+/// Kafka's topic name rules (`org.apache.kafka.common.internals.Topic.validate`), with the
+/// messages of the `InvalidTopicException` it throws. The length is counted in UTF-16 units,
+/// as Java's `String.length`.
 ///
 /// # Errors
-/// [`AdminError::InvalidTopic`] saying why.
+/// [`AdminError::InvalidTopic`] with Kafka's message.
 pub fn validate_topic_name(name: &str) -> Result<(), AdminError> {
-    let bad = |reason: &str| AdminError::InvalidTopic {
+    let bad = |reason: String| AdminError::InvalidTopic {
         name: name.to_string(),
-        reason: reason.to_string(),
+        reason,
     };
     if name.is_empty() {
-        return Err(bad("the empty string is not allowed"));
+        return Err(bad("Topic name is illegal, it can't be empty".into()));
     }
     if name == "." || name == ".." {
-        return Err(bad("'.' and '..' are not allowed"));
+        return Err(bad("Topic name cannot be \".\" or \"..\"".into()));
     }
-    if name.len() > 249 {
-        return Err(bad("longer than 249 characters"));
+    if name.encode_utf16().count() > MAX_TOPIC_NAME_LENGTH {
+        return Err(bad(format!(
+            "Topic name is illegal, it can't be longer than {MAX_TOPIC_NAME_LENGTH} characters, \
+             topic name: {name}"
+        )));
     }
     if !name
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
     {
-        return Err(bad(
-            "only ASCII alphanumerics, '.', '_' and '-' are allowed",
-        ));
+        return Err(bad(format!(
+            "Topic name \"{name}\" is illegal, it contains a character other than ASCII \
+             alphanumerics, '.', '_' and '-'"
+        )));
     }
     Ok(())
 }
@@ -462,6 +471,20 @@ impl BrokerState {
         Ok(())
     }
 
+    /// The storage config of a topic with the new set of `overrides`, after Kafka's checks of
+    /// their names and values (`LogConfig.validate`): how CreateTopics and the alter APIs
+    /// validate.
+    ///
+    /// # Errors
+    /// [`AdminError::InvalidConfig`] naming the first bad config.
+    pub fn checked_log_config(
+        &self,
+        overrides: &BTreeMap<String, String>,
+    ) -> Result<LogConfig, AdminError> {
+        validate_topic_configs(overrides).map_err(|e| AdminError::InvalidConfig(e.to_string()))?;
+        self.log_config(overrides)
+    }
+
     /// The storage config of a topic with `overrides`, given the broker's defaults.
     pub fn log_config(
         &self,
@@ -611,10 +634,7 @@ impl BrokerState {
                 "Unable to replicate the partition {replication_factor} time(s): The target replication factor of {replication_factor} cannot be reached because only 1 broker(s) are registered."
             )));
         }
-        for (k, v) in configs {
-            validate_topic_config(k, v).map_err(|e| AdminError::InvalidConfig(e.to_string()))?;
-        }
-        self.log_config(configs)?;
+        self.checked_log_config(configs)?;
         Ok(())
     }
 
@@ -745,10 +765,7 @@ impl BrokerState {
         let topic = self
             .topic(name)
             .ok_or_else(|| AdminError::UnknownTopic(name.to_string()))?;
-        for (k, v) in &overrides {
-            validate_topic_config(k, v).map_err(|e| AdminError::InvalidConfig(e.to_string()))?;
-        }
-        let config = self.log_config(&overrides)?;
+        let config = self.checked_log_config(&overrides)?;
         *topic.overrides.write().unwrap_or_else(|p| p.into_inner()) = overrides;
         for p in topic.all_partitions() {
             p.log().set_config(config.clone());
@@ -931,6 +948,30 @@ mod tests {
         assert!(validate_topic_name("ü").is_err());
         assert!(validate_topic_name(&"x".repeat(249)).is_ok());
         assert!(validate_topic_name(&"x".repeat(250)).is_err());
+    }
+
+    /// The messages are Kafka's `InvalidTopicException`s (DescribeProducers and CreateTopics
+    /// answer them).
+    #[test]
+    fn topic_name_messages_are_kafkas() {
+        let message = |name: &str| validate_topic_name(name).unwrap_err().to_string();
+        assert_eq!(message(""), "Topic name is illegal, it can't be empty");
+        assert_eq!(message(".."), "Topic name cannot be \".\" or \"..\"");
+        let long = "x".repeat(250);
+        assert_eq!(
+            message(&long),
+            format!(
+                "Topic name is illegal, it can't be longer than 249 characters, topic name: {long}"
+            )
+        );
+        assert_eq!(
+            message("a b"),
+            "Topic name \"a b\" is illegal, it contains a character other than ASCII \
+             alphanumerics, '.', '_' and '-'"
+        );
+        // 200 two-byte characters: 200 UTF-16 units (not too long), but illegal characters.
+        let accented = "é".repeat(200);
+        assert!(message(&accented).contains("is illegal, it contains a character"));
     }
 
     #[test]

@@ -61,12 +61,25 @@ pub fn topic_config_def(name: &str) -> Option<&'static TopicConfigDef> {
     TOPIC_CONFIGS.iter().find(|d| d.name == name)
 }
 
+/// Validates a topic's complete set of overrides (Kafka's `LogConfig.validate`), in name
+/// order.
+///
+/// # Errors
+/// [`ConfigError`] naming the first bad config (Kafka answers INVALID_CONFIG).
+pub fn validate_topic_configs(overrides: &BTreeMap<String, String>) -> Result<(), ConfigError> {
+    overrides
+        .iter()
+        .try_for_each(|(name, value)| validate_topic_config(name, value))
+}
+
 /// Validates a topic config override (name and value).
 ///
 /// # Errors
-/// [`ConfigError`] naming the key (Kafka answers INVALID_CONFIG).
+/// [`ConfigError`] naming the key (Kafka answers INVALID_CONFIG):
+/// [`ConfigError::UnknownTopicConfig`] for a name that is not a topic config.
 pub fn validate_topic_config(name: &str, value: &str) -> Result<(), ConfigError> {
-    let def = topic_config_def(name).ok_or_else(|| ConfigError::UnknownKey(name.to_string()))?;
+    let def =
+        topic_config_def(name).ok_or_else(|| ConfigError::UnknownTopicConfig(name.to_string()))?;
     def.ty.validate(name, value)?;
     let bad = |reason: &str| ConfigError::InvalidValue {
         key: name.to_string(),
@@ -208,7 +221,10 @@ mod tests {
     fn validation() {
         assert!(validate_topic_config("retention.ms", "100").is_ok());
         assert!(validate_topic_config("retention.ms", "abc").is_err());
-        assert!(validate_topic_config("no.such", "1").is_err());
+        assert_eq!(
+            validate_topic_config("no.such", "1"),
+            Err(ConfigError::UnknownTopicConfig("no.such".into()))
+        );
         assert!(validate_topic_config("message.timestamp.type", "Now").is_err());
         assert!(validate_topic_config("cleanup.policy", "compact,delete").is_ok());
         assert!(validate_topic_config("min.cleanable.dirty.ratio", "0.1").is_ok());

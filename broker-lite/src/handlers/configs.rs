@@ -31,11 +31,9 @@ use kafka_wire::messages::{
 };
 use kafka_wire::ErrorCode;
 
-use crate::config::{ConfigType, BROKER_CONFIGS};
+use crate::config::{ConfigError, ConfigType, BROKER_CONFIGS};
 use crate::state::{validate_topic_name, BrokerState};
-use crate::topic_config::{
-    effective_topic_configs, topic_config_def, validate_topic_config, ConfigSource,
-};
+use crate::topic_config::{effective_topic_configs, topic_config_def, ConfigSource};
 
 // ConfigResource.Type ids.
 const TOPIC: i8 = 2;
@@ -314,20 +312,8 @@ fn replacement(configs: &[LegacyAlterableConfig]) -> BTreeMap<String, String> {
 fn unknown_config(name: &str) -> Rejection {
     (
         ErrorCode::InvalidConfig,
-        format!("Unknown topic config name: {name}"),
+        ConfigError::UnknownTopicConfig(name.to_string()).to_string(),
     )
-}
-
-/// Checks the names and values of a topic's complete new set of overrides (Kafka's
-/// `LogConfig.validate`): INVALID_CONFIG naming the first bad one.
-fn validate_overrides(overrides: &BTreeMap<String, String>) -> Result<(), Rejection> {
-    for (k, v) in overrides {
-        if topic_config_def(k).is_none() {
-            return Err(unknown_config(k));
-        }
-        validate_topic_config(k, v).map_err(|e| (ErrorCode::InvalidConfig, e.to_string()))?;
-    }
-    Ok(())
 }
 
 /// Marks the resources named more than once in one request: Kafka refuses every occurrence
@@ -459,9 +445,8 @@ where
     let topic = state.topic(name);
     let current = topic.as_ref().map(|t| t.overrides()).unwrap_or_default();
     let new = compute(&current)?;
-    validate_overrides(&new)?;
     state
-        .log_config(&new)
+        .checked_log_config(&new)
         .map_err(|e| (e.code(), e.to_string()))?;
     if topic.is_none() {
         return Err((
@@ -559,7 +544,7 @@ pub(super) async fn alter(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::BrokerConfig;
+    use crate::handlers::test_support::{create_topic, open_state};
     use crate::topic_config::TOPIC_CONFIGS;
     use kafka_wire::messages::alter_configs_request::AlterConfigsResource as LegacyResource;
     use kafka_wire::messages::incremental_alter_configs_request::AlterableConfig;
@@ -621,12 +606,24 @@ mod tests {
             apply_ops(&base, &[op("nope", 0, Some("1"))]).unwrap_err().0,
             ErrorCode::InvalidConfig
         );
-        // Values are checked on the whole result (validate_overrides), not per operation.
+        // Values are checked on the whole result (checked_log_config), not per operation.
         let out = apply_ops(&base, &[op("retention.ms", 0, Some("x"))]).unwrap();
+        let dir = tempfile::tempdir().unwrap();
         assert_eq!(
-            validate_overrides(&out).unwrap_err().0,
+            validate(&open_state(dir.path()), &out).unwrap_err().0,
             ErrorCode::InvalidConfig
         );
+    }
+
+    /// How [`alter_topic`] validates a new set of overrides.
+    fn validate(
+        state: &BrokerState,
+        overrides: &BTreeMap<String, String>,
+    ) -> Result<(), Rejection> {
+        state
+            .checked_log_config(overrides)
+            .map(|_| ())
+            .map_err(|e| (e.code(), e.to_string()))
     }
 
     /// APPEND and SUBTRACT of long client-given lists: duplicates dropped in first-seen order,
@@ -647,21 +644,31 @@ mod tests {
     }
 
     #[test]
-    fn validate_overrides_names_the_bad_config() {
+    fn validation_names_the_bad_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = open_state(dir.path());
         assert_eq!(
-            validate_overrides(&map(&[("retention.ms", "5"), ("segment.bytes", "4096")])),
+            validate(
+                &state,
+                &map(&[("retention.ms", "5"), ("segment.bytes", "4096")])
+            ),
             Ok(())
         );
         assert_eq!(
-            validate_overrides(&map(&[("no.such.config", "1")])),
+            validate(&state, &map(&[("no.such.config", "1")])),
             Err((
                 ErrorCode::InvalidConfig,
                 "Unknown topic config name: no.such.config".into()
             ))
         );
-        let (code, msg) = validate_overrides(&map(&[("segment.bytes", "1")])).unwrap_err();
+        assert_eq!(unknown_config("x.y").1, "Unknown topic config name: x.y");
+        let (code, msg) = validate(&state, &map(&[("segment.bytes", "1")])).unwrap_err();
         assert_eq!(code, ErrorCode::InvalidConfig);
         assert!(msg.contains("segment.bytes"), "{msg}");
+        // Values only the storage layer checks (segment.index.bytes: at least 4).
+        let (code, msg) = validate(&state, &map(&[("segment.index.bytes", "2")])).unwrap_err();
+        assert_eq!(code, ErrorCode::InvalidConfig);
+        assert!(msg.contains("segment.index.bytes"), "{msg}");
     }
 
     #[test]
@@ -716,18 +723,8 @@ mod tests {
     #[tokio::test]
     async fn legacy_alter_replaces_the_whole_set() {
         let dir = tempfile::tempdir().unwrap();
-        let state = Arc::new(
-            BrokerState::open(
-                BrokerConfig::default(),
-                dir.path().to_path_buf(),
-                "localhost".into(),
-                9092,
-            )
-            .unwrap(),
-        );
-        state
-            .create_topic("t", 1, 1, map(&[("retention.ms", "1000")]))
-            .unwrap();
+        let state = open_state(dir.path());
+        create_topic(&state, "t", 1, &[("retention.ms", "1000")]);
         let resource = |name: &str, configs: Vec<LegacyAlterableConfig>| LegacyResource {
             resource_type: TOPIC,
             resource_name: name.into(),

@@ -25,37 +25,7 @@ use kafka_wire::messages::describe_producers_response::{
 use kafka_wire::messages::{DescribeProducersRequest, DescribeProducersResponse};
 use kafka_wire::ErrorCode;
 
-use crate::state::BrokerState;
-
-/// Kafka's `Topic.MAX_NAME_LENGTH`.
-const MAX_NAME_LENGTH: usize = 249;
-
-/// Kafka's `Topic.validate`: the message of the `InvalidTopicException` it throws, if any.
-/// The length is counted in UTF-16 units, as Java's `String.length`.
-fn invalid_topic_message(name: &str) -> Option<String> {
-    if name.is_empty() {
-        return Some("Topic name is illegal, it can't be empty".into());
-    }
-    if name == "." || name == ".." {
-        return Some("Topic name cannot be \".\" or \"..\"".into());
-    }
-    if name.encode_utf16().count() > MAX_NAME_LENGTH {
-        return Some(format!(
-            "Topic name is illegal, it can't be longer than {MAX_NAME_LENGTH} characters, \
-             topic name: {name}"
-        ));
-    }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-    {
-        return Some(format!(
-            "Topic name \"{name}\" is illegal, it contains a character other than ASCII \
-             alphanumerics, '.', '_' and '-'"
-        ));
-    }
-    None
-}
+use crate::state::{validate_topic_name, BrokerState};
 
 fn partition_error(index: i32, code: ErrorCode, message: Option<String>) -> PartitionResponse {
     PartitionResponse {
@@ -73,8 +43,9 @@ fn answer(state: &BrokerState, req: &DescribeProducersRequest) -> DescribeProduc
         .topics
         .iter()
         .map(|t| {
-            let topic_error = invalid_topic_message(&t.name)
-                .map(|message| (ErrorCode::InvalidTopicException, Some(message)));
+            let topic_error = validate_topic_name(&t.name)
+                .err()
+                .map(|e| (e.code(), Some(e.to_string())));
             let topic = if topic_error.is_none() {
                 state.topic(&t.name)
             } else {
@@ -142,30 +113,22 @@ pub(super) async fn handle(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
-    use bytes::BytesMut;
     use kafka_wire::messages::describe_producers_request::TopicRequest;
-    use kafka_wire::records::{BatchOptions, RecordBatchBuilder};
+    use kafka_wire::records::BatchOptions;
 
     use super::*;
-    use crate::config::BrokerConfig;
+    use crate::handlers::test_support::{self, create_topic, open_state};
     use crate::storage::TxnMarker;
 
     const NOW: i64 = 1_700_000_000_000;
 
     fn state_with(dir: &std::path::Path) -> Arc<BrokerState> {
-        let state = BrokerState::open(
-            BrokerConfig::default(),
-            dir.to_path_buf(),
-            "localhost".into(),
-            9092,
-        )
-        .unwrap();
-        state.create_topic("t", 2, 1, BTreeMap::new()).unwrap();
+        let state = open_state(dir);
+        create_topic(&state, "t", 2, &[]);
         state
     }
 
+    /// Appends a batch of two records (timestamps `ts` and `ts + 1`) of producer `pid`.
     fn append(
         state: &BrokerState,
         partition: i32,
@@ -173,18 +136,21 @@ mod tests {
         txn: bool,
         ts: i64,
     ) {
-        let mut b = RecordBatchBuilder::new(BatchOptions {
+        let opts = BatchOptions {
             producer_id: pid,
             producer_epoch: epoch,
             base_sequence: seq,
             is_transactional: txn,
             ..Default::default()
-        });
-        b.append(ts, None, Some(b"v"), &[]).unwrap();
-        b.append(ts + 1, None, Some(b"v"), &[]).unwrap();
-        let mut bytes = BytesMut::from(&b.finish().unwrap()[..]);
-        let p = state.topic("t").unwrap().partition(partition).unwrap();
-        p.log().append(&mut bytes, NOW).unwrap();
+        };
+        test_support::append(
+            state,
+            "t",
+            partition,
+            opts,
+            &[(ts, "v"), (ts + 1, "v")],
+            NOW,
+        );
     }
 
     fn request(entries: &[(&str, &[i32])]) -> DescribeProducersRequest {
@@ -320,27 +286,5 @@ mod tests {
                 ),
             ]
         );
-    }
-
-    #[test]
-    fn topic_validation_messages_are_kafkas() {
-        assert_eq!(invalid_topic_message("ok.name_-1"), None);
-        assert_eq!(
-            invalid_topic_message("..").as_deref(),
-            Some("Topic name cannot be \".\" or \"..\"")
-        );
-        let long = "x".repeat(250);
-        assert_eq!(
-            invalid_topic_message(&long),
-            Some(format!(
-                "Topic name is illegal, it can't be longer than 249 characters, topic name: {long}"
-            ))
-        );
-        assert_eq!(invalid_topic_message(&"x".repeat(249)), None);
-        // 200 two-byte characters: 200 UTF-16 units (not too long), but illegal characters.
-        let accented = "é".repeat(200);
-        assert!(invalid_topic_message(&accented)
-            .unwrap()
-            .contains("is illegal, it contains a character"));
     }
 }
