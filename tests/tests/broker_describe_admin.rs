@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Duration;
 
 use broker_lite::Broker;
 use bytes::Bytes;
@@ -20,6 +21,9 @@ use kafka_wire::messages::describe_producers_response::PartitionResponse;
 use kafka_wire::messages::*;
 use kafka_wire::records::{BatchOptions, Compression, RecordBatchBuilder};
 use kafka_wire::{ApiKey, ErrorCode};
+
+/// Hang guard for the asynchronous commit markers; never a timing assertion.
+const HANG_GUARD: Duration = Duration::from_secs(10);
 
 fn now() -> i64 {
     broker_lite::state::now_ms()
@@ -379,16 +383,18 @@ async fn describe_producers_reports_idempotent_and_transactional_producer_state(
     // Markers go to both partitions of the transaction: in t-1, which holds no data of the
     // producer, the marker alone creates its state (no sequence: -1), as Kafka's
     // `appendEndTxnMarker` does on an empty entry.
-    let (mut committed, mut marker_only) = (Vec::new(), Vec::new());
-    for _ in 0..100 {
-        let d = describe_producers(&mut c, &[("t", &[0, 1])]).await;
-        committed = d[0].4.clone();
-        marker_only = d[1].4.clone();
-        if committed.iter().all(|r| r.5 == -1) && !marker_only.is_empty() {
-            break;
+    let (committed, marker_only) = tokio::time::timeout(HANG_GUARD, async {
+        loop {
+            let mut d = describe_producers(&mut c, &[("t", &[0, 1])]).await;
+            let (marker_only, committed) = (d.remove(1).4, d.remove(0).4);
+            if committed.iter().all(|r| r.5 == -1) && !marker_only.is_empty() {
+                break (committed, marker_only);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    })
+    .await
+    .expect("the commit markers are written");
     let after_commit = now();
     let txn_row = committed
         .iter()

@@ -5,7 +5,7 @@
 //! session, and a full cache declining sessions (session id 0, data still served).
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use broker_lite::Broker;
 use kafka_integration_tests::broker_api::*;
@@ -369,8 +369,9 @@ async fn long_poll_on_a_session_wakes_on_produce_with_only_that_partition() {
     s.send(&mut poller, s.request(&all_partitions(0), 0)).await;
     assert_ne!(s.id, 0);
 
+    // A max wait past the hang guard: a long poll not woken by the produce fails the guard.
     let waiting = tokio::spawn(async move {
-        let req = s.request(&[], 8_000);
+        let req = s.request(&[], 60_000);
         let r = s.send(&mut poller, req).await;
         (r.error_code, r.session_id == s.id, s.parts(&r))
     });
@@ -380,18 +381,11 @@ async fn long_poll_on_a_session_wakes_on_produce_with_only_that_partition() {
         !waiting.is_finished(),
         "the long poll answered with nothing new"
     );
-    let produced = Instant::now();
     produce(&mut c, "b", 1, "b1").await;
     let (err, same_session, parts) = tokio::time::timeout(HANG_GUARD, waiting)
         .await
-        .expect("the long poll completes")
+        .expect("the long poll is woken by the produce (max wait 60 s)")
         .unwrap();
-    // Woken by the produce, not answered at its 8 s max wait.
-    assert!(
-        produced.elapsed() < Duration::from_secs(4),
-        "the long poll answered {:?} after the produce",
-        produced.elapsed()
-    );
     assert_eq!((err, same_session), (0, true));
     assert_eq!(parts, vec![(key("b", 1), (0, 1, vec!["b1-0".to_string()]))]);
     broker.shutdown().await;

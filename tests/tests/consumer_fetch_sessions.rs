@@ -6,10 +6,10 @@
 //! partition, except the re-delivery a `seek` back asks for) and the session protocol the
 //! consumer speaks: at most one Fetch in flight at a time, and each request's session id and
 //! epoch follow from the previous answer (a new session id → epoch 1, then +1; session id 0
-//! → full requests; a request that got no answer → a full request closing the session). When
-//! the broker serves sessions, the tests also check that they are used: incremental requests,
-//! partitions forgotten on pause and unassignment. Against a broker that declines sessions
-//! (session id 0 in every answer) they check that the consumer stays sessionless.
+//! → full requests; a request that got no answer → a full request closing the session). They
+//! also check that the sessions broker-lite grants are used: incremental requests, partitions
+//! forgotten on pause and unassignment. Against a broker that declines sessions (no cache
+//! slots: session id 0 in every answer) the consumer stays sessionless.
 //!
 //! Closing the consumer closes its session as Java's fetcher does (`maybeCloseFetchSessions`):
 //! one last Fetch naming the session with epoch -1 (FINAL_EPOCH) and no partitions, after
@@ -44,6 +44,9 @@ use tokio::sync::watch;
 
 const TOPICS: [&str; 2] = ["fs-a", "fs-b"];
 const PARTITIONS: i32 = 3;
+/// A long poll (`fetch.max.wait.ms`) longer than the [`PROMPTLY`] hang guard: what waits it
+/// out fails the guard.
+const LONG_POLL: Duration = Duration::from_secs(60);
 
 fn tp(topic: &str, partition: i32) -> TopicPartition {
     TopicPartition {
@@ -102,6 +105,8 @@ struct TapLog {
     /// Regular fetches (not session closes, which go behind one) in flight per connection.
     in_flight: HashMap<usize, usize>,
     max_in_flight: usize,
+    /// Proxied connections whose client side is still open.
+    open: usize,
 }
 
 /// A proxy in front of the broker recording every Fetch request and answer.
@@ -155,6 +160,7 @@ impl Tap {
                 let _ = server.set_nodelay(true);
                 next_conn += 1;
                 let conn = next_conn;
+                log.lock().unwrap().open += 1;
                 let (mut cr, mut cw) = client.into_split();
                 let (mut sr, mut sw) = server.into_split();
                 // Fetch requests waiting for their answer: correlation id → (index, version).
@@ -226,6 +232,7 @@ impl Tap {
                             break;
                         }
                     }
+                    log1.lock().unwrap().open -= 1;
                     let _ = done1.send(true);
                 });
                 let (mut cut2, done2) = (cut.subscribe(), done_tx.clone());
@@ -294,8 +301,27 @@ impl Tap {
         self.log.lock().unwrap().max_in_flight
     }
 
-    fn in_flight(&self) -> usize {
-        self.log.lock().unwrap().in_flight.values().sum()
+    /// Waits (up to [`PROMPTLY`]) until `done` holds of the log.
+    async fn wait_until(&self, what: &str, done: impl Fn(&TapLog) -> bool) {
+        let deadline = Instant::now() + PROMPTLY;
+        while !done(&self.log.lock().unwrap()) {
+            assert!(Instant::now() < deadline, "{what}: timed out");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    /// Waits until the consumer has a fetch in flight (caught up, it long-polls).
+    async fn wait_for_long_poll(&self) {
+        self.wait_until("a fetch in flight", |log| {
+            log.in_flight.values().any(|n| *n > 0)
+        })
+        .await;
+    }
+
+    /// Waits until every proxied connection is closed: nothing more can go out.
+    async fn wait_all_closed(&self) {
+        self.wait_until("every connection closed", |log| log.open == 0)
+            .await;
     }
 
     /// Whether the broker created any session.
@@ -372,23 +398,15 @@ fn check_session_protocol(fetches: &[FetchSeen]) {
 // Broker, producing, consuming.
 // ---------------------------------------------------------------------------------------
 
-/// A broker behind a tap, with the test topics. `configs` that the broker does not know are
-/// reported (`false`) rather than fatal.
-async fn setup(configs: &[(&str, &str)]) -> (Broker, Tap, bool) {
+/// A broker with `configs` behind a tap, with the test topics.
+async fn setup(configs: &[(&str, &str)]) -> (Broker, Tap) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("tap listens");
     let port = listener.local_addr().expect("tap address").port();
     let mut builder = Broker::builder()
         .listen("127.0.0.1:0".parse().expect("address"))
         .advertised_listener("127.0.0.1", port);
-    let mut all_known = true;
     for (k, v) in configs {
-        match Broker::builder().config(k, v) {
-            Ok(_) => builder = builder.config(k, v).expect("config"),
-            Err(e) => {
-                eprintln!("broker config {k}={v} not available ({e})");
-                all_known = false;
-            }
-        }
+        builder = builder.config(k, v).expect("broker config");
     }
     let broker = builder.start().await.expect("broker starts");
     let tap = Tap::start(listener, broker.local_addr());
@@ -398,7 +416,7 @@ async fn setup(configs: &[(&str, &str)]) -> (Broker, Tap, bool) {
         let m = broker_api::topic_metadata(&mut c, t).await;
         tap.names.lock().unwrap().insert(m.topic_id, t.to_owned());
     }
-    (broker, tap, all_known)
+    (broker, tap)
 }
 
 fn value(tp: &TopicPartition, i: i64) -> String {
@@ -499,15 +517,6 @@ impl Tracker {
     }
 }
 
-/// Waits until the consumer has a fetch in flight (caught up, it long-polls).
-async fn wait_for_long_poll(tap: &Tap) {
-    let deadline = Instant::now() + PROMPTLY;
-    while tap.in_flight() == 0 {
-        assert!(Instant::now() < deadline, "no fetch in flight");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-}
-
 /// The last session the broker granted the consumer (0: none).
 fn granted_session(fetches: &[FetchSeen]) -> i32 {
     fetches
@@ -574,20 +583,12 @@ async fn caught_up_consumer(tap: &Tap, records: i64, max_wait: Duration) -> Cons
         all_partitions().iter().all(|x| t.next(x) == records)
     })
     .await;
-    wait_for_long_poll(tap).await;
+    tap.wait_for_long_poll().await;
     assert!(
         tap.sessions_served(),
         "broker-lite did not grant a fetch session"
     );
     c
-}
-
-fn mode(tap: &Tap) -> &'static str {
-    if tap.sessions_served() {
-        "incremental fetch sessions"
-    } else {
-        "sessionless (the broker declined sessions)"
-    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -598,7 +599,7 @@ fn mode(tap: &Tap) -> &'static str {
 async fn every_record_once_through_seek_pause_and_reassignment() {
     const FIRST: i64 = 400;
     const TOTAL: i64 = 800;
-    let (_broker, tap, _) = setup(&[]).await;
+    let (_broker, tap) = setup(&[]).await;
     let p = small_batch_producer(&tap);
     produce(&p, 0..FIRST).await;
 
@@ -655,62 +656,51 @@ async fn every_record_once_through_seek_pause_and_reassignment() {
     close(&p).await;
 
     let fetches = tap.fetches();
-    let incremental = fetches.iter().filter(|f| !f.is_full());
-    eprintln!(
-        "mode: {}; {} fetches, {} incremental listing {} partitions and forgetting {} in all",
-        mode(&tap),
-        fetches.len(),
-        incremental.clone().count(),
-        incremental
-            .clone()
-            .map(|f| f.partitions.len())
-            .sum::<usize>(),
-        incremental.map(|f| f.forgotten.len()).sum::<usize>(),
-    );
     assert_eq!(
         tap.max_in_flight(),
         1,
         "more than one fetch in flight on a connection"
     );
     check_session_protocol(&fetches);
-    if tap.sessions_served() {
-        let incremental: Vec<&FetchSeen> = fetches.iter().filter(|f| !f.is_full()).collect();
+    assert!(
+        tap.sessions_served(),
+        "broker-lite granted no fetch session"
+    );
+    let incremental: Vec<&FetchSeen> = fetches.iter().filter(|f| !f.is_full()).collect();
+    assert!(
+        incremental.len() >= 10,
+        "only {} incremental fetches of {}",
+        incremental.len(),
+        fetches.len()
+    );
+    // Incremental requests list only some partitions, and the answers name only the
+    // partitions with news.
+    assert!(incremental.iter().any(|f| f.partitions.len() < kept.len()));
+    assert!(incremental
+        .iter()
+        .any(|f| f.answer.as_ref().is_some_and(|a| a.partitions < kept.len())));
+    // The paused and the unassigned partitions were forgotten.
+    for gone in [&b1, &a2] {
         assert!(
-            incremental.len() >= 10,
-            "only {} incremental fetches",
-            incremental.len()
+            incremental.iter().any(|f| f.forgotten.contains(gone)),
+            "{gone} was never forgotten"
         );
-        // Incremental requests list only some partitions, and the answers name only the
-        // partitions with news.
-        assert!(incremental.iter().any(|f| f.partitions.len() < kept.len()));
-        assert!(incremental
-            .iter()
-            .any(|f| f.answer.as_ref().is_some_and(|a| a.partitions < kept.len())));
-        // The paused and the unassigned partitions were forgotten.
-        for gone in [&b1, &a2] {
-            assert!(
-                incremental.iter().any(|f| f.forgotten.contains(gone)),
-                "{gone} was never forgotten"
-            );
-        }
-        // After the unassignment, it is never fetched again.
-        let last_a2 = fetches
-            .iter()
-            .rposition(|f| f.forgotten.contains(&a2))
-            .unwrap();
-        assert!(fetches[last_a2 + 1..]
-            .iter()
-            .all(|f| !f.partitions.contains(&a2)));
-        check_session_closed(&fetches);
-    } else {
-        assert!(fetches.iter().all(|f| (f.session_id, f.epoch) == (0, 0)));
     }
+    // After the unassignment, it is never fetched again.
+    let last_a2 = fetches
+        .iter()
+        .rposition(|f| f.forgotten.contains(&a2))
+        .unwrap();
+    assert!(fetches[last_a2 + 1..]
+        .iter()
+        .all(|f| !f.partitions.contains(&a2)));
+    check_session_closed(&fetches);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_connection_restarts_the_session_without_loss() {
     const HALF: i64 = 150;
-    let (_broker, tap, _) = setup(&[]).await;
+    let (_broker, tap) = setup(&[]).await;
     let p = small_batch_producer(&tap);
     produce(&p, 0..HALF).await;
     // Long polls of 1 s: the cut below lands while one is in flight even on a loaded
@@ -723,7 +713,7 @@ async fn lost_connection_restarts_the_session_without_loss() {
     })
     .await;
     // Caught up, the consumer long-polls: cut the connection under a fetch in flight.
-    wait_for_long_poll(&tap).await;
+    tap.wait_for_long_poll().await;
     tap.cut_connections();
     produce(&p, HALF..2 * HALF).await;
     t.poll_until(&c, "second half", |t| {
@@ -742,32 +732,33 @@ async fn lost_connection_restarts_the_session_without_loss() {
     close(&p).await;
 
     let fetches = tap.fetches();
-    eprintln!("mode: {}; {} fetches", mode(&tap), fetches.len());
     assert_eq!(tap.max_in_flight(), 1);
     check_session_protocol(&fetches);
     let conns: HashSet<usize> = fetches.iter().map(|f| f.conn).collect();
     assert!(conns.len() >= 2, "the consumer did not reconnect");
-    if tap.sessions_served() {
-        // The fetch cut off got no answer; the next one is full and names the old session
-        // (closing it, asking for a new one: checked above); then the new session is used.
-        let cut = fetches
-            .iter()
-            .position(|f| f.answer.is_none())
-            .expect("a fetch without answer");
-        assert!(cut + 1 < fetches.len());
-        let after = &fetches[cut + 1];
-        assert!(after.is_full() && after.session_id != 0, "{after:?}");
-        assert!(fetches[cut + 1..].iter().any(|f| !f.is_full()));
-        // The session closed is the one on the new connection.
-        check_session_closed(&fetches);
-        assert_eq!(fetches.last().unwrap().conn, fetches[cut + 1].conn);
-    }
+    assert!(
+        tap.sessions_served(),
+        "broker-lite granted no fetch session"
+    );
+    // The fetch cut off got no answer; the next one is full and names the old session
+    // (closing it, asking for a new one: checked above); then the new session is used.
+    let cut = fetches
+        .iter()
+        .position(|f| f.answer.is_none())
+        .expect("a fetch without answer");
+    assert!(cut + 1 < fetches.len());
+    let after = &fetches[cut + 1];
+    assert!(after.is_full() && after.session_id != 0, "{after:?}");
+    assert!(fetches[cut + 1..].iter().any(|f| !f.is_full()));
+    // The session closed is the one on the new connection.
+    check_session_closed(&fetches);
+    assert_eq!(fetches.last().unwrap().conn, fetches[cut + 1].conn);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_without_sessions_gets_full_requests() {
     const TOTAL: i64 = 200;
-    let (_broker, tap, known) = setup(&[("max.incremental.fetch.session.cache.slots", "0")]).await;
+    let (_broker, tap) = setup(&[("max.incremental.fetch.session.cache.slots", "0")]).await;
     let p = small_batch_producer(&tap);
     produce(&p, 0..TOTAL).await;
     let c = consumer(consumer_config(&tap.bootstrap()));
@@ -781,16 +772,6 @@ async fn a_broker_without_sessions_gets_full_requests() {
     close(&p).await;
 
     let fetches = tap.fetches();
-    eprintln!(
-        "cache slots 0 {}; mode: {}; {} fetches",
-        if known {
-            "set"
-        } else {
-            "unknown to this broker"
-        },
-        mode(&tap),
-        fetches.len()
-    );
     assert!(
         !tap.sessions_served(),
         "the broker created a session with no cache slots"
@@ -807,7 +788,7 @@ async fn a_broker_without_sessions_gets_full_requests() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_ends_the_session_on_the_broker() {
-    let (broker, tap, _) = setup(&[]).await;
+    let (broker, tap) = setup(&[]).await;
     let c = caught_up_consumer(&tap, 50, Duration::from_millis(100)).await;
     let session = granted_session(&tap.fetches());
     assert_eq!(
@@ -816,11 +797,8 @@ async fn close_ends_the_session_on_the_broker() {
         "the consumer's session {session} is not in the broker's cache"
     );
     // The close goes behind the long poll in flight: answered after it.
-    let start = Instant::now();
     promptly("close", c.close()).await.expect("close");
-    let took = start.elapsed();
     let fetches = tap.fetches();
-    eprintln!("close took {took:?}; {} fetches", fetches.len());
     assert_eq!(tap.max_in_flight(), 1);
     check_session_protocol(&fetches);
     assert_eq!(check_session_closed(&fetches), session);
@@ -833,17 +811,17 @@ async fn close_ends_the_session_on_the_broker() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_with_zero_timeout_leaves_the_session_at_once() {
-    let (broker, tap, _) = setup(&[]).await;
-    // A long poll far longer than the close may take.
-    let c = caught_up_consumer(&tap, 20, Duration::from_secs(5)).await;
+    let (broker, tap) = setup(&[]).await;
+    let c = caught_up_consumer(&tap, 20, LONG_POLL).await;
     let session = granted_session(&tap.fetches());
-    let start = Instant::now();
-    c.close_with_timeout(Duration::ZERO).await.expect("close");
-    // Well under the 5 s long poll in flight: nothing was waited for.
-    let took = start.elapsed();
-    assert!(took < Duration::from_secs(4), "close took {took:?}");
-    // Nothing more goes out (the connection is closed).
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Nothing is waited for: a close that waited out the long poll in flight would miss
+    // the hang guard.
+    promptly("close", c.close_with_timeout(Duration::ZERO))
+        .await
+        .expect("close");
+    // Nothing more goes out once the consumer's connections are closed.
+    drop(c);
+    tap.wait_all_closed().await;
     let fetches = tap.fetches();
     check_session_protocol(&fetches);
     assert!(
@@ -860,18 +838,15 @@ async fn close_with_zero_timeout_leaves_the_session_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_waits_for_the_session_close_only_until_its_timeout() {
-    let (_broker, tap, _) = setup(&[]).await;
-    // The session close waits behind a 5 s long poll; the close timeout is 300 ms.
-    let c = caught_up_consumer(&tap, 20, Duration::from_secs(5)).await;
-    let start = Instant::now();
-    c.close_with_timeout(Duration::from_millis(300))
+    let (_broker, tap) = setup(&[]).await;
+    // The session close waits behind the long poll in flight; the close timeout is 300 ms.
+    let c = caught_up_consumer(&tap, 20, LONG_POLL).await;
+    // When a long poll is in flight the close waits for its own timeout (300 ms), and when
+    // none is the broker answers the session close at once; a close that waited out the long
+    // poll would miss the hang guard.
+    promptly("close", c.close_with_timeout(Duration::from_millis(300)))
         .await
         .expect("close");
-    // Not a timing assertion: when a long poll is in flight the close waits for its own
-    // timeout (300 ms), and when none is the broker answers the session close at once;
-    // either way close must not wait out the 5 s long poll.
-    let took = start.elapsed();
-    assert!(took < Duration::from_secs(4), "close took {took:?}");
     let fetches = tap.fetches();
     check_session_protocol(&fetches);
     let close = fetches.last().expect("fetches");
