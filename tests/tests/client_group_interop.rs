@@ -664,13 +664,9 @@ async fn kafka_python_roundrobin_member_led_by_kafka_python() {
 /// A group broker on `dir`, listening on `listen` (so that it can restart on the same data
 /// and port).
 async fn durable_broker(dir: &Path, listen: std::net::SocketAddr) -> Broker {
-    Broker::builder()
+    group_broker_builder()
         .data_dir(dir)
         .listen(listen)
-        .config("group.initial.rebalance.delay.ms", "0")
-        .unwrap()
-        .config("group.min.session.timeout.ms", "100")
-        .unwrap()
         .start()
         .await
         .expect("broker starts")

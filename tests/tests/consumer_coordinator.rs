@@ -4,12 +4,14 @@
 //! partition, with both the eager (range) and the cooperative (cooperative-sticky) protocol;
 //! then one member closes (LeaveGroup) and the other takes every partition.
 
+mod consumer_common;
+mod producer_common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use broker_lite::Broker;
 use kafka_client::consumer::assignor::{
     ConsumerPartitionAssignor, CooperativeStickyAssignor, RangeAssignor, TopicPartition,
 };
@@ -144,14 +146,7 @@ fn settled(views: &[&Arc<Mutex<View>>]) -> bool {
 }
 
 async fn two_members_share_the_partitions(assignor: fn() -> Arc<dyn ConsumerPartitionAssignor>) {
-    let broker = Broker::builder()
-        .config("group.initial.rebalance.delay.ms", "0")
-        .unwrap()
-        .config("group.min.session.timeout.ms", "100")
-        .unwrap()
-        .start()
-        .await
-        .expect("broker starts");
+    let broker = consumer_common::group_broker().await;
     let addr = broker.local_addr().to_string();
     let mut admin = connect(&addr).await;
     create_topic(&mut admin, "t", PARTITIONS, &[]).await;

@@ -26,13 +26,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use broker_lite::Broker;
-use bytes::Bytes;
 use consumer_common::*;
 use kafka_client::config::{AutoOffsetReset, ConsumerConfig, ConsumerConfigBuilder};
 use kafka_client::consumer::{Consumer, OffsetAndMetadata, TopicPartition};
 use kafka_client::producer::Producer;
-use kafka_client::ProducerRecord;
 use kafka_integration_tests::broker_api;
 use kafka_wire::consumer_protocol::decode_assignment;
 use kafka_wire::messages::DescribeGroupsRequest;
@@ -418,13 +415,9 @@ impl BrokerThread {
                 .build()
                 .unwrap();
             rt.block_on(async move {
-                let broker = Broker::builder()
+                let broker = group_broker_builder()
                     .data_dir(dir)
                     .listen(listen)
-                    .config("group.initial.rebalance.delay.ms", "0")
-                    .unwrap()
-                    .config("group.min.session.timeout.ms", "100")
-                    .unwrap()
                     .start()
                     .await
                     .expect("broker starts on the data dir");
@@ -600,15 +593,7 @@ fn produce_continuously(
             let mut i = 0usize;
             while !stop.load(Ordering::SeqCst) {
                 for partition in 0..PARTITIONS {
-                    let rec = ProducerRecord {
-                        topic: topic.to_owned(),
-                        partition: Some(partition),
-                        key: None,
-                        value: Some(Bytes::from(format!("{partition}-{i}"))),
-                        headers: Vec::new(),
-                        timestamp: None,
-                    };
-                    futs.push(send(&p, rec).await);
+                    futs.push(send(&p, indexed_record(topic, partition, i)).await);
                 }
                 i += 1;
                 tokio::time::sleep(Duration::from_millis(10)).await;

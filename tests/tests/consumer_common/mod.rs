@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use broker_lite::Broker;
+use broker_lite::{Broker, BrokerBuilder};
 use bytes::Bytes;
 use kafka_client::config::ConsumerConfigBuilder;
 use kafka_client::consumer::{Consumer, ConsumerRebalanceListener, TopicPartition};
@@ -28,21 +28,25 @@ pub fn consumer(builder: ConsumerConfigBuilder) -> Consumer {
     Consumer::new(builder.build().expect("valid consumer config")).expect("consumer starts")
 }
 
-/// Produces `count` records to each of the `partitions` partitions of `topic` (value
-/// `<partition>-<i>`), and waits until all are delivered.
+/// Record `i` of `partition` of `topic`: no key, value `<partition>-<i>`.
+pub fn indexed_record(topic: &str, partition: i32, i: usize) -> ProducerRecord {
+    ProducerRecord {
+        topic: topic.to_owned(),
+        partition: Some(partition),
+        key: None,
+        value: Some(Bytes::from(format!("{partition}-{i}"))),
+        headers: Vec::new(),
+        timestamp: None,
+    }
+}
+
+/// Produces `count` records to each of the `partitions` partitions of `topic`
+/// ([`indexed_record`]), and waits until all are delivered.
 pub async fn produce_all(p: &Producer, topic: &str, partitions: i32, count: usize) {
     let mut futs = Vec::new();
     for partition in 0..partitions {
         for i in 0..count {
-            let rec = ProducerRecord {
-                topic: topic.to_owned(),
-                partition: Some(partition),
-                key: None,
-                value: Some(Bytes::from(format!("{partition}-{i}"))),
-                headers: Vec::new(),
-                timestamp: None,
-            };
-            futs.push(send(p, rec).await);
+            futs.push(send(p, indexed_record(topic, partition, i)).await);
         }
     }
     promptly("flush", p.flush()).await.unwrap();
@@ -72,16 +76,18 @@ pub fn partitions(ps: &[TopicPartition]) -> BTreeSet<i32> {
 // Group members
 // ---------------------------------------------------------------------------------------------
 
-/// A broker-lite for group tests: no initial rebalance delay, short sessions allowed.
-pub async fn group_broker() -> Broker {
+/// A broker-lite builder for group tests: no initial rebalance delay, short sessions allowed.
+pub fn group_broker_builder() -> BrokerBuilder {
     Broker::builder()
         .config("group.initial.rebalance.delay.ms", "0")
         .unwrap()
         .config("group.min.session.timeout.ms", "100")
         .unwrap()
-        .start()
-        .await
-        .expect("broker starts")
+}
+
+/// A started [`group_broker_builder`] broker.
+pub async fn group_broker() -> Broker {
+    group_broker_builder().start().await.expect("broker starts")
 }
 
 /// Every record read: (partition, offset, member).
