@@ -609,14 +609,7 @@ fn confluent_kafka_create_produce_consume_100k() {
     assert_produced(&s, MAIN_COUNT);
     assert_eq!(s["produce"]["linger_ms"], 5);
     assert_consumed(&s, MAIN_COUNT);
-    assert_eq!(
-        broker
-            .stored_codecs("ck-main")
-            .keys()
-            .copied()
-            .collect::<Vec<_>>(),
-        ["none"]
-    );
+    assert_stored_codec(&broker, "ck-main", "none");
     broker.assert_clean();
 }
 
@@ -653,14 +646,7 @@ fn kafka_python_create_produce_consume_100k() {
     assert_created(&s);
     assert_produced(&s, MAIN_COUNT);
     assert_consumed(&s, MAIN_COUNT);
-    assert_eq!(
-        broker
-            .stored_codecs("kp-main")
-            .keys()
-            .copied()
-            .collect::<Vec<_>>(),
-        ["none"]
-    );
+    assert_stored_codec(&broker, "kp-main", "none");
     broker.assert_clean();
 }
 
@@ -1013,14 +999,7 @@ fn kafkajs_create_produce_consume_100k() {
             .all(|b| b.producer_id == -1 && b.attributes == 0),
         "kafkajs' plain producer: no producer id, no compression"
     );
-    assert_eq!(
-        broker
-            .stored_codecs("kjs-main")
-            .keys()
-            .copied()
-            .collect::<Vec<_>>(),
-        ["none"]
-    );
+    assert_stored_codec(&broker, "kjs-main", "none");
     broker.assert_clean();
 }
 

@@ -34,11 +34,6 @@ TOPIC_OVERRIDE = ConfigSource.DYNAMIC_TOPIC_CONFIG.value
 DEFAULT = ConfigSource.DEFAULT_CONFIG.value
 
 
-def expect(what, got, want):
-    if got != want:
-        common.fail("%s: got %r, want %r" % (what, got, want))
-
-
 def alter(admin, topic, configs, timeout, validate_only=False):
     """Legacy alter_configs of one topic: None on success, else the KafkaError code."""
     with warnings.catch_warnings():
@@ -91,34 +86,36 @@ def main():
                                    operation_timeout=timeout).values():
         fut.result(timeout)
 
-    expect("alter_configs", alter(admin, topic, {"segment.bytes": "8192",
-                                                 "max.message.bytes": "5000"}, timeout), None)
+    common.expect("alter_configs",
+                  alter(admin, topic, {"segment.bytes": "8192", "max.message.bytes": "5000"},
+                        timeout),
+                  None)
     replaced = {
         "cleanup.policy": ("delete", DEFAULT),
         "retention.ms": ("604800000", DEFAULT),
         "segment.bytes": ("8192", TOPIC_OVERRIDE),
         "max.message.bytes": ("5000", TOPIC_OVERRIDE),
     }
-    expect("after alter_configs", described(admin, topic, timeout), replaced)
-    expect("8000-byte record over max.message.bytes=5000",
-           produce(args.bootstrap, topic, 8000, timeout), KafkaError.MSG_SIZE_TOO_LARGE)
-    expect("1000-byte record", produce(args.bootstrap, topic, 1000, timeout), None)
+    common.expect("after alter_configs", described(admin, topic, timeout), replaced)
+    common.expect("8000-byte record over max.message.bytes=5000",
+                  produce(args.bootstrap, topic, 8000, timeout), KafkaError.MSG_SIZE_TOO_LARGE)
+    common.expect("1000-byte record", produce(args.bootstrap, topic, 1000, timeout), None)
 
-    expect("validate_only", alter(admin, topic, {"retention.ms": "5"}, timeout,
-                                  validate_only=True), None)
-    expect("after validate_only", described(admin, topic, timeout), replaced)
+    common.expect("validate_only", alter(admin, topic, {"retention.ms": "5"}, timeout,
+                                         validate_only=True), None)
+    common.expect("after validate_only", described(admin, topic, timeout), replaced)
 
     errors = {
         "unknown topic": alter(admin, topic + "-ghost", {"retention.ms": "1"}, timeout),
         "unknown config": alter(admin, topic, {"no.such.config": "1"}, timeout),
         "invalid value": alter(admin, topic, {"retention.ms": "soon"}, timeout),
     }
-    expect("errors", errors, {
+    common.expect("errors", errors, {
         "unknown topic": KafkaError.UNKNOWN_TOPIC_OR_PART,
         "unknown config": KafkaError.INVALID_CONFIG,
         "invalid value": KafkaError.INVALID_CONFIG,
     })
-    expect("after the errors", described(admin, topic, timeout), replaced)
+    common.expect("after the errors", described(admin, topic, timeout), replaced)
 
     common.emit({"client": "confluent-kafka", "topic": topic,
                  "errors": {k: KafkaError(v).name() for k, v in errors.items()},

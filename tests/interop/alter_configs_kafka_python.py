@@ -36,11 +36,6 @@ except ImportError as e:  # pragma: no cover
 KEYS = ("cleanup.policy", "retention.ms", "max.message.bytes")
 
 
-def expect(what, got, want):
-    if got != want:
-        common.fail("%s: got %r, want %r" % (what, got, want))
-
-
 def topic_resource(topic, configs=None):
     return ConfigResource(ConfigResourceType.TOPIC, topic, configs=configs)
 
@@ -94,31 +89,33 @@ def main():
     admin.create_topics([NewTopic(topic, 1, 1, topic_configs={
         "cleanup.policy": "compact", "retention.ms": "1000"})])
 
-    expect("alter_configs(incremental=False)",
-           legacy_alter(admin, topic, {"retention.ms": "60000", "max.message.bytes": "5000"}),
-           "OK")
-    expect("after alter_configs", described(admin, topic), {
+    common.expect("alter_configs(incremental=False)",
+                  legacy_alter(admin, topic,
+                               {"retention.ms": "60000", "max.message.bytes": "5000"}),
+                  "OK")
+    common.expect("after alter_configs", described(admin, topic), {
         "cleanup.policy": ("compact", "DYNAMIC_TOPIC_CONFIG"),
         "retention.ms": ("60000", "DYNAMIC_TOPIC_CONFIG"),
         "max.message.bytes": ("5000", "DYNAMIC_TOPIC_CONFIG"),
     })
-    expect("8000-byte record over max.message.bytes=5000",
-           produce_big(args.bootstrap, topic, 8000, args.timeout), "MessageSizeTooLargeError")
+    common.expect("8000-byte record over max.message.bytes=5000",
+                  produce_big(args.bootstrap, topic, 8000, args.timeout),
+                  "MessageSizeTooLargeError")
 
-    expect("bare legacy AlterConfigs", bare_legacy_alter(admin, topic, {"retention.ms": "120000"}),
-           "OK")
-    expect("after the bare request", described(admin, topic), {
+    common.expect("bare legacy AlterConfigs",
+                  bare_legacy_alter(admin, topic, {"retention.ms": "120000"}), "OK")
+    common.expect("after the bare request", described(admin, topic), {
         "cleanup.policy": ("delete", "DEFAULT_CONFIG"),
         "retention.ms": ("120000", "DYNAMIC_TOPIC_CONFIG"),
         "max.message.bytes": ("1048588", "DEFAULT_CONFIG"),
     })
-    expect("8000-byte record at the default max.message.bytes",
-           produce_big(args.bootstrap, topic, 8000, args.timeout), None)
+    common.expect("8000-byte record at the default max.message.bytes",
+                  produce_big(args.bootstrap, topic, 8000, args.timeout), None)
 
-    expect("validate_only", legacy_alter(admin, topic, {"retention.ms": "5"},
-                                         validate_only=True), "OK")
-    expect("after validate_only", described(admin, topic)["retention.ms"],
-           ("120000", "DYNAMIC_TOPIC_CONFIG"))
+    common.expect("validate_only", legacy_alter(admin, topic, {"retention.ms": "5"},
+                                                validate_only=True), "OK")
+    common.expect("after validate_only", described(admin, topic)["retention.ms"],
+                  ("120000", "DYNAMIC_TOPIC_CONFIG"))
 
     errors = {
         "unknown topic": bare_legacy_alter(admin, topic + "-ghost", {"retention.ms": "1"}),
@@ -131,8 +128,8 @@ def main():
                          ("invalid value", "[Error 40] InvalidConfigurationError")]:
         if not str(errors[what]).startswith(prefix):
             common.fail("%s: got %r, want %s..." % (what, errors[what], prefix))
-    expect("after the errors", described(admin, topic)["retention.ms"],
-           ("120000", "DYNAMIC_TOPIC_CONFIG"))
+    common.expect("after the errors", described(admin, topic)["retention.ms"],
+                  ("120000", "DYNAMIC_TOPIC_CONFIG"))
     admin.close()
 
     common.emit({"client": "kafka-python", "topic": topic, "errors": errors,

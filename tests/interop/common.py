@@ -24,6 +24,12 @@ def fail(msg):
     sys.exit(1)
 
 
+def expect(what, got, want):
+    """Fails unless `got == want`."""
+    if got != want:
+        fail("%s: got %r, want %r" % (what, got, want))
+
+
 def expected_message(i):
     key = ("k-%d" % (i % KEY_SPACE)).encode()
     value = ("v-%d" % i).encode()

@@ -44,11 +44,6 @@ def delete(admin, partitions, timeout):
     return out
 
 
-def expect(what, got, want):
-    if got != want:
-        common.fail("%s: got %r, want %r" % (what, got, want))
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--bootstrap", required=True)
@@ -76,15 +71,15 @@ def main():
     if p.flush(args.timeout):
         common.fail("records still undelivered after flush")
 
-    expect("delete before %d" % cut, delete(admin, [TopicPartition(topic, 0, cut)],
-                                             args.timeout), {(topic, 0): cut})
-    expect("delete backwards", delete(admin, [TopicPartition(topic, 0, 1)], args.timeout),
-           {(topic, 0): cut})
+    common.expect("delete before %d" % cut, delete(admin, [TopicPartition(topic, 0, cut)],
+                                                    args.timeout), {(topic, 0): cut})
+    common.expect("delete backwards", delete(admin, [TopicPartition(topic, 0, 1)], args.timeout),
+                  {(topic, 0): cut})
 
     c = Consumer({"bootstrap.servers": args.bootstrap, "group.id": "delrec-" + topic,
                   "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    expect("watermarks", c.get_watermark_offsets(TopicPartition(topic, 0),
-                                                 timeout=args.timeout), (cut, count))
+    common.expect("watermarks", c.get_watermark_offsets(TopicPartition(topic, 0),
+                                                        timeout=args.timeout), (cut, count))
     c.assign([TopicPartition(topic, 0)])
     seen = []
     deadline = common.Timer()
@@ -96,22 +91,22 @@ def main():
             common.fail("consume: %s" % m.error())
         seen.append((m.offset(), m.value().decode()))
     c.close()
-    expect("records read from the beginning", seen,
-           [(i, "v-%d" % i) for i in range(cut, count)])
+    common.expect("records read from the beginning", seen,
+                  [(i, "v-%d" % i) for i in range(cut, count)])
 
     got = delete(admin, [TopicPartition(topic, 0, count + 5), TopicPartition(topic, 1, 0),
                          TopicPartition(topic, 7, 0), TopicPartition(compacted, 0, 1)],
                  args.timeout)
-    expect("mixed request", got, {
+    common.expect("mixed request", got, {
         (topic, 0): KafkaError.OFFSET_OUT_OF_RANGE,
         (topic, 1): 0,
         # librdkafka finds no leader for it in the metadata: it never reaches the broker.
         (topic, 7): KafkaError._UNKNOWN_PARTITION,
         (compacted, 0): KafkaError.POLICY_VIOLATION,
     })
-    expect("delete up to the high watermark",
-           delete(admin, [TopicPartition(topic, 0, OFFSET_END)], args.timeout),
-           {(topic, 0): count})
+    common.expect("delete up to the high watermark",
+                  delete(admin, [TopicPartition(topic, 0, OFFSET_END)], args.timeout),
+                  {(topic, 0): count})
 
     common.emit({"client": "confluent-kafka", "topic": topic, "count": count,
                  "low_watermark": count, "secs": t.secs()})

@@ -4,9 +4,9 @@ Creates --topic (2 partitions), produces --count records to partition 0, then:
 
 * kafka-python `KafkaAdminClient.describe_log_dirs()` (all topics) and
   `describe_log_dirs({topic: [0, 1]})`: one log directory, --data-dir's absolute path, no
-  error; partition 0's size equals the bytes of its `.log` files (when --data-dir is given),
-  partition 1's is 0, offset lag 0, not future; the volume's total and usable bytes
-  (DescribeLogDirs v4, KIP-827) are known: total > 0 and 0 <= usable <= total;
+  error; partition 0's size equals the bytes of its `.log` files, partition 1's is 0, offset
+  lag 0, not future; the volume's total and usable bytes (DescribeLogDirs v4, KIP-827) are
+  known: total > 0 and 0 <= usable <= total;
 * kafka-python `describe_acls` raises SecurityDisabledError with Kafka's message "No
   Authorizer is configured on the broker"; confluent-kafka `describe_acls` returns an empty
   list (librdkafka reads the top-level error of DescribeAcls and drops it: it does the same
@@ -39,11 +39,6 @@ except ImportError as e:  # pragma: no cover
                 % (sys.executable, e))
 
 
-def expect(what, got, want):
-    if got != want:
-        common.fail("%s: got %r, want %r" % (what, got, want))
-
-
 def log_bytes(data_dir, topic, partition):
     d = os.path.join(data_dir, "%s-%d" % (topic, partition))
     return sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d) if f.endswith(".log"))
@@ -73,10 +68,24 @@ def error_code(exc):
     return err.code() if isinstance(err, KafkaError) else repr(exc)
 
 
+def outcomes(futures, timeout):
+    """Each future's error code (0: success) and the last error, as text (None: none)."""
+    codes, last = [], None
+    for fut in futures.values():
+        try:
+            fut.result(timeout)
+            codes.append(0)
+        except KafkaException as e:
+            codes.append(error_code(e))
+            last = str(e.args[0])
+    return codes, last
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--bootstrap", required=True)
-    ap.add_argument("--data-dir", help="broker-lite's --data-dir, to compare sizes")
+    ap.add_argument("--data-dir", required=True,
+                    help="broker-lite's --data-dir, to compare sizes")
     ap.add_argument("--topic", default="logdirs-" + uuid.uuid4().hex[:8])
     ap.add_argument("--count", type=int, default=50)
     ap.add_argument("--timeout", type=float, default=30.0)
@@ -100,22 +109,19 @@ def main():
     summary = {"client": "kafka-python+confluent-kafka", "topic": topic}
     for what, query in (("all topics", None), ("named", {topic: [0, 1]})):
         parts, dirs, errors, space = partitions_of(kp.describe_log_dirs(query), topic)
-        expect("%s: log dirs" % what, len(dirs), 1)
-        expect("%s: log dir error" % what, errors, [0])
+        common.expect("%s: log dirs" % what, len(dirs), 1)
+        common.expect("%s: log dir error" % what, errors, [0])
         total, usable = space[0]
         if not (isinstance(total, int) and isinstance(usable, int)
                 and total > 0 and 0 <= usable <= total):
             common.fail("%s: total/usable bytes %r (want total > 0, 0 <= usable <= total; "
                         "kafka-python sends DescribeLogDirs v4)" % (what, space))
         summary["total_bytes"], summary["usable_bytes"] = total, usable
-        if args.data_dir:
-            expect("%s: log dir" % what, dirs[0], os.path.abspath(args.data_dir))
-            want0 = log_bytes(args.data_dir, topic, 0)
-        else:
-            want0 = parts.get(0, (0,))[0]
+        common.expect("%s: log dir" % what, dirs[0], os.path.abspath(args.data_dir))
+        want0 = log_bytes(args.data_dir, topic, 0)
         if want0 <= 0:
             common.fail("%s: partition 0 has no bytes: %r" % (what, parts))
-        expect("%s: partitions" % what, parts, {0: (want0, 0, False), 1: (0, 0, False)})
+        common.expect("%s: partitions" % what, parts, {0: (want0, 0, False), 1: (0, 0, False)})
         summary["partition0_bytes"] = want0
     try:
         got = kp.describe_acls(ACLFilter(
@@ -125,8 +131,8 @@ def main():
                                              ACLResourcePatternType.LITERAL)))
         common.fail("kafka-python describe_acls succeeded: %r" % (got,))
     except SecurityDisabledError as e:
-        expect("kafka-python describe_acls message", str(e).split(": ", 1)[-1],
-               "No Authorizer is configured on the broker")
+        common.expect("kafka-python describe_acls message", str(e).split(": ", 1)[-1],
+                      "No Authorizer is configured on the broker")
         summary["kafka_python_describe_acls"] = str(e)
     kp.close()
 
@@ -134,28 +140,16 @@ def main():
     any_filter = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, None, None,
                                   AclOperation.ANY, AclPermissionType.ANY)
     got = admin.describe_acls(any_filter, request_timeout=args.timeout).result(args.timeout)
-    expect("confluent describe_acls (error dropped by librdkafka)", got, [])
+    common.expect("confluent describe_acls (error dropped by librdkafka)", got, [])
     bindings = [AclBinding(ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, "User:%s" % u,
                            "*", AclOperation.READ, AclPermissionType.ALLOW)
                 for u in ("alice", "bob")]
-    codes = []
-    for fut in admin.create_acls(bindings, request_timeout=args.timeout).values():
-        try:
-            fut.result(args.timeout)
-            codes.append(0)
-        except KafkaException as e:
-            codes.append(error_code(e))
-            summary["create_acls"] = str(e.args[0])
-    expect("create_acls errors", codes, [KafkaError.SECURITY_DISABLED] * 2)
-    codes = []
-    for fut in admin.delete_acls([any_filter], request_timeout=args.timeout).values():
-        try:
-            fut.result(args.timeout)
-            codes.append(0)
-        except KafkaException as e:
-            codes.append(error_code(e))
-            summary["delete_acls"] = str(e.args[0])
-    expect("delete_acls errors", codes, [KafkaError.SECURITY_DISABLED])
+    codes, summary["create_acls"] = outcomes(
+        admin.create_acls(bindings, request_timeout=args.timeout), args.timeout)
+    common.expect("create_acls errors", codes, [KafkaError.SECURITY_DISABLED] * 2)
+    codes, summary["delete_acls"] = outcomes(
+        admin.delete_acls([any_filter], request_timeout=args.timeout), args.timeout)
+    common.expect("delete_acls errors", codes, [KafkaError.SECURITY_DISABLED])
 
     summary["secs"] = t.secs()
     common.emit(summary)
