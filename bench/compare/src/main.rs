@@ -79,12 +79,18 @@ struct RunResult {
 }
 
 /// CPU time (user + system) used so far by the whole process (every thread).
-fn process_cpu() -> Duration {
+/// This process's resource usage so far (`getrusage(RUSAGE_SELF)`).
+fn rusage() -> libc::rusage {
     // SAFETY: getrusage only writes the struct we pass, which is zero-initialised POD.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: valid pointer to a rusage; RUSAGE_SELF is a valid `who`.
     let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
     assert_eq!(rc, 0, "getrusage");
+    ru
+}
+
+fn process_cpu() -> Duration {
+    let ru = rusage();
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     tv(ru.ru_utime) + tv(ru.ru_stime)
 }
@@ -378,10 +384,7 @@ fn extra_config(cfg: &mut ClientConfig, var: &str) {
 /// profile into phases.
 fn marker(what: &str) {
     if std::env::var_os("BENCH_MARKERS").is_some() {
-        // SAFETY: as in `process_cpu`.
-        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: valid pointer to a rusage; RUSAGE_SELF is a valid `who`.
-        unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+        let ru = rusage();
         eprintln!(
             "MARKER {what} {:?} minflt {} nvcsw {} nivcsw {}",
             Instant::now(),
@@ -401,9 +404,9 @@ fn marker(what: &str) {
                         continue;
                     };
                     let comm = &stat[l + 1..r];
-                    let f: Vec<&str> = stat[r + 2..].split(' ').collect();
-                    let t: u64 =
-                        f[11].parse::<u64>().unwrap_or(0) + f[12].parse::<u64>().unwrap_or(0);
+                    let f: Vec<&str> = stat.get(r + 2..).unwrap_or("").split(' ').collect();
+                    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok());
+                    let t = ticks(11).unwrap_or(0) + ticks(12).unwrap_or(0);
                     rows.push(format!(
                         "{}:{}={}",
                         e.file_name().to_string_lossy(),
